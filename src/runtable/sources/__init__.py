@@ -1,0 +1,38 @@
+"""Where runs come from: the European XFEL proposal layout, and noticing new runs.
+
+* :func:`find_proposal` -- a proposal number to its folder.
+* :func:`scan_runs` -- the runs on disk (raw and proc), for catching up on start.
+* :class:`RunWatcher` -- events as runs appear and become complete:
+  :class:`RunAppeared`, :class:`RunReady`; :meth:`RunWatcher.notify` for an
+  explicit "this run is complete" signal.
+* :func:`open_run` -- open a run's data with ``extra_data``.
+
+Importing this package does not import ``extra_data`` or ``watchdog``.
+"""
+
+from __future__ import annotations
+
+from .layout import (
+    DATA_KINDS,
+    DataKind,
+    ProposalNotFoundError,
+    RunOnDisk,
+    find_proposal,
+    open_run,
+    scan_runs,
+)
+from .watcher import RunAppeared, RunEvent, RunReady, RunWatcher
+
+__all__ = [
+    "DATA_KINDS",
+    "DataKind",
+    "ProposalNotFoundError",
+    "RunAppeared",
+    "RunEvent",
+    "RunOnDisk",
+    "RunReady",
+    "RunWatcher",
+    "find_proposal",
+    "open_run",
+    "scan_runs",
+]

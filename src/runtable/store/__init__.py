@@ -1,0 +1,80 @@
+"""The database folder: SQLite schema and migrations, per-run HDF5 files,
+merging result fragments, settings.
+
+A folder holds ``runs.sqlite`` (the reference system's data format v4),
+``context.py``, ``extracted_data/p<proposal>_r<run>.h5`` (one HDF5 file per run)
+and ``process_logs/``. Jobs never write these directly: each execution leaves a
+*fragment* ``extracted_data/p<proposal>_r<run>.<id>.ready.h5`` that the single
+writing process merges (:meth:`DatabaseFolder.merge_fragment`) into the per-run
+file and the database. Merging is idempotent and crash-safe; see
+:mod:`runtable.store.merge`.
+
+Public surface::
+
+    create_folder(path, proposal, context_text=None) -> DatabaseFolder
+    open_db(path, readonly=False) -> DatabaseFolder   # same as DatabaseFolder(...)
+    merge_pending(db_dir) -> list[MergeResult]        # open, recover, merge, close
+
+    db = open_db(path)
+    db.merge_fragment(fragment_path) -> MergeResult
+    db.merge_pending() -> list[MergeResult]
+    db.run_file(proposal, run) -> Path
+    db.ensure_run(proposal, run, added_at=None); db.runs()
+    db.get_value(proposal, run, name); db.get_attributes(proposal, run, name)
+    db.set_comment(proposal, run, text)
+    db.add_time_comment(text, timestamp=None) -> id; db.edit_time_comment(id, text)
+    db.delete_time_comment(id); db.time_comments()
+    db.add_user_variable(name, type, title=None, description=None)
+    db.change_user_variable(name, new_name=None, title=None, description=None)
+    db.set_user_value(proposal, run, name, value)     # validated per type
+    db.update_computed_variables({name: {title, description, tags, attributes}})
+    db.delete_variable(name); db.variables() -> {name: VariableInfo}
+    db.get_setting(key); db.set_setting(key, value); db.delete_setting(key)
+    db.settings(); db.new_db_id(); db.proposal; db.db_id
+    db.integrity_check() -> 'ok'
+    db.conn                                           # sqlite3 connection, for readers
+    with db.transaction() as conn: ...                # one write transaction
+    db.close()                                        # or use `with open_db(...) as db:`
+
+Threads: a DatabaseFolder serialises its own writes, but its ``conn`` sees
+its own uncommitted transaction; give each reading thread its own
+``open_db(path, readonly=True)``. Readers never block the writer (WAL mode),
+and a folder that cannot be written is still readable.
+
+Layout of our own additions (ignored by the reference's readers): tables
+``runtable_merged_fragments`` (merge ledger), ``runtable_pending_deletions``,
+index ``runtable_run_variables_name`` and metameta keys ``runtable_schema_version``,
+``ready_quiet_s`` and ``executor``.
+
+Known settings with descriptions: :data:`SETTINGS`. Summary value encodings:
+:func:`encode_summary`, :func:`decode_summary`.
+"""
+
+from .errors import ReadOnlyError, StoreError, UnsupportedVersionError, ValidationError
+from .folder import DatabaseFolder, TimeComment, VariableInfo, create_folder, open_db
+from .merge import MergeResult
+from .merge import merge_pending_in as merge_pending
+from .schema import LATEST_VERSION
+from .settings import SETTINGS, Setting
+from .summaries import decode_summary, encode_summary
+from .uservars import USER_TYPES
+
+__all__ = [
+    "LATEST_VERSION",
+    "SETTINGS",
+    "USER_TYPES",
+    "DatabaseFolder",
+    "MergeResult",
+    "ReadOnlyError",
+    "Setting",
+    "StoreError",
+    "TimeComment",
+    "UnsupportedVersionError",
+    "ValidationError",
+    "VariableInfo",
+    "create_folder",
+    "decode_summary",
+    "encode_summary",
+    "merge_pending",
+    "open_db",
+]

@@ -1,0 +1,157 @@
+"""Reading result fragments (layout: reference behaviour §1.3).
+
+A fragment ``extracted_data/p{proposal}_r{run}.{random}.ready.h5`` holds one
+execution's results: ``/<name>/...`` data groups, ``/.reduced/<name>`` summaries,
+``/.preview/<name>`` previews and ``/.errors/<name>`` error messages. We read it
+with h5py directly so the store does not depend on the execute package.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .summaries import encode_summary
+
+SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
+FRAGMENT_RE = re.compile(r"^p(\d+)_r(\d+)\.(.+)\.ready\.h5$")
+# Attributes of .reduced/<name> that have a column (or no meaning) in SQLite.
+_COLUMN_ATTRS = {"summary_method", "max_diff", "summary_type"}
+
+
+@dataclass
+class SummaryRow:
+    """One ``run_variables`` row to write, taken from ``.reduced/<name>``."""
+
+    value: Any
+    summary_type: str | None = None
+    summary_method: str | None = None
+    max_diff: float | None = None
+    attributes: dict[str, Any] | None = None
+
+
+@dataclass
+class FragmentContents:
+    """What a fragment contributes to the database and the per-run file."""
+
+    path: Path
+    proposal: int
+    run: int
+    provenance: str
+    #: Every name the fragment replaces (top-level groups and members of the
+    #: ``.reduced``/``.preview``/``.errors`` groups).
+    names: set[str] = field(default_factory=set)
+    summaries: dict[str, SummaryRow] = field(default_factory=dict)
+    #: name -> (message, exception class name)
+    errors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    start_time: float | None = None
+
+
+def parse_fragment_name(path: str | Path) -> tuple[int, int] | None:
+    """``(proposal, run)`` from a ready fragment's file name, or None."""
+    match = FRAGMENT_RE.match(Path(path).name)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _read_string(ds: h5py.Dataset) -> str:
+    value = ds[()]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        value = value.ravel()[0] if value.size else ""
+        if isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _read_summary(ds: h5py.Dataset) -> SummaryRow:
+    attrs = dict(ds.attrs)
+    summary_type = attrs.get("summary_type")
+    if isinstance(summary_type, bytes):
+        summary_type = summary_type.decode()
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        raw: Any = _read_string(ds) if ds.ndim == 0 else ds.asstr()[()]
+    else:
+        raw = ds[()]
+    try:
+        value, summary_type = encode_summary(raw, summary_type)
+    except Exception as exc:
+        # One odd summary must not keep the whole fragment from merging.
+        value, summary_type = f"<summary not storable: {exc}>", None
+    method = attrs.get("summary_method")
+    diff = attrs.get("max_diff")
+    extra = {k: _jsonable(v) for k, v in attrs.items() if k not in _COLUMN_ATTRS}
+    if "bold" in extra:
+        extra["bold"] = bool(extra["bold"])
+    return SummaryRow(
+        value=value,
+        summary_type=summary_type,
+        summary_method=_jsonable(method) if method is not None else None,
+        max_diff=float(diff) if diff is not None and np.isfinite(diff) else None,
+        attributes=extra or None,
+    )
+
+
+def read_fragment(path: str | Path) -> FragmentContents:
+    """Read the database-relevant parts of a fragment (not the data itself)."""
+    path = Path(path)
+    ids = parse_fragment_name(path)
+    if ids is None:
+        raise ValueError(f"{path.name!r} is not named like p<proposal>_r<run>.<id>.ready.h5")
+    with h5py.File(path, "r") as f:
+        provenance = f.attrs.get("provenance", "")
+        if isinstance(provenance, bytes):
+            provenance = provenance.decode()
+        contents = FragmentContents(path, ids[0], ids[1], str(provenance))
+        contents.names.update(k for k in f if k not in SPECIAL_GROUPS)
+        for group in SPECIAL_GROUPS:
+            if group in f:
+                contents.names.update(f[group].keys())
+        reduced = f.get(".reduced")
+        if reduced is not None:
+            for name, ds in reduced.items():
+                if isinstance(ds, h5py.Dataset):
+                    contents.summaries[name] = _read_summary(ds)
+        errors = f.get(".errors")
+        if errors is not None:
+            for name, ds in errors.items():
+                if isinstance(ds, h5py.Dataset):
+                    cls = ds.attrs.get("type", "Exception")
+                    if isinstance(cls, bytes):
+                        cls = cls.decode()
+                    contents.errors[name] = (_read_string(ds), str(cls))
+        if "start_time" in contents.summaries:
+            start = contents.summaries.pop("start_time").value
+            contents.start_time = float(start) if start is not None else None
+        elif "start_time" in f and "data" in f["start_time"]:
+            contents.start_time = float(f["start_time/data"][()])
+    return contents
+
+
+def attributes_json(attributes: dict[str, Any] | None) -> str | None:
+    return json.dumps(attributes, sort_keys=True) if attributes else None

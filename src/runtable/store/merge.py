@@ -1,0 +1,203 @@
+"""Merging result fragments into the per-run HDF5 file and ``runs.sqlite``.
+
+A fragment ``extracted_data/p{prop}_r{run}.{id}.ready.h5`` is merged in four
+steps, holding the folder's HDF5 lock:
+
+1. *Ledger check.* If ``runtable_merged_fragments`` already lists this file
+   name with the same size, the fragment was merged before: just delete it.
+2. *HDF5.* Write the new per-run file to ``p{prop}_r{run}.h5.<hex>.merging.tmp``
+   (old objects minus the ones the fragment replaces, plus the fragment's),
+   fsync it, and ``os.replace`` it over the per-run file. If there was no
+   per-run file, the fragment is hard-linked into place instead.
+3. *SQLite,* one transaction: run_info row and start_time, one upserted
+   ``run_variables`` row per summary or error, the ledger row, and the views
+   if a new name appeared.
+4. *Delete the fragment* (only now) and fsync the directory.
+
+Comments and user-editable variables are never taken from a fragment, so
+reprocessing cannot overwrite what people typed.
+
+Crash windows (SIGKILL at any instant) and why each is safe:
+
+* before or during step 2's temporary file: the per-run file is untouched (a
+  leftover ``*.merging.tmp`` is removed at the next start), the database is
+  untouched, the fragment is still there -> the next ``merge_pending`` redoes it.
+* after ``os.replace``/link, before the commit: the per-run file already holds
+  the fragment's objects, the database the old summaries; the fragment is still
+  there, and redoing step 2 yields the same file (replacing objects with
+  identical copies), so the retry converges. Readers may briefly see new HDF5
+  data next to old summaries.
+* during the transaction: SQLite rolls it back on the next open (WAL), as above.
+* after the commit, before deleting the fragment: the ledger says merged, so
+  the retry only deletes the fragment -- nothing is applied twice.
+* after deleting the fragment: done.
+
+Merging the same fragment twice is therefore a no-op (ledger), and even
+without the ledger step 2 and 3 are idempotent upserts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import h5merge
+from .folder import _insert_run
+from .fragments import FRAGMENT_RE, attributes_json, read_fragment
+
+if TYPE_CHECKING:
+    from .folder import DatabaseFolder
+
+log = logging.getLogger(__name__)
+
+#: Fault-injection hook for tests: called with the name of each step reached
+#: ("read", "hdf5_copy", "hdf5_tmp_written", "hdf5_replaced", "db_written",
+#: "db_committed", "fragment_removed"). Production code leaves it None.
+checkpoint_hook: Callable[[str], None] | None = None
+
+
+def _checkpoint(step: str) -> None:
+    if checkpoint_hook is not None:
+        checkpoint_hook(step)
+
+
+@dataclass
+class MergeResult:
+    """What merging one fragment did (for notifying readers)."""
+
+    fragment: Path
+    proposal: int
+    run: int
+    #: Names whose database row was written (summaries and errors).
+    names: list[str] = field(default_factory=list)
+    #: True if the fragment had been merged before and was only removed.
+    already_merged: bool = False
+    #: Names the fragment carried but we refused (comment, user variables).
+    protected: list[str] = field(default_factory=list)
+    start_time: float | None = None
+
+
+_UPSERT = (
+    "INSERT INTO run_variables(proposal, run, name, version, value, timestamp, max_diff, "
+    "provenance, summary_type, summary_method, attributes) "
+    "VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(proposal, run, name, version) DO UPDATE SET value = excluded.value, "
+    "timestamp = excluded.timestamp, max_diff = excluded.max_diff, "
+    "provenance = excluded.provenance, summary_type = excluded.summary_type, "
+    "summary_method = excluded.summary_method, attributes = excluded.attributes"
+)
+
+
+def merge_fragment(db: DatabaseFolder, path: Path) -> MergeResult:
+    """Merge one fragment into *db* (see the module docstring for the steps)."""
+    with db.hdf5_lock():
+        return _merge_locked(db, path)
+
+
+def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
+    contents = read_fragment(path)
+    size = path.stat().st_size
+    result = MergeResult(path, contents.proposal, contents.run, start_time=contents.start_time)
+    row = db.conn.execute(
+        "SELECT size FROM runtable_merged_fragments WHERE name = ?", (path.name,)).fetchone()
+    if row is not None and row[0] == size:
+        result.already_merged = True
+        path.unlink(missing_ok=True)
+        h5merge.fsync_dir(path.parent)
+        return result
+    _checkpoint("read")
+
+    protected = db.user_variable_names() | {"comment"}
+    skip = contents.names & protected
+    if skip:
+        log.warning("%s: ignoring %s (comments and user-editable variables are only set "
+                    "by people)", path.name, sorted(skip))
+    result.protected = sorted(skip)
+    h5merge.merge_into_run_file(
+        path, db.run_file(contents.proposal, contents.run),
+        replace=contents.names - skip, skip=skip, checkpoint=_checkpoint,
+    )
+    _checkpoint("hdf5_replaced")
+
+    now = time.time()
+    rows = []
+    for name, summary in contents.summaries.items():
+        if name in skip or name in contents.errors:
+            continue
+        rows.append((contents.proposal, contents.run, name, summary.value, now,
+                     summary.max_diff, contents.provenance, summary.summary_type,
+                     summary.summary_method, attributes_json(summary.attributes)))
+    for name, (message, cls) in contents.errors.items():
+        if name in skip or name == "start_time":
+            continue
+        rows.append((contents.proposal, contents.run, name, None, now, None,
+                     contents.provenance, None, None,
+                     json.dumps({"error": message, "error_cls": cls})))
+    result.names = sorted(r[2] for r in rows)
+
+    with db.transaction() as conn:
+        _insert_run(conn, contents.proposal, contents.run, None)
+        if contents.start_time is not None:
+            conn.execute("UPDATE run_info SET start_time = ? WHERE proposal = ? AND run = ?",
+                         (contents.start_time, contents.proposal, contents.run))
+        conn.executemany(_UPSERT, rows)
+        conn.execute(
+            "INSERT INTO runtable_merged_fragments(name, size, proposal, run, merged_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET size = excluded.size, "
+            "merged_at = excluded.merged_at",
+            (path.name, size, contents.proposal, contents.run, now))
+        db._ensure_view_columns(set(result.names))
+        _checkpoint("db_written")
+    _checkpoint("db_committed")
+    path.unlink()
+    h5merge.fsync_dir(path.parent)
+    _checkpoint("fragment_removed")
+    return result
+
+
+def pending_fragments(db: DatabaseFolder) -> list[Path]:
+    """Ready fragments waiting in ``extracted_data``, oldest first."""
+    if not db.extracted_dir.is_dir():
+        return []
+    found = []
+    for path in db.extracted_dir.iterdir():
+        if FRAGMENT_RE.match(path.name):
+            try:
+                found.append((path.stat().st_mtime, path.name, path))
+            except FileNotFoundError:  # merged by someone else meanwhile
+                continue
+    return [p for _, _, p in sorted(found)]
+
+
+def merge_pending(db: DatabaseFolder) -> list[MergeResult]:
+    """Finish what a crash interrupted, then merge all waiting fragments.
+
+    A fragment that cannot be merged is logged and left in place (so nothing
+    is lost); the others are still merged.
+    """
+    with db.hdf5_lock():
+        db.clean_temporary_files()
+    db.finish_pending_deletions()
+    results = []
+    for path in pending_fragments(db):
+        try:
+            results.append(merge_fragment(db, path))
+        except FileNotFoundError:
+            continue
+        except Exception:
+            log.exception("Could not merge %s; leaving it for a later attempt", path)
+    return results
+
+
+def merge_pending_in(db_dir: str | os.PathLike[str]) -> list[MergeResult]:
+    """Open the folder at *db_dir*, run :func:`merge_pending`, close it."""
+    from .folder import DatabaseFolder
+
+    with DatabaseFolder(db_dir) as db:
+        return merge_pending(db)

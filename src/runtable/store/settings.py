@@ -1,0 +1,132 @@
+"""Per-folder settings, stored in the ``metameta`` table.
+
+:data:`SETTINGS` is the one list of known keys: each has a one-line description,
+a default and a parser that turns what a person typed (often a string from the
+command line) into the stored value, or raises :class:`ValidationError`.
+The keys shared with the reference system keep its names and value types so
+that its tools read them unchanged; keys of our own follow them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ValidationError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One known settings key."""
+
+    key: str
+    description: str
+    parse: Callable[[Any], Any]
+    default: Any = None
+    #: Internal bookkeeping: readable, but only runtable itself writes it.
+    readonly: bool = False
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{value!r} is not a non-empty string")
+    return value.strip()
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValidationError(f"{value!r} is not a positive integer")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a positive integer") from None
+    if number < 1:
+        raise ValidationError(f"{value!r} is not a positive integer")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a number") from None
+    if not number >= 0 or number == float("inf"):
+        raise ValidationError(f"{value!r} is not a finite number >= 0")
+    return number
+
+
+_MEM_RE = re.compile(r"^\d+[KMGT]?$")
+# Slurm's --time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
+_TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
+
+
+def _memory(value: Any) -> str:
+    text = str(value).strip().upper()
+    if not _MEM_RE.match(text):
+        raise ValidationError(f"{value!r} is not a memory size like '25G' or '4000M'")
+    return text
+
+
+def _slurm_time(value: Any) -> str:
+    text = str(value).strip()
+    if not _TIME_RE.match(text):
+        raise ValidationError(f"{value!r} is not a Slurm time limit like '02:00:00' or '1-12'")
+    return text
+
+
+def _db_id(value: Any) -> str:
+    text = str(value).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{40}", text):
+        raise ValidationError(f"{value!r} is not 40 hexadecimal characters")
+    return text
+
+
+def _executor(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("local", "slurm"):
+        raise ValidationError(f"{value!r} is not one of 'local', 'slurm'")
+    return text
+
+
+SETTINGS: dict[str, Setting] = {
+    s.key: s
+    for s in [
+        Setting("proposal", "Proposal number this folder belongs to.", _positive_int),
+        Setting("db_id", "Random 40-hex identifier of this database (names its update channel).",
+                _db_id),
+        Setting("data_format_version", "Version of the SQLite/HDF5 data format (set by "
+                "migrations).", _positive_int, readonly=True),
+        Setting("context_python", "Python interpreter that runs the context file "
+                "(default: runtable's own).", _str),
+        Setting("damnit_python", "Python interpreter of the processing jobs "
+                "(the reference system's name for it).", _str),
+        Setting("concurrent_jobs", "Maximum number of processing jobs running at once.",
+                _positive_int, default=15),
+        Setting("noncluster_cpus", "CPUs for a job that computes the non-cluster variables.",
+                _positive_int, default=4),
+        Setting("noncluster_mem", "Memory for a job that computes the non-cluster variables.",
+                _memory, default="25G"),
+        Setting("slurm_time", "Time limit of a Slurm job.", _slurm_time, default="02:00:00"),
+        Setting("slurm_partition", "Slurm partition for cluster=True variables.", _str),
+        Setting("slurm_reservation", "Slurm reservation for cluster=True variables "
+                "(wins over the partition).", _str),
+        Setting("ready_quiet_s", "Seconds a run folder must stay unchanged before it is "
+                "processed.", _non_negative_float, default=10.0),
+        Setting("executor", "Where jobs run: 'local' (process pool) or 'slurm'.", _executor,
+                default="local"),
+    ]
+}
+
+
+def known_keys_text() -> str:
+    return ", ".join(sorted(SETTINGS))
+
+
+def lookup(key: str) -> Setting:
+    """The :class:`Setting` for *key* ('-' accepted for '_'), or ValidationError."""
+    setting = SETTINGS.get(key.replace("-", "_"))
+    if setting is None:
+        raise ValidationError(f"Unknown setting {key!r}; known settings: {known_keys_text()}")
+    return setting

@@ -1,0 +1,126 @@
+"""Validating a context file without executing any run: ``runtable check``.
+
+Loading reports the errors that stop a context file from being used; pyflakes adds
+warnings (unused imports, undefined names) that don't. Annotations such as
+``"var#flux"`` are strings pyflakes would read as Python (``var`` followed by a comment)
+and report as undefined names, so they are removed before pyflakes sees the code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_RUNTABLE_ANNOTATION = re.compile(r"^\s*(var|self|meta|mymdc|param|input)#")
+
+
+@dataclass
+class Problem:
+    """One message about a context file, at a line (0 when it has none)."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class CheckReport:
+    """What checking a context file found: blocking errors, warnings, and its variables."""
+
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    variables: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_source(code: str, path: str | Path = "context.py") -> CheckReport:
+    """Load ``code`` as a context file and lint it; never raises for problems in it.
+
+    >>> report = check_source("from runtable.context import Variable\\nimport os\\n")
+    >>> [str(w) for w in report.warnings]
+    ["context.py:2: 'os' imported but unused"]
+    """
+    from . import ContextFileErrors, Pipeline
+
+    path = str(path)
+    report = CheckReport()
+    try:
+        pipeline = Pipeline.from_str(code, path=path)
+    except ContextFileErrors as exc:
+        report.errors = [Problem(p.path or path, p.line or 0, p.message) for p in exc.problems]
+    else:
+        report.variables = [
+            {"name": v.name, "title": v.title, "data": v.data.value, "cluster": v.cluster,
+             "transient": v.transient, "tags": list(v.tags)}
+            for v in pipeline.vars.values()
+        ]
+    report.warnings = pyflakes_warnings(code, path)
+    return report
+
+
+def pyflakes_warnings(code: str, path: str = "context.py") -> list[Problem]:
+    """pyflakes' messages for ``code``, without false alarms from runtable annotations."""
+    from pyflakes.checker import Checker
+
+    try:
+        tree = ast.parse(code, filename=path)
+    except SyntaxError:
+        return []  # loading reports it, with its line
+    _strip_runtable_annotations(tree)
+    checker = Checker(tree, filename=path)
+    checker.messages.sort(key=lambda m: (m.lineno, m.col))
+    return [Problem(path, m.lineno, m.message % m.message_args) for m in checker.messages]
+
+
+def _strip_runtable_annotations(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and _is_runtable_annotation(node.annotation):
+            node.annotation = None
+
+
+def _is_runtable_annotation(node: ast.AST | None) -> bool:
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and bool(_RUNTABLE_ANNOTATION.match(node.value))
+    )
+
+
+def check_file(path: str | Path) -> int:
+    """Print a report for the context file at ``path``; the exit status for the CLI."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    path = Path(path)
+    try:
+        code = path.read_text()
+    except OSError as exc:
+        console.print(f"[red]Cannot read {escape(str(path))}: {exc.strerror}[/red]")
+        return 2
+    report = check_source(code, path)
+    for problem in report.errors:
+        console.print(f"[red]error[/red] {escape(str(problem))}", soft_wrap=True)
+    for problem in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
+    if not report.ok:
+        n = len(report.errors)
+        console.print(f"{path}: {n} error{'s' if n != 1 else ''}; the file cannot be used.")
+        return 1
+    table = Table("name", "title", "data", "cluster", "tags", title=f"{path}: variables")
+    for v in report.variables:
+        table.add_row(*map(escape, (v["name"], v["title"], v["data"])),
+                      "yes" if v["cluster"] else "", escape(", ".join(v["tags"])))
+    console.print(table)
+    console.print(f"{path}: OK, {len(report.variables)} variables.")
+    return 0

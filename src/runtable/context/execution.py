@@ -1,0 +1,240 @@
+"""Executing a pipeline's variables for one run: arguments, errors, results.
+
+All the state of one execution lives in an :class:`Execution`, so a long-lived
+process can execute pipelines for many runs without anything carrying over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .annotations import matching, resolve_var
+from .cell import Cell
+from .errors import DependencyError
+from .metadata import MetadataCache
+from .variable import Skip, Variable
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+log = logging.getLogger("runtable.context")
+
+#: Pipelines with this name log without a ``[label]`` prefix.
+DEFAULT_NAME = "default"
+
+
+class DependencySkip(Skip):
+    """A variable skipped because every failed dependency was itself skipped."""
+
+    def __init__(self, error: DependencyError) -> None:
+        self.dependency_error = error
+        super().__init__(str(error))
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.dependency_error,)
+
+
+class Results:
+    """What one execution produced: ``cells`` (name -> :class:`Cell`, starting with
+    ``start_time``) and ``errors`` (name -> exception). A variable is in at most one."""
+
+    def __init__(self, cells: dict[str, Cell], errors: dict[str, BaseException],
+                 pipeline: Pipeline | None = None, provenance: str = "context.py") -> None:
+        self.cells = cells
+        self.errors = errors
+        self.pipeline = pipeline
+        self.provenance = provenance
+
+    def __repr__(self) -> str:
+        return f"<Results: {len(self.cells)} cells, {len(self.errors)} errors>"
+
+    def save(self, out_dir: str | Path, proposal: int, run: int) -> Path:
+        """Write these results as a fragment in ``out_dir``; returns its path."""
+        from runtable.execute.fragment import write_fragment
+
+        return write_fragment(self, out_dir, proposal, run)
+
+
+class _MissingDependencies(Exception):
+    def __init__(self, error: BaseException, names: list[str]) -> None:
+        self.error, self.names = error, names
+
+
+class _MissingParams(Exception):
+    pass
+
+
+class Execution:
+    """One execution of a pipeline for one run (all state lives here)."""
+
+    def __init__(self, pipeline: Pipeline, run: Any, variables: dict[str, Variable],
+                 params: dict[str, Any]) -> None:
+        self.pipeline = pipeline
+        self.run_obj = run
+        self.variables = variables
+        self.params = params
+        name = pipeline.name
+        self.label = "" if name == DEFAULT_NAME else f"[{name}] "
+        self.values: dict[str, Any] = {}
+        self.errors: dict[str, BaseException] = {}
+        self.metadata = MetadataCache(pipeline.proposal, pipeline.run_number)
+
+    def run(self) -> Results:
+        cells: dict[str, Cell] = {"start_time": Cell(start_time(self.run_obj))}
+        for name, var in self.variables.items():
+            cell = self._compute(name, var)
+            if cell is None:
+                continue
+            if cell.data is not None:
+                self.values[name] = cell.data
+            if not var.transient:
+                cells[name] = cell
+        errors = {n: e for n, e in self.errors.items() if not self.variables[n].transient}
+        return Results(cells, errors, self.pipeline, self.pipeline.provenance)
+
+    def _compute(self, name: str, var: Variable) -> Cell | None:
+        label = self.label
+        try:
+            kwargs = self._arguments(var)
+        except _MissingDependencies as exc:
+            log.warning("%sSkipping %s because of missing dependencies: %s",
+                        label, name, ", ".join(exc.names))
+            self.errors[name] = exc.error
+            return None
+        except _MissingParams as exc:
+            log.warning("%sSkipping %s because of missing parameters: %s", label, name, exc)
+            return None
+        except Exception as exc:
+            log.error("%sCould not get data for %s", label, name, exc_info=True)
+            self.errors[name] = exc
+            return None
+        start = time.perf_counter()
+        try:
+            cell = _as_cell(var.func(self.run_obj, **kwargs), var)
+        except Skip as exc:
+            log.info("%sSkipped %s: %s", label, name, exc)
+            self.errors[name] = exc
+            return None
+        except (Exception, SystemExit) as exc:
+            log.error("%sCould not get data for %s", label, name, exc_info=True)
+            self.errors[name] = exc
+            return None
+        log.info("%sComputed %s in %.3f s", label, name, time.perf_counter() - start)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stdout.flush()  # keep the variable's own prints next to its log line
+        return cell
+
+    def _arguments(self, var: Variable) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        missing: list[str] = []
+        for p in var.params:
+            if p.kind != "var":
+                continue
+            found, value = resolve_var(p.target, self.values)
+            if found:
+                kwargs[p.name] = value
+            elif not p.has_default:
+                missing += [n for n in matching(p.target, self.variables) if n not in missing]
+        if missing:
+            raise _MissingDependencies(self._dependency_error(missing), missing)
+        absent = []
+        for p in var.params:
+            if p.kind == "var":
+                continue
+            if p.kind == "meta":
+                kwargs[p.name] = self._meta(p.target)
+            elif p.kind == "mymdc":
+                kwargs[p.name] = self.metadata.get(p.target)
+            elif p.kind == "param":
+                if p.target in self.params:
+                    kwargs[p.name] = self.params[p.target]
+                elif not p.has_default:
+                    absent.append(p.target)
+            else:
+                raise RuntimeError(f"Unknown path '{p.annotation}' for argument '{p.name}'")
+        if absent:
+            raise _MissingParams(", ".join(absent))
+        return kwargs
+
+    def _dependency_error(self, missing: list[str]) -> BaseException:
+        failed = {n: self.errors[n] for n in missing if n in self.errors}
+        if not failed:
+            return Skip("Dependencies returned no data:\n"
+                        + "\n".join(f"- '{n}'" for n in missing))
+        error = DependencyError(failed)
+        if all(isinstance(e, Skip) for e in failed.values()):
+            return DependencySkip(error)
+        return error
+
+    def _meta(self, field: str) -> Any:
+        if field == "run_number":
+            return self.pipeline.run_number
+        if field == "proposal":
+            return self.pipeline.proposal
+        if field == "proposal_path":
+            return proposal_path(self.run_obj)
+        raise RuntimeError(f"Unknown path 'meta#{field}'")
+
+
+def _as_cell(value: Any, var: Variable) -> Cell:
+    if var.transient:
+        if isinstance(value, Cell):
+            return value
+        # Transient values are never saved, so they skip Cell's storage checks.
+        cell = Cell(None)
+        cell.data = value
+        return cell
+    cell = value if isinstance(value, Cell) else Cell(value)
+    if cell.summary is None:
+        cell.summary = var.summary
+    if cell.units is None:
+        cell.units = var.units or _dataarray_units(cell.data)
+    return cell
+
+
+def _dataarray_units(data: Any) -> str | None:
+    if type(data).__module__.startswith("xarray") and type(data).__name__ == "DataArray":
+        units = data.attrs.get("units")
+        if isinstance(units, str) and units:
+            return units
+    return None
+
+
+def _data_collection(run: Any) -> bool:
+    extra_data = sys.modules.get("extra_data")  # a DataCollection implies it is imported
+    return extra_data is not None and isinstance(run, extra_data.DataCollection)
+
+
+def start_time(run: Any) -> float:
+    """Epoch seconds of the run's first train; else the first raw file's mtime (any
+    file if none is raw); the current time when ``run`` is not a DataCollection."""
+    if not _data_collection(run):
+        return time.time()
+    import numpy as np
+
+    try:
+        first = run.select_trains(np.s_[:1]).train_timestamps()
+        if len(first) and not np.isnat(first[0]):
+            return first[0].astype("datetime64[ns]").astype(np.int64) / 1e9
+    except Exception:
+        log.debug("No train timestamps", exc_info=True)
+    files = [f.filename for f in run.files]
+    raw = [f for f in files if Path(f).name.upper().startswith("RAW-")]
+    for name in raw + files:
+        try:
+            return Path(name).stat().st_mtime
+        except OSError:
+            continue
+    return time.time()
+
+
+def proposal_path(run: Any) -> Path | str:
+    """The proposal folder of a run (three levels above its first file), or ""."""
+    if not _data_collection(run) or not run.files:
+        return ""
+    return Path(*Path(run.files[0].filename).parts[:-3])

@@ -1,0 +1,151 @@
+"""The dependency graph of a pipeline's variables: checks, order, promotion, selection.
+
+Edges come from ``var#`` annotations (exact names or globs). Variables run in
+topological order; independent variables keep their definition order.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterable, Mapping
+
+from .annotations import matching
+from .errors import Problem
+from .variable import RunData, Variable
+
+
+def dependencies(var: Variable, names: Iterable[str]) -> list[str]:
+    """Names of the variables ``var`` needs (its ``var#`` patterns matched against
+    ``names``), in the order they appear."""
+    names = list(names)
+    found: dict[str, None] = {}
+    for p in var.params:
+        if p.kind == "var":
+            found.update(dict.fromkeys(n for n in matching(p.target, names) if n != var.name))
+    return list(found)
+
+
+def _where(var: Variable) -> tuple[str, int | None]:
+    return var.path, var.line
+
+
+def check_and_order(variables: Iterable[Variable], problems: list[Problem]) -> dict[str, Variable]:
+    """Check ``variables`` as a whole and return them by name in execution order, with
+    ``data``/``cluster`` promoted along dependencies. Problems are appended, not raised.
+
+    Checks: duplicate names and titles, ``var#`` patterns that match nothing (and have
+    no default), cycles, and explicit ``data="raw"`` variables depending on proc ones.
+    """
+    by_name: dict[str, Variable] = {}
+    titles: dict[str, str] = {}
+    for var in variables:
+        other = by_name.get(var.name)
+        if other is not None:
+            if other.origin is not var.origin:
+                kind = "GroupError" if "." in var.name else ""
+                problems.append(Problem(*_where(var), f"Duplicate variable name '{var.name}'",
+                                        kind))
+            continue
+        by_name[var.name] = var
+        if var.title in titles:
+            problems.append(Problem(*_where(var), f"variable '{var.name}': title "
+                                    f"{var.title!r} is already used by '{titles[var.title]}'"))
+        else:
+            titles[var.title] = var.name
+
+    deps: dict[str, list[str]] = {}
+    for var in by_name.values():
+        for p in var.params:
+            if p.kind == "var" and not p.has_default and not matching(p.target, by_name):
+                problems.append(Problem(*_where(var),
+                                        f"Missing dependency: '{p.target}' for '{var.name}'"))
+        deps[var.name] = dependencies(var, by_name)
+
+    order = _order(deps, by_name, problems)
+
+    # Promotion works on copies: the user's Variable objects stay as written.
+    result: dict[str, Variable] = {}
+    for name in order:
+        var = by_name[name]
+        parents = [result[d] for d in deps[name] if d in result]
+        data, cluster = var._data, var.cluster
+        proc = [p.name for p in parents if p.data is RunData.PROC]
+        if proc and data is None:
+            data = RunData.PROC
+        elif proc and data is RunData.RAW:
+            problems.append(Problem(*_where(var), f"variable '{name}' has data='raw' but "
+                                    f"depends on proc data: {', '.join(proc)}"))
+        if any(p.cluster for p in parents):
+            cluster = True
+        if data is not var._data or cluster != var.cluster:
+            var = var.copy(_data=data, cluster=cluster)
+        result[name] = var
+    return result
+
+
+def _order(deps: dict[str, list[str]], by_name: Mapping[str, Variable],
+           problems: list[Problem]) -> list[str]:
+    """Topological order; each cycle is reported, then set aside so the rest of the
+    graph is still checked."""
+    deps = {name: list(needs) for name, needs in deps.items()}
+    in_cycles: list[str] = []
+    while True:
+        sorter = graphlib.TopologicalSorter()
+        for name, needs in deps.items():
+            sorter.add(name, *needs)
+        try:
+            return list(sorter.static_order()) + in_cycles
+        except graphlib.CycleError as exc:
+            cycle = exc.args[1]
+            first = by_name[cycle[0]]
+            problems.append(Problem(*_where(first), "These variables have cyclical "
+                                    f"dependencies, which is not allowed: {' -> '.join(cycle)}",
+                                    "CycleError"))
+            members = set(cycle)
+            in_cycles += [n for n in deps if n in members]
+            deps = {n: [d for d in needs if d not in members]
+                    for n, needs in deps.items() if n not in members}
+
+
+def with_dependencies(names: Iterable[str], variables: Mapping[str, Variable]) -> set[str]:
+    """``names`` plus everything they need, transitively."""
+    wanted: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        stack.extend(dependencies(variables[name], variables))
+    return wanted
+
+
+def select_names(
+    variables: Mapping[str, Variable],
+    names: Iterable[str] = (),
+    match: Iterable[str] = (),
+    run_data: RunData | str | None = None,
+    cluster: bool | None = None,
+) -> list[str]:
+    """Names to compute, in execution order: filtered by trigger (``run_data``),
+    ``cluster``, exact ``names`` (which override ``match``) or case-insensitive title
+    substrings in ``match``; then everything they depend on is added back."""
+    names, match = list(names), [m.lower() for m in match]
+    unknown = [n for n in names if n not in variables]
+    if unknown:
+        raise KeyError(f"No variable named {', '.join(map(repr, unknown))}")
+    run_data = RunData(run_data) if run_data is not None else None
+    chosen = []
+    for name, var in variables.items():
+        if run_data is not None and run_data is not RunData.ALL and var.data is not run_data:
+            continue
+        if cluster is not None and var.cluster != cluster:
+            continue
+        if names:
+            if name not in names:
+                continue
+        elif match and not any(m in (var.title or name).lower() for m in match):
+            continue
+        chosen.append(name)
+    wanted = with_dependencies(chosen, variables)
+    return [n for n in variables if n in wanted]

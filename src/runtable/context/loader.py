@@ -1,0 +1,147 @@
+"""Loading a context file: compile, run its top level, collect its variables.
+
+Loading never raises anything but :class:`ContextFileErrors` for problems in the file
+(including a SyntaxError, an exception or ``sys.exit()`` at its top level), and leaves
+no trace in the interpreter when it fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import traceback
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import LOADING, ContextFileErrors, LoadState, Problem
+from .group import is_group
+from .pipeline import DEFAULT_NAME, Pipeline
+from .variable import Variable
+
+#: Context files written for the reference system import from this name.
+COMPAT_MODULE = "damnit_ctx"
+_MODULE_NAME = "runtable_context_file"
+
+
+def load_file(path: str | Path) -> Pipeline:
+    """Load the context file at ``path`` (see :meth:`Pipeline.from_context_file`)."""
+    path = Path(path)
+    try:
+        code = path.read_text()
+    except OSError as exc:
+        raise ContextFileErrors(
+            [Problem(str(path), None, f"cannot read the context file: {exc.strerror}")]
+        ) from None
+    return load_source(code, str(path))
+
+
+def load_source(code: str, path: str = "context.py") -> Pipeline:
+    """Load context-file ``code``; ``path`` names it in messages and tracebacks."""
+    state = LoadState(path)
+    try:
+        tree = ast.parse(code, filename=path)
+    except SyntaxError as exc:
+        raise ContextFileErrors([Problem(path, exc.lineno, f"SyntaxError: {exc.msg}",
+                                         "SyntaxError")]) from None
+    state.deflines = _def_lines(tree)
+    added_alias = _install_alias()
+    module = types.ModuleType(_MODULE_NAME)
+    module.__file__ = path
+    namespace = module.__dict__
+    token = LOADING.set(state)
+    ok = False
+    # While its top level runs, the file is a module (dataclasses and typing look
+    # classes' modules up); afterwards it is removed so loads don't accumulate.
+    previous = sys.modules.get(_MODULE_NAME)
+    sys.modules[_MODULE_NAME] = module
+    try:
+        try:
+            exec(compile(tree, path, "exec", dont_inherit=True), namespace)
+        except (Exception, SystemExit) as exc:
+            state.problems.append(_problem_from_exception(exc, path))
+            raise ContextFileErrors(_sorted(state.problems)) from None
+        finally:
+            if previous is None:
+                sys.modules.pop(_MODULE_NAME, None)
+            else:
+                sys.modules[_MODULE_NAME] = previous
+        pipeline = _collect(state, namespace)
+        try:
+            state.problems.extend(pipeline._compile())
+        except Exception as exc:
+            # Options already reported as invalid can trip later checks; the
+            # reported problems are what the user needs to fix first.
+            if not state.problems:
+                state.problems.append(_problem_from_exception(exc, path))
+        if state.problems:
+            raise ContextFileErrors(_sorted(state.problems))
+        ok = True
+        return pipeline
+    finally:
+        LOADING.reset(token)
+        if added_alias and not ok:
+            sys.modules.pop(COMPAT_MODULE, None)
+
+
+def _install_alias() -> bool:
+    """Make ``import damnit_ctx`` give this package; True if it was added now.
+
+    It stays after a successful load: objects made by the context file refer to it
+    (e.g. when pickled), and further loads need it anyway.
+    """
+    if COMPAT_MODULE in sys.modules:
+        return False
+    sys.modules[COMPAT_MODULE] = sys.modules[__package__]
+    return True
+
+
+def _def_lines(tree: ast.AST) -> dict[int, int]:
+    # A decorated function's code starts at its first decorator; problems about its
+    # arguments read better at the ``def`` line.
+    lines = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.decorator_list:
+            lines[min(d.lineno for d in node.decorator_list)] = node.lineno
+    return lines
+
+
+def _collect(state: LoadState, namespace: Mapping[str, Any]) -> Pipeline:
+    if state.replaced is not None:
+        pipeline = state.replaced
+    else:
+        pipeline = state.default if state.default is not None else Pipeline(name=DEFAULT_NAME)
+        known = {id(obj) for _, obj in pipeline._items}
+        found = [
+            (None, value) for key, value in namespace.items()
+            if not key.startswith("__") and id(value) not in known
+            and ((isinstance(value, Variable) and value.func is not None) or is_group(value))
+        ]
+        # Discovered globals first, in definition order; explicit additions after.
+        pipeline._items = list({id(obj): (k, obj) for k, obj in found + pipeline._items}.values())
+    pipeline._namespace = namespace
+    pipeline.provenance = "context.py"
+    return pipeline  # type: ignore[return-value]
+
+
+def _problem_from_exception(exc: BaseException, path: str) -> Problem:
+    line = None
+    target = os.path.realpath(path)
+    # The innermost frame in the context file is where the user should look.
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == path or os.path.realpath(frame.filename) == target:
+            line = frame.lineno
+            break
+    if isinstance(exc, SyntaxError) and exc.filename == path and exc.lineno:
+        line = exc.lineno
+    text = str(exc)
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, SystemExit):
+        message = f"SystemExit({exc.code!r}): the context file called sys.exit()"
+    return Problem(path, line, message, type(exc).__name__)
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.path != problems[0].path, p.line or 0))

@@ -115,12 +115,15 @@ def check_file(path: str | Path) -> int:
         console.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
     if not report.ok:
         n = len(report.errors)
-        console.print(f"{path}: {n} error{'s' if n != 1 else ''}; the file cannot be used.")
+        console.print(
+            f"{escape(str(path))}: {n} error{'s' if n != 1 else ''}; the file cannot be used.",
+            soft_wrap=True,
+        )
         return 1
     table = Table("name", "title", "data", "cluster", "tags", title=f"{path}: variables")
     for v in report.variables:
         table.add_row(*map(escape, (v["name"], v["title"], v["data"])),
                       "yes" if v["cluster"] else "", escape(", ".join(v["tags"])))
     console.print(table)
-    console.print(f"{path}: OK, {len(report.variables)} variables.")
+    console.print(f"{escape(str(path))}: OK, {len(report.variables)} variables.", soft_wrap=True)
     return 0

@@ -2,8 +2,8 @@
 
 A fragment ``extracted_data/p{proposal}_r{run}.{random}.ready.h5`` holds one
 execution's results: ``/<name>/...`` data groups, ``/.reduced/<name>`` summaries,
-``/.preview/<name>`` previews and ``/.errors/<name>`` error messages. We read it
-with h5py directly so the store does not depend on the execute package.
+``/.preview/<name>`` previews and ``/.errors/<name>`` error messages. The execute
+package owns the format and reads it; here it becomes rows for SQLite.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
+from ..execute import fragment as execute_fragment
+from ..execute.summary import Summary
 from .summaries import encode_summary
 
 SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
@@ -78,28 +79,10 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _read_string(ds: h5py.Dataset) -> str:
-    value = ds[()]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, np.ndarray):
-        value = value.ravel()[0] if value.size else ""
-        if isinstance(value, bytes):
-            return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
-def _read_summary(ds: h5py.Dataset) -> SummaryRow:
-    attrs = dict(ds.attrs)
-    summary_type = attrs.get("summary_type")
-    if isinstance(summary_type, bytes):
-        summary_type = summary_type.decode()
-    if h5py.check_string_dtype(ds.dtype) is not None:
-        raw: Any = _read_string(ds) if ds.ndim == 0 else ds.asstr()[()]
-    else:
-        raw = ds[()]
+def _summary_row(summary: Summary) -> SummaryRow:
+    attrs = summary.attrs
     try:
-        value, summary_type = encode_summary(raw, summary_type)
+        value, summary_type = encode_summary(summary.value, attrs.get("summary_type"))
     except Exception as exc:
         # One odd summary must not keep the whole fragment from merging.
         value, summary_type = f"<summary not storable: {exc}>", None
@@ -123,33 +106,14 @@ def read_fragment(path: str | Path) -> FragmentContents:
     ids = parse_fragment_name(path)
     if ids is None:
         raise ValueError(f"{path.name!r} is not named like p<proposal>_r<run>.<id>.ready.h5")
-    with h5py.File(path, "r") as f:
-        provenance = f.attrs.get("provenance", "")
-        if isinstance(provenance, bytes):
-            provenance = provenance.decode()
-        contents = FragmentContents(path, ids[0], ids[1], str(provenance))
-        contents.names.update(k for k in f if k not in SPECIAL_GROUPS)
-        for group in SPECIAL_GROUPS:
-            if group in f:
-                contents.names.update(f[group].keys())
-        reduced = f.get(".reduced")
-        if reduced is not None:
-            for name, ds in reduced.items():
-                if isinstance(ds, h5py.Dataset):
-                    contents.summaries[name] = _read_summary(ds)
-        errors = f.get(".errors")
-        if errors is not None:
-            for name, ds in errors.items():
-                if isinstance(ds, h5py.Dataset):
-                    cls = ds.attrs.get("type", "Exception")
-                    if isinstance(cls, bytes):
-                        cls = cls.decode()
-                    contents.errors[name] = (_read_string(ds), str(cls))
-        if "start_time" in contents.summaries:
-            start = contents.summaries.pop("start_time").value
-            contents.start_time = float(start) if start is not None else None
-        elif "start_time" in f and "data" in f["start_time"]:
-            contents.start_time = float(f["start_time/data"][()])
+    # The fragment format belongs to the execute package, which writes it.
+    raw = execute_fragment.read_fragment(path)
+    contents = FragmentContents(path, ids[0], ids[1], raw.provenance, names=set(raw.names))
+    contents.summaries = {name: _summary_row(s) for name, s in raw.summaries.items()}
+    contents.errors = {name: (message, cls) for name, (cls, message) in raw.errors.items()}
+    if "start_time" in contents.summaries:
+        start = contents.summaries.pop("start_time").value
+        contents.start_time = float(start) if start is not None else None
     return contents
 
 

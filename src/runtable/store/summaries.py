@@ -33,6 +33,8 @@ def encode_summary(value: Any, summary_type: str | None = None) -> tuple[Any, st
     """Turn a summary (as read from ``.reduced/<name>``) into ``(value, summary_type)``
     for SQLite. *summary_type* is the dataset's own attribute, if any."""
     if isinstance(value, bytes):
+        if value.startswith(PNG_SIGNATURE):
+            return value, None
         # h5py gives bytes for fixed-length/ASCII strings.
         return value.decode("utf-8", errors="replace"), None
     if isinstance(value, str) or value is None:

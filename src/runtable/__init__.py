@@ -18,6 +18,8 @@ _LAZY = {
     "Skip": "runtable.context",
     "Group": "runtable.context",
     "Pipeline": "runtable.context",
+    "Database": "runtable.api",
+    "Damnit": "runtable.api",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -1,0 +1,770 @@
+"""Read API for notebooks: a database folder as pandas / numpy / xarray objects.
+
+It has the same meaning as the reference system's ``damnit.Damnit`` class, so a
+notebook ports by changing one import (``Damnit`` is an alias of :class:`Database`)::
+
+    from runtable import Database
+
+    db = Database(1234)                  # proposal number, or a folder path
+    df = db.table()                      # one row per run, one column per variable
+    db[100].keys()                       # variables with data for run 100
+    arr = db[100, "xgm_flux"].read()     # by name or by title
+    db[100, "xgm_flux"].summary()        # the value shown in the table
+
+``table()`` reads SQLite once (about 10 s for 20,000 runs x 500 variables) and
+keeps the result in the user's cache folder (:func:`cache_dir`), so while the
+database is unchanged the same call takes ~0.05 s.
+
+Only the store, numpy and h5py are imported up front; pandas, xarray and plotly
+are imported by the methods that return their objects, and matplotlib only by
+:meth:`VariableData.preview`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from io import BytesIO
+from numbers import Integral
+from operator import itemgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from .store import decode_summary, open_db
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .store import DatabaseFolder
+
+__all__ = ["Damnit", "DataType", "Database", "RunVariables", "VariableData", "cache_dir"]
+
+# Columns of run_info that the table shows; variables can't take these names.
+_FIXED = ("proposal", "run", "start_time", "added_at")
+# Titles of the two variables that have no row in the `variables` table.
+_SPECIAL_TITLES = {"start_time": "Timestamp", "comment": "Comment"}
+_OBJTYPE_ATTR = "_damnit_objtype"
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
+_NPY = b"\x93NUMPY"
+# Placeholders for summaries that don't fit in a table cell, chosen in SQL so
+# that big blobs never cross into Python.
+_TABLE_VALUE = """CASE
+    WHEN typeof(value) != 'blob' THEN value
+    WHEN summary_type = 'complex' THEN value
+    WHEN summary_type = 'trendline' THEN '<sparkline>'
+    WHEN summary_type = 'numpy' THEN '<ndarray>'
+    WHEN summary_type IS NULL OR summary_type = '' THEN '<thumbnail>'
+    ELSE '<blob>' END"""
+
+
+class DataType(Enum):
+    """What kind of object a variable's data is, from its ``_damnit_objtype`` attribute."""
+
+    DataArray = "dataarray"
+    DataFrame = "dataframe"
+    Dataset = "dataset"
+    Image = "image"
+    PlotlyFigure = "PlotlyFigure"
+    Series = "series"
+    Timestamp = "timestamp"
+
+
+def _decode_attr(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _type_hint(obj: h5py.Group | h5py.Dataset) -> DataType | None:
+    hint = _decode_attr(obj.attrs.get(_OBJTYPE_ATTR, ""))
+    return DataType(hint) if hint else None
+
+
+def _open_h5(path: Path) -> h5py.File:
+    # Default locking, like xarray's h5netcdf backend: HDF5 refuses to reopen a
+    # file (which read() does for NetCDF groups) with different locking flags.
+    # The store never rewrites a per-run file in place, it replaces it atomically.
+    return h5py.File(path, "r")
+
+
+def _decode_db_value(value: Any, summary_type: str | None) -> Any:
+    if isinstance(value, bytes) and summary_type not in ("complex", "numpy", "trendline") \
+            and value.startswith(_NPY):
+        # Arrays written without a summary_type by older writers.
+        return decode_summary(value, "numpy")
+    return decode_summary(value, summary_type)
+
+
+# -- the table cache -----------------------------------------------------------
+# Reading 10 million cells out of SQLite costs ~10 s however it is pivoted (the
+# sqlite3 module builds Python objects at ~300 ns per column per row), so
+# table() keeps the finished DataFrame in the user's own cache folder and
+# reuses it while the database is byte-for-byte unchanged. The cache is a
+# pickle, so it lives only in a folder that the user alone can write.
+CACHE_ENV = "RUNTABLE_CACHE_DIR"
+_CACHE_FORMAT = 1
+# Hashing a WAL this big would cost more than it saves.
+_MAX_HASHED_WAL = 256 * 2**20
+
+
+def cache_dir() -> Path | None:
+    """Where :meth:`Database.table` keeps its cache: ``$RUNTABLE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/runtable`` or ``~/.cache/runtable``; None if the variable
+    is set to ``off`` (or empty)."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "no", "false") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "runtable")
+
+
+def _fingerprint(db_path: Path) -> tuple | None:
+    """Something that changes whenever a transaction commits to *db_path*.
+
+    In WAL mode every commit appends frames to ``-wal`` (or, after a checkpoint,
+    rewrites it with new salts), so hashing the WAL catches every commit even
+    within one mtime tick; a checkpoint or a rollback-journal commit rewrites
+    the main file, whose header (change counter, page count) and stat we keep.
+    """
+    try:
+        st = os.stat(db_path)
+        with open(db_path, "rb") as f:
+            header = f.read(100)
+        wal: tuple | None = None
+        wal_path = Path(f"{db_path}-wal")
+        if wal_path.exists():
+            wst = os.stat(wal_path)
+            if wst.st_size > _MAX_HASHED_WAL:
+                return None
+            with open(wal_path, "rb") as f:
+                digest = hashlib.file_digest(f, "blake2b").hexdigest()
+            wal = (wst.st_ino, wst.st_size, wst.st_mtime_ns, digest)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, header, wal)
+
+
+def _cache_header(db_path: Path, fingerprint: tuple) -> dict[str, Any]:
+    import pandas as pd
+
+    return {"format": _CACHE_FORMAT, "db": str(db_path.resolve()), "fingerprint": fingerprint,
+            "pandas": pd.__version__, "numpy": np.__version__}
+
+
+def _cache_file(directory: Path, db_path: Path) -> Path:
+    key = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:24]
+    return directory / f"table-{key}.pickle"
+
+
+def _load_cached(path: Path, header: dict[str, Any]) -> Any:
+    try:
+        st = os.stat(path)
+        # Only a file of our own in a folder only we can write is trusted (pickle).
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or \
+                os.stat(path.parent).st_mode & 0o022:
+            return None
+        with open(path, "rb") as f:
+            if pickle.load(f) != header:
+                return None
+            return pickle.load(f)
+    except Exception:
+        return None  # unreadable or from another version: read the database instead
+
+
+def _store_cached(path: Path, header: dict[str, Any], df: Any) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(header, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(df, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass  # a cache we can't write only costs speed
+
+
+class _Codes(dict):
+    """Variable name -> column number, numbering new names as they come."""
+
+    def __missing__(self, name: str) -> int:
+        code = self[name] = len(self)
+        return code
+
+
+class VariableData:
+    """One variable of one run. Get it by indexing a :class:`Database` or
+    :class:`RunVariables`, not by creating it::
+
+        var = db[100, "xgm_flux"]
+        var.read(), var.summary(), var.units
+    """
+
+    def __init__(self, name: str, title: str, proposal: int, run: int, h5_path: Path,
+                 db: DatabaseFolder, db_only: bool) -> None:
+        self._name = name
+        self._title = title
+        self._proposal = proposal
+        self._run = run
+        self._h5_path = h5_path
+        self._db = db
+        self._db_only = db_only
+
+    @property
+    def name(self) -> str:
+        """The variable's name (its function name in the context file)."""
+        return self._name
+
+    @property
+    def title(self) -> str:
+        """The variable's title (its name when no title was given)."""
+        return self._title
+
+    @property
+    def proposal(self) -> int:
+        return self._proposal
+
+    @property
+    def run(self) -> int:
+        return self._run
+
+    @property
+    def file(self) -> Path:
+        """The run's HDF5 file (user-editable variables and comments are not in it)."""
+        return self._h5_path
+
+    @property
+    def units(self) -> str | None:
+        """Physical units recorded with the summary, if any."""
+        return (self._db.get_attributes(self._proposal, self._run, self._name) or {}).get(
+            "units")
+
+    def type_hint(self) -> DataType | None:
+        """The :class:`DataType` of the stored data, or None for plain arrays/scalars."""
+        if self._db_only:
+            return None
+        with self._group() as group:
+            return _type_hint(group) if group is not None else None
+
+    @contextmanager
+    def _group(self) -> Iterator[h5py.Group | None]:
+        if not self._h5_path.is_file():
+            yield None
+            return
+        with _open_h5(self._h5_path) as f:
+            yield f.get(self._name)
+
+    def _read_xarray(self, group: str, one_array: bool) -> Any:
+        import xarray as xr
+
+        load = xr.load_dataarray if one_array else xr.load_dataset
+        obj = load(self._h5_path, group=group, engine="h5netcdf")
+        # Our bookkeeping attributes are not the user's metadata.
+        obj.attrs = {k: v for k, v in obj.attrs.items() if not k.startswith("_damnit_")}
+        return obj
+
+    @staticmethod
+    def _read_parquet(dset: h5py.Dataset) -> Any:
+        import pandas as pd
+
+        return pd.read_parquet(BytesIO(dset[()].tobytes()), engine="pyarrow")
+
+    def read(self, deserialize_plotly: bool = True) -> Any:
+        """The variable's full data: an ndarray, scalar, string, xarray object,
+        pandas object, or plotly figure (its JSON text with ``deserialize_plotly=False``).
+
+        Variables that live only in the database (comments, user-editable
+        variables) return their value, like :meth:`summary`.
+
+            >>> db[100, "camera_mean"].read().shape   # doctest: +SKIP
+            (256, 256)
+        """
+        if self._db_only:
+            return self.summary()
+        with self._group() as group:
+            if group is None:
+                # Only a summary was saved (e.g. Cell(None, summary_value=...)).
+                return self.summary()
+            if isinstance(group, h5py.Dataset):
+                return group[()]
+            hint = _type_hint(group)
+            if hint is DataType.Dataset:
+                return self._read_xarray(self._name, one_array=False)
+            if hint is DataType.DataArray:
+                return self._read_xarray(self._name, one_array=True)
+            dset = group["data"]
+            if hint is DataType.Series:
+                return self._read_parquet(dset).iloc[:, 0]
+            if hint is DataType.DataFrame:
+                return self._read_parquet(dset)
+            if hint is DataType.PlotlyFigure:
+                raw = dset[()].tobytes()
+                if not deserialize_plotly:
+                    return raw.decode()
+                import plotly.io as pio
+
+                return pio.from_json(raw)
+            if h5py.check_string_dtype(dset.dtype) is not None:
+                if dset.ndim == 0:
+                    value = dset[()]
+                    return value.decode("utf-8", "surrogateescape") \
+                        if isinstance(value, bytes) else str(value)
+                strings = dset.asstr("utf-8", "surrogateescape")[()]
+                # One string stored as a 1-element array (older writers) reads as
+                # that string; the reference returns only the first element of
+                # any string array, we return all of them.
+                return strings.ravel()[0] if strings.size == 1 else strings
+            return dset[()]
+
+    def summary(self) -> Any:
+        """The summary value shown in the table: a number, string, complex, ndarray
+        (arrays and trendlines) or PNG ``bytes`` (thumbnails); None if there is none
+        (``start_time`` has no summary row).
+
+            >>> db[100, "xgm_flux"].summary()   # doctest: +SKIP
+            1523.5
+        """
+        row = self._db.conn.execute(
+            "SELECT value, summary_type FROM run_variables WHERE proposal = ? AND run = ? "
+            "AND name = ? ORDER BY version DESC LIMIT 1",
+            (self._proposal, self._run, self._name)).fetchone()
+        return _decode_db_value(row[0], row[1]) if row is not None else None
+
+    def preview_data(self, *, data_fallback: bool = True,
+                     deserialize_plotly: bool = True) -> Any:
+        """What the GUI plots for this cell: the explicit ``Cell(preview=...)`` if
+        there is one, else (with *data_fallback*) the data itself when it is a 1D/2D
+        numeric array or an RGB(A) image. Returns an ndarray, DataArray, pandas
+        Series, plotly figure (or JSON text), or None.
+        """
+        if self._db_only or not self._h5_path.is_file():
+            return None
+        with _open_h5(self._h5_path) as f:
+            xr_group: str | None = None
+            dset: h5py.Dataset | None = None
+            explicit = f.get(f".preview/{self._name}")
+            if explicit is not None:
+                hint = _type_hint(explicit)
+                if isinstance(explicit, h5py.Group):
+                    xr_group = explicit.name
+                else:
+                    dset = explicit
+            elif data_fallback and self._name in f:
+                group = f[self._name]
+                hint = _type_hint(group)
+                if hint in (DataType.Dataset, DataType.DataFrame):
+                    return None
+                if hint is DataType.DataArray:
+                    xr_group = self._name
+                elif isinstance(group, h5py.Group) and "data" in group:
+                    dset = group["data"]
+            else:
+                return None
+
+            if xr_group is not None:
+                for obj in f[xr_group].values():
+                    if isinstance(obj, h5py.Dataset) and (
+                            obj.ndim > 3 or (obj.ndim == 3 and obj.shape[-1] not in (3, 4))):
+                        return None  # too many dimensions: don't load it at all
+                arr = self._read_xarray(xr_group, one_array=True)
+                if arr.ndim and (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+                    return arr
+                return None
+            if dset is None:
+                return None
+            if hint is DataType.Series:
+                return self._read_parquet(dset).iloc[:, 0]
+            numeric = np.issubdtype(dset.dtype, np.number) or dset.dtype == bool
+            if numeric and (dset.ndim in (1, 2) or (dset.ndim == 3 and dset.shape[-1] in (3, 4))):
+                value = dset[()]
+                if hint is DataType.PlotlyFigure:
+                    raw = value.tobytes()
+                    if not deserialize_plotly:
+                        return raw.decode()
+                    import plotly.io as pio
+
+                    return pio.from_json(raw)
+                return value
+        return None
+
+    def preview(self) -> Any:
+        """Plot :meth:`preview_data` (for notebooks). Raises ValueError if there is none."""
+        obj = self.preview_data()
+        if obj is None:
+            raise ValueError(f"No preview available for {self._name!r} in run {self._run}")
+        if type(obj).__module__.startswith("plotly"):
+            obj.show()
+            return obj
+        if hasattr(obj, "plot") and not isinstance(obj, np.ndarray):
+            return obj.plot()  # pandas / xarray choose the right plot
+        import matplotlib.pyplot as plt
+
+        arr = np.asarray(obj).squeeze()
+        fig, ax = plt.subplots()
+        if arr.ndim == 3:
+            res = ax.imshow(arr)
+            ax.set_axis_off()
+            return res
+        if arr.ndim == 2:
+            res = ax.imshow(arr)
+            res.set_clim(np.nanquantile(arr, 0.01), np.nanquantile(arr, 0.99))
+            fig.colorbar(res, ax=ax)
+        elif arr.ndim == 1:
+            res = ax.plot(arr, "o")
+            ax.set_ylabel(self._title)
+        else:
+            plt.close(fig)
+            return None
+        ax.set_title(f"{self._title} (run {self._run})")
+        return res
+
+    def __repr__(self) -> str:
+        return f"<VariableData for {self._name!r} in p{self._proposal}, r{self._run}>"
+
+
+class RunVariables:
+    """The variables of one run. Index it by name or title::
+
+        rv = db[100]
+        rv.keys()          # names with data for this run
+        rv["xgm_flux"]     # or rv["XGM flux"]
+    """
+
+    def __init__(self, db: DatabaseFolder, proposal: int, run: int) -> None:
+        self._db = db
+        self._proposal = proposal
+        self._run = run
+        self._h5_path = db.run_file(proposal, run)
+
+    @property
+    def proposal(self) -> int:
+        return self._proposal
+
+    @property
+    def run(self) -> int:
+        return self._run
+
+    @property
+    def file(self) -> Path:
+        """The run's HDF5 file."""
+        return self._h5_path
+
+    def _locations(self) -> dict[str, bool]:
+        """name -> True if it lives only in the database (comments, user variables)."""
+        found: dict[str, bool] = {}
+        if self._h5_path.is_file():
+            with _open_h5(self._h5_path) as f:
+                found.update((k, False) for k in f if not k.startswith("."))
+                if ".reduced" in f:
+                    found.update((k, False) for k in f[".reduced"] if k not in found)
+        db_only = [*self._db.user_variable_names(), "comment"]
+        marks = ",".join("?" * len(db_only))
+        for (name,) in self._db.conn.execute(
+                f"SELECT DISTINCT name FROM run_variables WHERE proposal = ? AND run = ? "
+                f"AND value IS NOT NULL AND name IN ({marks})",
+                (self._proposal, self._run, *db_only)):
+            found[name] = True
+        return found
+
+    def _titles(self, names: set[str] | dict[str, bool]) -> dict[str, str]:
+        titles = {name: title or name for name, title in self._db.conn.execute(
+            "SELECT name, title FROM variables") if name in names}
+        for name in names:
+            titles.setdefault(name, _SPECIAL_TITLES.get(name, name))
+        return titles
+
+    def keys(self) -> list[str]:
+        """Sorted names of the variables that have data (or a value) for this run."""
+        return sorted(self._locations())
+
+    def titles(self) -> list[str]:
+        """Sorted titles of the variables in :meth:`keys`."""
+        return sorted(self._titles(self._locations()).values())
+
+    def __getitem__(self, key: str) -> VariableData:
+        locations = self._locations()
+        titles = self._titles(locations)
+        if key not in locations:
+            by_title = {t: n for n, t in titles.items()}
+            if key not in by_title:
+                raise KeyError(f"No data for variable {key!r} in p{self._proposal}, "
+                               f"r{self._run}; available: {sorted(locations)}")
+            key = by_title[key]
+        return VariableData(key, titles[key], self._proposal, self._run, self._h5_path,
+                            self._db, locations[key])
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def _ipython_key_completions_(self) -> list[str]:
+        return self.keys()
+
+    def __repr__(self) -> str:
+        return (f"<RunVariables for p{self._proposal}, r{self._run} "
+                f"with {len(self.keys())} variables>")
+
+
+class Database:
+    """A database folder opened for reading.
+
+    *location* is a proposal number (its folder ``<proposal dir>/usr/Shared/amore``
+    is found like the service finds it) or the path of a database folder::
+
+        db = Database(1234)
+        db = Database("/path/to/amore")
+        db.table(with_titles=True)
+        db[100]               # RunVariables of run 100 (of db.proposal)
+        db[1234, 100]         # ... of a given proposal
+        db[100, "xgm_flux"]   # VariableData, by name or title
+        db[1234, 100, "xgm_flux"]
+
+    Reading works while the service writes the folder, and in folders you can't write.
+    :meth:`table` keeps a copy of the table in the user's cache folder (see
+    :func:`cache_dir`) and reuses it until the database changes; ``cache=False``
+    turns that off.
+    """
+
+    def __init__(self, location: int | str | os.PathLike[str], *, cache: bool = True) -> None:
+        if isinstance(location, Integral) and not isinstance(location, bool):
+            from .sources import find_proposal
+
+            path = find_proposal(int(location)) / "usr/Shared/amore"
+        elif isinstance(location, (str, os.PathLike)):
+            path = Path(location)
+        else:
+            raise TypeError(f"Database() takes a proposal number or a folder path, "
+                            f"not {type(location).__name__}")
+        if not path.is_dir():
+            raise FileNotFoundError(f"Database folder {path} does not exist")
+        if not (path / "runs.sqlite").is_file():
+            raise FileNotFoundError(
+                f"{path} has no runs.sqlite: it is not a runtable/DAMNIT database folder "
+                "(create one with `runtable init`)")
+        self._path = path
+        self._cache = cache
+        # table() holds a read transaction on the shared connection: one at a time.
+        self._read_lock = threading.Lock()
+        self._db = open_db(path, readonly=True)
+
+    @property
+    def path(self) -> Path:
+        """The database folder."""
+        return self._path
+
+    @property
+    def proposal(self) -> int | None:
+        """The proposal the folder belongs to."""
+        return self._db.proposal
+
+    def runs(self) -> list[int]:
+        """Run numbers taken by the DAQ (those with a start time), in order."""
+        return [r for (r,) in self._db.conn.execute(
+            "SELECT run FROM run_info WHERE start_time IS NOT NULL ORDER BY proposal, run")]
+
+    def __getitem__(self, key: Any) -> RunVariables | VariableData:
+        proposal = variable = None
+        if isinstance(key, tuple) and len(key) == 3:
+            proposal, run, variable = key
+        elif isinstance(key, tuple) and len(key) == 2:
+            if isinstance(key[1], str):
+                run, variable = key
+            else:
+                proposal, run = key
+        elif isinstance(key, Integral) and not isinstance(key, bool):
+            run = key
+        else:
+            raise TypeError(f"Index a Database with run, (run, variable), (proposal, run) or "
+                            f"(proposal, run, variable), not {key!r}")
+        if not isinstance(run, Integral) or isinstance(run, bool) or (
+                proposal is not None and not isinstance(proposal, Integral)):
+            raise TypeError(f"Run and proposal numbers must be integers: {key!r}")
+        if proposal is None:
+            proposal = self.proposal
+        if proposal is None:
+            raise KeyError("This database has no proposal set; index it with (proposal, run)")
+        proposal, run = int(proposal), int(run)
+        row = self._db.conn.execute(
+            "SELECT 1 FROM run_info WHERE proposal = ? AND run = ? AND start_time IS NOT NULL",
+            (proposal, run)).fetchone()
+        if row is None:
+            raise KeyError(f"Unknown run {run} for p{proposal}")
+        run_vars = RunVariables(self._db, proposal, run)
+        return run_vars if variable is None else run_vars[variable]
+
+    def table(self, with_titles: bool = False) -> pd.DataFrame:
+        """The run table as a DataFrame: ``proposal``, ``run``, ``start_time``
+        (Europe/Berlin), ``comment``, then one column per variable.
+
+        Cells hold the summary value; thumbnails, trendlines and arrays appear as
+        ``'<thumbnail>'``, ``'<sparkline>'`` and ``'<ndarray>'``. A variable never
+        computed for a run is ``pd.NA``; one that failed is None/NaN. With
+        *with_titles*, columns are named by title (``Proposal``, ``Run``, ``Timestamp``).
+
+            >>> Database("/path/to/amore").table()[["run", "xgm_flux"]]   # doctest: +SKIP
+        """
+        df = self._table_by_name()
+        if with_titles:
+            titles = dict(self._db.conn.execute("SELECT name, title FROM variables"))
+            renames = {n: t for n, t in titles.items() if t and n != "comment"}
+            renames.update(proposal="Proposal", run="Run", start_time="Timestamp")
+            df = df.rename(columns=renames)
+        return df
+
+    def _table_by_name(self) -> pd.DataFrame:
+        directory = cache_dir() if self._cache else None
+        fingerprint = _fingerprint(self._db.db_path) if directory is not None else None
+        if directory is None or fingerprint is None:
+            return self._read_table()
+        path = _cache_file(directory, self._db.db_path)
+        header = _cache_header(self._db.db_path, fingerprint)
+        df = _load_cached(path, header)
+        if df is not None:
+            return df
+        df = self._read_table()
+        # Only if nothing committed while we read: then the snapshot we read is
+        # exactly the state the fingerprint describes.
+        if _fingerprint(self._db.db_path) == fingerprint:
+            _store_cached(path, header, df)
+        return df
+
+    def _read_table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        conn = self._db.conn
+        # One read transaction: a consistent snapshot while the service writes.
+        with self._read_lock:
+            conn.execute("BEGIN")
+            try:
+                runs = conn.execute(
+                    "SELECT proposal, run, start_time FROM run_info "
+                    "WHERE start_time IS NOT NULL ORDER BY proposal, run").fetchall()
+                known = [n for (n,) in conn.execute("SELECT name FROM variables")]
+                names, cells = self._pivot(conn, runs)
+            finally:
+                conn.execute("COMMIT")
+
+        n_runs = len(runs)
+        props, run_nos, starts = (zip(*runs) if runs else ((), (), ()))
+        start = pd.to_datetime(pd.Series(np.array(starts, dtype=float), dtype=float),
+                               unit="s", utc=True).dt.tz_convert("Europe/Berlin")
+        columns: dict[str, Any] = {
+            "proposal": pd.Series(props, dtype=object).infer_objects(),
+            "run": pd.Series(run_nos, dtype=object).infer_objects(),
+            "start_time": start,
+        }
+        order = sorted(range(len(names)), key=names.__getitem__)
+        for j in order:
+            name = names[j]
+            if name in _FIXED:
+                continue
+            # Same dtypes as the reference reader: numbers become numeric columns,
+            # strings str, a column with never-computed cells (pd.NA) stays object.
+            series = pd.Series(cells[j], dtype=object, copy=False).infer_objects()
+            if series.dtype == object:
+                # Complex summaries are the only blobs that reach Python (see
+                # _TABLE_VALUE); numeric and str columns can't hold them.
+                series = series.map(
+                    lambda v: decode_summary(v, "complex") if isinstance(v, bytes) else v)
+            columns[name] = series
+        for name in sorted(set(known) - set(columns) - set(_FIXED)):
+            columns[name] = pd.Series([None] * n_runs, dtype=object)
+        if "comment" not in columns:
+            columns["comment"] = pd.Series([None] * n_runs, dtype=object)
+        ordered = ["proposal", "run", "start_time", "comment"]
+        ordered += [c for c in columns if c not in ordered]
+        return pd.DataFrame({c: columns[c] for c in ordered})
+
+    def _pivot(self, conn: Any, runs: list[tuple]) -> tuple[list[str], np.ndarray]:
+        """Read ``run_variables`` once and pivot it: (names, object array
+        [name, row of *runs*]) with pd.NA where a run has no row for a name."""
+        import pandas as pd
+
+        codes = _Codes()
+        # Room for every declared variable; grown if the data has more names.
+        capacity = conn.execute("SELECT count(*) FROM variables").fetchone()[0] + 16
+        cells = np.full((capacity, len(runs)), pd.NA, dtype=object)
+        seen = np.zeros(cells.shape, dtype=bool)
+        placed = 0
+        # *runs* is sorted by (proposal, run): one block of rows per proposal.
+        blocks: dict[Any, list[int]] = {}
+        for i, (proposal, _, _) in enumerate(runs):
+            blocks.setdefault(proposal, []).append(i)
+        for proposal, rows_of in blocks.items():
+            offset = rows_of[0]
+            run_nos = np.array([runs[i][1] for i in rows_of], dtype=np.int64)
+            # One query per proposal, so only small run numbers cross into Python
+            # (a packed (proposal, run) key cost ~2 s more per 10 million cells);
+            # '+proposal' keeps SQLite on a plain table scan, faster than the index.
+            cur = conn.execute(
+                f"SELECT ifnull(run, -1), name, {_TABLE_VALUE} FROM run_variables "
+                "WHERE +proposal = ?", (proposal,))
+            while chunk := cur.fetchmany(500_000):
+                # itemgetter/map stay in C; zip(*chunk) would be ~6x slower here.
+                size = len(chunk)
+                rr = np.fromiter(map(_FIRST, chunk), dtype=np.int64, count=size)
+                cc = np.fromiter(map(codes.__getitem__, map(_SECOND, chunk)),
+                                 dtype=np.intp, count=size)
+                vv = np.empty(size, dtype=object)
+                vv[:] = list(map(_THIRD, chunk))
+                if len(codes) > cells.shape[0]:
+                    grow = max(len(codes), 2 * cells.shape[0]) - cells.shape[0]
+                    cells = np.vstack([cells, np.full((grow, len(runs)), pd.NA, dtype=object)])
+                    seen = np.vstack([seen, np.zeros((grow, len(runs)), dtype=bool)])
+                pos = np.searchsorted(run_nos, rr)
+                pos[pos >= len(run_nos)] = 0
+                ok = run_nos[pos] == rr  # rows of runs without a start time drop out
+                rows, cols = pos[ok] + offset, cc[ok]
+                seen[cols, rows] = True
+                cells[cols, rows] = vv[ok]
+                placed += int(ok.sum())
+        if placed != int(seen.sum()):
+            # Several versions of a cell (never written by runtable or the
+            # reference, but the schema allows it): keep the latest version.
+            self._apply_latest_versions(conn, runs, codes, cells)
+        names = sorted(codes, key=codes.__getitem__)
+        return names, cells[:len(codes)]
+
+    @staticmethod
+    def _apply_latest_versions(conn: Any, runs: list[tuple], codes: dict[str, int],
+                               cells: np.ndarray) -> None:
+        index = {(p, r): i for i, (p, r, _) in enumerate(runs)}
+        for proposal, run, name, value in conn.execute(
+                f"SELECT v.proposal, v.run, v.name, {_TABLE_VALUE} "
+                "FROM run_variables AS v JOIN (SELECT proposal, run, name, "
+                "max(version) AS version FROM run_variables GROUP BY proposal, run, name "
+                "HAVING count(*) > 1) AS latest ON latest.proposal = v.proposal "
+                "AND latest.run = v.run AND latest.name = v.name "
+                "AND latest.version = v.version"):
+            if (proposal, run) in index:
+                cells[codes[name], index[proposal, run]] = value
+
+    def close(self) -> None:
+        """Close the database connection (also done when used with ``with``)."""
+        self._db.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Database {self._path} for p{self.proposal}>"
+
+
+#: The reference system's name for :class:`Database`, so notebooks port unchanged.
+Damnit = Database

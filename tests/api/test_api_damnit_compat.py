@@ -1,0 +1,101 @@
+"""A folder written by runtable reads the same through the reference's own package.
+
+The reference (PyPI ``damnit==0.4.0``; its API needs only h5py, numpy, pandas,
+xarray, h5netcdf, plotly, pyarrow) is installed once into ``.venv-damnit/`` at the
+repository root (git-ignored, reused between runs) with ``uv``. Both readers dump
+everything through ``compat_normalize`` and the results are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtable.api import Database
+
+from . import compat_normalize
+from .api_folder import build_folder
+
+REFERENCE = "damnit==0.4.0"
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".venv-damnit"
+HERE = Path(__file__).resolve().parent
+
+DUMP = """
+import json, sys
+sys.path.insert(0, sys.argv[2])
+import compat_normalize
+from damnit import Damnit
+print(json.dumps(compat_normalize.everything(Damnit(sys.argv[1]))))
+"""
+
+
+def _uv() -> str | None:
+    beside = Path(sys.executable).with_name("uv")
+    return str(beside) if beside.exists() else shutil.which("uv")
+
+
+def _has_damnit(python: Path) -> bool:
+    return python.exists() and subprocess.run(
+        [python, "-c", "import damnit.api"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def damnit_python() -> Path:
+    python = VENV / "bin" / "python"
+    if _has_damnit(python):
+        return python
+    uv = _uv()
+    if uv is None:
+        pytest.skip("uv is not installed, so the reference package can't be installed")
+    for cmd in ([uv, "venv", "--quiet", "--python", sys.executable, str(VENV)],
+                [uv, "pip", "install", "--quiet", "--python", str(python), REFERENCE]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            pytest.skip(f"could not install {REFERENCE}: {proc.stderr.strip()[-500:]}")
+    assert _has_damnit(python)
+    return python
+
+
+def _comment_third(table: dict[str, Any]) -> dict[str, Any]:
+    """The reference puts 'comment' at position 3 only when no run has a comment
+    (else among the sorted variable names); we always put it there."""
+    i = table["columns"].index("comment")
+    order = [0, 1, 2, i, *(j for j in range(3, len(table["columns"])) if j != i)]
+    return {"columns": [table["columns"][j] for j in order],
+            "dtypes": [table["dtypes"][j] for j in order],
+            "rows": [[row[j] for j in order] for row in table["rows"]]}
+
+
+def test_reference_package_reads_our_folder(damnit_python: Path, tmp_path: Path) -> None:
+    folder = build_folder(tmp_path / "amore")
+    with Database(folder, cache=False) as db:
+        ours = json.loads(json.dumps(compat_normalize.everything(db)))
+    script = tmp_path / "dump.py"
+    script.write_text(DUMP)
+    proc = subprocess.run([damnit_python, script, folder, HERE], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ref = json.loads(proc.stdout)
+
+    for key in ("table", "table_titles"):
+        ref[key] = _comment_third(ref[key])
+    # Deliberate difference: the reference raises KeyError for a variable that
+    # has a summary but no data group (Cell(None, summary_value=...)); we return
+    # the summary from read() and None from type_hint()/preview_data().
+    summary_only_ref = ref["variables"]["1"]["vars"]["summary_only"]
+    summary_only = ours["variables"]["1"]["vars"]["summary_only"]
+    assert summary_only_ref["read"] == {"raised": "KeyError"}
+    assert summary_only["read"] == summary_only["summary"] == 7
+    assert (summary_only["type_hint"], summary_only["preview"]) == (None, None)
+    summary_only_ref.update(read=7, type_hint=None, preview=None)
+
+    assert ours["table"] == ref["table"]
+    assert ours["table_titles"] == ref["table_titles"]
+    assert ours == ref

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .runner import RunDataName, RunOutcome, log_path_for
@@ -60,14 +60,18 @@ def run_in_subprocess(
     python: str | Path | None = None,
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> RunOutcome:
     """Execute one run with ``python`` (default: this interpreter) in a child process.
 
     Arguments are those of :func:`~.runner.execute_run`; ``timeout`` (seconds) kills
-    the child and everything it started. Never raises for what happens in the child:
-    a non-zero exit, a signal or a timeout becomes ``RunOutcome.failure``.
+    the child and everything it started. ``on_start`` is called with the child's
+    ``Popen`` once it has started, so that a caller running several in threads can
+    stop them (:func:`kill_process_group`). Never raises for what happens in the
+    child: a non-zero exit, a signal or a timeout becomes ``RunOutcome.failure``.
     """
-    db_dir = Path(db_dir)
+    # Absolute: the child runs with cwd=db_dir, where a relative path means nothing.
+    db_dir = Path(db_dir).absolute()
     log_path = log_path_for(db_dir, proposal, run)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = command(db_dir, proposal, run, data=data, variables=variables, match=match,
@@ -78,13 +82,15 @@ def run_in_subprocess(
         try:
             proc = subprocess.Popen(
                 cmd, cwd=db_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=log, env=_child_env(env),
+                stderr=log, env=child_env(env),
                 # Own process group: a timeout kills the variables' child processes too.
                 start_new_session=True,
             )
         except OSError as exc:
             outcome.failure = (type(exc).__name__, f"Could not start {cmd[0]}: {exc}")
             return _finish(outcome, start, log)
+        if on_start is not None:
+            on_start(proc)
         try:
             stdout, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -137,7 +143,9 @@ def _parse(stdout: bytes) -> RunOutcome | None:
     return None
 
 
-def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process running ``runtable`` in the context's Python:
+    this one's, plus ``PYTHONPATH`` for a source checkout, plus ``extra``."""
     env = dict(os.environ)
     src = _source_checkout()
     if src is not None:
@@ -157,6 +165,11 @@ def _source_checkout() -> str | None:
     if parent.name in ("site-packages", "dist-packages"):
         return None
     return str(parent)
+
+
+def kill_process_group(proc: subprocess.Popen) -> None:
+    """Kill a child started by :func:`run_in_subprocess` and everything it started."""
+    _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -1,0 +1,168 @@
+"""Does the context file load? :func:`check_context`, run before each dispatch.
+
+The file is user code, so it is loaded in a separate process with the folder's
+``context_python`` (``python -m runtable.jobs.ctxcheck DB_DIR`` prints one JSON
+line), never in the service. The answer is cached on the file's size and
+modification time, so checking before every job costs a ``stat``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHECK_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """What the queue needs to know about a variable to mark it failed."""
+
+    name: str
+    title: str
+    data: str  # 'raw' | 'proc'
+    cluster: bool
+    transient: bool
+    deps: tuple[str, ...] = ()
+
+
+@dataclass
+class ContextInfo:
+    """Result of loading the context file: ``problems`` (None when it loads) and its
+    variables."""
+
+    problems: str | None
+    variables: dict[str, VariableInfo] = field(default_factory=dict)
+
+    def select(self, data: str = "raw", names: Iterable[str] = (), match: Iterable[str] = (),
+               cluster: bool | None = None) -> list[str]:
+        """Names a job with this selection computes (as ``Pipeline.select``: filtered
+        by trigger, cluster flag, names or title substrings, plus dependencies)."""
+        names, match = list(names), [m.lower() for m in match]
+        chosen = []
+        for name, v in self.variables.items():
+            if data in ("raw", "proc") and v.data != data:
+                continue
+            if cluster is not None and v.cluster != cluster:
+                continue
+            if names:
+                if name not in names:
+                    continue
+            elif match and not any(m in (v.title or name).lower() for m in match):
+                continue
+            chosen.append(name)
+        wanted: set[str] = set()
+        stack = chosen
+        while stack:
+            name = stack.pop()
+            if name in wanted or name not in self.variables:
+                continue
+            wanted.add(name)
+            stack.extend(self.variables[name].deps)
+        return [n for n in self.variables if n in wanted]
+
+
+_cache: dict[tuple, ContextInfo] = {}
+_cache_lock = threading.Lock()
+
+
+def _key(path: Path, python: str) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), python, None)
+    return (str(path), python, st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def inspect_context(db_dir: str | Path, python: str | Path | None = None,
+                    context_file: str | Path | None = None) -> ContextInfo:
+    """Load the context file in a child process (cached until the file changes)."""
+    db_dir = Path(db_dir)
+    path = Path(context_file) if context_file else db_dir / "context.py"
+    python = str(python or sys.executable)
+    key = _key(path, python)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    if key[2] is None:
+        info = ContextInfo(f"{path}: the context file does not exist")
+    else:
+        info = _load_in_child(db_dir, path, python)
+    with _cache_lock:
+        # Only the newest version of each file is worth keeping.
+        for old in [k for k in _cache if k[:2] == key[:2]]:
+            del _cache[old]
+        _cache[key] = info
+    return info
+
+
+def check_context(db_dir: str | Path, python: str | Path | None = None,
+                  context_file: str | Path | None = None) -> str | None:
+    """Why the context file can't be used (one line per problem), or None if it loads."""
+    return inspect_context(db_dir, python, context_file).problems
+
+
+def _load_in_child(db_dir: Path, path: Path, python: str) -> ContextInfo:
+    from runtable.execute.subprocess import child_env
+
+    cmd = [python, "-m", "runtable.jobs.ctxcheck", str(path)]
+    try:
+        proc = subprocess.run(cmd, cwd=db_dir, capture_output=True, env=child_env(),
+                              timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return ContextInfo(f"{path}: loading the context file took longer than "
+                           f"{CHECK_TIMEOUT_S:g} s")
+    except OSError as exc:
+        return ContextInfo(f"Could not start {python}: {exc}")
+    for line in reversed(proc.stdout.decode("utf-8", "replace").splitlines()):
+        if line.startswith("{"):
+            return _parse(json.loads(line))
+    err = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+    return ContextInfo(f"{path}: checking the context file failed "
+                       f"(exit {proc.returncode}): " + "\n".join(err))
+
+
+def _parse(data: Mapping[str, Any]) -> ContextInfo:
+    variables = {
+        name: VariableInfo(name=name, title=v["title"], data=v["data"], cluster=v["cluster"],
+                           transient=v["transient"], deps=tuple(v["deps"]))
+        for name, v in data.get("variables", {}).items()
+    }
+    return ContextInfo(data.get("problems"), variables)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m runtable.jobs.ctxcheck CONTEXT_FILE``: print one JSON line."""
+    argv = sys.argv[1:] if argv is None else argv
+    path = Path(argv[0])
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # the context's own prints must not corrupt the answer
+    from runtable.context import Pipeline
+    from runtable.context.graph import dependencies
+    from runtable.execute.runner import describe_load_error
+
+    try:
+        pipeline = Pipeline.from_context_file(path)
+    except (Exception, SystemExit) as exc:
+        out.write(json.dumps({"problems": describe_load_error(exc, path)}) + "\n")
+        return 0
+    variables = {
+        name: {"title": v.title or name, "data": v.data.value, "cluster": bool(v.cluster),
+               "transient": bool(v.transient), "deps": dependencies(v, pipeline.vars)}
+        for name, v in pipeline.vars.items()
+    }
+    out.write(json.dumps({"problems": None, "variables": variables}) + "\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

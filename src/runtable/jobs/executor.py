@@ -1,0 +1,237 @@
+"""The interface both executors implement, and the local one (warm process pool)."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+import logging
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from runtable.execute import RunOutcome
+from runtable.execute.subprocess import child_env, describe_exit
+
+from .limits import Limits
+from .model import Job, JobState, Update
+
+log = logging.getLogger("runtable.jobs")
+
+
+class Executor(abc.ABC):
+    """Runs jobs somewhere and reports what happens to them.
+
+    ``submit`` starts a job (raising only when it could not be handed over at all),
+    ``poll`` returns the state changes since the last call (it must not block for
+    long), ``cancel`` asks for a running job to be stopped (reported later by
+    ``poll`` as ``cancelled``), ``attach`` follows a job started by an earlier
+    service process, ``shutdown`` stops everything this executor started.
+    """
+
+    name: str
+
+    #: Called (from any thread) when ``poll`` has something new; the queue uses it to
+    #: wake up instead of waiting for its next tick.
+    notify: Callable[[], None] | None = None
+
+    @abc.abstractmethod
+    def submit(self, job: Job, limits: Limits, settings: dict) -> str | None:
+        """Start ``job``; returns its external id if known at once."""
+
+    @abc.abstractmethod
+    def poll(self) -> list[Update]:
+        """State changes since the last call."""
+
+    @abc.abstractmethod
+    def cancel(self, job: Job) -> None:
+        """Stop a running job."""
+
+    def attach(self, job: Job) -> bool:
+        """Follow a job left running by a previous service; False if impossible."""
+        return False
+
+    def shutdown(self) -> None:  # noqa: B027 - optional for executors with no resources
+        """Stop all jobs and release resources."""
+
+
+class LocalExecutor(Executor):
+    """Jobs on this machine, forked from a warm parent (:mod:`runtable.jobs.warm`)
+    running in ``python`` (the folder's ``context_python``).
+
+    The warm parent starts on the first submit (or :meth:`start`), and again if
+    it dies or the interpreter setting changes; jobs it was running are reported
+    failed.
+    """
+
+    name = "local"
+
+    def __init__(self, python: str | Path | None = None, stderr: str | Path | None = None
+                 ) -> None:
+        self.python = str(python or sys.executable)
+        self._stderr_path = Path(stderr) if stderr else None
+        self._proc: subprocess.Popen | None = None
+        self._updates: queue.SimpleQueue[Update] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._ready = threading.Event()
+        self.import_s: float | None = None
+
+    # -- warm parent ---------------------------------------------------------------------
+
+    def start(self, python: str | Path | None = None, wait: float | None = None) -> None:
+        """Start the warm parent (restart it if ``python`` differs); ``wait``: seconds to
+        wait until its imports are done."""
+        with self._lock:
+            if python is not None and str(python) != self.python:
+                self._stop_locked()
+                self.python = str(python)
+            if self._proc is None or self._proc.poll() is not None:
+                self._spawn_locked()
+        if wait:
+            self._ready.wait(wait)
+
+    def _spawn_locked(self) -> None:
+        self._ready.clear()
+        stderr = None
+        if self._stderr_path is not None:
+            self._stderr_path.parent.mkdir(parents=True, exist_ok=True)
+            stderr = open(self._stderr_path, "ab")  # noqa: SIM115 - the child keeps it
+        try:
+            proc = subprocess.Popen(
+                [self.python, "-m", "runtable.jobs.warm"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=stderr, env=child_env(),
+                start_new_session=True,  # Ctrl-C of the service is the service's business
+            )
+        finally:
+            if stderr is not None:
+                stderr.close()
+        self._proc = proc
+        threading.Thread(target=self._reader, args=(proc,), daemon=True,
+                         name="runtable-warm-reader").start()
+
+    def _reader(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            self._on_event(event)
+        proc.stdout.close()
+        proc.wait()
+        # The warm parent is gone: whatever it was running is lost.
+        with self._lock:
+            if self._proc is proc:
+                self._proc = None
+                lost, self._running = self._running, set()
+            else:  # stopped on purpose (shutdown or new interpreter)
+                lost = set()
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+        for job_id in lost:
+            self._push(Update(job_id, JobState.FAILED, error_type="ProcessingCrashed",
+                              message="The local worker pool stopped unexpectedly "
+                                      f"({describe_exit(proc.returncode)})"))
+
+    def _on_event(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "ready":
+            self.import_s = event.get("import_s")
+            self._ready.set()
+        elif kind == "started":
+            self._push(Update(event["id"], JobState.RUNNING, external_id=str(event["pid"])))
+        elif kind == "finished":
+            with self._lock:
+                self._running.discard(event["id"])
+            self._push(_finished_update(event))
+
+    def _push(self, update: Update) -> None:
+        self._updates.put(update)
+        if self.notify is not None:
+            self.notify()
+
+    def _send(self, request: dict) -> None:
+        with self._lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None:
+                raise RuntimeError("the local worker pool is not running")
+            proc.stdin.write((json.dumps(request) + "\n").encode())
+            proc.stdin.flush()
+
+    # -- Executor ------------------------------------------------------------------------
+
+    def submit(self, job: Job, limits: Limits, settings: dict) -> str | None:
+        self.start(settings.get("context_python") or None)
+        with self._lock:
+            self._running.add(job.id)
+        request = {
+            "op": "run", "id": job.id, "db_dir": str(settings["db_dir"]),
+            "proposal": job.proposal, "run": job.run, "data": job.data,
+            "variables": list(job.variables), "match": list(job.match),
+            "cluster": job.cluster, "cpus": limits.cpus, "mem_bytes": limits.mem_bytes,
+            "time_s": limits.time_s,
+        }
+        try:
+            self._send(request)
+        except (OSError, RuntimeError):
+            with self._lock:
+                self._running.discard(job.id)
+            raise
+        return None
+
+    def poll(self) -> list[Update]:
+        out = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                out.append(self._updates.get_nowait())
+        return out
+
+    def cancel(self, job: Job) -> None:
+        with contextlib.suppress(OSError, RuntimeError):
+            self._send({"op": "cancel", "id": job.id})
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        # End of input: the warm parent kills its children and exits.
+        with contextlib.suppress(OSError):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        # (The reader thread closes stdout once the warm parent has exited.)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _finished_update(event: dict) -> Update:
+    job_id = event["id"]
+    killed = event.get("killed")
+    if killed:
+        state = JobState.CANCELLED if killed == "Cancelled" else JobState.FAILED
+        return Update(job_id, state, message=event.get("message"), error_type=killed)
+    if event.get("outcome"):
+        try:
+            outcome = RunOutcome.from_json(event["outcome"])
+        except (ValueError, TypeError):
+            outcome = None
+        if outcome is not None:
+            fragment = str(outcome.fragment) if outcome.fragment else None
+            if outcome.failure is None:
+                return Update(job_id, JobState.DONE, fragment=fragment)
+            cls, message = outcome.failure
+            return Update(job_id, JobState.FAILED, message=f"{cls}: {message}",
+                          fragment=fragment, error_type=cls)
+    return Update(job_id, JobState.FAILED, error_type="ProcessingCrashed",
+                  message=describe_exit(int(event.get("returncode") or 0)))

@@ -1,0 +1,84 @@
+"""Jobs, their states and the events a queue reports."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+ExecutorName = Literal["local", "slurm"]
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its life. ``done``, ``failed`` and ``cancelled`` are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        """True for states a job never leaves."""
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass
+class Job:
+    """One execution of the context file for one run.
+
+    ``data`` is the trigger (raw / proc / all); ``variables`` and ``match`` narrow
+    the selection as in :func:`runtable.execute.execute_run`; ``cluster`` selects
+    cluster (True) or non-cluster (False) variables, None = all. ``external_id`` is
+    the worker pid (local) or the Slurm job id; ``message`` says why a job failed.
+    """
+
+    id: int
+    proposal: int
+    run: int
+    data: str = "raw"
+    variables: tuple[str, ...] = ()
+    match: tuple[str, ...] = ()
+    cluster: bool | None = None
+    executor: ExecutorName = "local"
+    state: JobState = JobState.QUEUED
+    external_id: str | None = None
+    submitted_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    message: str | None = None
+    #: Fragment written by the job (local executor only; Slurm jobs' fragments are
+    #: found in ``extracted_data``).
+    fragment: str | None = None
+
+    def copy(self, **changes: object) -> Job:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A job changed state. ``job`` is a snapshot after the change."""
+
+    job: Job
+    previous: JobState | None
+
+    @property
+    def state(self) -> JobState:
+        return self.job.state
+
+
+@dataclass(frozen=True)
+class Update:
+    """What an executor reports about one of its jobs (see :class:`Executor.poll`)."""
+
+    job_id: int
+    state: JobState
+    external_id: str | None = None
+    message: str | None = None
+    fragment: str | None = None
+    #: Exception class name to record for the selected variables when the job failed
+    #: without writing a fragment (e.g. ``TimeLimitExceeded``).
+    error_type: str | None = None

@@ -1,0 +1,164 @@
+"""``runtable serve``: run the app with uvicorn for one database folder.
+
+The service proper (watcher -> jobs -> store -> events) plugs in through the
+:class:`Service` protocol: :func:`serve` starts it with the event bus before the server
+accepts connections, routes ``POST /api/notify`` to it, and stops it at exit. Without
+one, the server has an idle bus and logs notifications.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from .events import EventBus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+#: First port tried; the next few are tried when it is taken (as Jupyter does).
+DEFAULT_PORT = 8780
+PORT_RETRIES = 10
+TOKEN_ENV = "RUNTABLE_TOKEN"
+
+
+class Service(Protocol):
+    """What runs beside the web app for a database folder (the watcher/jobs wiring)."""
+
+    def start(self, bus: EventBus) -> None:
+        """Start working; publish every change on ``bus`` (from any thread)."""
+
+    def notify(self, run: int, data: str) -> None:
+        """``data`` ("raw"/"proc") of ``run`` is complete (``POST /api/notify``)."""
+
+    def stop(self) -> None:
+        """Stop and release everything; called once, at exit."""
+
+
+def _log_notify(run: int, data: str) -> None:
+    log.warning("notified that run %d (%s) is complete; no run watcher is wired into "
+                "this server yet, so nothing is processed", run, data)
+
+
+def bind_socket(host: str, port: int, retries: int = PORT_RETRIES) -> socket.socket:
+    """A listening socket on ``host``: ``port``, or the next free one of ``retries``.
+
+    ``port`` 0 asks the system for any free port.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    last: OSError | None = None
+    for candidate in [port] if port == 0 else range(port, port + retries + 1):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, candidate))
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            last = exc
+            continue
+        sock.listen(128)
+        sock.set_inheritable(True)
+        return sock
+    raise OSError(errno.EADDRINUSE,
+                  f"ports {port}-{port + retries} on {host} are all in use; "
+                  "choose one with --port (0: any free port)") from last
+
+
+def public_url(host: str, port: int) -> str:
+    """The base URL to print for a server bound to ``host``."""
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def serve(
+    db_dir: str | os.PathLike[str],
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    token: str | None = None,
+    service: Service | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Serve ``db_dir`` until interrupted (Ctrl-C, SIGTERM); returns an exit status.
+
+    ``token`` defaults to ``$RUNTABLE_TOKEN``, else a new random one. The URL to open,
+    token included, is printed to ``out`` (stdout) once the port is bound.
+    """
+    import uvicorn
+
+    from .app import check_token, create_app
+    from .discovery import advertised
+
+    out = out or sys.stdout
+    db_dir = Path(db_dir)
+    token = token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
+    check_token(token)
+    bus = EventBus()
+    app = create_app(db_dir, token, bus=bus,
+                     notify=service.notify if service is not None else _log_notify)
+    sock = bind_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    base = public_url(host, bound_port)
+    # The access log would write every URL, including `?token=`, to the terminal.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    try:
+        with _stop_on_signals():
+            if service is not None:
+                service.start(bus)
+            with advertised(db_dir, base, token) as info_file:
+                print(f"Serving {db_dir} -- open this URL in a browser:\n"
+                      f"    {base}/?token={token}", file=out, flush=True)
+                if info_file is None:
+                    print(f"(could not write {db_dir}/.runtable-server.json: `runtable "
+                          "notify` and `runtable events` need --url and --token)",
+                          file=out, flush=True)
+                server.run(sockets=[sock])
+    except _StopServing:
+        pass
+    finally:
+        sock.close()
+        if service is not None:
+            service.stop()
+    print("Stopped.", file=out, flush=True)
+    return 0
+
+
+class _StopServing(Exception):
+    """Raised by our handler of SIGINT/SIGTERM, so that clean-up code runs."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then raises the same signal
+    # again for the handlers it found installed. With the default SIGTERM handler the
+    # process would die there, before removing its discovery file or stopping the
+    # service; with ours, that second signal ends `serve` normally.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise _StopServing(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

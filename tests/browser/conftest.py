@@ -1,0 +1,153 @@
+"""Browser-test harness: one headless Chromium per test module, a fresh page per test,
+the GUI served over HTTP on a free local port, screenshots saved as artifacts.
+
+Chromium is the system's own (`chromium` on PATH, or `RUNTABLE_CHROMIUM`); Playwright's
+browser download is not used. Tests using `browser`/`page` are skipped when there is none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from runtable.server.frontend import mount_frontend, static_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("RUNTABLE_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
+
+# Flags for a closed network and for running as root: no sandbox (root), no GPU, and no
+# background traffic (updates, sync, QUIC probes) that could stall start-up. Playwright
+# adds --headless and a fresh temporary --user-data-dir itself.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 720}
+
+
+def find_chromium() -> str | None:
+    """The Chromium executable: `RUNTABLE_CHROMIUM`, else `chromium` found on PATH."""
+    configured = os.environ.get("RUNTABLE_CHROMIUM")
+    if configured:
+        return configured
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Remember each phase's report on the test item, so `page` can tell a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if find_chromium() is None:
+        pytest.skip("chromium is not installed (./dev setup installs it; or set RUNTABLE_CHROMIUM)")
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One headless Chromium for all tests of a module."""
+    chromium = playwright.chromium.launch(
+        executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS
+    )
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page in a fresh browser context (own storage, cookies); screenshot on failure."""
+    context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        save_screenshot(page, f"FAILED-{request.node.name}")
+    context.close()
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """Save a screenshot of `page` as artifacts/screenshots/NAME.png; return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+    page.screenshot(path=path)
+    return path
+
+
+@pytest.fixture(name="save_screenshot")
+def save_screenshot_fixture() -> Callable[[Page, str], Path]:
+    """`save_screenshot(page, name)` for tests: artifacts/screenshots/NAME.png."""
+    return save_screenshot
+
+
+@pytest.fixture(scope="session")
+def serve_app() -> Callable[[FastAPI], AbstractContextManager[str]]:
+    """`with serve_app(app) as url:` serves an app of a test's own (see `serve`)."""
+    return serve
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started or not thread.is_alive():
+                break
+            time.sleep(0.01)
+        if not server.started:
+            raise RuntimeError("the test server did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def gui_app() -> FastAPI:
+    """The app the browser tests talk to: for now only the GUI's static files.
+
+    To be replaced by the real server (`runtable.server.app.create_app`) once it exists.
+    """
+    app = FastAPI()
+    mount_frontend(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def gui_url() -> Iterator[str]:
+    """Base URL of a server with the GUI (fails when the GUI was never built)."""
+    if not (static_dir() / "index.html").is_file():
+        pytest.fail("the web GUI is not built: run ./dev setup")
+    with serve(gui_app()) as url:
+        yield url

@@ -1,0 +1,115 @@
+"""Helpers of the server tests: a real uvicorn server in a thread, requests, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from runtable.server.events import EventBus
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on a free port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not server.started:
+            raise RuntimeError("the test server did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _lower(items: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in items}
+
+
+@dataclass
+class RunningServer:
+    """A server of the test process: its URL, token, bus, folder and notify calls."""
+
+    url: str
+    token: str
+    app: FastAPI
+    bus: EventBus
+    db_dir: Path
+    notified: list[tuple[int, str]] = field(default_factory=list)
+    notify_error: Exception | None = None
+
+    def request(self, method: str, path: str, *, body: Any = None,
+                headers: dict[str, str] | None = None,
+                token: str | None = "<default>") -> tuple[int, dict[str, str], bytes]:
+        """(status, headers with lower-case names, body) of a request; ``token`` is sent
+        as Bearer (None: no token)."""
+        hdrs = dict(headers or {})
+        if token == "<default>":
+            token = self.token
+        if token is not None:
+            hdrs["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, _lower(resp.headers.items()), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, _lower(exc.headers.items()), exc.read()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {predicate}")
+        time.sleep(0.01)
+
+
+def runtable_cmd(*args: str) -> list[str]:
+    """The command line running ``runtable ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "runtable.cli", *args]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for CLI subprocesses (no token from the developer's shell)."""
+    env = {k: v for k, v in os.environ.items() if k != "RUNTABLE_TOKEN"}
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 20, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``runtable ARGS`` to completion, capturing its output."""
+    return subprocess.run(runtable_cmd(*args), capture_output=True, text=True,
+                          timeout=timeout, env=cli_env(**env))

@@ -540,9 +540,9 @@ class Database:
 
     def __init__(self, location: int | str | os.PathLike[str], *, cache: bool = True) -> None:
         if isinstance(location, Integral) and not isinstance(location, bool):
-            from .sources import find_proposal
+            from .sources import default_database_folder
 
-            path = find_proposal(int(location)) / "usr/Shared/amore"
+            path = default_database_folder(int(location))
         elif isinstance(location, (str, os.PathLike)):
             path = Path(location)
         else:

@@ -13,7 +13,81 @@ from pathlib import Path
 
 from . import __version__
 
+DB_FOLDER_HELP = ("database folder (default: the current directory); a proposal number "
+                  "means its default folder <proposal>/usr/Shared/amore")
 
+STARTER_CONTEXT = '''\
+"""Context file: each @Variable function below is a column of the run table,
+computed for every run. Check it with `runtable check context.py`, then process runs
+with `runtable reprocess all`. Files written for DAMNIT (`from damnit_ctx import ...`)
+work unchanged.
+"""
+
+from runtable.context import Cell, Variable  # noqa: F401
+
+
+# The first argument is the run, opened with extra_data (a DataCollection).
+@Variable(title="Trains")
+def n_trains(run):
+    """Number of trains recorded in the run."""
+    return len(run.train_ids)
+
+
+# More examples, to adapt to your instrument's source names:
+#
+# @Variable(title="XGM/Photon flux", units="µJ", summary="mean")
+# def xgm_flux(run):
+#     return run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].xarray()
+#
+# @Variable(title="XGM/Flux stability", units="%")
+# def flux_stability(run, flux: "var#xgm_flux"):  # the value of another variable
+#     rsd = 100 * float(flux.std() / flux.mean())
+#     return Cell(rsd, bold=rsd > 2)
+'''
+
+
+class CommandError(Exception):
+    """A problem the user can fix: printed as ``Error: ...``, exit status 1."""
+
+
+# -- helpers -----------------------------------------------------------------------------
+def _err(message: str) -> None:
+    print(f"Error: {message}", file=sys.stderr)
+
+
+def _default_folder(proposal: int) -> Path:
+    from .sources import ProposalNotFoundError, default_database_folder
+
+    try:
+        return default_database_folder(proposal)
+    except ProposalNotFoundError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def folder_arg(value: str | None) -> Path:
+    """The database folder named by ``--in`` (a path or a proposal number), or the
+    current directory when it holds a database; :class:`CommandError` otherwise."""
+    if value is None:
+        here = Path.cwd()
+        if (here / "runs.sqlite").is_file():
+            return here
+        raise CommandError(
+            f"{here} is not a database folder (no runs.sqlite). Run this command in one, "
+            "or point at one with --in DIR (or --in PROPOSAL for "
+            "<proposal>/usr/Shared/amore); create one with `runtable init`.")
+    folder = _default_folder(int(value)) if value.isdigit() else Path(value)
+    if not (folder / "runs.sqlite").is_file():
+        raise CommandError(f"{folder} is not a database folder (no runs.sqlite); "
+                           "create one with `runtable init`")
+    return folder
+
+
+def _add_in(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--in", dest="folder", metavar="DIR", default=None,
+                        help=DB_FOLDER_HELP)
+
+
+# -- commands ----------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo.run import run_demo
 
@@ -26,7 +100,244 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return check_file(args.file)
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from .store import StoreError, create_folder, open_db
+
+    target: str = args.target
+    if target.isdigit():
+        proposal = int(target)
+        if args.proposal is not None and args.proposal != proposal:
+            raise CommandError(f"Two different proposals: {proposal} and --proposal "
+                               f"{args.proposal}")
+        folder = _default_folder(proposal)
+    else:
+        if args.proposal is None:
+            raise CommandError(
+                f"{target} is a folder: say which proposal it is for with --proposal N "
+                "(or give a proposal number instead, for <proposal>/usr/Shared/amore)")
+        proposal, folder = args.proposal, Path(target)
+    if (folder / "runs.sqlite").exists():
+        with open_db(folder, readonly=True) as db:
+            existing = db.proposal
+        print(f"{folder} already has a database (proposal {existing}); nothing changed.",
+              file=sys.stderr)
+        return 1
+
+    context_text = STARTER_CONTEXT
+    user_vars = []
+    if args.context is not None:
+        try:
+            context_text = args.context.read_text()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {args.context}: {exc.strerror}") from None
+    elif args.like is not None:
+        like = folder_arg(args.like)
+        if (like / "context.py").is_file():
+            context_text = (like / "context.py").read_text()
+        with open_db(like, readonly=True) as other:
+            user_vars = [v for v in other.variables().values() if v.user_editable]
+
+    try:
+        db = create_folder(folder, proposal, context_text)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    with db:
+        for var in user_vars:
+            db.add_user_variable(var.name, var.type, title=var.title,
+                                 description=var.description)
+    print(f"Created the database folder {folder} for proposal {proposal}.")
+    if args.like is not None:
+        print(f"Copied the context file and {len(user_vars)} user-editable "
+              f"variable{'s' if len(user_vars) != 1 else ''} from {like}.")
+    context = folder / "context.py"
+    print(f"Next: edit {context}, check it with `runtable check {context}`,\n"
+          f"then process runs with `runtable reprocess all --in {folder}`.")
+    return 0
+
+
+def _cmd_reprocess(args: argparse.Namespace) -> int:
+    from .reprocess import (
+        ConsoleReporter,
+        ContextLoadError,
+        ReprocessError,
+        ReprocessInterrupted,
+        parse_runs,
+        reprocess,
+        summary_line,
+    )
+
+    try:
+        runs = parse_runs(args.runs)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    if args.jobs is not None and args.jobs < 1:
+        _err("--jobs must be at least 1")
+        return 2
+    folder = folder_arg(args.folder)
+    reporter = ConsoleReporter()
+    try:
+        outcomes = reprocess(folder, runs, data=args.data, variables=args.var,
+                             match=args.match, jobs=args.jobs, reporter=reporter)
+    except ContextLoadError as exc:
+        _err(f"the context file {folder / 'context.py'} cannot be loaded; nothing was "
+             "processed:")
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except ReprocessError as exc:
+        _err(str(exc))
+        return 1
+    except ReprocessInterrupted as exc:
+        print(f"Interrupted. {summary_line(exc.outcomes)}", file=sys.stderr)
+        return 130
+    finally:
+        reporter.close()
+    print(summary_line(outcomes) if outcomes else "No runs to process.")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from .store import SETTINGS, ValidationError, open_db
+
+    folder = folder_arg(args.folder)
+    if args.key is None:
+        if args.delete:
+            raise CommandError("--delete needs a KEY")
+        with open_db(folder, readonly=True) as db:
+            stored = dict(db.conn.execute("SELECT key, value FROM metameta"))
+        for key, setting in SETTINGS.items():
+            if key in stored:
+                print(f"{key}={stored[key]}")
+            elif setting.default is not None:
+                print(f"{key}={setting.default}  # default")
+            else:
+                print(f"{key}=  # not set")
+        return 0
+    key = args.key.replace("-", "_")
+    if key not in SETTINGS:
+        _err(f"unknown setting {args.key!r}. Known settings: {', '.join(SETTINGS)}")
+        return 2
+    try:
+        if args.delete:
+            if args.value is not None:
+                raise CommandError("give either a VALUE or --delete, not both")
+            with open_db(folder) as db:
+                db.delete_setting(key)
+                value = db.get_setting(key)
+            print(f"Deleted {key}" + (f"; its default {value} applies" if value is not None
+                                      else ""))
+        elif args.value is not None:
+            with open_db(folder) as db:
+                value = db.set_setting(key, args.value)
+            print(f"{key}={value}")
+        else:
+            with open_db(folder, readonly=True) as db:
+                value = db.get_setting(key)
+            if value is None:
+                print(f"{key} is not set", file=sys.stderr)
+                return 1
+            print(value)
+    except ValidationError as exc:
+        _err(f"{key}: {exc}")
+        return 2
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from .tableview import print_table
+
+    folder = folder_arg(args.folder)
+    columns = [c.strip() for spec in args.columns for c in spec.split(",") if c.strip()]
+    try:
+        print_table(folder, with_titles=args.titles, columns=columns or None,
+                    all_columns=args.all_columns)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .tableview import FORMAT_SUFFIXES, export_table
+
+    folder = folder_arg(args.folder)
+    fmt = args.format or FORMAT_SUFFIXES.get(args.output.suffix.lower())
+    if fmt is None:
+        raise CommandError(f"cannot tell the format from the name {args.output.name!r}; "
+                           f"give --format {'|'.join(sorted(set(FORMAT_SUFFIXES.values())))}")
+    n = export_table(folder, args.output, fmt, with_titles=args.titles)
+    print(f"Wrote {n} run{'s' if n != 1 else ''} to {args.output} ({fmt}).")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .server.serve import serve
+
+    folder = folder_arg(args.dir)
+    try:
+        return serve(folder, host=args.host, port=args.port, token=args.token)
+    except ValueError as exc:  # an unusable --token
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: "
+                           f"{exc.strerror or exc}") from None
+
+
+def _server_for(args: argparse.Namespace):  # -> runtable.server.discovery.ServerInfo
+    from .server.client import ClientError, server_from_args
+
+    folder = None if args.url else folder_arg(args.folder)
+    try:
+        return server_from_args(folder, args.url, args.token)
+    except ClientError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _cmd_notify(args: argparse.Namespace) -> int:
+    from .server.client import ClientError, post_notify
+
+    if args.run < 0:
+        raise CommandError("RUN must be a non-negative run number")
+    info = _server_for(args)
+    try:
+        post_notify(info, args.run, args.data)
+    except ClientError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Told the service at {info.url} that run {args.run} ({args.data}) is complete.")
+    return 0
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    import json
+
+    from .server.client import ClientError, StreamClosed, stream_events
+
+    info = _server_for(args)
+    kinds = set(args.kind)
+    shown = 0
+    try:
+        for event in stream_events(info, include_hello=True):
+            if event.get("kind") == "hello":
+                print(f"Connected to the service at {info.url}; waiting for events "
+                      "(Ctrl-C to stop).", file=sys.stderr, flush=True)
+                continue
+            if kinds and event.get("kind") not in kinds:
+                continue
+            print(json.dumps(event), flush=True)
+            shown += 1
+            if args.count is not None and shown >= args.count:
+                return 0
+    except StreamClosed as exc:
+        raise CommandError(str(exc)) from None
+    except ClientError as exc:
+        raise CommandError(str(exc)) from None
+    print("The service stopped.", file=sys.stderr)
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    """The ``runtable`` argument parser (also the source of docs/cli.md)."""
     parser = argparse.ArgumentParser(
         prog="runtable",
         description="A live, self-filling table of an experiment's runs.",
@@ -38,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="make mock runs, process them with a sample context file and show the table",
         description="Create a mock proposal with a few realistic runs and a sample context "
-        "file, process every run, and print the resulting table.",
+        "file, process every run, and print the resulting table. Only a folder made by a "
+        "previous demo is ever replaced.",
     )
     demo.add_argument("dir", nargs="?", type=Path, default=Path("demo"),
                       help="folder for the mock proposal and database (default: ./demo)")
@@ -46,6 +358,149 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true",
                       help="keep an existing demo folder instead of starting afresh")
     demo.set_defaults(func=_cmd_demo)
+
+    init = sub.add_parser(
+        "init",
+        help="create a database folder with a starter context file",
+        description="Create a database folder: runs.sqlite, extracted_data/, process_logs/ "
+        "and context.py. Given a proposal number, the folder is <proposal>/usr/Shared/amore "
+        "(the proposal is found under $EXTRA_DATA_DATA_ROOT); given a folder, say which "
+        "proposal with --proposal. An existing database is never overwritten.",
+    )
+    init.add_argument("target", metavar="PROPOSAL_OR_DIR",
+                      help="proposal number, or the folder to create")
+    init.add_argument("--proposal", type=int, metavar="N",
+                      help="proposal number (needed when PROPOSAL_OR_DIR is a folder)")
+    start = init.add_mutually_exclusive_group()
+    start.add_argument("--context", type=Path, metavar="FILE",
+                       help="start from a copy of this context file")
+    start.add_argument("--like", metavar="PROPOSAL_OR_DIR",
+                       help="copy the context file and the user-editable variables of "
+                       "another database folder")
+    init.set_defaults(func=_cmd_init)
+
+    rep = sub.add_parser(
+        "reprocess",
+        help="process runs again here and now, and merge the results",
+        description="Execute the context file for the given runs in parallel local "
+        "processes and merge each run's results as it finishes. Do not use it while a "
+        "service runs on the same folder. Exits with status 1 only when nothing could be "
+        "processed (the context file does not load, a run does not exist); errors of "
+        "single variables or runs are reported and logged in process_logs/.",
+    )
+    rep.add_argument("runs", nargs="+", metavar="RUN",
+                     help="run numbers, ranges (3-7), lists (1,4,9) or 'all' (every run on "
+                     "disk)")
+    _add_in(rep)
+    rep.add_argument("--match", action="append", default=[], metavar="TITLE",
+                     help="only variables whose title contains TITLE (case-insensitive; "
+                     "repeatable)")
+    rep.add_argument("--var", action="append", default=[], metavar="NAME",
+                     help="only the variable NAME (repeatable; wins over --match)")
+    rep.add_argument("--data", choices=("raw", "proc", "all"), default="all",
+                     help="compute the variables of this data, as if it had just arrived "
+                     "(default: all)")
+    rep.add_argument("-j", "--jobs", type=int, metavar="N",
+                     help="runs processed at once (default: the concurrent_jobs setting, "
+                     "at most one per CPU)")
+    rep.set_defaults(func=_cmd_reprocess)
+
+    cfg = sub.add_parser(
+        "config",
+        help="show or change the settings of a database folder",
+        description="Without KEY, list every setting as key=value. With KEY, print its "
+        "value; with KEY VALUE, set it (the value is checked); with KEY --delete, remove it "
+        "so that its default applies. The settings are described in docs/settings.md.",
+    )
+    cfg.add_argument("key", nargs="?", metavar="KEY", help="a setting's name")
+    cfg.add_argument("value", nargs="?", metavar="VALUE", help="its new value")
+    cfg.add_argument("-d", "--delete", action="store_true", help="delete KEY")
+    _add_in(cfg)
+    cfg.set_defaults(func=_cmd_config)
+
+    table = sub.add_parser(
+        "table",
+        help="print the run table in the terminal",
+        description="Print the run table: one row per run, one column per variable. "
+        "Columns that don't fit the terminal's width are left out and named below the "
+        "table; choose columns with --columns, or export the whole table.",
+    )
+    _add_in(table)
+    table.add_argument("--titles", action="store_true",
+                       help="head columns with variable titles instead of names")
+    table.add_argument("-c", "--columns", action="append", default=[], metavar="NAMES",
+                       help="show these columns (comma-separated names or titles; "
+                       "repeatable)")
+    table.add_argument("--all-columns", action="store_true",
+                       help="show every column, wrapping cells as needed")
+    table.set_defaults(func=_cmd_table)
+
+    export = sub.add_parser(
+        "export",
+        help="write the run table to a CSV, Excel, Markdown or Parquet file",
+        description="Write the run table to a file. Images become '<image>', trendlines "
+        "'<trendline>' and other arrays '<array>'; numeric columns stay numeric.",
+    )
+    _add_in(export)
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                        help="file to write")
+    export.add_argument("--format", choices=("csv", "xlsx", "md", "parquet"),
+                        help="file format (default: from FILE's extension)")
+    export.add_argument("--titles", action="store_true",
+                        help="head columns with variable titles instead of names")
+    export.set_defaults(func=_cmd_export)
+
+    srv = sub.add_parser(
+        "serve",
+        help="serve the run table to browsers (prints the URL to open, with its token)",
+        description="Start the web server for a database folder and print the URL to "
+        "open, which includes the token every request needs. It listens on 127.0.0.1 "
+        "only, unless --host says otherwise. See docs/server.md.",
+    )
+    srv.add_argument("dir", nargs="?", default=None, metavar="DIR", help=DB_FOLDER_HELP)
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8780,
+                     help="port (default 8780, or the next free one; 0: any free port)")
+    srv.add_argument("--token", default=None,
+                     help="the token to require (default: $RUNTABLE_TOKEN, else a new "
+                     "random one); prefer the variable, others can see a command line")
+    srv.set_defaults(func=_cmd_serve)
+
+    ntf = sub.add_parser(
+        "notify",
+        help="tell the running service that a run's data is complete",
+        description="Tell the service running for a database folder that a run's raw or "
+        "proc data is complete, so it is processed now instead of when the watcher "
+        "judges the folder quiet.",
+    )
+    ntf.add_argument("run", type=int, metavar="RUN", help="run number")
+    ntf.add_argument("--data", choices=("raw", "proc"), default="raw",
+                     help="which data is complete (default: raw)")
+    _add_in(ntf)
+    ntf.add_argument("--url", default=None,
+                     help="the server's URL (default: the one running for the folder)")
+    ntf.add_argument("--token", default=None,
+                     help="its token (default: $RUNTABLE_TOKEN or the folder's server file)")
+    ntf.set_defaults(func=_cmd_notify)
+
+    evs = sub.add_parser(
+        "events",
+        help="print the running service's live events, one JSON line each",
+        description="Connect to the service running for a database folder and print "
+        "each event (a run added, values merged, a job's state...) as one JSON line, "
+        "until interrupted or the service stops.",
+    )
+    _add_in(evs)
+    evs.add_argument("--url", default=None,
+                     help="the server's URL (default: the one running for the folder)")
+    evs.add_argument("--token", default=None,
+                     help="its token (default: $RUNTABLE_TOKEN or the folder's server file)")
+    evs.add_argument("--kind", action="append", default=[], metavar="KIND",
+                     help="only events of this kind (repeatable)")
+    evs.add_argument("-n", "--count", type=int, default=None, metavar="N",
+                     help="exit after N events")
+    evs.set_defaults(func=_cmd_events)
 
     check = sub.add_parser(
         "check",
@@ -63,6 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except CommandError as exc:
+        _err(str(exc))
+        return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

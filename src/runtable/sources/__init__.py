@@ -1,6 +1,7 @@
 """Where runs come from: the European XFEL proposal layout, and noticing new runs.
 
-* :func:`find_proposal` -- a proposal number to its folder.
+* :func:`find_proposal` -- a proposal number to its folder;
+  :func:`default_database_folder` -- to its database folder.
 * :func:`scan_runs` -- the runs on disk (raw and proc), for catching up on start.
 * :class:`RunWatcher` -- events as runs appear and become complete:
   :class:`RunAppeared`, :class:`RunReady`; :meth:`RunWatcher.notify` for an
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 from .layout import (
     DATA_KINDS,
+    DATABASE_SUBDIR,
     DataKind,
     ProposalNotFoundError,
     RunOnDisk,
+    default_database_folder,
     find_proposal,
     open_run,
     scan_runs,
@@ -24,6 +27,7 @@ from .layout import (
 from .watcher import RunAppeared, RunEvent, RunReady, RunWatcher
 
 __all__ = [
+    "DATABASE_SUBDIR",
     "DATA_KINDS",
     "DataKind",
     "ProposalNotFoundError",
@@ -32,6 +36,7 @@ __all__ = [
     "RunOnDisk",
     "RunReady",
     "RunWatcher",
+    "default_database_folder",
     "find_proposal",
     "open_run",
     "scan_runs",

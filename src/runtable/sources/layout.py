@@ -30,6 +30,8 @@ DATA_KINDS: tuple[DataKind, ...] = ("raw", "proc")
 DEFAULT_DATA_ROOT = "/gpfs/exfel/exp"
 _ROOT_VARIABLES = ("EXTRA_DATA_DATA_ROOT", "XFEL_DATA_ROOT")
 _RUN_DIR_RE = re.compile(r"r(\d+)")
+#: Where a proposal's database folder is by default, relative to the proposal folder.
+DATABASE_SUBDIR = Path("usr", "Shared", "amore")
 
 
 class ProposalNotFoundError(FileNotFoundError):
@@ -87,6 +89,14 @@ def find_proposal(proposal: int) -> Path:
         f"Proposal {proposal} not found; looked for {'; '.join(looked)}. "
         "Set EXTRA_DATA_DATA_ROOT to the folder holding <instrument>/<cycle>/p<proposal>."
     )
+
+
+def default_database_folder(proposal: int) -> Path:
+    """The default database folder of ``proposal``: ``<proposal folder>/usr/Shared/amore``.
+
+    Raises :class:`ProposalNotFoundError` like :func:`find_proposal`.
+    """
+    return find_proposal(proposal) / DATABASE_SUBDIR
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,136 @@
+"""``runtable demo``: a mock proposal, a database folder and every run processed.
+
+The demo folder looks like::
+
+    demo/.runtable-demo            marker: this folder was made by the demo
+    demo/data/SPB/202601/p001234/  mock proposal (raw/ and proc/ runs)
+        usr/Shared/amore/          its database folder (context.py = sample_context.py)
+    demo/amore -> data/.../amore   a shorter way to name the database folder
+
+Only a folder holding the marker is ever deleted; anything else is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+MARKER = ".runtable-demo"
+PROPOSAL = 1234
+MAX_RUNS = 200
+#: The columns the demo prints first (by title), so that a narrow terminal shows a
+#: bit of everything; `runtable table` shows the rest.
+TABLE_COLUMNS = ["Sample", "Trains", "XGM/Photon flux", "XGM/Flux stability",
+                 "XGM/Intensity per train", "Camera/Mean image", "Detector/Mean signal",
+                 "Sample X/Position", "Timestamp"]
+
+
+def run_demo(directory: str | Path = "demo", n_runs: int = 6, keep: bool = False) -> int:
+    """Build the demo in ``directory`` and print its table; the exit status.
+
+    ``keep``: reuse an existing demo folder (adding missing runs) instead of making
+    it afresh.
+    """
+    from rich.console import Console
+
+    from ..reprocess import ConsoleReporter, ReprocessError, reprocess, summary_line
+    from ..sources import DATABASE_SUBDIR
+    from ..store import create_folder
+    from ..tableview import print_table
+    from ..testing import make_proposal
+    from ..testing.mock_proposal import MockProposal
+
+    console = Console(highlight=False)
+    directory = Path(directory)
+    if not 1 <= n_runs <= MAX_RUNS:
+        print(f"Error: --runs must be between 1 and {MAX_RUNS}", file=sys.stderr)
+        return 2
+    try:
+        fresh = _prepare(directory, keep)
+    except _NotADemo as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    start = time.perf_counter()
+
+    prop = MockProposal(directory.absolute() / "data", PROPOSAL)
+    wanted = range(1, n_runs + 1)
+    missing = [r for r in wanted if not prop.raw_dir(r).is_dir()]
+    if missing:
+        console.print(f"Making {len(missing)} mock run{'s' if len(missing) != 1 else ''} "
+                      f"of proposal {PROPOSAL} in {directory / 'data'} …")
+        make_proposal(prop.root, PROPOSAL, runs=missing)
+
+    folder = prop.path / DATABASE_SUBDIR
+    if not (folder / "runs.sqlite").exists():
+        sample = Path(__file__).with_name("sample_context.py").read_text()
+        create_folder(folder, PROPOSAL, sample).close()
+    link = directory / "amore"
+    if not link.exists():
+        try:
+            link.symlink_to(folder.relative_to(directory.absolute()), target_is_directory=True)
+        except OSError:
+            link = folder  # no symlinks here: name the folder itself
+    if not link.exists():
+        link = folder
+    console.print(f"{'Created' if fresh else 'Using'} the database folder {link}")
+
+    reporter = ConsoleReporter(console)
+    try:
+        outcomes = reprocess(link, list(wanted), data="all", reporter=reporter)
+    except ReprocessError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        reporter.close()
+    console.print(summary_line(outcomes) + f" ({time.perf_counter() - start:.1f} s)",
+                  soft_wrap=True)
+    console.print()
+    print_table(link, console=console, with_titles=True, columns=TABLE_COLUMNS)
+    console.print()
+    console.print(_next_steps(link), soft_wrap=True, markup=False)
+    return 0 if all(o.failure is None for o in outcomes) else 1
+
+
+class _NotADemo(Exception):
+    pass
+
+
+def _prepare(directory: Path, keep: bool) -> bool:
+    """Make ``directory`` ready for a demo; True if it starts empty."""
+    if directory.exists() and not directory.is_dir():
+        raise _NotADemo(f"{directory} is a file; choose another folder: runtable demo DIR")
+    if directory.is_dir() and any(directory.iterdir()):
+        if not (directory / MARKER).is_file():
+            raise _NotADemo(
+                f"{directory} exists and was not made by `runtable demo`, so it is left "
+                "alone; choose another folder: runtable demo DIR")
+        if keep:
+            return False
+        # A previous demo: start afresh (the marker proves it is ours to delete).
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER).write_text(
+        "Made by `runtable demo`; the demo deletes and remakes this folder.\n")
+    return True
+
+
+def _next_steps(folder: Path) -> str:
+    shown = str(folder)
+    quoted = shown if " " not in shown else f'"{shown}"'
+    return "\n".join([
+        "Look at the results:",
+        f"  runtable table --in {quoted}                 # this table again",
+        f"  runtable table --in {quoted} --titles --all-columns",
+        f"  runtable export --in {quoted} -o runs.xlsx   # or .csv, .md, .parquet",
+        "In Python (a notebook):",
+        "  from runtable import Database",
+        f"  db = Database({shown!r})",
+        "  db.table()                      # pandas DataFrame, one row per run",
+        "  db[1, 'xgm_flux'].read()        # the full data of one cell (xarray)",
+        f"Change the variables in {os.path.join(shown, 'context.py')}, check it with "
+        f"`runtable check {os.path.join(shown, 'context.py')}`, then:",
+        f"  runtable reprocess all --in {quoted}",
+    ])

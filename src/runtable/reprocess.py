@@ -1,0 +1,437 @@
+"""Processing runs again, here and now, without a service: ``runtable reprocess``.
+
+:func:`reprocess` executes the folder's context file for a set of runs in parallel
+child processes (one per run, in the ``context_python`` interpreter) and merges each
+result fragment as soon as it arrives. The calling process is the folder's single
+writer for the duration, so no service may be running on the same folder.
+
+Problems in the context file's variables or in a run's data never raise: they end up
+in the returned :class:`~runtable.execute.RunOutcome` list. What does raise
+(:class:`ReprocessError` and subclasses) is what stops anything from being processed:
+a context file that does not load, runs that don't exist, an unknown variable name.
+
+    >>> from runtable.reprocess import reprocess
+    >>> outcomes = reprocess("/path/to/amore", [3, 4, 5])   # doctest: +SKIP
+    >>> [(o.run, o.succeeded, len(o.errors)) for o in outcomes]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from .execute.runner import RunDataName, RunOutcome
+
+if TYPE_CHECKING:
+    from .context import Pipeline
+    from .store import DatabaseFolder
+
+__all__ = [
+    "ConsoleReporter",
+    "ContextLoadError",
+    "MissingRunsError",
+    "Reporter",
+    "ReprocessError",
+    "ReprocessInterrupted",
+    "load_context",
+    "outcome_line",
+    "parse_runs",
+    "proposal_dir",
+    "reprocess",
+    "summary_line",
+]
+
+_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+class ReprocessError(Exception):
+    """Nothing was processed, for the reason given in the message."""
+
+
+class ContextLoadError(ReprocessError):
+    """The context file does not load. ``problems``: one ``file:line: message`` each."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("The context file cannot be loaded:\n" + "\n".join(self.problems))
+
+
+class MissingRunsError(ReprocessError):
+    """Some of the requested runs are not on disk; ``runs`` lists them."""
+
+    def __init__(self, runs: Sequence[int], proposal: int, where: str) -> None:
+        self.runs = sorted(runs)
+        listed = ", ".join(map(str, self.runs))
+        noun = "Run" if len(self.runs) == 1 else "Runs"
+        verb = "does" if len(self.runs) == 1 else "do"
+        super().__init__(f"{noun} {listed} of proposal {proposal} {verb} not exist "
+                         f"(no run folder under {where})")
+
+
+class ReprocessInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`reprocess`; ``outcomes`` are those of every requested run
+    (runs stopped or never started have ``failure = ('Interrupted', ...)``). What had
+    finished was merged."""
+
+    def __init__(self, outcomes: list[RunOutcome]) -> None:
+        self.outcomes = outcomes
+        super().__init__("Interrupted")
+
+
+class Reporter:
+    """Receives progress from :func:`reprocess`; subclass it to show it. Called from
+    the thread that called :func:`reprocess`."""
+
+    def start(self, runs: Sequence[int], jobs: int) -> None:
+        """Processing of ``runs`` starts, ``jobs`` at a time."""
+
+    def finished(self, outcome: RunOutcome) -> None:
+        """One run is done and its fragment merged (or it failed)."""
+
+    def stopping(self, running: int) -> None:
+        """Ctrl-C: ``running`` runs are being stopped; nothing new starts."""
+
+
+def parse_runs(specs: Iterable[str]) -> list[int] | Literal["all"]:
+    """Run numbers from command-line words: ``"5"``, ``"3-7"``, ``"1,4,9-10"`` or
+    ``"all"`` (alone). Sorted, without duplicates; ValueError for anything else.
+
+    >>> parse_runs(["3-5", "9,1"])
+    [1, 3, 4, 5, 9]
+    """
+    words = [w for spec in specs for w in str(spec).split(",") if w.strip()]
+    if [w.strip().lower() for w in words] == ["all"]:
+        return "all"
+    if not words:
+        raise ValueError("No runs given: name run numbers (e.g. 5 3-7 1,2) or 'all'")
+    runs: set[int] = set()
+    for word in words:
+        match = _RANGE_RE.match(word.strip())
+        if match is None:
+            hint = " ('all' cannot be combined with run numbers)" if word.strip() == "all" else ""
+            raise ValueError(f"{word!r} is not a run number or range like 3-7{hint}")
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else first
+        if last < first:
+            raise ValueError(f"Range {word!r} goes backwards")
+        runs.update(range(first, last + 1))
+    return sorted(runs)
+
+
+def proposal_dir(db_dir: str | Path, proposal: int) -> Path:
+    """The proposal folder holding the runs of a database folder.
+
+    A folder at its default place, ``<proposal folder>/usr/Shared/amore``, finds its
+    proposal by where it is; anywhere else the proposal is looked up under the data
+    root (:func:`runtable.sources.find_proposal`).
+    """
+    from .sources import DATABASE_SUBDIR, find_proposal
+
+    # resolve(): a symlink to a folder at its default place (as the demo makes) too.
+    db_dir = Path(db_dir).resolve()
+    candidate = db_dir.parents[len(DATABASE_SUBDIR.parts) - 1] if len(db_dir.parts) > 4 else None
+    if (candidate is not None and db_dir == candidate / DATABASE_SUBDIR
+            and candidate.name == f"p{proposal:06d}"):
+        return candidate
+    return find_proposal(proposal)
+
+
+def load_context(context_path: str | Path) -> Pipeline:
+    """Load a context file, or raise :class:`ContextLoadError` listing its problems
+    (each ``file:line: message``)."""
+    from .context import Pipeline
+    from .execute.runner import describe_load_error
+
+    try:
+        return Pipeline.from_context_file(context_path)
+    except (Exception, SystemExit) as exc:
+        raise ContextLoadError(describe_load_error(exc, context_path).splitlines()) from None
+
+
+def reprocess(
+    db_dir: str | Path,
+    runs: Iterable[int] | Literal["all"],
+    *,
+    data: RunDataName = "all",
+    variables: Sequence[str] = (),
+    match: Sequence[str] = (),
+    jobs: int | None = None,
+    python: str | Path | None = None,
+    timeout: float | None = None,
+    reporter: Reporter | None = None,
+) -> list[RunOutcome]:
+    """Process ``runs`` (run numbers, or ``"all"`` runs on disk) of the folder's
+    proposal again and merge the results; returns one outcome per run, by run number.
+
+    ``data``: which variables, as if that data had just arrived (``'all'``:
+    every variable). ``variables`` (exact names) and ``match`` (title substrings)
+    narrow the selection; dependencies are always computed too. ``jobs``: runs
+    processed at once (default: the ``concurrent_jobs`` setting, at most one per
+    CPU). ``python``: the interpreter (default: the ``context_python`` setting).
+    ``timeout``: seconds after which one run's process is killed.
+
+    Also updates the folder's ``variables`` table from the context file. Raises
+    :class:`ContextLoadError`, :class:`MissingRunsError` or :class:`ReprocessError`
+    before processing anything; :class:`ReprocessInterrupted` on Ctrl-C, after
+    stopping the running processes and merging what had finished.
+    """
+    from .sources import ProposalNotFoundError, scan_runs
+    from .store import open_db
+
+    if data not in ("raw", "proc", "all"):
+        raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
+    reporter = reporter or Reporter()
+    db_dir = Path(db_dir).absolute()
+    with open_db(db_dir) as db:
+        proposal = db.proposal
+        if proposal is None:
+            raise ReprocessError(f"{db_dir} has no proposal set; "
+                                 "set it with `runtable config proposal NUMBER`")
+        try:
+            prop_dir = proposal_dir(db_dir, proposal)
+        except ProposalNotFoundError as exc:
+            raise ReprocessError(str(exc)) from None
+
+        on_disk = {r.run: r for r in scan_runs(prop_dir)}
+        wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
+                  "all": lambda r: r.raw or r.proc}[data]
+        if runs == "all":
+            run_list = sorted(n for n, r in on_disk.items() if wanted(r))
+        else:
+            run_list = sorted(set(runs))
+            missing = [n for n in run_list if n not in on_disk or not wanted(on_disk[n])]
+            if missing:
+                kinds = "raw/ or proc/" if data == "all" else f"{data}/"
+                raise MissingRunsError(missing, proposal, f"{prop_dir}{os.sep}{kinds}")
+
+        pipeline = load_context(db.context_path)
+        _check_selection(pipeline, data, variables, match)
+        db.update_computed_variables(pipeline.vars_to_dict())
+
+        python = str(python or db.get_setting("context_python") or sys.executable)
+        if not (Path(python).is_file() or _on_path(python)):
+            raise ReprocessError(
+                f"The context_python interpreter {python} does not exist; set another "
+                "with `runtable config context_python PATH`")
+        if jobs is None:
+            jobs = min(int(db.get_setting("concurrent_jobs") or 1), os.cpu_count() or 1)
+        jobs = max(1, min(jobs, len(run_list) or 1))
+        # The children find the runs under the same root we did, even when it was
+        # known only from where the database folder is.
+        env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2])}
+
+        batch = _Batch(db, proposal, data, variables, match, python, timeout, env)
+        reporter.start(run_list, jobs)
+        return batch.run(run_list, jobs, reporter)
+
+
+def _check_selection(pipeline: Pipeline, data: str, variables: Sequence[str],
+                     match: Sequence[str]) -> None:
+    try:
+        selected = pipeline.select(variables=tuple(variables), match=tuple(match),
+                                   run_data=data)
+    except KeyError as exc:
+        known = ", ".join(sorted(pipeline.vars)) or "none"
+        raise ReprocessError(f"{exc.args[0]} in the context file; its variables: "
+                             f"{known}") from None
+    if match and not variables and not selected.vars:
+        raise ReprocessError(f"No variable title contains {' or '.join(map(repr, match))}")
+
+
+def _on_path(name: str) -> bool:
+    import shutil
+
+    return os.sep not in name and shutil.which(name) is not None
+
+
+class _Batch:
+    """Runs executed by a thread pool, each in its own child process; this thread
+    merges every fragment (the folder's single writer) and handles Ctrl-C."""
+
+    def __init__(self, db: DatabaseFolder, proposal: int, data: RunDataName,
+                 variables: Sequence[str], match: Sequence[str], python: str,
+                 timeout: float | None, env: dict[str, str]) -> None:
+        self.db = db
+        self.proposal = proposal
+        self.kwargs = dict(data=data, variables=tuple(variables), match=tuple(match),
+                           python=python, timeout=timeout, env=env)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.children: dict[int, subprocess.Popen] = {}
+
+    def run(self, runs: list[int], jobs: int, reporter: Reporter) -> list[RunOutcome]:
+        outcomes: dict[int, RunOutcome] = {}
+        with _sigint_sets(self.stop), ThreadPoolExecutor(
+                jobs, thread_name_prefix="reprocess") as pool:
+            futures: dict[Future[RunOutcome | None], int] = {
+                pool.submit(self._execute, run): run for run in runs}
+            pending = set(futures)
+            stopping = False
+            while pending:
+                # A short wait so that Ctrl-C (which only sets a flag) is seen soon.
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    run = futures[future]
+                    outcome = None if future.cancelled() else future.result()
+                    if outcome is None:
+                        continue  # never started: stopped before its turn
+                    outcomes[run] = self._merge(outcome, interrupted=stopping)
+                    reporter.finished(outcomes[run])
+                if self.stop.is_set() and not stopping:
+                    stopping = True
+                    for future in pending:
+                        future.cancel()
+                    with self.lock:
+                        running = list(self.children.values())
+                    reporter.stopping(len(running))
+                    for proc in running:
+                        _kill(proc)
+        if self.stop.is_set():
+            for run in runs:
+                outcomes.setdefault(run, RunOutcome(
+                    self.proposal, run, failure=("Interrupted", "not started (Ctrl-C)")))
+            raise ReprocessInterrupted([outcomes[r] for r in sorted(outcomes)])
+        return [outcomes[r] for r in sorted(outcomes)]
+
+    def _execute(self, run: int) -> RunOutcome | None:
+        from .execute import run_in_subprocess
+
+        if self.stop.is_set():
+            return None
+
+        def started(proc: subprocess.Popen) -> None:
+            with self.lock:
+                self.children[run] = proc
+            if self.stop.is_set():  # Ctrl-C came while this one was starting
+                _kill(proc)
+
+        try:
+            return run_in_subprocess(self.db.path, self.proposal, run, on_start=started,
+                                     **self.kwargs)
+        finally:
+            with self.lock:
+                self.children.pop(run, None)
+
+    def _merge(self, outcome: RunOutcome, interrupted: bool) -> RunOutcome:
+        if interrupted and outcome.failure is not None and outcome.fragment is None:
+            outcome.failure = ("Interrupted", "stopped by Ctrl-C before it finished")
+        if outcome.fragment is None:
+            return outcome
+        try:
+            self.db.merge_fragment(outcome.fragment)
+        except Exception as exc:
+            # The fragment stays in extracted_data/ and a later merge can take it.
+            outcome.failure = (type(exc).__name__, f"Could not merge the results: {exc}")
+        return outcome
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    from .execute.subprocess import kill_process_group
+
+    kill_process_group(proc)
+
+
+@contextlib.contextmanager
+def _sigint_sets(event: threading.Event) -> Iterator[None]:
+    """While active, Ctrl-C sets *event* instead of raising KeyboardInterrupt, so it
+    can never interrupt a merge half-way. Only possible in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        event.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class ConsoleReporter(Reporter):
+    """Shows :func:`reprocess` in a terminal: a line per finished run above a
+    progress bar (the bar only when the output is a terminal). Call :meth:`close`."""
+
+    def __init__(self, console: object | None = None) -> None:
+        from rich.console import Console
+
+        self.console = console if console is not None else Console(highlight=False)
+        self._progress = None
+        self._task = None
+
+    def start(self, runs: Sequence[int], jobs: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        n = len(runs)
+        self.console.print(f"Processing {n} run{'s' if n != 1 else ''}, "
+                           f"{jobs} at a time (Ctrl-C stops)", soft_wrap=True)
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
+            BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=self.console, transient=True, disable=not self.console.is_terminal)
+        self._task = self._progress.add_task("processing", total=n)
+        self._progress.start()
+
+    def finished(self, outcome: RunOutcome) -> None:
+        self.console.print(outcome_line(outcome), soft_wrap=True)
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def stopping(self, running: int) -> None:
+        self.console.print(f"Stopping: killing {running} running run process"
+                           f"{'es' if running != 1 else ''}; merging what finished.")
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def outcome_line(outcome: RunOutcome) -> str:
+    """One line about one run's outcome, as plain text."""
+    head = f"r{outcome.run:04d}"
+    if outcome.failure is not None:
+        cls, message = outcome.failure
+        first = message.strip().splitlines()[0] if message.strip() else ""
+        return f"{head}  FAILED  {cls}: {first}"
+    n_ok, n_err = len(outcome.ok), len(outcome.errors)
+    text = f"{head}  ok      {n_ok} variable{'s' if n_ok != 1 else ''}"
+    if n_err:
+        shown = []
+        for name, (cls, message) in list(outcome.errors.items())[:3]:
+            first = message.strip().splitlines()[0] if message.strip() else ""
+            shown.append(f"{name}: {cls}: {first}" if first else f"{name}: {cls}")
+        more = f"; +{n_err - 3} more" if n_err > 3 else ""
+        text += f", {n_err} error{'s' if n_err != 1 else ''} ({'; '.join(shown)}{more})"
+    return text
+
+
+def summary_line(outcomes: Sequence[RunOutcome]) -> str:
+    """A one-line total over a batch's outcomes."""
+    failed = [o for o in outcomes if o.failure is not None]
+    with_errors = [o for o in outcomes if o.failure is None and o.errors]
+    ok = len(outcomes) - len(failed)
+    text = f"{len(outcomes)} run{'s' if len(outcomes) != 1 else ''} processed: {ok} ok"
+    if with_errors:
+        text += f" ({len(with_errors)} with variable errors)"
+    text += f", {len(failed)} failed."
+    if failed or with_errors:
+        text += " Details in process_logs/ of the database folder."
+    return text

@@ -1,0 +1,241 @@
+"""The run table outside the browser: printed in a terminal (``runtable table``) and
+written to files (``runtable export``).
+
+Both start from :meth:`runtable.api.Database.table` and :func:`tidy_table`, which
+turns its placeholders into the words shown to people (``<image>``, ``<trendline>``,
+``<array>``) and gives every column one type, so that a spreadsheet or Parquet
+reader sees numbers as numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Number
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EXPORT_FORMATS", "FORMAT_SUFFIXES", "export_table", "load_table", "print_table",
+           "tidy_table"]
+
+#: The read API's placeholders for summaries that aren't a single value.
+PLACEHOLDERS = {"<thumbnail>": "<image>", "<sparkline>": "<trendline>",
+                "<ndarray>": "<array>", "<blob>": "<data>"}
+EXPORT_FORMATS = ("csv", "xlsx", "md", "parquet")
+FORMAT_SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".md": "md", ".markdown": "md",
+                   ".parquet": "parquet"}
+#: Widest a column gets in the terminal before its cells are cut with an ellipsis.
+MAX_COLUMN_WIDTH = 28
+
+
+def load_table(folder: str | Path, with_titles: bool = False) -> pd.DataFrame:
+    """The run table of a database folder, tidied (see :func:`tidy_table`)."""
+    from .api import Database
+
+    with Database(folder) as db:
+        return tidy_table(db.table(with_titles=with_titles))
+
+
+def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a :meth:`~runtable.api.Database.table` with placeholders renamed and
+    one type per column: numeric columns (missing cells NaN), booleans, or text
+    (missing cells None; a column mixing text and numbers becomes all text)."""
+    import pandas as pd
+
+    out = {}
+    for name in df.columns:
+        column = df[name]
+        # Numbers and times are typed already; text may be object or pandas' str dtype.
+        if (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+                or pd.api.types.is_datetime64_any_dtype(column)):
+            out[name] = column
+            continue
+        values = [_tidy_value(v) for v in column]
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, bool) for v in present):
+            out[name] = pd.Series(values, dtype="boolean", index=df.index)
+        elif present and all(isinstance(v, Number) and not isinstance(v, (bool, complex))
+                             for v in present):
+            out[name] = pd.Series([math.nan if v is None else v for v in values],
+                                  dtype=float, index=df.index)
+        else:
+            out[name] = pd.Series([None if v is None else str(v) for v in values],
+                                  dtype=object, index=df.index)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _tidy_value(value: Any) -> Any:
+    import pandas as pd
+
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        return PLACEHOLDERS.get(value, value)
+    if isinstance(value, bytes):
+        return "<data>"
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()  # numpy scalars
+    return value
+
+
+# -- terminal ------------------------------------------------------------------------------
+def format_cell(value: Any) -> str:
+    """A table cell as text for the terminal."""
+    import pandas as pd
+
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, pd.Timestamp):
+        return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, (bool,)) or type(value).__name__ == "bool_":
+        return "yes" if value else "no"
+    text = str(value)
+    return text.splitlines()[0] + " …" if "\n" in text else text
+
+
+def print_table(folder: str | Path, *, with_titles: bool = False,
+                columns: list[str] | None = None, all_columns: bool = False,
+                console: Any = None) -> None:
+    """Print the run table with rich.
+
+    Wide tables: by default the columns that fit the console's width are shown (the
+    run number always), each at most :data:`MAX_COLUMN_WIDTH` characters with an
+    ellipsis, and the others are named below the table. ``columns`` picks columns by
+    name or title (KeyError for unknown ones); ``all_columns`` shows all, wrapping.
+    """
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or Console(highlight=False)
+    df = load_table(folder, with_titles=with_titles)
+    proposal_col, run_col = ("Proposal", "Run") if with_titles else ("proposal", "run")
+    proposals = sorted(set(df[proposal_col])) if len(df) else []
+    if len(proposals) == 1:
+        df = df.drop(columns=[proposal_col])  # named in the title instead
+    comment_col = "comment"
+    if not columns and comment_col in df.columns and df[comment_col].isna().all():
+        df = df.drop(columns=[comment_col])  # no comments yet: save the room
+    if columns:
+        unknown = [c for c in columns if c not in df.columns]
+        if unknown:
+            raise KeyError(f"No column {', '.join(map(repr, unknown))}; columns: "
+                           f"{', '.join(map(str, df.columns))}")
+        df = df[[run_col, *[c for c in columns if c != run_col]]]
+
+    cells = {c: [format_cell(v) for v in df[c]] for c in df.columns}
+    shown = list(df.columns)
+    hidden: list[str] = []
+    if not all_columns:
+        shown, hidden = _fit(df.columns, cells, console.width, run_col)
+
+    title = f"p{proposals[0]}: " if len(proposals) == 1 else ""
+    title += f"{len(df)} run{'s' if len(df) != 1 else ''}"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for c in shown:
+        numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        if all_columns:
+            table.add_column(str(c), justify="right" if numeric else "left", overflow="fold")
+        else:
+            table.add_column(str(c), justify="right" if numeric else "left", no_wrap=True,
+                             overflow="ellipsis", max_width=MAX_COLUMN_WIDTH)
+    for i in range(len(df)):
+        table.add_row(*(Text(cells[c][i]) for c in shown))
+    console.print(table)
+    if not len(df):
+        console.print("No runs yet: process some with `runtable reprocess`.")
+    if hidden:
+        console.print(
+            Text(f"{len(hidden)} more column{'s' if len(hidden) != 1 else ''} not shown: "
+                 f"{', '.join(map(str, hidden))}. Choose columns with --columns, show all "
+                 "with --all-columns, or use `runtable export`."))
+
+
+def _fit(names: Any, cells: dict[str, list[str]], width: int,
+         first: str) -> tuple[list[str], list[str]]:
+    """Columns that fit in ``width`` characters, in order, ``first`` always."""
+    shown: list[str] = []
+    hidden: list[str] = []
+    used = 1  # the table's left border
+    for name in [first, *[n for n in names if n != first]]:
+        natural = max([len(str(name)), *(len(v) for v in cells[name])])
+        need = min(natural, MAX_COLUMN_WIDTH) + 3  # padding and border
+        if name == first or (not hidden and used + need <= width):
+            shown.append(name)
+            used += need
+        else:
+            hidden.append(name)
+    return shown, hidden
+
+
+# -- files ---------------------------------------------------------------------------------
+def export_table(folder: str | Path, path: str | Path, fmt: str, *,
+                 with_titles: bool = False) -> int:
+    """Write the run table of ``folder`` to ``path`` as ``fmt`` (one of
+    :data:`EXPORT_FORMATS`); returns the number of runs written."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+    df = load_table(folder, with_titles=with_titles)
+    path = Path(path)
+    if fmt == "csv":
+        df.to_csv(path, index=False)
+    elif fmt == "parquet":
+        df.to_parquet(path, index=False)
+    elif fmt == "md":
+        path.write_text(to_markdown(df), encoding="utf-8")
+    else:
+        _write_xlsx(df, path)
+    return len(df)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A Markdown (GitHub) table of ``df``; ``|`` in cells is escaped."""
+    def cell(value: Any) -> str:
+        return format_cell(value).replace("\\", "\\\\").replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
+             "| " + " | ".join("---" for _ in df.columns) + " |"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_xlsx(df: pd.DataFrame, path: Path) -> None:
+    try:
+        from openpyxl import Workbook
+    except ImportError:
+        raise ImportError("Exporting to .xlsx needs openpyxl: pip install openpyxl") from None
+    import pandas as pd
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "runs"
+    sheet.append([str(c) for c in df.columns])
+    for row in df.itertuples(index=False):
+        values = []
+        for v in row:
+            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+                values.append(None)
+            elif isinstance(v, pd.Timestamp):
+                # Excel has no time zones: local wall-clock time of the facility.
+                values.append(v.tz_localize(None).to_pydatetime() if v.tz else
+                              v.to_pydatetime())
+            elif hasattr(v, "item"):
+                values.append(v.item())
+            else:
+                values.append(v)
+        sheet.append(values)
+    for row in sheet.iter_rows(min_row=2):
+        for c in row:
+            # Text from the data must never become a formula.
+            if isinstance(c.value, str) and c.data_type == "f":
+                c.data_type = "s"
+    sheet.freeze_panes = "A2"
+    book.save(path)

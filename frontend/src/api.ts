@@ -45,12 +45,51 @@ export async function apiFetch(path: string, init: RequestInit = {}): Promise<Re
   const response = await fetch(url, { ...init, headers, credentials: "same-origin" });
   if (!response.ok) {
     const method = init.method ?? "GET";
+    // Validation errors carry a sentence for people in `detail`: show that alone.
+    const detail = await errorDetail(response);
     throw new ApiError(
       response.status,
-      `${method} ${url.pathname}: ${response.status} ${response.statusText}`,
+      detail ?? `${method} ${url.pathname}: ${response.status} ${response.statusText}`,
     );
   }
   return response;
+}
+
+async function errorDetail(response: Response): Promise<string | null> {
+  try {
+    const body: unknown = await response.json();
+    if (typeof body === "object" && body !== null && "detail" in body) {
+      const detail = (body as { detail: unknown }).detail;
+      return typeof detail === "string" ? detail : JSON.stringify(detail);
+    }
+  } catch {
+    // not JSON: fall back to the status line
+  }
+  return null;
+}
+
+/** Send `body` as JSON with `method`; returns the parsed JSON answer. */
+export async function sendJson<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { "Content-Type": "application/json" };
+  }
+  const response = await apiFetch(path, init);
+  const text = await response.text();
+  return (text === "" ? null : JSON.parse(text)) as T;
+}
+
+/** The WebSocket URL for `path`, with the token when the page was given one. */
+export function webSocketUrl(path: string): string {
+  const url = new URL(path, document.baseURI);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  if (token !== null) {
+    // Browsers cannot set headers on a WebSocket; the cookie usually suffices, this
+    // covers pages whose cookie was refused.
+    url.searchParams.set(TOKEN_PARAM, token);
+  }
+  return url.toString();
 }
 
 /** GET `path` and parse the answer as JSON. */

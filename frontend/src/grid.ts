@@ -1,6 +1,7 @@
 // The run table view: an AG Grid with the fixed columns Run, Timestamp, Comment and
-// one column per variable. Values are shown as text (AG Grid sets textContent); no
-// string from the data is ever parsed as HTML.
+// one column per variable, reading its values from the TableStore. Values are shown as
+// text (AG Grid sets textContent; cell renderers build DOM nodes): no string from the
+// data is ever parsed as HTML.
 
 import {
   AllCommunityModule,
@@ -8,12 +9,22 @@ import {
   colorSchemeVariable,
   createGrid,
   themeQuartz,
+  type CellClassParams,
   type ColDef,
+  type ColGroupDef,
+  type ColumnState,
   type GridApi,
+  type ICellRendererParams,
+  type IRowNode,
   type ValueFormatterParams,
+  type ValueSetterParams,
 } from "ag-grid-community";
 
-import type { RunRow, TableData, VariableColumn } from "./table";
+import { SparklineRenderer, ThumbnailRenderer } from "./cells";
+import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
+import { cssColour, displayText, readableTextColour } from "./format";
+import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
+import { loadView, saveView, type ViewState } from "./view";
 
 ModuleRegistry.registerModules([AllCommunityModule]);
 
@@ -53,79 +64,498 @@ const timestampFormat = new Intl.DateTimeFormat("sv-SE", {
   timeStyle: "medium",
 });
 
-/** Seconds since the epoch → local "YYYY-MM-DD HH:MM:SS". */
-export function formatTimestamp(params: ValueFormatterParams<RunRow>): string {
-  const value: unknown = params.value;
+/** Seconds since the epoch → local "YYYY-MM-DD HH:MM:SS"; "" when unknown. */
+export function formatTimestamp(value: unknown): string {
   if (typeof value !== "number" || !Number.isFinite(value)) {
     return "";
   }
   return timestampFormat.format(new Date(value * 1000));
 }
 
-const STATIC_COLUMNS: ColDef<RunRow>[] = [
-  {
-    colId: "run",
-    headerName: "Run",
-    field: "run",
-    pinned: "left",
-    width: 110,
-    type: "rightAligned",
-    sort: "asc",
-  },
-  {
-    colId: "timestamp",
-    headerName: "Timestamp",
-    field: "timestamp",
-    width: 190,
-    valueFormatter: formatTimestamp,
-  },
-  { colId: "comment", headerName: "Comment", field: "comment", width: 320 },
-];
+/** Column id of a variable's column. */
+export const varColId = (name: string): string => `var:${name}`;
 
-/** Column definitions for variables; `valueGetter` so names with dots stay flat keys. */
-export function variableColumnDefs(columns: readonly VariableColumn[]): ColDef<RunRow>[] {
-  return columns.map((column) => {
-    const def: ColDef<RunRow> = {
-      colId: `var:${column.name}`,
-      headerName: column.title,
-      valueGetter: (params) => params.data?.[column.name],
-      minWidth: 100,
-    };
-    if (column.description !== undefined) {
-      def.headerTooltip = column.description;
+/** What the grid asks of the page when a person edits a cell. */
+export interface GridCallbacks {
+  editComment(row: RunRow, text: string, previous: string | null): void;
+  editValue(row: RunRow, variable: VariableInfo, text: string, previous: Value): void;
+  /** Columns, widths, order, sort or filters changed (for the filter bar, the panel). */
+  viewChanged(): void;
+}
+
+/** A leaf definition and the path of its title ("a/b/c" → ["a","b","c"]). */
+interface Leaf {
+  path: string[];
+  def: ColDef<RunRow>;
+}
+
+/** Group leaves whose titles share a leading `/` part, keeping the column order. */
+function groupLeaves(leaves: Leaf[], depth: number, prefix: string, counter: { n: number }): (ColDef<RunRow> | ColGroupDef<RunRow>)[] {
+  const out: (ColDef<RunRow> | ColGroupDef<RunRow>)[] = [];
+  let i = 0;
+  while (i < leaves.length) {
+    const leaf = leaves[i] as Leaf;
+    if (leaf.path.length - 1 <= depth) {
+      out.push({ ...leaf.def, headerName: leaf.path.slice(depth).join("/") });
+      i += 1;
+      continue;
     }
-    return def;
-  });
+    const key = leaf.path[depth] as string;
+    let j = i + 1;
+    while (j < leaves.length && (leaves[j] as Leaf).path.length - 1 > depth && (leaves[j] as Leaf).path[depth] === key) {
+      j += 1;
+    }
+    const id = `${prefix}/${key}#${counter.n++}`;
+    out.push({
+      groupId: id,
+      headerName: key,
+      headerClass: "rt-group",
+      children: groupLeaves(leaves.slice(i, j), depth + 1, id, counter),
+    });
+    i = j;
+  }
+  return out;
 }
 
 export class RunGrid {
-  private readonly api: GridApi<RunRow>;
+  readonly api: GridApi<RunRow>;
+  private readonly store: TableStore;
+  private readonly callbacks: GridCallbacks;
+  private readonly revisions = new Map<number, number>();
+  private view: ViewState = { columns: [], hidden: [], tags: [], hierarchical: true };
+  private viewKey = "";
+  private saveTimer: number | undefined;
+  private restoring = false;
 
-  constructor(container: HTMLElement) {
+  constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
+    this.store = store;
+    this.callbacks = callbacks;
     this.api = createGrid<RunRow>(container, {
       theme: gridTheme,
-      columnDefs: STATIC_COLUMNS,
+      columnDefs: this.staticColumns(),
       rowData: [],
       loading: true,
       getRowId: (params) => String(params.data.run),
-      defaultColDef: { sortable: true, resizable: true, filter: true },
+      defaultColDef: {
+        sortable: true,
+        resizable: true,
+        filter: ValueFilter,
+        minWidth: 70,
+      },
       suppressFieldDotNotation: true,
       enableBrowserTooltips: true,
+      tooltipShowMode: "whenTruncated",
+      suppressDragLeaveHidesColumns: true,
+      rowSelection: {
+        mode: "multiRow",
+        checkboxes: false,
+        headerCheckbox: false,
+        enableClickSelection: true,
+      },
+      stopEditingWhenCellsLoseFocus: true,
+      animateRows: false,
+      onColumnMoved: (e) => e.finished && this.viewChanged(),
+      onColumnResized: (e) => e.finished && this.viewChanged(),
+      onSortChanged: () => this.viewChanged(),
+      onFilterChanged: () => this.callbacks.viewChanged(),
+      onColumnVisible: () => this.callbacks.viewChanged(),
     });
+    // A change made just before closing the page is not lost to the save delay.
+    window.addEventListener("pagehide", () => this.saveNow());
   }
 
-  /** Show a whole table, replacing what was there. */
-  setTable(table: TableData): void {
-    this.api.setGridOption("columnDefs", [...STATIC_COLUMNS, ...variableColumnDefs(table.columns)]);
-    this.api.setGridOption("overlayComponentParams", {
-      noRows: { overlayText: table.message ?? "No runs yet" },
-    });
-    this.api.setGridOption("rowData", table.rows);
+  private viewChanged(): void {
+    if (this.restoring) {
+      return;
+    }
+    window.clearTimeout(this.saveTimer);
+    this.saveTimer = window.setTimeout(() => this.saveNow(), 150);
+    this.callbacks.viewChanged();
+  }
+
+  /** Write the view (order, widths, sort, hidden, tags) to this browser's storage now. */
+  saveNow(): void {
+    window.clearTimeout(this.saveTimer);
+    if (this.viewKey === "") {
+      return;
+    }
+    // Visibility is ours (hidden columns and the tag filter), not AG Grid's.
+    this.view.columns = this.api.getColumnState().map(({ colId, width, sort, sortIndex }) => ({
+      colId,
+      width,
+      sort: sort ?? null,
+      sortIndex: sortIndex ?? null,
+    }));
+    saveView(this.viewKey, this.view);
+  }
+
+  private staticColumns(): ColDef<RunRow>[] {
+    const store = this.store;
+    return [
+      {
+        colId: "run",
+        headerName: "Run",
+        headerTooltip: "Run number; a spinning mark while the run is being processed",
+        valueGetter: (p) => p.data?.run,
+        pinned: "left",
+        width: 100,
+        type: "rightAligned",
+        sort: "asc",
+        filterParams: this.filterParams((row) => row.run, (row) => String(row.run)),
+        cellClassRules: {
+          "rt-job-running": (p: CellClassParams<RunRow>) => p.data !== undefined && store.jobs.get(p.data.run) === "running",
+          "rt-job-queued": (p: CellClassParams<RunRow>) => p.data !== undefined && store.jobs.get(p.data.run) === "queued",
+        },
+        tooltipValueGetter: (p) => {
+          const state = p.data === undefined ? undefined : store.jobs.get(p.data.run);
+          return state === undefined ? null : `Run ${p.data?.run}: ${state}`;
+        },
+      },
+      {
+        colId: "timestamp",
+        headerName: "Timestamp",
+        headerTooltip: "When the run started (local time)",
+        valueGetter: (p) => (p.data === undefined ? null : store.startTime[p.data.slot]),
+        valueFormatter: (p: ValueFormatterParams<RunRow>) => formatTimestamp(p.value),
+        width: 170,
+        filterParams: this.filterParams(
+          (row) => store.startTime[row.slot] ?? null,
+          (row) => formatTimestamp(store.startTime[row.slot]),
+        ),
+      },
+      {
+        colId: "comment",
+        headerName: "Comment",
+        headerTooltip: "Your comment on the run: double-click (or press Enter) to edit",
+        valueGetter: (p) => (p.data === undefined ? null : store.comment[p.data.slot]),
+        valueSetter: (p: ValueSetterParams<RunRow>) => {
+          const text = p.newValue === null || p.newValue === undefined ? "" : String(p.newValue);
+          const previous = store.comment[p.data.slot] ?? null;
+          if (text === (previous ?? "")) {
+            return false;
+          }
+          store.comment[p.data.slot] = text;
+          this.callbacks.editComment(p.data, text, previous);
+          return true;
+        },
+        editable: true,
+        cellEditor: "agLargeTextCellEditor",
+        cellEditorPopup: true,
+        cellEditorParams: { maxLength: 10_000, rows: 4, cols: 50 },
+        width: 260,
+        tooltipValueGetter: (p) => (typeof p.value === "string" && p.value !== "" ? p.value : null),
+        filterParams: this.filterParams(
+          (row) => store.comment[row.slot] ?? null,
+          (row) => store.comment[row.slot] ?? "",
+        ),
+      },
+    ];
+  }
+
+  private filterParams(valueOf: (row: RunRow) => Value, textOf: (row: RunRow) => string, cellOf: (row: RunRow) => CellInfo | undefined = () => undefined) {
+    return { valueOf, textOf, cellOf, allRows: () => this.store.rows };
+  }
+
+  private variableColumn(variable: VariableInfo): ColDef<RunRow> {
+    const store = this.store;
+    const name = variable.name;
+    const cellOf = (row: RunRow): CellInfo | undefined => store.cell(row, name);
+    const text = (row: RunRow): string => displayText(store.value(row, name), store.cell(row, name), variable.units);
+    const tooltip = [variable.description, variable.tags.length > 0 ? `tags: ${variable.tags.join(", ")}` : null, `name: ${name}`]
+      .filter((s) => s !== null && s !== "")
+      .join("\n");
+    const def: ColDef<RunRow> = {
+      colId: varColId(name),
+      headerName: variable.title,
+      headerTooltip: tooltip,
+      headerClass: variable.user_editable ? "rt-user-column" : "rt-var-column",
+      valueGetter: (p) => (p.data === undefined ? null : store.value(p.data, name)),
+      valueFormatter: (p: ValueFormatterParams<RunRow>) => (p.data === undefined ? "" : text(p.data)),
+      width: 150,
+      cellClassRules: {
+        "rt-bold": (p: CellClassParams<RunRow>) => {
+          const c = p.data && cellOf(p.data);
+          return c?.bold === true || c?.max_diff === true;
+        },
+        "rt-error": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "error",
+        "rt-skip": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "skip",
+        "rt-external": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "external",
+        "rt-number": (p: CellClassParams<RunRow>) => typeof p.value === "number",
+      },
+      cellStyle: (p) => {
+        const background = cssColour(p.data === undefined ? undefined : cellOf(p.data)?.background);
+        if (background === null) {
+          return null;
+        }
+        return { backgroundColor: background, color: readableTextColour(background) ?? "inherit" };
+      },
+      tooltipValueGetter: (p) => {
+        const c = p.data === undefined ? undefined : cellOf(p.data);
+        if (c?.kind === "error" || c?.kind === "skip") {
+          const what = c.kind === "skip" ? "Skipped" : (c.error_cls ?? "Error");
+          return `${what}: ${c.message ?? ""}`;
+        }
+        const notes: string[] = [];
+        const shown = p.data === undefined ? "" : text(p.data);
+        if (shown !== "") notes.push(shown);
+        if (c?.max_diff === true) notes.push("(varied within the run)");
+        if (c?.provenance === "external") notes.push("(not from the context file)");
+        if (c?.provenance === "user") notes.push("(typed in)");
+        return notes.length > 0 ? notes.join(" ") : null;
+      },
+      cellRendererSelector: (p: ICellRendererParams<RunRow>) => {
+        const kind = p.data === undefined ? undefined : cellOf(p.data)?.kind;
+        const params = { name, cellOf, revisionOf: (row: RunRow) => this.revisions.get(row.run) ?? 0 };
+        if (kind === "image") return { component: ThumbnailRenderer, params };
+        if (kind === "trendline") return { component: SparklineRenderer, params };
+        return undefined;
+      },
+      filterParams: this.filterParams((row) => store.value(row, name), text, cellOf),
+    };
+    if (variable.user_editable) {
+      def.editable = true;
+      def.valueSetter = (p: ValueSetterParams<RunRow>) => {
+        const typed = p.newValue === null || p.newValue === undefined ? "" : String(p.newValue);
+        const previous = store.value(p.data, name);
+        if (typed === (previous === null ? "" : String(previous))) {
+          return false;
+        }
+        this.callbacks.editValue(p.data, variable, typed, previous);
+        return true;
+      };
+      if (variable.type === "boolean") {
+        def.cellEditor = "agSelectCellEditor";
+        def.cellEditorParams = { values: ["", "true", "false"] };
+      }
+    }
+    return def;
+  }
+
+  /** Column definitions for the current variables, grouped when headers are hierarchical. */
+  private columnDefs(): (ColDef<RunRow> | ColGroupDef<RunRow>)[] {
+    const leaves: Leaf[] = this.store.variables.map((variable) => ({
+      path: this.view.hierarchical
+        ? variable.title.split("/").map((part) => part.trim()).filter((part) => part !== "")
+        : [variable.title],
+      def: this.variableColumn(variable),
+    }));
+    for (const leaf of leaves) {
+      if (leaf.path.length === 0) leaf.path = [leaf.def.headerName ?? ""];
+    }
+    return [...this.staticColumns(), ...groupLeaves(leaves, 0, "", { n: 0 })];
+  }
+
+  /** Show the store's whole table (after a snapshot), with this browser's saved view. */
+  setTable(emptyMessage: string): void {
+    if (this.viewKey !== "") {
+      this.saveNow();
+    }
+    const key = this.store.dbId ?? (this.store.proposal === null ? "default" : `p${this.store.proposal}`);
+    if (key !== this.viewKey) {
+      this.viewKey = key;
+      this.view = loadView(key);
+    }
+    this.rebuildColumns();
+    this.api.setGridOption("overlayComponentParams", { noRows: { overlayText: emptyMessage } });
+    this.api.setGridOption("rowData", this.store.rows);
     this.api.setGridOption("loading", false);
   }
 
-  /** Show an empty table with a message (plain text). */
-  showMessage(message: string): void {
-    this.setTable({ columns: [], rows: [], message });
+  /** Recreate the columns (variables changed, headers toggled) and re-apply the view. */
+  rebuildColumns(): void {
+    this.restoring = true;
+    try {
+      this.api.setGridOption("columnDefs", this.columnDefs());
+      if (this.view.columns.length > 0) {
+        this.api.applyColumnState({
+          state: this.savedOrderWithNewColumns(),
+          applyOrder: true,
+          defaultState: { sort: null },
+        });
+      }
+      this.applyVisibility();
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  /**
+   * The saved column state in its saved order, with columns the saved view does not
+   * know (new variables) placed after the column they follow in the definitions.
+   */
+  private savedOrderWithNewColumns(): ColumnState[] {
+    const defined = this.api.getColumnState().map((c) => c.colId);
+    const saved = new Map(this.view.columns.map((c) => [c.colId, c]));
+    const order = this.view.columns.map((c) => c.colId).filter((id) => defined.includes(id));
+    defined.forEach((id, index) => {
+      if (saved.has(id)) return;
+      const before = index === 0 ? undefined : defined[index - 1];
+      const at = before === undefined ? 0 : order.indexOf(before) + 1;
+      order.splice(at, 0, id);
+    });
+    return order.map((colId) => ({ ...(saved.get(colId) ?? {}), colId }) as ColumnState);
+  }
+
+  /** Hide columns hidden by hand or by the tag filter; show the rest. */
+  applyVisibility(): void {
+    const hidden = new Set(this.view.hidden);
+    const tags = new Set(this.view.tags);
+    const show: string[] = [];
+    const hide: string[] = [];
+    for (const variable of this.store.variables) {
+      const id = varColId(variable.name);
+      const tagged = tags.size === 0 || variable.tags.some((tag) => tags.has(tag));
+      (tagged && !hidden.has(id) ? show : hide).push(id);
+    }
+    for (const id of ["timestamp", "comment"]) {
+      (hidden.has(id) ? hide : show).push(id);
+    }
+    this.api.setColumnsVisible(show, true);
+    this.api.setColumnsVisible(hide, false);
+  }
+
+  get viewState(): Readonly<ViewState> {
+    return this.view;
+  }
+
+  /** Hide or show columns by hand (persisted). */
+  setHidden(colIds: readonly string[], hidden: boolean): void {
+    const set = new Set(this.view.hidden);
+    for (const id of colIds) {
+      if (hidden) set.add(id);
+      else set.delete(id);
+    }
+    this.view.hidden = [...set];
+    this.applyVisibility();
+    this.viewChanged();
+    this.saveNow();
+  }
+
+  /** Show only variables having one of `tags` (none: all). */
+  setTags(tags: readonly string[]): void {
+    this.view.tags = [...tags];
+    this.applyVisibility();
+    this.viewChanged();
+    this.saveNow();
+  }
+
+  setHierarchical(on: boolean): void {
+    this.saveNow();
+    this.view.hierarchical = on;
+    this.rebuildColumns();
+    this.viewChanged();
+    this.saveNow();
+  }
+
+  /** New runs: add their rows. */
+  addRows(rows: RunRow[]): void {
+    if (rows.length > 0) {
+      this.api.applyTransaction({ add: rows });
+    }
+  }
+
+  /**
+   * Rows whose values changed: re-sort/re-filter them and redraw their cells (`names`:
+   * only these columns; thumbnails get a new URL so the browser fetches them again).
+   */
+  refreshRows(rows: RunRow[], names?: readonly string[], flash = false): void {
+    if (rows.length === 0) return;
+    for (const row of rows) {
+      this.revisions.set(row.run, (this.revisions.get(row.run) ?? 0) + 1);
+    }
+    this.api.applyTransaction({ update: rows });
+    const nodes = rows.map((row) => this.api.getRowNode(String(row.run))).filter((n): n is IRowNode<RunRow> => n !== undefined);
+    const columns = names?.map((name) => (name === "comment" ? "comment" : varColId(name)));
+    const params = columns === undefined ? { rowNodes: nodes, force: true } : { rowNodes: nodes, columns, force: true };
+    this.api.refreshCells(params);
+    if (flash && columns !== undefined) {
+      this.api.flashCells({ rowNodes: nodes, columns });
+    }
+  }
+
+  /** The run column of these runs (processing marks). */
+  refreshRunCells(rows: RunRow[]): void {
+    const nodes = rows.map((row) => this.api.getRowNode(String(row.run))).filter((n): n is IRowNode<RunRow> => n !== undefined);
+    this.api.refreshCells({ rowNodes: nodes, columns: ["run"], force: true });
+  }
+
+  /** Scroll to a run and select it; false when it is not in the (filtered) table. */
+  jumpTo(run: number, select = true): boolean {
+    const node = this.api.getRowNode(String(run));
+    if (node === undefined || !node.displayed) {
+      return false;
+    }
+    this.api.ensureNodeVisible(node, "middle");
+    if (select) {
+      this.api.deselectAll();
+      node.setSelected(true);
+      this.api.flashCells({ rowNodes: [node], columns: ["run"] });
+    }
+    return true;
+  }
+
+  /** Scroll so the last row in display order is visible (following new runs). */
+  scrollToLast(): void {
+    const count = this.api.getDisplayedRowCount();
+    if (count > 0) {
+      this.api.ensureIndexVisible(count - 1, "bottom");
+    }
+  }
+
+  /** Active column filters: column id, header, description. */
+  activeFilters(): { colId: string; header: string; text: string }[] {
+    const model = this.api.getFilterModel() as Record<string, ValueFilterModel>;
+    return Object.entries(model).map(([colId, m]) => {
+      const column = this.api.getColumn(colId);
+      const header = column === null ? colId : this.api.getDisplayNameForColumn(column, "header");
+      return { colId, header, text: describeFilter(m) };
+    });
+  }
+
+  clearFilter(colId: string | null): void {
+    if (colId === null) {
+      this.api.setFilterModel(null);
+    } else {
+      this.api.setColumnFilterModel(colId, null).then(() => this.api.onFilterChanged()).catch(() => undefined);
+    }
+  }
+
+  /** Columns as currently displayed (visible, in order): id and header. */
+  displayedColumns(): { colId: string; header: string; name: string | null }[] {
+    return this.api.getAllDisplayedColumns().map((column) => {
+      const colId = column.getColId();
+      return {
+        colId,
+        header: this.fullTitle(colId),
+        name: colId.startsWith("var:") ? colId.slice(4) : null,
+      };
+    });
+  }
+
+  /** Full title of a column ("XGM/mean" even when the header shows "mean"). */
+  fullTitle(colId: string): string {
+    if (colId.startsWith("var:")) {
+      return this.store.byName.get(colId.slice(4))?.title ?? colId;
+    }
+    return { run: "Run", timestamp: "Timestamp", comment: "Comment" }[colId] ?? colId;
+  }
+
+  /** All columns in grid order (for the column panel), visible or not. */
+  orderedColumnIds(): string[] {
+    return this.api.getColumnState().map((state) => state.colId);
+  }
+
+  /** Rows as displayed: filtered and sorted. */
+  displayedRows(): RunRow[] {
+    const rows: RunRow[] = [];
+    this.api.forEachNodeAfterFilterAndSort((node) => {
+      if (node.data !== undefined) rows.push(node.data);
+    });
+    return rows;
+  }
+
+  selectedRows(): RunRow[] {
+    return this.displayedRows().filter((row) => this.api.getRowNode(String(row.run))?.isSelected() === true);
   }
 }
+

@@ -1,13 +1,20 @@
-// Start-up: token, theme, then the run table.
+// Start-up and the page around the grid: token, theme, the table with live updates,
+// toolbar (jump, follow, columns, new variable, notes, export), filter bar and toasts.
 
 import "./style.css";
 
-import { initToken } from "./api";
-import { RunGrid } from "./grid";
-import { loadTable } from "./table";
+import { ApiError, initToken, sendJson } from "./api";
+import { ColumnsPanel } from "./columns";
+import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
+import { RunGrid, formatTimestamp } from "./grid";
+import { LiveUpdates, type LiveEvent } from "./live";
+import { NotesPanel } from "./notes";
+import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
+import { loadFlag, saveFlag } from "./view";
+import { VariableDialog } from "./variables";
 
-function element<T extends HTMLElement>(id: string, type: new () => T): T {
+export function element<T extends HTMLElement>(id: string, type: new () => T): T {
   const found = document.getElementById(id);
   if (!(found instanceof type)) {
     throw new Error(`index.html has no <${type.name}> with id "${id}"`);
@@ -19,22 +26,386 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
-async function main(): Promise<void> {
-  initToken();
-  setupThemeToggle(element("theme-toggle", HTMLButtonElement));
-  const status = element("status", HTMLParagraphElement);
-  const grid = new RunGrid(element("run-table", HTMLElement));
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
-  try {
-    const table = await loadTable();
-    grid.setTable(table);
-    status.textContent =
-      table.message ?? `${plural(table.rows.length, "run")} · ${plural(table.columns.length, "variable")}`;
-  } catch (error) {
-    const message = `could not load the table: ${error instanceof Error ? error.message : String(error)}`;
-    grid.showMessage(message);
-    status.textContent = message;
+let toastTimer: number | undefined;
+
+/** Show a short message (errors stay longer); text only. */
+export function toast(message: string, kind: "info" | "error" = "info"): void {
+  const box = element("toast", HTMLDivElement);
+  box.textContent = message;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  window.clearTimeout(toastTimer);
+  toastTimer = window.setTimeout(() => (box.hidden = true), kind === "error" ? 12_000 : 4_000);
+}
+
+class App {
+  readonly store = new TableStore();
+  readonly grid: RunGrid;
+  private readonly status = element("status", HTMLParagraphElement);
+  private readonly live: LiveUpdates;
+  private readonly columns: ColumnsPanel;
+  private readonly notes: NotesPanel;
+  private readonly dialog: VariableDialog;
+  private emptyMessage = "No runs yet";
+  private follow = loadFlag("follow", true);
+  /** Coalesced `values_merged`: run → names (null: all). */
+  private pending = new Map<number, Set<string>>();
+  private fetching = false;
+  /** Where the last full load spent its time (read by the benchmark). */
+  timings: Record<string, number> = {};
+  /** The same for the last partial update (values_merged). */
+  updateTimings: Record<string, number> = {};
+
+  constructor() {
+    this.grid = new RunGrid(element("run-table", HTMLElement), this.store, {
+      editComment: (row, text, previous) => void this.editComment(row, text, previous),
+      editValue: (row, variable, text, previous) => void this.editValue(row, variable, text, previous),
+      viewChanged: () => this.viewChanged(),
+    });
+    this.columns = new ColumnsPanel(this.grid, this.store);
+    this.notes = new NotesPanel(toast);
+    this.dialog = new VariableDialog(this.store, (info) => {
+      toast(`Column “${info.title}” created`);
+    });
+    this.live = new LiveUpdates({
+      reload: () => this.reload(),
+      event: (event) => this.onEvent(event),
+      connection: (state) => this.connection(state),
+    });
+    this.setupToolbar();
+  }
+
+  start(): void {
+    this.live.start();
+  }
+
+  private connection(state: "connecting" | "live" | "offline"): void {
+    const dot = element("connection", HTMLSpanElement);
+    dot.dataset.state = state;
+    dot.title = {
+      connecting: "Live updates: connecting…",
+      live: "Live updates: connected",
+      offline: "Live updates: disconnected, retrying (the table may be out of date)",
+    }[state];
+  }
+
+  /** Load the whole table (first load, or after any doubt about the event stream). */
+  async reload(): Promise<{ seq: number; bus: string }> {
+    try {
+      const { snapshot, message } = await loadSnapshot();
+      const t0 = performance.now();
+      this.store.load(snapshot);
+      const t1 = performance.now();
+      this.emptyMessage = message ?? "No runs yet";
+      this.grid.setTable(this.emptyMessage);
+      this.timings = { ...lastFetch, store_ms: t1 - t0, grid_ms: performance.now() - t1 };
+      this.columns.refresh();
+      this.updateStatus(message);
+      if (this.follow) this.grid.scrollToLast();
+      return { seq: snapshot.seq, bus: snapshot.bus };
+    } catch (error) {
+      const message = `Could not load the table: ${errorText(error)}`;
+      this.status.textContent = message;
+      this.grid.api.setGridOption("loading", false);
+      toast(message, "error");
+      throw error;
+    }
+  }
+
+  private updateStatus(message?: string): void {
+    const shown = this.grid.api.getDisplayedRowCount();
+    const total = this.store.rows.length;
+    const runs = shown === total ? plural(total, "run") : `${shown} of ${plural(total, "run")}`;
+    const running = [...this.store.jobs.values()].filter((s) => s === "running").length;
+    const queued = this.store.jobs.size - running;
+    const busy = [running > 0 ? `processing ${running}` : "", queued > 0 ? `${queued} queued` : ""];
+    const jobs = busy.filter((s) => s !== "").map((s) => ` · ${s}`).join("");
+    this.status.textContent = message ?? `${runs} · ${plural(this.store.variables.length, "variable")}${jobs}`;
+  }
+
+  private onEvent(event: LiveEvent): void {
+    const run = typeof event.run === "number" ? event.run : null;
+    switch (event.kind) {
+      case "run_added": {
+        if (run === null || this.store.rowOf(run) !== undefined) return;
+        this.grid.addRows([this.store.addRun(run)]);
+        // Its start time and any values arrive with the next fetch.
+        this.queueFetch(run, null);
+        if (this.follow) this.grid.jumpTo(run, false);
+        this.updateStatus();
+        return;
+      }
+      case "values_merged": {
+        if (run === null) return;
+        const names = Array.isArray(event.names) ? event.names.filter((n): n is string => typeof n === "string") : null;
+        this.queueFetch(run, names);
+        return;
+      }
+      case "comment_set": {
+        const row = run === null ? undefined : this.store.rowOf(run);
+        if (row === undefined) return;
+        this.store.comment[row.slot] = typeof event.text === "string" ? event.text : null;
+        this.grid.refreshRows([row], ["comment"]);
+        return;
+      }
+      case "user_value_set": {
+        const row = run === null ? undefined : this.store.rowOf(run);
+        const name = typeof event.name === "string" ? event.name : null;
+        if (row === undefined || name === null) return;
+        const value = event.value as Value;
+        this.store.setValue(row, name, value ?? null, value === null ? undefined : { provenance: "user" });
+        this.grid.refreshRows([row], [name]);
+        return;
+      }
+      case "variables_changed":
+        // New or changed columns: the snapshot is the one source of their order.
+        void this.live.reload().catch(() => undefined);
+        return;
+      case "job_state": {
+        if (run === null) return;
+        const state = event.state;
+        if (state === "queued" || state === "running") this.store.jobs.set(run, state);
+        else this.store.jobs.delete(run);
+        const row = this.store.rowOf(run);
+        if (row !== undefined) this.grid.refreshRunCells([row]);
+        this.updateStatus();
+        return;
+      }
+      case "time_comment":
+        this.notes.changed();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Fetch changed cells; requests made while one is running are merged into one. */
+  private queueFetch(run: number, names: string[] | null): void {
+    const known = this.pending.get(run);
+    if (names === null) {
+      this.pending.set(run, new Set(["*"]));
+    } else if (known === undefined) {
+      this.pending.set(run, new Set(names));
+    } else if (!known.has("*")) {
+      for (const name of names) known.add(name);
+    }
+    if (!this.fetching) void this.flushFetches();
+  }
+
+  private async flushFetches(): Promise<void> {
+    this.fetching = true;
+    try {
+      while (this.pending.size > 0) {
+        const batch = this.pending;
+        this.pending = new Map();
+        const runs = [...batch.keys()];
+        const all = [...batch.values()].some((names) => names.has("*"));
+        const names = all ? undefined : [...new Set([...batch.values()].flatMap((s) => [...s]))];
+        try {
+          const t0 = performance.now();
+          const part = await fetchSnapshot(runs, names);
+          const t1 = performance.now();
+          const fresh = part.runs.filter((run) => this.store.rowOf(run) === undefined);
+          const rows = this.store.mergePartial(part);
+          this.grid.addRows(rows.filter((row) => fresh.includes(row.run)));
+          this.grid.refreshRows(rows, names, true);
+          this.updateTimings = { fetch_ms: t1 - t0, apply_ms: performance.now() - t1 };
+          this.updateStatus();
+        } catch (error) {
+          toast(`Could not update runs ${runs.join(", ")}: ${errorText(error)}`, "error");
+        }
+      }
+    } finally {
+      this.fetching = false;
+    }
+  }
+
+  private async editComment(row: RunRow, text: string, previous: string | null): Promise<void> {
+    try {
+      const stored = await sendJson<{ text: string | null }>("PUT", `api/runs/${row.run}/comment`, { text });
+      this.store.comment[row.slot] = stored?.text ?? text;
+    } catch (error) {
+      this.store.comment[row.slot] = previous;
+      this.grid.refreshRows([row], ["comment"]);
+      // Keep what was typed where the person can copy it: it never just disappears.
+      toast(`Comment on run ${row.run} not saved (${errorText(error)}). Your text: ${text}`, "error");
+    }
+  }
+
+  private async editValue(row: RunRow, variable: VariableInfo, text: string, previous: Value): Promise<void> {
+    const value = text === "" ? null : text;
+    // Show what was typed at once; the server's answer (or event) replaces it.
+    this.store.setValue(row, variable.name, value, { provenance: "user" });
+    try {
+      const stored = await sendJson<{ value: Value }>("PUT", `api/runs/${row.run}/values/${encodeURIComponent(variable.name)}`, { value });
+      this.store.setValue(row, variable.name, stored?.value ?? null, stored?.value == null ? undefined : { provenance: "user" });
+    } catch (error) {
+      this.store.setValue(row, variable.name, previous, previous === null ? undefined : { provenance: "user" });
+      const why = error instanceof ApiError ? error.message : errorText(error);
+      toast(`${variable.title}, run ${row.run}: ${why}`, "error");
+    }
+    this.grid.refreshRows([row], [variable.name]);
+  }
+
+  private viewChanged(): void {
+    this.updateFilterBar();
+    this.updateStatus();
+    this.columns.refreshList();
+  }
+
+  private updateFilterBar(): void {
+    const filters = this.grid.activeFilters();
+    const bar = element("filter-bar", HTMLDivElement);
+    const chips = element("filter-chips", HTMLSpanElement);
+    bar.hidden = filters.length === 0;
+    chips.replaceChildren(
+      ...filters.map((filter) => {
+        const chip = document.createElement("button");
+        chip.type = "button";
+        chip.className = "chip";
+        chip.dataset.colId = filter.colId;
+        chip.title = "Remove this filter";
+        chip.textContent = `${filter.header}: ${filter.text} ✕`;
+        chip.addEventListener("click", () => this.grid.clearFilter(filter.colId));
+        return chip;
+      }),
+    );
+  }
+
+  private setupToolbar(): void {
+    const jump = element("jump", HTMLFormElement);
+    const jumpInput = element("jump-run", HTMLInputElement);
+    jump.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const run = Number.parseInt(jumpInput.value, 10);
+      if (!Number.isFinite(run)) return;
+      if (this.store.rowOf(run) === undefined) {
+        toast(`There is no run ${run} in this table`, "error");
+      } else if (!this.grid.jumpTo(run)) {
+        toast(`Run ${run} is hidden by the filters`, "error");
+      }
+    });
+
+    const follow = element("follow", HTMLInputElement);
+    follow.checked = this.follow;
+    follow.addEventListener("change", () => {
+      this.follow = follow.checked;
+      saveFlag("follow", this.follow);
+      if (this.follow) this.grid.scrollToLast();
+    });
+
+    this.panelToggle("columns-button", "columns-panel", () => this.columns.refresh());
+    this.panelToggle("notes-button", "notes-panel", () => this.notes.open());
+    for (const close of document.querySelectorAll<HTMLButtonElement>("[data-close]")) {
+      close.addEventListener("click", () => this.showPanel(null));
+    }
+
+    element("add-variable", HTMLButtonElement).addEventListener("click", () => this.dialog.open());
+    element("clear-filters", HTMLButtonElement).addEventListener("click", () => this.grid.clearFilter(null));
+
+    const exportButton = element("export-button", HTMLButtonElement);
+    const menu = element("export-menu", HTMLDivElement);
+    const setMenu = (open: boolean): void => {
+      menu.hidden = !open;
+      exportButton.setAttribute("aria-expanded", String(open));
+    };
+    exportButton.addEventListener("click", (event) => {
+      event.stopPropagation();
+      setMenu(menu.hidden !== false);
+    });
+    document.addEventListener("click", () => setMenu(false));
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") setMenu(false);
+    });
+    for (const item of menu.querySelectorAll<HTMLButtonElement>("[data-export]")) {
+      item.addEventListener("click", () => {
+        setMenu(false);
+        void this.export(item.dataset.export ?? "");
+      });
+    }
+  }
+
+  private panelToggle(buttonId: string, panelId: string, onOpen: () => void): void {
+    element(buttonId, HTMLButtonElement).addEventListener("click", () => {
+      const panel = element(panelId, HTMLElement);
+      if (panel.hidden) {
+        this.showPanel(panelId);
+        onOpen();
+      } else {
+        this.showPanel(null);
+      }
+    });
+  }
+
+  private showPanel(id: string | null): void {
+    for (const [panelId, buttonId] of [
+      ["columns-panel", "columns-button"],
+      ["notes-panel", "notes-button"],
+    ] as const) {
+      element(panelId, HTMLElement).hidden = panelId !== id;
+      element(buttonId, HTMLButtonElement).setAttribute("aria-expanded", String(panelId === id));
+    }
+  }
+
+  /** The visible table (or the selected rows) for export. */
+  private exportTable(rows: RunRow[]): ExportTable {
+    const columns = this.grid.displayedColumns();
+    return {
+      headers: columns.map((c) => c.header),
+      rows: rows.map((row) =>
+        columns.map((column) => {
+          if (column.colId === "run") return { value: row.run };
+          if (column.colId === "timestamp") return { value: formatTimestamp(this.store.startTime[row.slot]) };
+          if (column.colId === "comment") return { value: this.store.comment[row.slot] ?? null };
+          const name = column.name ?? "";
+          return { value: this.store.value(row, name), info: this.store.cell(row, name) };
+        }),
+      ),
+    };
+  }
+
+  private baseName(): string {
+    const who = this.store.proposal === null ? "runs" : `p${this.store.proposal}_runs`;
+    return `${who}_${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, "")}`;
+  }
+
+  private async export(kind: string): Promise<void> {
+    if (kind === "copy") {
+      const rows = this.grid.selectedRows();
+      if (rows.length === 0) {
+        toast("Select rows first (click, Ctrl/Shift-click), then copy them", "error");
+        return;
+      }
+      const text = toMarkdown(this.exportTable(rows));
+      try {
+        await navigator.clipboard.writeText(text);
+        toast(`Copied ${plural(rows.length, "row")} as Markdown`);
+      } catch {
+        toast("The browser refused the clipboard: use Export → Markdown instead", "error");
+      }
+      return;
+    }
+    const table = this.exportTable(this.grid.displayedRows());
+    if (kind === "csv") download(`${this.baseName()}.csv`, toCsv(table), "text/csv;charset=utf-8");
+    else if (kind === "md") download(`${this.baseName()}.md`, toMarkdown(table), "text/markdown;charset=utf-8");
+    else if (kind === "xlsx") {
+      const data = toXlsx(table);
+      download(`${this.baseName()}.xlsx`, data.slice().buffer, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    }
   }
 }
 
-void main();
+function main(): void {
+  initToken();
+  setupThemeToggle(element("theme-toggle", HTMLButtonElement));
+  const app = new App();
+  // For the browser tests and benchmarks: the live state, read-only by convention.
+  (window as unknown as { runtable: App }).runtable = app;
+  app.start();
+}
+
+main();

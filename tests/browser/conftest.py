@@ -135,10 +135,8 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 
 def gui_app() -> FastAPI:
-    """The app the browser tests talk to: for now only the GUI's static files.
-
-    To be replaced by the real server (`runtable.server.app.create_app`) once it exists.
-    """
+    """Only the GUI's static files (no API): how the page behaves without a server
+    behind it. Tests of the table use `table_server` (the real app)."""
     app = FastAPI()
     mount_frontend(app)
     return app
@@ -151,3 +149,15 @@ def gui_url() -> Iterator[str]:
         pytest.fail("the web GUI is not built: run ./dev setup")
     with serve(gui_app()) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def table_server(tmp_path_factory: pytest.TempPathFactory):
+    """The real app on a real database folder of 12 runs (see gui_folder.py), per module."""
+    from .gui_folder import gui_server, make_folder
+
+    if not (static_dir() / "index.html").is_file():
+        pytest.fail("the web GUI is not built: run ./dev setup")
+    db_dir = make_folder(tmp_path_factory.mktemp("gui") / "db", range(1, 13))
+    with gui_server(db_dir) as server:
+        yield server

@@ -1,0 +1,260 @@
+// One filter for every column, in the column's menu: "has value / empty / error", then
+// by what the column holds — a numeric range, a checklist of choices (few distinct
+// strings), or text. AG Grid Community has no set filter; this replaces it and keeps
+// error cells filterable, which the built-in filters cannot see.
+
+import type { IDoesFilterPassParams, IFilterComp, IFilterParams } from "ag-grid-community";
+
+import type { CellInfo, RunRow, Value } from "./table";
+
+export interface ValueFilterModel {
+  presence?: "value" | "empty" | "error";
+  min?: number;
+  max?: number;
+  text?: string;
+  choices?: string[];
+}
+
+export interface ValueFilterParams extends IFilterParams<RunRow> {
+  valueOf: (row: RunRow) => Value;
+  cellOf: (row: RunRow) => CellInfo | undefined;
+  /** The text shown in the cell: what "contains" matches. */
+  textOf: (row: RunRow) => string;
+  /** All rows (for the choices and the range hint). */
+  allRows: () => readonly RunRow[];
+}
+
+/** At most this many distinct strings make a checklist; more get a text box. */
+const MAX_CHOICES = 40;
+
+let nextId = 0;
+
+function isError(cell: CellInfo | undefined): boolean {
+  return cell?.kind === "error" || cell?.kind === "skip";
+}
+
+/** Whether a row passes `model`. Exported for tests of the logic in the page. */
+export function passes(
+  model: ValueFilterModel,
+  value: Value,
+  cell: CellInfo | undefined,
+  text: string,
+): boolean {
+  const error = isError(cell);
+  const hasValue = !error && (value !== null || cell?.kind === "image" || cell?.kind === "trendline");
+  if (model.presence === "value" && !hasValue) return false;
+  if (model.presence === "empty" && (hasValue || error)) return false;
+  if (model.presence === "error" && !error) return false;
+  if (model.min !== undefined || model.max !== undefined) {
+    if (typeof value !== "number" || error) return false;
+    if (model.min !== undefined && value < model.min) return false;
+    if (model.max !== undefined && value > model.max) return false;
+  }
+  if (model.choices !== undefined && !model.choices.includes(value === null ? "" : String(value))) {
+    return false;
+  }
+  if (model.text !== undefined && model.text !== "") {
+    if (!text.toLowerCase().includes(model.text.toLowerCase())) return false;
+  }
+  return true;
+}
+
+/** A short description of an active filter, for the "Filters" bar. */
+export function describeFilter(model: ValueFilterModel): string {
+  const parts: string[] = [];
+  if (model.presence === "value") parts.push("has value");
+  if (model.presence === "empty") parts.push("empty");
+  if (model.presence === "error") parts.push("error");
+  if (model.min !== undefined) parts.push(`≥ ${model.min}`);
+  if (model.max !== undefined) parts.push(`≤ ${model.max}`);
+  if (model.choices !== undefined) {
+    const shown = model.choices.slice(0, 3).map((c) => (c === "" ? "(empty)" : c));
+    parts.push(`is ${shown.join(" | ")}${model.choices.length > 3 ? ` +${model.choices.length - 3}` : ""}`);
+  }
+  if (model.text) parts.push(`contains “${model.text}”`);
+  return parts.join(", ");
+}
+
+function isActive(model: ValueFilterModel): boolean {
+  return (
+    model.presence !== undefined ||
+    model.min !== undefined ||
+    model.max !== undefined ||
+    model.choices !== undefined ||
+    (model.text !== undefined && model.text !== "")
+  );
+}
+
+export class ValueFilter implements IFilterComp<RunRow> {
+  private params!: ValueFilterParams;
+  private model: ValueFilterModel = {};
+  private gui!: HTMLElement;
+  private readonly id = `rt-filter-${nextId++}`;
+
+  init(params: ValueFilterParams): void {
+    this.params = params;
+    this.gui = document.createElement("form");
+    this.gui.className = "rt-filter";
+    this.gui.addEventListener("submit", (event) => event.preventDefault());
+  }
+
+  getGui(): HTMLElement {
+    return this.gui;
+  }
+
+  afterGuiAttached(): void {
+    this.build();
+    this.gui.querySelector<HTMLElement>("select, input")?.focus();
+  }
+
+  /** Build the form for what the column holds now (values change while it is open). */
+  private build(): void {
+    const rows = this.params.allRows();
+    let numbers = 0;
+    let strings = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    const distinct = new Map<string, number>();
+    for (const row of rows) {
+      const value = this.params.valueOf(row);
+      if (typeof value === "number") {
+        numbers += 1;
+        if (value < min) min = value;
+        if (value > max) max = value;
+      } else if (typeof value === "string" || typeof value === "boolean") {
+        strings += 1;
+        const key = String(value);
+        if (distinct.size <= MAX_CHOICES || distinct.has(key)) {
+          distinct.set(key, (distinct.get(key) ?? 0) + 1);
+        }
+      }
+    }
+    const numeric = numbers > 0 && numbers >= strings;
+    const categorical = !numeric && strings > 0 && distinct.size <= MAX_CHOICES;
+
+    this.gui.replaceChildren();
+    const presence = document.createElement("select");
+    presence.name = "presence";
+    presence.setAttribute("aria-label", "Which cells");
+    for (const [value, label] of [
+      ["", "All cells"],
+      ["value", "Has a value"],
+      ["empty", "Empty"],
+      ["error", "Error or skipped"],
+    ] as const) {
+      presence.append(new Option(label, value, false, (this.model.presence ?? "") === value));
+    }
+    presence.addEventListener("change", () => {
+      const v = presence.value;
+      this.update({ presence: v === "value" || v === "empty" || v === "error" ? v : undefined });
+    });
+    this.gui.append(presence);
+
+    if (numeric) {
+      const range = document.createElement("div");
+      range.className = "rt-filter-range";
+      const hint = Number.isFinite(min) ? ` (${min} … ${max})` : "";
+      range.append(
+        this.numberInput("min", "Minimum", this.model.min, `min${hint}`),
+        this.numberInput("max", "Maximum", this.model.max, "max"),
+      );
+      this.gui.append(range);
+    }
+    if (categorical) {
+      const list = document.createElement("fieldset");
+      list.className = "rt-filter-choices";
+      const legend = document.createElement("legend");
+      legend.textContent = "Values";
+      list.append(legend);
+      const keys = [...distinct.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+      keys.forEach((key, index) => {
+        const label = document.createElement("label");
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.id = `${this.id}-c${index}`;
+        box.value = key;
+        box.checked = this.model.choices === undefined || this.model.choices.includes(key);
+        box.addEventListener("change", () => {
+          const checked = [...list.querySelectorAll<HTMLInputElement>("input:checked")].map((b) => b.value);
+          this.update({ choices: checked.length === keys.length ? undefined : checked });
+        });
+        const text = document.createElement("span");
+        text.textContent = `${key} (${distinct.get(key) ?? 0})`;
+        label.append(box, text);
+        list.append(label);
+      });
+      this.gui.append(list);
+    }
+    const text = document.createElement("input");
+    text.type = "search";
+    text.name = "text";
+    text.placeholder = "Contains…";
+    text.setAttribute("aria-label", "Contains text");
+    text.value = this.model.text ?? "";
+    text.addEventListener("input", () => this.update({ text: text.value === "" ? undefined : text.value }));
+    this.gui.append(text);
+
+    const clear = document.createElement("button");
+    clear.type = "button";
+    clear.textContent = "Clear filter";
+    clear.className = "rt-button";
+    clear.addEventListener("click", () => {
+      this.model = {};
+      this.params.filterChangedCallback();
+      this.build();
+    });
+    this.gui.append(clear);
+  }
+
+  private numberInput(key: "min" | "max", label: string, value: number | undefined, placeholder: string): HTMLInputElement {
+    const input = document.createElement("input");
+    input.type = "number";
+    input.step = "any";
+    input.name = key;
+    input.placeholder = placeholder;
+    input.setAttribute("aria-label", label);
+    input.value = value === undefined ? "" : String(value);
+    input.addEventListener("input", () => {
+      const parsed = input.value.trim() === "" ? undefined : Number(input.value);
+      this.update({ [key]: parsed !== undefined && Number.isFinite(parsed) ? parsed : undefined });
+    });
+    return input;
+  }
+
+  private update(change: { [K in keyof ValueFilterModel]?: ValueFilterModel[K] | undefined }): void {
+    const next: ValueFilterModel = { ...this.model };
+    for (const [key, value] of Object.entries(change) as [keyof ValueFilterModel, unknown][]) {
+      if (value === undefined) {
+        delete next[key];
+      } else {
+        (next as Record<string, unknown>)[key] = value;
+      }
+    }
+    this.model = next;
+    this.params.filterChangedCallback();
+  }
+
+  isFilterActive(): boolean {
+    return isActive(this.model);
+  }
+
+  doesFilterPass(params: IDoesFilterPassParams<RunRow>): boolean {
+    const row = params.data;
+    return passes(this.model, this.params.valueOf(row), this.params.cellOf(row), this.params.textOf(row));
+  }
+
+  getModel(): ValueFilterModel | null {
+    return isActive(this.model) ? { ...this.model } : null;
+  }
+
+  setModel(model: ValueFilterModel | null): void {
+    this.model = model === null ? {} : { ...model };
+    if (this.gui.isConnected) {
+      this.build();
+    }
+  }
+
+  getModelAsString(model: ValueFilterModel | null): string {
+    return model === null ? "" : describeFilter(model);
+  }
+}

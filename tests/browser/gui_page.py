@@ -1,0 +1,60 @@
+"""Helpers for driving the run table in a page (locators that survive AG Grid's
+row and column virtualisation)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Locator, Page, expect
+
+from .gui_folder import GuiServer
+
+
+def cell(page: Page, run: int, col: str) -> Locator:
+    """The cell of `run` in column `col` (scrolled into view: off-screen columns and
+    rows are not in the DOM)."""
+    page.evaluate(
+        """([run, col]) => {
+            const api = window.runtable.grid.api;
+            api.ensureColumnVisible(col);
+            const node = api.getRowNode(String(run));
+            if (node && node.displayed) api.ensureNodeVisible(node);
+        }""",
+        [run, col],
+    )
+    return page.locator(f'.ag-row[row-id="{run}"] [col-id="{col}"]')
+
+
+def open_table(page: Page, server: GuiServer, rows: int = 12) -> None:
+    """Open the GUI with the token and wait for the rows and the live connection."""
+    page.goto(server.url)
+    expect(page.locator("#status")).to_contain_text(f"{rows} run")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+
+def has_class(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(^|\s){re.escape(name)}(\s|$)")
+
+
+def css(locator: Locator, prop: str) -> str:
+    return locator.evaluate(f"e => getComputedStyle(e).{prop}")
+
+
+def header_texts(page: Page) -> list[str]:
+    """Leaf header texts of the rendered columns, left to right."""
+    return page.evaluate(
+        "() => window.runtable.grid.displayedColumns().map(c => c.header)")
+
+
+def displayed_runs(page: Page) -> list[int]:
+    return page.evaluate("() => window.runtable.grid.displayedRows().map(r => r.run)")
+
+
+def edit_cell(page: Page, run: int, col: str, text: str) -> None:
+    """Double-click a cell, replace its text, press Enter."""
+    target = cell(page, run, col)
+    target.dblclick()
+    editor = page.locator(".ag-popup-editor textarea, .ag-cell-inline-editing input").first
+    expect(editor).to_be_visible()
+    editor.fill(text)
+    editor.press("Enter")

@@ -11,9 +11,10 @@ notebook ports by changing one import (``Damnit`` is an alias of :class:`Databas
     arr = db[100, "xgm_flux"].read()     # by name or by title
     db[100, "xgm_flux"].summary()        # the value shown in the table
 
-``table()`` reads SQLite once (about 10 s for 20,000 runs x 500 variables) and
-keeps the result in the user's cache folder (:func:`cache_dir`), so while the
-database is unchanged the same call takes ~0.05 s.
+``table()`` reads the summaries column by column (:mod:`runtable.store.table`)
+and keeps the result in the user's cache folder (:func:`cache_dir`): while the
+database is unchanged the same call takes ~0.05 s, and after a change only the
+runs that changed are read again (see ``docs/performance.md`` for figures).
 
 Only the store, numpy and h5py are imported up front; pandas, xarray and plotly
 are imported by the methods that return their objects, and matplotlib only by
@@ -32,7 +33,6 @@ from contextlib import contextmanager
 from enum import Enum
 from io import BytesIO
 from numbers import Integral
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,18 @@ import h5py
 import numpy as np
 
 from .store import decode_summary, open_db
+from .store.table import (
+    KIND_ARRAY,
+    KIND_BLOB,
+    KIND_ERROR,
+    KIND_IMAGE,
+    KIND_MISSING,
+    KIND_NONE,
+    KIND_TRENDLINE,
+    KIND_VALUE,
+    TableColumns,
+    read_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,17 +65,15 @@ _FIXED = ("proposal", "run", "start_time", "added_at")
 # Titles of the two variables that have no row in the `variables` table.
 _SPECIAL_TITLES = {"start_time": "Timestamp", "comment": "Comment"}
 _OBJTYPE_ATTR = "_damnit_objtype"
-_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
 _NPY = b"\x93NUMPY"
-# Placeholders for summaries that don't fit in a table cell, chosen in SQL so
-# that big blobs never cross into Python.
-_TABLE_VALUE = """CASE
-    WHEN typeof(value) != 'blob' THEN value
-    WHEN summary_type = 'complex' THEN value
-    WHEN summary_type = 'trendline' THEN '<sparkline>'
-    WHEN summary_type = 'numpy' THEN '<ndarray>'
-    WHEN summary_type IS NULL OR summary_type = '' THEN '<thumbnail>'
-    ELSE '<blob>' END"""
+# Placeholders for summaries that don't fit in a table cell.
+_PLACEHOLDERS = {KIND_IMAGE: "<thumbnail>", KIND_TRENDLINE: "<sparkline>",
+                 KIND_ARRAY: "<ndarray>", KIND_BLOB: "<blob>"}
+
+
+# Kinds of cells a numeric column may hold and stay numeric (None becomes NaN).
+_NUMBER_OR_NONE = np.zeros(256, dtype=bool)
+_NUMBER_OR_NONE[[KIND_VALUE, KIND_NONE, KIND_ERROR]] = True
 
 
 class DataType(Enum):
@@ -103,13 +113,16 @@ def _decode_db_value(value: Any, summary_type: str | None) -> Any:
 
 
 # -- the table cache -----------------------------------------------------------
-# Reading 10 million cells out of SQLite costs ~10 s however it is pivoted (the
-# sqlite3 module builds Python objects at ~300 ns per column per row), so
-# table() keeps the finished DataFrame in the user's own cache folder and
-# reuses it while the database is byte-for-byte unchanged. The cache is a
-# pickle, so it lives only in a folder that the user alone can write.
+# table() keeps two things in the user's own cache folder: the finished
+# DataFrame, reused while the database is byte-for-byte unchanged (~0.05 s for
+# 20,000 x 500), and the table as columns (runtable.store.table), which after
+# any change is brought up to date by reading only the runs changed since
+# (the store's change log) and turned into a DataFrame again. Both are pickles,
+# so they live only in a folder that the user alone can write.
 CACHE_ENV = "RUNTABLE_CACHE_DIR"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
+# Bump when TableColumns (runtable.store.table) changes shape: old pickles are ignored.
+_COLUMNS_FORMAT = 1
 # Hashing a WAL this big would cost more than it saves.
 _MAX_HASHED_WAL = 256 * 2**20
 
@@ -163,6 +176,16 @@ def _cache_file(directory: Path, db_path: Path) -> Path:
     return directory / f"table-{key}.pickle"
 
 
+def _columns_file(directory: Path, db_path: Path) -> Path:
+    key = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:24]
+    return directory / f"columns-{key}.pickle"
+
+
+def _columns_header(db_path: Path) -> dict[str, Any]:
+    return {"format": _COLUMNS_FORMAT, "db": str(db_path.resolve()),
+            "numpy": np.__version__}
+
+
 def _load_cached(path: Path, header: dict[str, Any]) -> Any:
     try:
         st = os.stat(path)
@@ -194,12 +217,59 @@ def _store_cached(path: Path, header: dict[str, Any], df: Any) -> None:
         pass  # a cache we can't write only costs speed
 
 
-class _Codes(dict):
-    """Variable name -> column number, numbering new names as they come."""
+def _frame(table: TableColumns) -> pd.DataFrame:
+    """The DataFrame of :meth:`Database.table` from the table's columns.
 
-    def __missing__(self, name: str) -> int:
-        code = self[name] = len(self)
-        return code
+    Dtypes are those pandas infers for the cells as Python objects (the
+    reference reader's rule): a column of numbers with failed cells (None)
+    becomes float64; one with never-computed cells (pd.NA) stays object.
+    The common cases are built from numpy arrays directly.
+    """
+    import pandas as pd
+
+    rows = np.flatnonzero(~np.isnan(table.start_time))  # runs the DAQ has taken
+    n_rows = len(rows)
+    start = pd.to_datetime(pd.Series(table.start_time[rows], dtype=float),
+                           unit="s", utc=True).dt.tz_convert("Europe/Berlin")
+    columns: dict[str, Any] = {
+        "proposal": pd.Series(table.proposal[rows].tolist(), dtype=object).infer_objects(),
+        "run": pd.Series(table.run[rows].tolist(), dtype=object).infer_objects(),
+        "start_time": start,
+    }
+    unset = []
+    for name, column in table.columns.items():
+        if name in _FIXED:
+            continue
+        if not column.present().any():
+            unset.append(name)  # declared but never computed: a column of None
+            continue
+        columns[name] = _frame_column(column.kind[rows], column.values[rows])
+    for name in unset:
+        columns[name] = pd.Series([None] * n_rows, dtype=object)
+    if "comment" not in columns:
+        columns["comment"] = pd.Series([None] * n_rows, dtype=object)
+    ordered = ["proposal", "run", "start_time", "comment"]
+    ordered += [c for c in columns if c not in ordered]
+    return pd.DataFrame({c: columns[c] for c in ordered})
+
+
+def _frame_column(kind: np.ndarray, values: np.ndarray) -> pd.Series:
+    import pandas as pd
+
+    shown = kind == KIND_VALUE
+    if values.dtype != object and _NUMBER_OR_NONE[kind].all():
+        if shown.all():
+            return pd.Series(values)
+        # Numbers and None: pandas makes that float64 with NaN.
+        floats = values.astype(np.float64)
+        floats[~shown] = np.nan
+        return pd.Series(floats)
+    cells = values.astype(object)
+    cells[kind == KIND_MISSING] = pd.NA
+    cells[(kind == KIND_NONE) | (kind == KIND_ERROR)] = None
+    for code, placeholder in _PLACEHOLDERS.items():
+        cells[kind == code] = placeholder
+    return pd.Series(cells, dtype=object, copy=False).infer_objects()
 
 
 class VariableData:
@@ -556,9 +626,11 @@ class Database:
                 "(create one with `runtable init`)")
         self._path = path
         self._cache = cache
-        # table() holds a read transaction on the shared connection: one at a time.
-        self._read_lock = threading.Lock()
         self._db = open_db(path, readonly=True)
+        # The table as columns, kept by table() for its incremental cache; one
+        # table() at a time updates it.
+        self._columns: TableColumns | None = None
+        self._table_lock = threading.Lock()
 
     @property
     def path(self) -> Path:
@@ -616,7 +688,8 @@ class Database:
 
             >>> Database("/path/to/amore").table()[["run", "xgm_flux"]]   # doctest: +SKIP
         """
-        df = self._table_by_name()
+        with self._table_lock:
+            df = self._table_by_name()
         if with_titles:
             titles = dict(self._db.conn.execute("SELECT name, title FROM variables"))
             renames = {n: t for n, t in titles.items() if t and n != "comment"}
@@ -626,131 +699,39 @@ class Database:
 
     def _table_by_name(self) -> pd.DataFrame:
         directory = cache_dir() if self._cache else None
-        fingerprint = _fingerprint(self._db.db_path) if directory is not None else None
-        if directory is None or fingerprint is None:
+        if directory is None:
             return self._read_table()
-        path = _cache_file(directory, self._db.db_path)
-        header = _cache_header(self._db.db_path, fingerprint)
-        df = _load_cached(path, header)
-        if df is not None:
-            return df
-        df = self._read_table()
+        db_path = self._db.db_path
+        fingerprint = _fingerprint(db_path)
+        frame_path = _cache_file(directory, db_path)
+        header = _cache_header(db_path, fingerprint) if fingerprint is not None else None
+        if header is not None:
+            df = _load_cached(frame_path, header)
+            if df is not None:
+                return df
+        # The database changed: bring the cached columns up to date (reading only
+        # the runs changed since) instead of reading everything again.
+        columns_path = _columns_file(directory, db_path)
+        columns_header = _columns_header(db_path)
+        self._columns = _load_cached(columns_path, columns_header)
+        if isinstance(self._columns, TableColumns):
+            self._columns.refresh(self._db)
+            df = _frame(self._columns)
+        else:
+            self._columns = None
+            df = self._read_table()
+        if self._columns is not None and self._columns.seq is not None:
+            _store_cached(columns_path, columns_header, self._columns)
         # Only if nothing committed while we read: then the snapshot we read is
         # exactly the state the fingerprint describes.
-        if _fingerprint(self._db.db_path) == fingerprint:
-            _store_cached(path, header, df)
+        if header is not None and _fingerprint(db_path) == fingerprint:
+            _store_cached(frame_path, header, df)
         return df
 
     def _read_table(self) -> pd.DataFrame:
-        import pandas as pd
-
-        conn = self._db.conn
-        # One read transaction: a consistent snapshot while the service writes.
-        with self._read_lock:
-            conn.execute("BEGIN")
-            try:
-                runs = conn.execute(
-                    "SELECT proposal, run, start_time FROM run_info "
-                    "WHERE start_time IS NOT NULL ORDER BY proposal, run").fetchall()
-                known = [n for (n,) in conn.execute("SELECT name FROM variables")]
-                names, cells = self._pivot(conn, runs)
-            finally:
-                conn.execute("COMMIT")
-
-        n_runs = len(runs)
-        props, run_nos, starts = (zip(*runs) if runs else ((), (), ()))
-        start = pd.to_datetime(pd.Series(np.array(starts, dtype=float), dtype=float),
-                               unit="s", utc=True).dt.tz_convert("Europe/Berlin")
-        columns: dict[str, Any] = {
-            "proposal": pd.Series(props, dtype=object).infer_objects(),
-            "run": pd.Series(run_nos, dtype=object).infer_objects(),
-            "start_time": start,
-        }
-        order = sorted(range(len(names)), key=names.__getitem__)
-        for j in order:
-            name = names[j]
-            if name in _FIXED:
-                continue
-            # Same dtypes as the reference reader: numbers become numeric columns,
-            # strings str, a column with never-computed cells (pd.NA) stays object.
-            series = pd.Series(cells[j], dtype=object, copy=False).infer_objects()
-            if series.dtype == object:
-                # Complex summaries are the only blobs that reach Python (see
-                # _TABLE_VALUE); numeric and str columns can't hold them.
-                series = series.map(
-                    lambda v: decode_summary(v, "complex") if isinstance(v, bytes) else v)
-            columns[name] = series
-        for name in sorted(set(known) - set(columns) - set(_FIXED)):
-            columns[name] = pd.Series([None] * n_runs, dtype=object)
-        if "comment" not in columns:
-            columns["comment"] = pd.Series([None] * n_runs, dtype=object)
-        ordered = ["proposal", "run", "start_time", "comment"]
-        ordered += [c for c in columns if c not in ordered]
-        return pd.DataFrame({c: columns[c] for c in ordered})
-
-    def _pivot(self, conn: Any, runs: list[tuple]) -> tuple[list[str], np.ndarray]:
-        """Read ``run_variables`` once and pivot it: (names, object array
-        [name, row of *runs*]) with pd.NA where a run has no row for a name."""
-        import pandas as pd
-
-        codes = _Codes()
-        # Room for every declared variable; grown if the data has more names.
-        capacity = conn.execute("SELECT count(*) FROM variables").fetchone()[0] + 16
-        cells = np.full((capacity, len(runs)), pd.NA, dtype=object)
-        seen = np.zeros(cells.shape, dtype=bool)
-        placed = 0
-        # *runs* is sorted by (proposal, run): one block of rows per proposal.
-        blocks: dict[Any, list[int]] = {}
-        for i, (proposal, _, _) in enumerate(runs):
-            blocks.setdefault(proposal, []).append(i)
-        for proposal, rows_of in blocks.items():
-            offset = rows_of[0]
-            run_nos = np.array([runs[i][1] for i in rows_of], dtype=np.int64)
-            # One query per proposal, so only small run numbers cross into Python
-            # (a packed (proposal, run) key cost ~2 s more per 10 million cells);
-            # '+proposal' keeps SQLite on a plain table scan, faster than the index.
-            cur = conn.execute(
-                f"SELECT ifnull(run, -1), name, {_TABLE_VALUE} FROM run_variables "
-                "WHERE +proposal = ?", (proposal,))
-            while chunk := cur.fetchmany(500_000):
-                # itemgetter/map stay in C; zip(*chunk) would be ~6x slower here.
-                size = len(chunk)
-                rr = np.fromiter(map(_FIRST, chunk), dtype=np.int64, count=size)
-                cc = np.fromiter(map(codes.__getitem__, map(_SECOND, chunk)),
-                                 dtype=np.intp, count=size)
-                vv = np.empty(size, dtype=object)
-                vv[:] = list(map(_THIRD, chunk))
-                if len(codes) > cells.shape[0]:
-                    grow = max(len(codes), 2 * cells.shape[0]) - cells.shape[0]
-                    cells = np.vstack([cells, np.full((grow, len(runs)), pd.NA, dtype=object)])
-                    seen = np.vstack([seen, np.zeros((grow, len(runs)), dtype=bool)])
-                pos = np.searchsorted(run_nos, rr)
-                pos[pos >= len(run_nos)] = 0
-                ok = run_nos[pos] == rr  # rows of runs without a start time drop out
-                rows, cols = pos[ok] + offset, cc[ok]
-                seen[cols, rows] = True
-                cells[cols, rows] = vv[ok]
-                placed += int(ok.sum())
-        if placed != int(seen.sum()):
-            # Several versions of a cell (never written by runtable or the
-            # reference, but the schema allows it): keep the latest version.
-            self._apply_latest_versions(conn, runs, codes, cells)
-        names = sorted(codes, key=codes.__getitem__)
-        return names, cells[:len(codes)]
-
-    @staticmethod
-    def _apply_latest_versions(conn: Any, runs: list[tuple], codes: dict[str, int],
-                               cells: np.ndarray) -> None:
-        index = {(p, r): i for i, (p, r, _) in enumerate(runs)}
-        for proposal, run, name, value in conn.execute(
-                f"SELECT v.proposal, v.run, v.name, {_TABLE_VALUE} "
-                "FROM run_variables AS v JOIN (SELECT proposal, run, name, "
-                "max(version) AS version FROM run_variables GROUP BY proposal, run, name "
-                "HAVING count(*) > 1) AS latest ON latest.proposal = v.proposal "
-                "AND latest.run = v.run AND latest.name = v.name "
-                "AND latest.version = v.version"):
-            if (proposal, run) in index:
-                cells[codes[name], index[proposal, run]] = value
+        """Read the whole table from the database (no cache)."""
+        self._columns = read_table(self._db, details=False)
+        return _frame(self._columns)
 
     def close(self) -> None:
         """Close the database connection (also done when used with ``with``)."""

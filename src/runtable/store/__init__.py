@@ -33,6 +33,8 @@ Public surface::
     db.settings(); db.new_db_id(); db.proposal; db.db_id
     db.integrity_check() -> 'ok'
     db.conn                                           # sqlite3 connection, for readers
+    read_table(db, runs=None, names=None) -> TableColumns   # the run table, columnar
+    table.refresh(db) -> TableChanges                 # only what changed since
     with db.transaction() as conn: ...                # one write transaction
     db.close()                                        # or use `with open_db(...) as db:`
 
@@ -43,8 +45,10 @@ and a folder that cannot be written is still readable.
 
 Layout of our own additions (ignored by the reference's readers): tables
 ``runtable_merged_fragments`` (merge ledger), ``runtable_pending_deletions``,
+``runtable_run_changes`` (change log kept by ``runtable_log_*`` triggers on
+``run_variables`` and ``run_info``, read by :mod:`runtable.store.table`),
 index ``runtable_run_variables_name`` and metameta keys ``runtable_schema_version``,
-``ready_quiet_s`` and ``executor``.
+``ready_quiet_s``, ``executor`` and ``job_time_limit_s``.
 
 Known settings with descriptions: :data:`SETTINGS`. Summary value encodings:
 :func:`encode_summary`, :func:`decode_summary`.
@@ -57,6 +61,7 @@ from .merge import merge_pending_in as merge_pending
 from .schema import LATEST_VERSION
 from .settings import SETTINGS, Setting
 from .summaries import decode_summary, encode_summary
+from .table import TableChanges, TableColumns, read_table
 from .uservars import USER_TYPES
 
 __all__ = [
@@ -68,6 +73,8 @@ __all__ = [
     "ReadOnlyError",
     "Setting",
     "StoreError",
+    "TableChanges",
+    "TableColumns",
     "TimeComment",
     "UnsupportedVersionError",
     "ValidationError",
@@ -77,4 +84,5 @@ __all__ = [
     "encode_summary",
     "merge_pending",
     "open_db",
+    "read_table",
 ]

@@ -68,7 +68,47 @@ CREATE TABLE IF NOT EXISTS runtable_merged_fragments(
 CREATE TABLE IF NOT EXISTS runtable_pending_deletions(name TEXT PRIMARY KEY NOT NULL);
 CREATE INDEX IF NOT EXISTS runtable_run_variables_name ON run_variables(name);
 """
-RUNTABLE_MIGRATIONS: dict[int, str] = {1: _RT1}
+
+# The change log behind incremental reads of the table (runtable.store.table):
+# one row per run with the sequence number of the last write that touched the
+# run's cells or its run_info row. Triggers keep it, so every writer (ours, the
+# reference's, a person's sqlite3 shell) is logged; a reader that remembers the
+# largest seq it has seen re-reads only runs with a larger one. Write
+# transactions are serialised, so seq grows in commit order.
+_RT2_NEXT_SEQ = "ifnull((SELECT max(seq) FROM runtable_run_changes), 0) + 1"
+
+
+def _log_trigger(name: str, event: str, table: str, row: str, when: str = "") -> str:
+    condition = f"{row}.proposal IS NOT NULL AND {row}.run IS NOT NULL"
+    if when:
+        condition += f" AND ({when})"
+    return f"""
+CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table}
+WHEN {condition}
+BEGIN
+    INSERT INTO runtable_run_changes(proposal, run, seq)
+        VALUES ({row}.proposal, {row}.run, {_RT2_NEXT_SEQ})
+        ON CONFLICT(proposal, run) DO UPDATE SET seq = excluded.seq;
+END;
+"""
+
+
+_RT2 = """
+CREATE TABLE IF NOT EXISTS runtable_run_changes(
+    proposal, run, seq INTEGER NOT NULL, PRIMARY KEY (proposal, run));
+CREATE INDEX IF NOT EXISTS runtable_run_changes_seq ON runtable_run_changes(seq);
+""" + "".join(
+    _log_trigger(f"runtable_log_{short}_{event.lower()}_{row.lower()}", event, table, row, when)
+    for short, table in (("rv", "run_variables"), ("ri", "run_info"))
+    for event, row, when in (
+        ("INSERT", "NEW", ""),
+        ("UPDATE", "NEW", ""),
+        # A key change (renaming a run) also changes the old run's row.
+        ("UPDATE", "OLD", "OLD.proposal IS NOT NEW.proposal OR OLD.run IS NOT NEW.run"),
+        ("DELETE", "OLD", ""),
+    )
+)
+RUNTABLE_MIGRATIONS: dict[int, str] = {1: _RT1, 2: _RT2}
 RUNTABLE_VERSION_KEY = "runtable_schema_version"
 
 

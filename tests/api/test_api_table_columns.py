@@ -1,0 +1,130 @@
+"""table() on the columnar reader: the same DataFrame as the row-by-row reader it
+replaced (api_legacy_table), cold, cached and after incremental updates."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runtable.api import Database
+from runtable.context.cell import Cell
+from runtable.store import create_folder, open_db
+
+from .api_folder import PROPOSAL, START, write_and_merge
+from .api_legacy_table import legacy_table
+
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201e2261f5d0000000049454e44ae426082")
+
+
+def assert_like_legacy(folder: Path, **kwargs: object) -> pd.DataFrame:
+    df = Database(folder, **kwargs).table()
+    pd.testing.assert_frame_equal(df, legacy_table(folder))
+    return df
+
+
+def test_same_as_legacy_reader(shared_folder: Path) -> None:
+    assert_like_legacy(shared_folder, cache=False)
+
+
+@pytest.fixture
+def synthetic(tmp_path: Path) -> Path:
+    """Columns of every shape that decides a dtype: pure floats, ints, strings;
+    with errors (None), holes (pd.NA), blobs, complex numbers, mixed types."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "synthetic"
+    error = json.dumps({"error": "boom", "error_cls": "ValueError"})
+    cplx = struct.pack("<dd", 1.5, -2.0)
+    npy = b"\x93NUMPY"
+    rows = []
+    for run in range(1, 41):
+        cells = {
+            "f_pure": float(rng.normal()),
+            "i_pure": int(rng.integers(100)),
+            "s_pure": f"s{run % 3}",
+            "f_err": None if run % 7 == 0 else float(run) / 3,
+            "i_err": None if run % 9 == 0 else run,
+            "mixed_num": run if run % 2 else run / 2,
+            "mixed_any": run if run % 3 else f"t{run}",
+            "png": TINY_PNG,
+            "complex_all": cplx,
+            "big": 2**60 + run,
+        }
+        if run > 30:
+            cells["late"] = run * 1.5
+        if run % 5:
+            cells["holes"] = run
+        for name, value in cells.items():
+            attrs = error if value is None else None
+            summary_type = "complex" if name == "complex_all" else None
+            rows.append((PROPOSAL, run, name, value, attrs, summary_type))
+        rows.append((PROPOSAL, run, "arr", npy, None, "numpy"))
+        rows.append((PROPOSAL, run, "trend", npy, None, "trendline"))
+    with create_folder(path, PROPOSAL) as db, db.transaction() as conn:
+        conn.executemany("INSERT INTO run_info(proposal, run, start_time, added_at) "
+                         "VALUES (?, ?, ?, ?)",
+                         [(PROPOSAL, r, START + r, START) for r in range(1, 41)])
+        conn.execute("INSERT INTO run_info(proposal, run, start_time) VALUES (?, 41, NULL)",
+                     (PROPOSAL,))
+        conn.executemany("INSERT INTO run_variables(proposal, run, name, version, value, "
+                         "timestamp, attributes, summary_type) VALUES (?, ?, ?, 1, ?, 0, ?, ?)",
+                         rows)
+        conn.execute("INSERT INTO variables(name, type, title) VALUES ('declared', NULL, 'D')")
+    return path
+
+
+def test_every_dtype_like_legacy(synthetic: Path) -> None:
+    df = assert_like_legacy(synthetic, cache=False)
+    assert df["f_pure"].dtype == np.float64 and df["i_pure"].dtype == np.int64
+    assert df["f_err"].dtype == np.float64 and df["i_err"].dtype == np.float64
+    assert df["late"].dtype == object and df["big"].tolist()[0] == 2**60 + 1
+
+
+def test_incremental_cache_follows_changes(folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                           private_cache: Path) -> None:
+    """After each change table() reads only what changed (never the whole
+    table again) and returns what a fresh read returns."""
+    assert_like_legacy(folder)
+
+    def no_full_read(self: Database) -> None:
+        raise AssertionError("read the whole table instead of the changes")
+
+    monkeypatch.setattr(Database, "_read_table", no_full_read)
+    with open_db(folder) as store:
+        changes = [
+            lambda: write_and_merge(store, 2, {"count": Cell(5), "label": Cell("again")}),
+            lambda: store.set_comment(PROPOSAL, 2, "edited"),
+            lambda: store.set_user_value(PROPOSAL, 3, "quality", 0.25),
+            lambda: store.set_user_value(PROPOSAL, 1, "quality", None),
+            lambda: write_and_merge(store, 5, {"start_time": Cell(START + 500),
+                                               "fresh": Cell(1.5)}),
+            lambda: store.delete_variable("fresh"),
+            lambda: store.add_user_variable("grade", "string"),
+        ]
+        for change in changes:
+            change()
+            assert_like_legacy(folder)
+    # Unchanged since the last call: the DataFrame itself comes from the cache.
+    assert_like_legacy(folder)
+
+
+def test_incremental_cache_with_titles(folder: Path) -> None:
+    Database(folder).table(with_titles=True)
+    with open_db(folder) as store:
+        store.change_user_variable("quality", title="Beam quality")
+    assert "Beam quality" in Database(folder).table(with_titles=True).columns
+
+
+def test_cache_of_another_database_is_not_used(folder: Path, tmp_path: Path) -> None:
+    """A cached table belongs to one database (its db_id), even at the same path."""
+    assert_like_legacy(folder)
+    with open_db(folder) as store:
+        store.new_db_id()
+        store.set_comment(PROPOSAL, 1, "after the id changed")
+    assert assert_like_legacy(folder)["comment"][0] == "after the id changed"

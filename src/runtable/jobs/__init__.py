@@ -49,6 +49,7 @@ from .limits import Limits, parse_memory, parse_slurm_time
 from .model import Job, JobEvent, JobState, Update
 from .queue import JobQueue
 from .slurm import SlurmExecutor, slurm_available
+from .store import active_jobs
 
 __all__ = [
     "Cancelled",
@@ -67,6 +68,7 @@ __all__ = [
     "SlurmExecutor",
     "TimeLimitExceeded",
     "Update",
+    "active_jobs",
     "check_context",
     "inspect_context",
     "parse_memory",

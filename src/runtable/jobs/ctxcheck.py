@@ -40,6 +40,9 @@ class ContextInfo:
 
     problems: str | None
     variables: dict[str, VariableInfo] = field(default_factory=dict)
+    #: ``Pipeline.vars_to_dict()`` of the file: what the database's ``variables`` table
+    #: holds (title, description, tags, ...), without transient variables.
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def select(self, data: str = "raw", names: Iterable[str] = (), match: Iterable[str] = (),
                cluster: bool | None = None) -> list[str]:
@@ -136,7 +139,7 @@ def _parse(data: Mapping[str, Any]) -> ContextInfo:
                            transient=v["transient"], deps=tuple(v["deps"]))
         for name, v in data.get("variables", {}).items()
     }
-    return ContextInfo(data.get("problems"), variables)
+    return ContextInfo(data.get("problems"), variables, dict(data.get("definitions") or {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                "transient": bool(v.transient), "deps": dependencies(v, pipeline.vars)}
         for name, v in pipeline.vars.items()
     }
-    out.write(json.dumps({"problems": None, "variables": variables}) + "\n")
+    out.write(json.dumps({"problems": None, "variables": variables,
+                          "definitions": pipeline.vars_to_dict()}) + "\n")
     out.flush()
     return 0
 

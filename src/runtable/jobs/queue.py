@@ -217,14 +217,27 @@ class JobQueue:
                                         name="runtable-jobs")
         self._thread.start()
 
-    def close(self) -> None:
+    def close(self, requeue_running: bool = False) -> None:
         """Stop the background thread and the local workers (running local jobs are
-        killed; Slurm jobs keep running and are re-attached by the next queue)."""
+        killed; Slurm jobs keep running and are re-attached by the next queue).
+
+        ``requeue_running``: put the local jobs this kills back in the queue, so the
+        next queue on the folder runs them again. A service stopping on purpose does
+        this; otherwise the next start reports them failed (``ServiceRestarted``).
+        """
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
+        if requeue_running:
+            with self._lock:
+                for job in self.store.list([JobState.RUNNING]):
+                    if job.executor == "local":
+                        log.info("job %d (run %d) will run again at the next start",
+                                 job.id, job.run)
+                        self.store.save(job.copy(state=JobState.QUEUED, started_at=None,
+                                                 external_id=None))
         for executor in self.executors.values():
             executor.shutdown()
         self.store.close()

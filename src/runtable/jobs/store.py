@@ -135,3 +135,29 @@ def _from_row(row: tuple) -> Job:
         submitted_at=d["submitted_at"], started_at=d["started_at"],
         finished_at=d["finished_at"], message=d["message"], fragment=d["fragment"],
     )
+
+
+def active_jobs(db_dir: str | Path) -> list[Job]:
+    """Queued and running jobs of ``db_dir``, oldest first, read without a JobQueue.
+
+    Opens ``jobs.sqlite`` read-only (never creating or changing it), so the web server
+    can show processing state beside a service or without one; [] when there is none.
+    """
+    from urllib.parse import quote
+
+    path = Path(db_dir) / FILENAME
+    if not path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return []
+    try:
+        rows = conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE state IN (?, ?) ORDER BY id",
+            (JobState.QUEUED.value, JobState.RUNNING.value)).fetchall()
+    except sqlite3.Error:
+        return []  # no jobs table yet, or a file that is not ours
+    finally:
+        conn.close()
+    return [_from_row(r) for r in rows]

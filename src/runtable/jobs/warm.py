@@ -47,7 +47,10 @@ PRELOAD = ("numpy", "numpy.ma", "h5py", "extra_data", "runtable.context",
            "runtable.context.loader", "runtable.execute",
            "runtable.execute.fragment", "runtable.execute.summary",
            "runtable.execute.thumbnails", "concurrent.futures.process", "loky",
-           "multiprocessing.connection", "uuid", "runpy", "pwd")
+           "multiprocessing.connection", "uuid", "runpy", "pwd",
+           # Imported by the first .xarray() or figure of a job: about 1 s each time
+           # when not preloaded (most context files use them).
+           "pandas", "xarray", "plotly.graph_objects")
 WATCH_INTERVAL_S = 0.1
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",

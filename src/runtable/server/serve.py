@@ -1,9 +1,10 @@
 """``runtable serve``: run the app with uvicorn for one database folder.
 
-The service proper (watcher -> jobs -> store -> events) plugs in through the
-:class:`Service` protocol: :func:`serve` starts it with the event bus before the server
-accepts connections, routes ``POST /api/notify`` to it, and stops it at exit. Without
-one, the server has an idle bus and logs notifications.
+The service proper (watcher -> jobs -> store -> events, :class:`runtable.service.Service`,
+which ``runtable serve`` passes in) plugs in through the :class:`Service` protocol:
+:func:`serve` starts it with the event bus before the server accepts connections,
+routes ``POST /api/notify`` to it, and stops it at exit. Without one (tests of the web
+side), the server has an idle bus and logs notifications.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class Service(Protocol):
 
 
 def _log_notify(run: int, data: str) -> None:
-    log.warning("notified that run %d (%s) is complete; no run watcher is wired into "
-                "this server yet, so nothing is processed", run, data)
+    log.warning("notified that run %d (%s) is complete; this server runs without a "
+                "service, so nothing is processed", run, data)
 
 
 def bind_socket(host: str, port: int, retries: int = PORT_RETRIES) -> socket.socket:

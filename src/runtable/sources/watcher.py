@@ -123,6 +123,9 @@ class RunWatcher:
     being written, which are tracked and reported like new runs. :meth:`is_pending`
     tells a catch-up which those are.
 
+    ``ready_quiet_s`` may be changed while it runs (a setting edited by a person);
+    the new value applies from the worker's next round.
+
     Works as a context manager::
 
         with RunWatcher(path, queue.put, ready_quiet_s=30):
@@ -159,6 +162,7 @@ class RunWatcher:
         self._observer: Any = None
         self._hint_handler: Any = None
         self._initial_events: list[RunEvent] = []
+        self._settled: frozenset[tuple[int, DataKind]] = frozenset()
 
         # Filled from other threads (notify(), watchdog's), drained by the worker.
         self._inbox_lock = threading.Lock()
@@ -229,6 +233,14 @@ class RunWatcher:
         # A single dict lookup and attribute read: atomic, no lock needed.
         track = self._tracks.get((run, check_data_kind(data)))
         return track is not None and not track.ready
+
+    def settled_at_start(self) -> frozenset[tuple[int, DataKind]]:
+        """The (run, data) already on disk and complete when :meth:`start` took stock.
+
+        The watcher never reports these; a catch-up decides which of them still need
+        processing. Every other run folder is reported by the watcher itself.
+        """
+        return self._settled
 
     def __enter__(self) -> RunWatcher:
         self.start()
@@ -330,6 +342,7 @@ class RunWatcher:
                     self._pending.add((run, data))
                     self._watch_run(track)
                     self._initial_events.append(RunAppeared(run, data))
+        self._settled = frozenset(key for key, t in self._tracks.items() if t.ready)
 
     def _scan(self, now: float, events: list[RunEvent]) -> None:
         """List raw/ and proc/: new runs appear, deleted ones are forgotten."""
@@ -478,6 +491,7 @@ class RunWatcher:
                     if event.dest_path:
                         watcher._hint(os.fsdecode(event.dest_path), event.event_type)
 
+        _quiet_watchdog_race()
         observer = Observer()
         observer.daemon = True
         try:
@@ -562,3 +576,19 @@ class RunWatcher:
         for watch in self._dir_watches.values():
             self._unschedule(watch)
         self._dir_watches.clear()
+
+
+def _drop_inactive_emitter(record: logging.LogRecord) -> bool:
+    return "called when the thread is inactive" not in record.getMessage()
+
+
+def _quiet_watchdog_race() -> None:
+    """Silence watchdog's ERROR about an event that reached a watch being removed.
+
+    We remove a run folder's watch once the run is ready, often while files in it are
+    still being touched; watchdog then drops the event (harmless: polling covers it)
+    but logs an error that would alarm whoever watches the service's terminal.
+    """
+    wd_log = logging.getLogger("watchdog.observers.inotify")
+    if _drop_inactive_emitter not in wd_log.filters:
+        wd_log.addFilter(_drop_inactive_emitter)

@@ -1,0 +1,558 @@
+"""The :class:`Service`: watcher -> jobs -> one writer thread -> events.
+
+Threads and who does what:
+
+* the watcher's thread (:class:`~runtable.sources.RunWatcher`) and :meth:`Service.notify`
+  only *queue tasks* for the writer;
+* the job queue's thread (:class:`~runtable.jobs.JobQueue`) runs jobs, publishes their
+  state changes and queues the merge of each finished job's fragment;
+* the writer thread runs the tasks one at a time. It is the only code of the process
+  that writes the database folder (runs, merges, the ``variables`` table) and the only
+  one that submits jobs, so "is this run processed already?" and "queue it" never race;
+* the monitor thread notices changes of the context file (a ``stat`` every
+  ``context_poll_s``), loads it in a child process in the ``context_python`` interpreter
+  (:func:`runtable.jobs.inspect_context`, shared with the queue's own check) and
+  publishes ``context_status``; it also retries what could not be done yet.
+
+Catch-up ("never processed"): a run's raw (or proc) data on disk counts as processed
+when a job for that run and data (or ``all``) is in the queue's store (queued, running
+or finished within the queue's retention), or when the database holds a value or an
+error for at least one of the context file's raw (proc) variables for that run. Runs
+the watcher did not find complete when it started (being written, or new since) are
+left to the watcher. Catch-up waits for the
+context file to load, since which variables exist decides what "processed" means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runtable.jobs import ContextInfo, Executor, Job, JobEvent, JobQueue, JobState, inspect_context
+from runtable.server.events import (
+    ContextStatus,
+    Event,
+    EventBus,
+    JobStateChanged,
+    RunAdded,
+    ValuesMerged,
+    VariablesChanged,
+)
+
+if TYPE_CHECKING:
+    from runtable.sources import RunEvent, RunWatcher
+    from runtable.store import DatabaseFolder
+    from runtable.store.merge import MergeResult
+
+log = logging.getLogger("runtable.service")
+
+#: While a merge has failed (disk full, ...), waiting fragments are retried this often.
+MERGE_RETRY_S = 30.0
+#: How often changed settings (``ready_quiet_s``) are looked for.
+SETTINGS_TTL_S = 2.0
+_ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+
+
+class ServiceError(Exception):
+    """The service cannot start for the reason given (a message a person can act on)."""
+
+
+class Service:
+    """The service of one database folder (see :mod:`runtable.service`).
+
+    ``settings`` override the folder's settings (``ready_quiet_s``, ``concurrent_jobs``,
+    ``executor``, ...; mostly for tests and benchmarks); ``executors`` replace the job
+    queue's default executors. ``poll_interval_s`` and ``use_inotify`` are the run
+    watcher's; ``proposal_path`` names the proposal folder when it is neither where
+    the database folder is nor findable from its proposal number.
+
+    Call :meth:`start` with an :class:`~runtable.server.events.EventBus`, then
+    :meth:`stop`; or use it as a context manager (with its own bus, :attr:`bus`).
+    """
+
+    def __init__(
+        self,
+        db_dir: str | os.PathLike[str],
+        *,
+        settings: Mapping[str, Any] | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        poll_interval_s: float = 2.0,
+        use_inotify: bool = True,
+        context_poll_s: float = 0.5,
+        proposal_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.db_dir = Path(db_dir).absolute()
+        if not (self.db_dir / "runs.sqlite").is_file():
+            raise ServiceError(f"{self.db_dir} is not a database folder (no runs.sqlite); "
+                               "create one with `runtable init`")
+        self._overrides = dict(settings or {})
+        self._executors = executors
+        self.poll_interval_s = float(poll_interval_s)
+        self.use_inotify = use_inotify
+        self.context_poll_s = float(context_poll_s)
+        self._proposal_arg = Path(proposal_path).absolute() if proposal_path else None
+
+        self.bus: EventBus | None = None
+        self.proposal: int | None = None
+        #: The proposal folder being watched (None until it is found).
+        self.proposal_path: Path | None = None
+        self.queue: JobQueue | None = None
+        self.watcher: RunWatcher | None = None
+        self._db: DatabaseFolder | None = None
+        #: Seconds a run folder must stay unchanged (the ``ready_quiet_s`` setting).
+        self.ready_quiet_s = 0.0
+
+        self._tasks: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._monitor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._started = False
+        self._stopped = False
+        self._lock = threading.Lock()
+        # Writer-thread state.
+        self._runs: set[int] = set()
+        self._merge_failed = False
+        # Shared, guarded by _lock.
+        self._inflight: set[int] = set()  # jobs seen active, until their merge is done
+        self._waiting: dict[tuple[int, str], int] = {}  # (run, data) -> a queued job's id
+        self._ready_seen: set[tuple[int, str]] = set()  # RunReady reported by the watcher
+        self._notifies = 0  # notify() calls the watcher has not reported back yet
+        #: The latest result of loading the context file (None before the first).
+        self.context: ContextInfo | None = None
+        self._startup_done = threading.Event()
+        self._catch_up_due = True
+
+    # -- the Service protocol --------------------------------------------------------------
+
+    def start(self, bus: EventBus | None = None) -> None:
+        """Start watching, processing and publishing on ``bus`` (a new one if None).
+
+        Returns at once; the first load of the context file and the catch-up happen in
+        the background. Raises :class:`ServiceError` when the folder has no proposal.
+        """
+        if self._started:
+            raise RuntimeError("the service was already started")
+        self._started = True
+        self.bus = bus if bus is not None else EventBus()
+        from runtable.store import open_db
+
+        self._db = open_db(self.db_dir)
+        self.proposal = self._db.proposal
+        if self.proposal is None:
+            raise ServiceError(f"{self.db_dir} has no proposal set; set it with "
+                               "`runtable config proposal NUMBER`")
+        self._runs = {run for prop, run in self._db.runs() if prop == self.proposal}
+        self.ready_quiet_s = float(self._setting("ready_quiet_s"))
+        self.queue = JobQueue(self.db_dir, executors=self._executors,
+                              settings=self._overrides, on_event=self._on_job_event)
+        # Jobs queued before a restart run first; a signal for one of them adds nothing.
+        self._waiting = {(j.run, j.data): j.id for j in self.queue.jobs([JobState.QUEUED])}
+        self._writer = threading.Thread(target=self._write_loop, daemon=True,
+                                        name="runtable-writer")
+        self._writer.start()
+        # Fragments a crash or a stop left behind go in before anything new.
+        self._tasks.put(self._merge_pending)
+        self._find_proposal(warn=True)
+        self._monitor = threading.Thread(target=self._monitor_loop, daemon=True,
+                                         name="runtable-monitor")
+        self._monitor.start()
+        self.queue.start()
+        log.info("Service started for %s (proposal %s; %s)", self.db_dir, self.proposal,
+                 f"watching {self.proposal_path}" if self.proposal_path
+                 else "its folder is not found yet")
+
+    def notify(self, run: int, data: str = "raw") -> None:
+        """``data`` ("raw" or "proc") of ``run`` is complete: process it now.
+
+        Raises ``ValueError`` for a bad run or data, ``RuntimeError`` when the service
+        is not running.
+        """
+        if data not in ("raw", "proc"):
+            raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
+        if isinstance(run, bool) or not isinstance(run, int) or run < 0:
+            raise ValueError(f"run must be a non-negative integer, not {run!r}")
+        if not self._started or self._stopping.is_set():
+            raise RuntimeError("the service is not running")
+        log.info("Notified that run %d (%s) is complete", run, data)
+        watcher = self.watcher
+        if watcher is not None:
+            with self._lock:
+                self._notifies += 1
+            try:
+                watcher.notify(run, data)
+            except BaseException:
+                with self._lock:
+                    self._notifies -= 1
+                raise
+        else:
+            # No proposal folder found (yet): trust the signal; the job says if the
+            # data cannot be opened.
+            self._tasks.put(partial(self._submit, run, data))
+
+    def stop(self) -> None:
+        """Stop watching, stop the queue (local jobs it interrupts run again at the
+        next start), merge what is waiting and close the database. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stopping.set()
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self._monitor is not None:
+            self._monitor.join(30)
+        if self.queue is not None:
+            self.queue.close(requeue_running=True)
+        if self._writer is not None:
+            self._tasks.put(None)  # after every task already queued
+            self._writer.join(120)
+            if self._writer.is_alive():
+                log.warning("the writer thread did not finish within 120 s")
+        if self._db is not None:
+            self._db.close()
+        log.info("Service stopped for %s", self.db_dir)
+
+    def __enter__(self) -> Service:
+        if not self._started:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- for tests, benchmarks and scripts ---------------------------------------------------
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Block until nothing is left to do: the first context check and catch-up done,
+        no job queued or running, every finished job merged. ``TimeoutError`` otherwise.
+
+        Runs the watcher has not reported ready yet don't count.
+        """
+        deadline = time.monotonic() + timeout
+        if not self._startup_done.wait(timeout):
+            raise TimeoutError("the service did not finish starting")
+        quiet_rounds = 0
+        while quiet_rounds < 2:  # twice: a job may finish between the two checks
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the service was still busy after {timeout:g} s")
+            assert self.queue is not None
+            with self._lock:
+                inflight = bool(self._inflight or self._notifies)
+            busy = (inflight or self._tasks.unfinished_tasks
+                    or (self.context is not None and self.context.problems is None
+                        and self.queue.jobs(_ACTIVE)))
+            quiet_rounds = 0 if busy else quiet_rounds + 1
+            time.sleep(0.02)
+
+    # -- events from the parts -------------------------------------------------------------
+
+    def _publish(self, event: Event) -> None:
+        if self.bus is not None:
+            try:
+                self.bus.publish(event)
+            except Exception:  # a bad payload is a bug, but must not stop the service
+                log.exception("could not publish %r", event)
+
+    def _on_run_event(self, event: RunEvent) -> None:
+        """From the watcher's thread."""
+        from runtable.sources import RunReady
+
+        if isinstance(event, RunReady):
+            with self._lock:
+                self._ready_seen.add((event.run, event.data))
+                if event.reason == "notify":
+                    self._notifies = max(0, self._notifies - 1)
+            self._tasks.put(partial(self._submit, event.run, event.data))
+        else:
+            self._tasks.put(partial(self._add_run, event.run))
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        """From the queue (its lock is held: be quick)."""
+        job = event.job
+        self._publish(JobStateChanged(job_id=str(job.id), proposal=job.proposal, run=job.run,
+                                      state=job.state.value, message=job.message or ""))
+        with self._lock:
+            key = (job.run, job.data)
+            if job.state is JobState.QUEUED:
+                self._waiting[key] = job.id
+            elif self._waiting.get(key) == job.id:
+                del self._waiting[key]
+            if not job.state.final:
+                self._inflight.add(job.id)
+                return
+        self._tasks.put(partial(self._merge_job, job))
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            task = self._tasks.get()
+            try:
+                if task is None:
+                    return
+                task()
+            except Exception:  # one failed task must not end the service's writing
+                log.exception("service task failed")
+            finally:
+                self._tasks.task_done()
+
+    @property
+    def db(self) -> DatabaseFolder:
+        assert self._db is not None
+        return self._db
+
+    def _add_run(self, run: int) -> None:
+        if run in self._runs:
+            return
+        assert self.proposal is not None
+        self.db.ensure_run(self.proposal, run)
+        self._runs.add(run)
+        self._publish(RunAdded(self.proposal, run))
+
+    def _submit(self, run: int, data: str) -> None:
+        assert self.queue is not None and self.proposal is not None
+        self._add_run(run)
+        if self._stopping.is_set():
+            log.info("Run %d (%s) not queued: the service is stopping; the next start "
+                     "catches up on it", run, data)
+            return
+        info = self.context
+        if info is not None and info.problems is None and not _names_for(info, data):
+            log.info("Run %d: %s data is complete, but the context file has no %s "
+                     "variables; nothing to do", run, data, data)
+            return
+        with self._lock:
+            waiting = self._waiting.get((run, data))
+        if waiting is not None:
+            # A job that has not started yet will read the complete data anyway.
+            log.info("Run %d (%s) is already queued (job %d)", run, data, waiting)
+            return
+        self.queue.submit(self.proposal, run, data=data)
+
+    def _merge_job(self, job: Job) -> None:
+        try:
+            if job.fragment:
+                paths = [Path(job.fragment)]
+            else:
+                # Slurm jobs leave their fragments in extracted_data without telling us.
+                paths = sorted(self.db.extracted_dir.glob(
+                    f"p{job.proposal}_r{job.run}.*.ready.h5"))
+            for path in paths:
+                self._merge(path)
+        finally:
+            with self._lock:
+                self._inflight.discard(job.id)
+
+    def _merge(self, path: Path) -> None:
+        try:
+            result = self.db.merge_fragment(path)
+        except FileNotFoundError:
+            return  # merged already (by a catch-up or an earlier retry)
+        except Exception:
+            # The fragment stays in extracted_data; the monitor retries it later.
+            log.exception("Could not merge %s; will try again", path)
+            self._merge_failed = True
+            return
+        self._merged(result)
+
+    def _merged(self, result: MergeResult) -> None:
+        if result.proposal == self.proposal and result.run not in self._runs:
+            self._runs.add(result.run)  # merging made the row
+            self._publish(RunAdded(result.proposal, result.run))
+        if not result.already_merged and result.names:
+            self._publish(ValuesMerged(result.proposal, result.run, tuple(result.names)))
+
+    def _merge_pending(self) -> None:
+        self._merge_failed = False
+        from runtable.store.merge import pending_fragments
+
+        before = len(pending_fragments(self.db))
+        results = self.db.merge_pending()
+        for result in results:
+            self._merged(result)
+        if len(results) < before:
+            self._merge_failed = True  # merge_pending logged which and why
+
+    def _update_variables(self, definitions: dict[str, dict[str, Any]]) -> None:
+        changed = self.db.update_computed_variables(definitions)
+        if changed:
+            self._publish(VariablesChanged(tuple(sorted(changed))))
+
+    def _catch_up(self) -> None:
+        """Queue what arrived while no service watched (see the module docstring)."""
+        from runtable.sources import RunOnDisk, scan_runs
+
+        assert self.queue is not None and self.proposal is not None
+        if self._stopping.is_set():
+            return
+        info, prop_dir = self.context, self.proposal_path
+        if info is None or info.problems is not None or prop_dir is None:
+            self._catch_up_due = True  # the monitor asks again once it can
+            return
+        if self.watcher is not None:
+            # Only what was there when the watcher started: it reports everything else.
+            settled = self.watcher.settled_at_start()
+            on_disk = [RunOnDisk(run, (run, "raw") in settled, (run, "proc") in settled)
+                       for run in sorted({run for run, _ in settled})]
+        else:
+            on_disk = scan_runs(prop_dir)
+        for found in on_disk:
+            self._add_run(found.run)
+        seen: set[tuple[int, str]] = set()
+        for job in self.queue.jobs():
+            if job.data == "all":
+                seen.update({(job.run, "raw"), (job.run, "proc")})
+            else:
+                seen.add((job.run, job.data))
+        queued = []
+        for data in ("raw", "proc"):
+            names = _names_for(info, data, stored_only=True)
+            if not names:
+                continue
+            marks = ",".join("?" * len(names))
+            sql = (f"SELECT 1 FROM run_variables WHERE proposal = ? AND run = ? "
+                   f"AND name IN ({marks}) LIMIT 1")
+            for found in on_disk:
+                if not getattr(found, data) or (found.run, data) in seen:
+                    continue
+                with self._lock:
+                    if (found.run, data) in self._ready_seen:
+                        continue  # notified since: that signal's task queues it
+                if self.db.conn.execute(sql, (self.proposal, found.run, *names)).fetchone():
+                    continue
+                self.queue.submit(self.proposal, found.run, data=data)
+                queued.append(f"{found.run} ({data})")
+        if queued:
+            log.info("Catching up: queued %d run(s) never processed: %s", len(queued),
+                     ", ".join(queued[:20]) + (" ..." if len(queued) > 20 else ""))
+
+    # -- the monitor thread ----------------------------------------------------------------
+
+    def _monitor_loop(self) -> None:
+        last_key: tuple | None = None
+        last_status: tuple[bool, str | None] | None = None
+        last_definitions: dict | None = None
+        next_find = next_merge_retry = 0.0
+        next_settings = time.monotonic() + SETTINGS_TTL_S
+        while True:
+            now = time.monotonic()
+            try:
+                if self.proposal_path is None and now >= next_find:
+                    next_find = now + self.poll_interval_s
+                    self._find_proposal(warn=False)
+                assert self.queue is not None
+                python = self.queue.settings().get("context_python")
+                key = (_stat_key(self.queue.db_dir / "context.py"), python)
+                if key != last_key:
+                    last_key = key
+                    info = inspect_context(self.queue.db_dir, python)
+                    self.context = info
+                    status = (info.problems is None, info.problems)
+                    if status != last_status:
+                        last_status = status
+                        problems = tuple((info.problems or "").splitlines())
+                        if info.problems:
+                            log.warning("The context file does not load; new jobs wait "
+                                        "until it is fixed:\n%s", info.problems)
+                        self._publish(ContextStatus(ok=info.problems is None,
+                                                    problems=problems))
+                    if info.problems is None and info.definitions != last_definitions:
+                        last_definitions = info.definitions
+                        self._tasks.put(partial(self._update_variables, info.definitions))
+                if (self._catch_up_due and self.proposal_path is not None
+                        and self.context is not None and self.context.problems is None):
+                    self._catch_up_due = False
+                    self._tasks.put(self._catch_up)
+                if now >= next_settings:
+                    next_settings = now + SETTINGS_TTL_S
+                    self._reread_settings()
+                if self._merge_failed and now >= next_merge_retry:
+                    next_merge_retry = now + MERGE_RETRY_S
+                    self._tasks.put(self._merge_pending)
+            except Exception:  # the monitor must outlive any single failure
+                log.exception("service monitor round failed")
+            self._startup_done.set()
+            if self._stopping.wait(self.context_poll_s):
+                return
+
+    def _reread_settings(self) -> None:
+        """Apply a changed ``ready_quiet_s`` to the watcher (the queue reads its own)."""
+        if "ready_quiet_s" in self._overrides:
+            return
+        from runtable.store import SETTINGS, open_db
+
+        with open_db(self.db_dir, readonly=True) as db:
+            value = db.get_setting("ready_quiet_s")
+        quiet = float(SETTINGS["ready_quiet_s"].default if value is None else value)
+        if quiet != self.ready_quiet_s:
+            log.info("ready_quiet_s is now %g s", quiet)
+            self.ready_quiet_s = quiet
+            if self.watcher is not None:
+                self.watcher.ready_quiet_s = quiet
+
+    def _find_proposal(self, warn: bool) -> None:
+        """Locate the proposal folder and start the watcher on it."""
+        from runtable.reprocess import proposal_dir
+        from runtable.sources import ProposalNotFoundError, RunWatcher, find_proposal
+
+        assert self.proposal is not None
+        if self._proposal_arg is not None:
+            path: Path | None = self._proposal_arg if self._proposal_arg.is_dir() else None
+            problem = f"{self._proposal_arg} does not exist"
+        else:
+            try:
+                path = proposal_dir(self.db_dir, self.proposal)
+                problem = ""
+            except ProposalNotFoundError as exc:
+                path, problem = None, str(exc)
+        if path is None:
+            if warn:
+                log.warning("%s -- runs are processed once it is found (checked every "
+                            "%g s) or when notified", problem, self.poll_interval_s)
+            return
+        # Jobs open runs by proposal number: make sure they find this folder.
+        try:
+            same = find_proposal(self.proposal).resolve() == path.resolve()
+        except ProposalNotFoundError:
+            same = False
+        if not same:
+            os.environ["EXTRA_DATA_DATA_ROOT"] = str(path.parents[2])
+        with self._lock:
+            if self._stopping.is_set() or self.watcher is not None:
+                return
+            watcher = RunWatcher(path, self._on_run_event,
+                                 ready_quiet_s=self.ready_quiet_s,
+                                 poll_interval_s=self.poll_interval_s,
+                                 use_inotify=self.use_inotify)
+            watcher.start()
+            self.watcher = watcher
+            self.proposal_path = path
+
+    def _setting(self, key: str) -> Any:
+        from runtable.store import SETTINGS
+
+        if key in self._overrides:
+            return self._overrides[key]
+        value = self.db.get_setting(key) if self._db is not None else None
+        return SETTINGS[key].default if value is None else value
+
+
+def _names_for(info: ContextInfo, data: str, stored_only: bool = False) -> list[str]:
+    """The context's variables that ``data`` triggers (only those stored in the
+    database with ``stored_only``: transient ones leave no row)."""
+    return [name for name, v in info.variables.items()
+            if v.data == data and not (stored_only and v.transient)]
+
+
+def _stat_key(path: Path) -> tuple | None:
+    with contextlib.suppress(OSError):
+        st = path.stat()
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+    return None

@@ -19,11 +19,15 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
+from .access import FolderAccess
 from .auth import TokenAuthMiddleware
+from .edits import HTTPProblem, problem_response
 from .events import CLOSE_TOO_SLOW, EventBus, SubscriberTooSlow
+from .table import TableCache
 
 #: ``notify(run, data)``: "this run's ``data`` (raw or proc) is complete". The service
 #: wires it to :meth:`runtable.sources.RunWatcher.notify`. It must return quickly; it
@@ -32,6 +36,10 @@ NotifyHook = Callable[[int, str], None]
 
 #: Characters a token may have: it travels in URLs, headers and a cookie unescaped.
 TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{8,}")
+
+#: gzip level of answers: the table of a large folder is tens of MB of JSON, and level 9
+#: costs several times level 4's time for a few percent less.
+GZIP_LEVEL = 4
 
 #: How long sending the close frame to a client that stopped reading may wait for room
 #: in its connection; after that the connection is simply cut.
@@ -83,12 +91,14 @@ def create_app(
     *,
     bus: EventBus | None = None,
     notify: NotifyHook | None = None,
+    warm_up: bool = True,
 ) -> FastAPI:
     """The web app for the database folder ``db_dir``.
 
     ``token`` is required on every request (see :mod:`runtable.server.auth`). ``bus``
     feeds ``/api/events`` (a new, idle bus if not given; it is ``app.state.bus``).
-    ``notify`` backs ``POST /api/notify`` (503 without it).
+    ``notify`` backs ``POST /api/notify`` (503 without it). ``warm_up`` starts reading
+    the table in the background at once, so the first page load need not wait for it.
     """
     check_token(token)
     bus = bus if bus is not None else EventBus()
@@ -107,11 +117,21 @@ def create_app(
     app.state.db_dir = Path(db_dir)
     app.state.bus = bus
     app.state.notify = notify
+    #: One writer and per-thread readers of the folder (runtable.server.access).
+    app.state.folder = FolderAccess(app.state.db_dir)
+    #: The encoded table, kept up to date in memory (runtable.server.table).
+    app.state.table = TableCache(app.state.folder, bus)
+    if warm_up:
+        app.state.table.warm_up()
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422,
                             content={"detail": _readable(exc), "errors": exc.errors()})
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem(request: Request, exc: HTTPProblem) -> JSONResponse:
+        return problem_response(exc)
 
     @app.get("/api/health", response_model=Health, tags=["service"])
     async def health() -> Health:
@@ -150,10 +170,18 @@ def create_app(
         """
         await _stream_events(websocket, app.state.bus)
 
+    # The table and the edits (runtable.server.cells, runtable.server.edits).
+    from . import cells, edits
+
+    app.include_router(cells.router)
+    app.include_router(edits.router)
+
     # The GUI (another part's module): `/` and `/assets`, behind the same token.
     from .frontend import mount_frontend
 
     mount_frontend(app)
+    # Added last, so outermost: the token is checked before anything else runs.
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=GZIP_LEVEL)
     app.add_middleware(TokenAuthMiddleware, token=token)
     return app
 

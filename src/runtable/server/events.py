@@ -30,6 +30,8 @@ Event kinds (the wire form is ``{"seq": n, "kind": ..., **fields}``):
 ``comment_set``        ``proposal, run, text``
 ``user_value_set``     ``proposal, run, name, value``
 ``context_status``     ``ok, problems`` -- does the context file load?
+``time_comment``       ``action, id, timestamp, text`` -- a standalone comment was
+                       ``added``, ``edited`` or ``deleted`` (then only ``id``)
 =====================  =============================================================
 """
 
@@ -142,11 +144,25 @@ class ContextStatus(Event):
     problems: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class TimeCommentChanged(Event):
+    """A standalone time-stamped comment was added, edited or deleted.
+
+    ``timestamp`` (epoch seconds) and ``text`` are as stored; None after a deletion.
+    """
+
+    kind: ClassVar[str] = "time_comment"
+    action: str
+    id: int
+    timestamp: float | None = None
+    text: str | None = None
+
+
 #: The typed events by wire kind.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (RunAdded, ValuesMerged, VariablesChanged, JobStateChanged, CommentSet,
-                UserValueSet, ContextStatus)
+                UserValueSet, ContextStatus, TimeCommentChanged)
 }
 
 
@@ -339,6 +355,7 @@ __all__ = [
     "RunAdded",
     "SubscriberTooSlow",
     "Subscription",
+    "TimeCommentChanged",
     "UserValueSet",
     "ValuesMerged",
     "VariablesChanged",

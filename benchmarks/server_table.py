@@ -1,0 +1,106 @@
+"""Time of the web server's ``GET /api/table`` on 20,000 runs x 500 variables.
+
+Builds the synthetic folder of ``api_table.py`` (imported, not copied), starts the real
+app with uvicorn in a thread and asks it over HTTP, gzip accepted as browsers do:
+
+* the first snapshot (the server reads and encodes the whole table),
+* the same snapshot again (nothing changed: served from the server's memory),
+* the snapshot after one run's 500 values were rewritten (as a merge does),
+* the cells an event names (``?runs=R&names=...``), as the grid fetches them,
+* one comment edit (``PUT /api/runs/R/comment``).
+
+Prints the median of ``--repeat`` requests with the body sizes.
+
+    ./dev bench server_table [--runs N] [--variables N] [--repeat N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api_table import PROPOSAL, build_synthetic
+
+TOKEN = "benchmark-token-0123456789"
+
+
+def fetch(url: str, method: str = "GET", body: bytes | None = None) -> tuple[float, int]:
+    """(seconds, bytes on the wire) of one request."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept-Encoding": "gzip"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        size = len(resp.read())
+    return time.perf_counter() - t0, size
+
+
+def rewrite_run(path: Path, run: int) -> None:
+    """Replace every value of ``run``, as merging a reprocessed run's fragment does."""
+    from runtable.store import open_db
+
+    with open_db(path) as db, db.transaction() as conn:
+        conn.execute("UPDATE run_variables SET value = value * 2, timestamp = ? "
+                     "WHERE proposal = ? AND run = ? AND typeof(value) IN ('real', 'integer')",
+                     (time.time(), PROPOSAL, run))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20_000)
+    parser.add_argument("--variables", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder")
+    args = parser.parse_args()
+
+    from tests.server.helpers import serve_in_thread
+
+    from runtable.server.app import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.keep or Path(tmp, "db")
+        if (path / "runs.sqlite").exists():
+            print(f"Reusing {path}")
+        else:
+            t0 = time.perf_counter()
+            build_synthetic(path, args.runs, args.variables)
+            print(f"Built {args.runs} runs x {args.variables} variables in "
+                  f"{time.perf_counter() - t0:.1f} s")
+        app = create_app(path, TOKEN)
+        with serve_in_thread(app) as base:
+            table = base + "/api/table"
+            first, size = fetch(table)
+            print(f"GET /api/table, {args.runs} x {args.variables}, {size / 2**20:.1f} MiB "
+                  "gzipped:")
+            print(f"  first request (read + encode everything): {first:7.3f} s")
+            again = statistics.median(fetch(table)[0] for _ in range(args.repeat))
+            print(f"  unchanged (from memory):                  {again:7.3f} s")
+            changed = []
+            for i in range(args.repeat):
+                rewrite_run(path, args.runs // 2 + i)
+                changed.append(fetch(table)[0])
+            print(f"  after one run's values changed:           "
+                  f"{statistics.median(changed):7.3f} s")
+            names = ",".join(f"var_{i:03d}" for i in range(args.variables))
+            cells = statistics.median(
+                fetch(f"{table}?runs={args.runs // 3}&names={names}")[0]
+                for _ in range(args.repeat))
+            print(f"  one run, every column (?runs=&names=):    {cells:7.3f} s")
+            edit = statistics.median(
+                fetch(f"{base}/api/runs/{i + 1}/comment", "PUT",
+                      f'{{"text": "edited {i}"}}'.encode())[0] for i in range(args.repeat))
+            print(f"  PUT a comment:                            {edit:7.3f} s")
+        app.state.folder.close()
+
+
+if __name__ == "__main__":
+    main()

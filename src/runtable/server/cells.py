@@ -1,0 +1,113 @@
+"""Reading the table: ``GET /api/table`` (columnar JSON, see :mod:`runtable.server.table`)
+and the PNG thumbnails fetched lazily for visible cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from ..jobs import JobState, active_jobs
+from .edits import HTTPProblem
+from .table import BadQuery, TableCache, parse_names, parse_runs
+
+router = APIRouter(prefix="/api", tags=["table"])
+
+_TABLE_EXAMPLE: dict[str, Any] = {
+    "proposal": 1234, "seq": 57, "bus": "a1b2c3d4e5f60708", "runs": [1, 2],
+    "start_time": [1.7e9, None], "added_at": [1.7e9, 1.7e9], "comment": ["", "bad beam"],
+    "variables": [{"name": "xgm_flux", "title": "XGM/Photon flux", "description": None,
+                   "tags": ["xgm"], "user_editable": False, "type": None, "units": "uJ"}],
+    "columns": {"xgm_flux": {"values": [1.25, None], "cells": {"0": {"max_diff": True}}}},
+    "jobs": {"2": "running"},
+}
+
+
+def job_states(request: Request) -> dict[str, str]:
+    """``{run: "queued" | "running"}`` for runs with an active job (running wins)."""
+    proposal = request.app.state.folder.proposal
+    states: dict[str, str] = {}
+    for job in active_jobs(request.app.state.db_dir):
+        if proposal is not None and job.proposal != proposal:
+            continue
+        key = str(job.run)
+        if states.get(key) != JobState.RUNNING.value:
+            states[key] = job.state.value
+    return states
+
+
+@router.get("/table", responses={
+    200: {"description": "the table, columnar (docs/dev/table-protocol.md)",
+          "content": {"application/json": {"example": _TABLE_EXAMPLE}}},
+    422: {"description": "a filter that cannot be read"}})
+def get_table(
+    request: Request,
+    runs: Annotated[str | None, Query(description="only these rows, e.g. `3,5-7`")] = None,
+    names: Annotated[str | None, Query(description="only these columns, e.g. `a,b`")] = None,
+    format: Annotated[Literal["json", "binary"], Query(
+        description="`binary`: the whole table with numeric columns as float64 blocks "
+                    "(docs/dev/table-protocol.md); not with `runs`/`names`")] = "json",
+) -> Response:
+    """The run table: one entry per run in the row lists, one column per variable.
+
+    Rows are in run order; columns in the order the context file defines them, with
+    user-editable variables where they were put. ``seq`` is the last event already
+    reflected: apply only events after it.
+    """
+    try:
+        run_set = parse_runs(runs)
+        name_set = parse_names(names)
+    except BadQuery as exc:
+        raise HTTPProblem(422, str(exc)) from exc
+    cache: TableCache = request.app.state.table
+    if format == "binary":
+        if run_set is not None or name_set is not None:
+            raise HTTPProblem(422, "format=binary sends the whole table: leave out "
+                                   "runs= and names= (or ask for format=json)")
+        # Float64 blocks barely compress and would cost seconds of gzip per answer;
+        # "identity" also tells GZipMiddleware to leave the answer alone.
+        return Response(cache.binary(jobs=job_states(request)),
+                        media_type="application/octet-stream",
+                        headers={"Cache-Control": "no-store", "Content-Encoding": "identity"})
+    accepts_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
+    body, gzipped = cache.snapshot(run_set, name_set, jobs=job_states(request),
+                                   gzip=accepts_gzip)
+    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    if gzipped:
+        # Compressed ahead, piece by piece (runtable.server.table); GZipMiddleware
+        # leaves an answer that has a Content-Encoding alone.
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("/cell/{run}/{name}/thumbnail.png", response_class=Response, responses={
+    200: {"content": {"image/png": {}}, "description": "the cell's thumbnail"},
+    304: {"description": "unchanged since the ETag sent in If-None-Match"},
+    404: {"description": "no such cell, or it holds no image"}})
+def get_thumbnail(run: int, name: str, request: Request) -> Response:
+    """The PNG thumbnail of one cell. Answers carry an ``ETag``; send it back in
+    ``If-None-Match`` to get 304 while the image is unchanged."""
+    folder = request.app.state.folder
+    proposal = folder.run_proposal(run)
+    if proposal is None:
+        raise HTTPProblem(404, f"Run {run} is not in this table")
+    row = folder.reader().conn.execute(
+        "SELECT value FROM run_variables WHERE proposal = ? AND run = ? AND name = ? "
+        "AND typeof(value) = 'blob' AND (summary_type IS NULL OR summary_type = '') "
+        "ORDER BY version DESC LIMIT 1", (proposal, run, name)).fetchone()
+    if row is None or not bytes(row[0][:8]) == b"\x89PNG\r\n\x1a\n":
+        raise HTTPProblem(404, f"Run {run} has no image for {name!r}")
+    data = bytes(row[0])
+    etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in _etags(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="image/png", headers=headers)
+
+
+def _etags(header: str) -> set[str]:
+    tags = {t.strip() for t in header.split(",") if t.strip()}
+    return {t[2:] if t.startswith("W/") else t for t in tags}

@@ -1,0 +1,863 @@
+"""``GET /api/table``: the run table as columnar JSON (``docs/dev/table-protocol.md``).
+
+The server keeps the encoded table in memory (:class:`TableCache`) and brings it up to
+date before each answer by reading only the runs changed in SQLite since the last one
+(:mod:`runtable.store.table`), then re-encoding only the changed cells. The JSON text
+is cached in pieces of :data:`CHUNK_ROWS` values per column, each also kept deflated,
+so the gzip answer for an unchanged 20,000 x 500 table is a join of cached bytes, and
+one changed run costs one piece per column (see ``benchmarks/server_table.py``). The
+first read is done in the background when the app starts (:meth:`TableCache.warm_up`).
+
+Encoding of one cell (``run_variables`` row) -> ``values[row]`` and ``cells[row]``:
+
+* numbers, strings, booleans: the value itself (NaN -> null; +-inf -> ``"inf"``)
+* PNG thumbnails: null, ``kind: "image"`` (fetched lazily from
+  ``/api/cell/{run}/{name}/thumbnail.png``)
+* trendlines: null, ``kind: "trendline"``, ``points`` (at most 200, downsampled)
+* other arrays: ``"float64: (3, 4)"``, ``kind: "array"`` (only the ``.npy`` header is read)
+* complex: its string form, ``kind: "complex"``, ``re``, ``im``
+* errors: null, ``kind: "error"`` or ``"skip"``, ``message``, ``error_cls``
+* plus ``bold``, ``background`` (``#rrggbb``), ``units``, ``max_diff``, ``provenance``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import re
+import sqlite3
+import struct
+import threading
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..store import table as st
+from .access import FolderAccess
+from .events import EventBus
+
+log = logging.getLogger(__name__)
+
+#: Most points of a trendline sent with the table (a sparkline is ~100 pixels wide).
+MAX_POINTS = 200
+#: Significant digits of a trendline's points (relative to its largest value).
+POINT_DIGITS = 5
+#: |max - min| within a run above which a value "varied" (the reference's threshold).
+MAX_DIFF_THRESHOLD = 1e-9
+#: Skip exceptions: shown grey, not as failures.
+SKIP_CLASSES = frozenset({"Skip", "DependencySkip"})
+#: ``run_variables.provenance`` of values a person typed.
+USER_PROVENANCE = ""
+#: Provenance of values computed by the context file (anything else is "external").
+CONTEXT_PROVENANCES = frozenset({"context.py", None})
+#: Key of a user-editable variable's ``variables.attributes`` JSON naming the column it
+#: follows in the table (``"comment"``: first of the variables). The reference's
+#: readers ignore attributes of user-editable variables.
+AFTER_ATTR = "runtable_after"
+#: Names that are run-level fields of the table, not variable columns.
+RUN_FIELDS = frozenset({"comment", "start_time", "added_at", "proposal", "run"})
+
+
+class BadQuery(ValueError):
+    """A ``runs=`` or ``names=`` filter that cannot be parsed."""
+
+
+# -- query parsing -----------------------------------------------------------------------
+_RANGE_RE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+#: Most runs one ``runs=`` filter may expand to (a typo like 1-99999999 must not
+#: allocate a huge set).
+MAX_RUN_FILTER = 1_000_000
+
+
+def parse_runs(text: str | None) -> set[int] | None:
+    """``"3,5-7"`` -> ``{3, 5, 6, 7}``; None or empty -> None (all runs)."""
+    if text is None or not text.strip():
+        return None
+    runs: set[int] = set()
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        m = _RANGE_RE.match(part)
+        if m is None:
+            raise BadQuery(f"runs={text!r}: {part.strip()!r} is not a run number or a "
+                           "range like 5-7")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise BadQuery(f"runs={text!r}: the range {part.strip()!r} goes backwards")
+        if hi - lo + 1 + len(runs) > MAX_RUN_FILTER:
+            raise BadQuery(f"runs={text!r} names more than {MAX_RUN_FILTER} runs")
+        runs.update(range(lo, hi + 1))
+    return runs
+
+
+def parse_names(text: str | None) -> set[str] | None:
+    """``"a,b"`` -> ``{"a", "b"}``; None or empty -> None (all columns)."""
+    if text is None or not text.strip():
+        return None
+    return {n.strip() for n in text.split(",") if n.strip()}
+
+
+# -- one cell ------------------------------------------------------------------------
+def _json_number(value: float) -> float | str | None:
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _hex_colour(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value if re.fullmatch(r"#[0-9a-fA-F]{6}", value) else None
+    try:
+        r, g, b = (int(c) for c in list(value)[:3])
+    except (TypeError, ValueError):
+        return None
+    return f"#{r & 255:02x}{g & 255:02x}{b & 255:02x}"
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_DESCR_RE = re.compile(rb"'descr':\s*'([^']+)'")
+_SHAPE_RE = re.compile(rb"'shape':\s*\(([^)]*)\)")
+_FORTRAN_RE = re.compile(rb"'fortran_order':\s*(True|False)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], bool] | None:
+    """(dtype, shape, fortran order) of a ``.npy`` header (the dict text), or None.
+
+    Parsed with regular expressions and cached: the columns of one variable share
+    headers, and numpy's own parser (``ast``) costs ~100 µs per cell.
+    """
+    descr, shape, fortran = (_DESCR_RE.search(header), _SHAPE_RE.search(header),
+                             _FORTRAN_RE.search(header))
+    if descr is None or shape is None:
+        return None
+    try:
+        dims = tuple(int(d) for d in shape.group(1).split(b",") if d.strip())
+        return np.dtype(descr.group(1).decode()), dims, bool(
+            fortran and fortran.group(1) == b"True")
+    except (TypeError, ValueError):
+        return None
+
+
+def _npy_parts(blob: bytes) -> tuple[np.dtype, tuple[int, ...], bool, int] | None:
+    """(dtype, shape, fortran order, offset of the data) of a ``.npy`` blob."""
+    if not blob.startswith(_NPY_MAGIC) or len(blob) < 10:
+        return None
+    if blob[6] == 1:
+        size, start = int.from_bytes(blob[8:10], "little"), 10
+    else:
+        size, start = int.from_bytes(blob[8:12], "little"), 12
+    parsed = _npy_header(bytes(blob[start:start + size]))
+    return None if parsed is None else (*parsed, start + size)
+
+
+def trendline_points(blob: bytes) -> list[float | None]:
+    """A trendline's y values (at most :data:`MAX_POINTS`, evenly picked), rounded to
+    :data:`POINT_DIGITS` significant digits of the largest; [] if unreadable."""
+    parts = _npy_parts(blob)
+    if parts is None or parts[0].hasobject or parts[0].kind not in "iufb":
+        return []
+    dtype, shape, fortran, offset = parts
+    try:
+        array = np.frombuffer(blob, dtype=dtype, offset=offset, count=math.prod(shape))
+        array = array.reshape(shape, order="F" if fortran else "C")
+    except ValueError:
+        return []
+    y = array[1] if array.ndim == 2 and array.shape[0] == 2 else array.ravel()
+    y = y.astype(np.float64)
+    if y.size > MAX_POINTS:
+        y = y[np.linspace(0, y.size - 1, MAX_POINTS).round().astype(np.intp)]
+    finite = np.isfinite(y)
+    if finite.any():
+        # One rounding for the whole line (numpy, not per point): enough to draw it,
+        # and short numbers in the JSON.
+        top = float(np.abs(y[finite]).max())
+        digits = POINT_DIGITS - 1 - (math.floor(math.log10(top)) if top > 0 else 0)
+        y = np.round(y, digits)
+    out = y.tolist()
+    for i in np.flatnonzero(~finite).tolist():
+        out[i] = None
+    return out
+
+
+def array_label(blob: bytes) -> str:
+    """``"float64: (3, 4)"`` from the start of a ``.npy`` blob (its header)."""
+    parts = _npy_parts(blob)
+    return "array" if parts is None else f"{parts[0]}: {parts[1]}"
+
+
+def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
+                provenance: str | None, max_diff: float | None, blob: bytes | None = None,
+                boolean: bool = False) -> tuple[Any, dict[str, Any] | None]:
+    """One cell -> (``values[row]``, ``cells[row]`` or None).
+
+    ``kind`` is a :mod:`runtable.store.table` ``KIND_*`` code; ``value`` the column's
+    value (numbers, strings, complex); ``blob`` the trendline's ``.npy`` bytes or the
+    start of an array's; ``boolean``: the column holds booleans (SQLite stores 0/1).
+    """
+    attrs = attrs if isinstance(attrs, dict) else {}
+    extra: dict[str, Any] = {}
+    out: Any = None
+    if kind == st.KIND_VALUE:
+        if isinstance(value, float):
+            out = _json_number(value)
+        elif boolean and isinstance(value, int):
+            out = bool(value)
+        elif isinstance(value, bytes):
+            out = value.decode("utf-8", "replace")
+        else:
+            out = value
+    elif kind == st.KIND_ERROR:
+        cls = str(attrs.get("error_cls") or "Exception")
+        extra["kind"] = "skip" if cls in SKIP_CLASSES else "error"
+        extra["message"] = str(attrs.get("error") or "")
+        extra["error_cls"] = cls
+    elif kind == st.KIND_IMAGE:
+        extra["kind"] = "image"
+    elif kind == st.KIND_TRENDLINE:
+        extra.update(kind="trendline", points=trendline_points(blob) if blob else [])
+    elif kind == st.KIND_ARRAY:
+        out = array_label(blob) if blob else "array"
+        extra["kind"] = "array"
+    elif kind == st.KIND_COMPLEX:
+        c = complex(value)
+        out = f"{c.real:.6g}{c.imag:+.6g}j"
+        extra.update(kind="complex", re=_json_number(c.real), im=_json_number(c.imag))
+    elif kind == st.KIND_BLOB:
+        out = "<blob>"
+    if attrs.get("bold"):
+        extra["bold"] = True
+    if attrs.get("background") is not None:
+        colour = _hex_colour(attrs["background"])
+        if colour is not None:
+            extra["background"] = colour
+    if attrs.get("units"):
+        extra["units"] = str(attrs["units"])
+    # Bold-when-varied is about the number shown; images and trendlines show the variation.
+    if max_diff is not None and max_diff > MAX_DIFF_THRESHOLD and \
+            kind in (st.KIND_VALUE, st.KIND_COMPLEX):  # NaN compares False
+        extra["max_diff"] = True
+    if provenance is not None and kind != st.KIND_MISSING:
+        if provenance == USER_PROVENANCE:
+            extra["provenance"] = "user"
+        elif provenance not in CONTEXT_PROVENANCES:
+            extra["provenance"] = "external"
+    return out, extra or None
+
+
+# -- columns ---------------------------------------------------------------------------
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+#: Rows per piece of cached JSON text: one changed cell re-encodes only its piece.
+CHUNK_ROWS = 512
+
+
+class EncodedColumn:
+    """One column's encoded cells for every row of the cache, and its JSON text."""
+
+    def __init__(self, values: list[Any], cells: dict[int, dict[str, Any]] | None = None,
+                 units: str | None = None, f64: np.ndarray | None = None) -> None:
+        self.values = values
+        self.cells: dict[int, dict[str, Any]] = cells if cells is not None else {}
+        #: The column's units (None: none); cells carry ``units`` only where theirs differ.
+        self.units = units
+        self._chunks: list[bytes | None] = [None] * _n_chunks(len(values))
+        self._cells_json: bytes | None = None
+        #: ``values`` as float64 (null -> NaN) while every value is a finite number
+        #: that a double holds exactly; None otherwise (the column is sent as JSON).
+        self.f64 = f64
+        self._f64_bytes: bytes | None = None
+
+    @classmethod
+    def empty(cls, n_rows: int, units: str | None = None) -> EncodedColumn:
+        """A column of ``n_rows`` empty cells."""
+        return cls([None] * n_rows, None, units)
+
+    def set(self, row: int, out: Any, extra: dict[str, Any] | None) -> None:
+        """Store the encoded cell of ``row``."""
+        if extra is not None and self.units is not None and extra.get("units") == self.units:
+            extra = {k: v for k, v in extra.items() if k != "units"} or None
+        self.values[row] = out
+        if self.f64 is not None:
+            self._f64_bytes = None
+            if out is None:
+                self.f64[row] = math.nan
+            elif _exact_double(out):
+                self.f64[row] = out
+            else:
+                self.f64 = None  # a string, a bool or "inf": JSON from now on
+        if extra is None:
+            if self.cells.pop(row, None) is not None:
+                self._cells_json = None
+        else:
+            self.cells[row] = extra
+            self._cells_json = None
+        self._chunks[row // CHUNK_ROWS] = None
+
+    def grow(self, n_rows: int) -> None:
+        """Add empty rows at the end, up to ``n_rows``."""
+        if n_rows > len(self.values):
+            first = len(self.values) // CHUNK_ROWS
+            self.values.extend([None] * (n_rows - len(self.values)))
+            self._chunks.extend([None] * (_n_chunks(n_rows) - len(self._chunks)))
+            self._chunks[first] = None
+            if self.f64 is not None:
+                self.f64 = np.concatenate(
+                    [self.f64, np.full(n_rows - len(self.f64), math.nan)])
+                self._f64_bytes = None
+
+    def f64_bytes(self) -> bytes | None:
+        """The values as little-endian float64 (NaN: null), or None if not numeric."""
+        if self.f64 is None:
+            return None
+        if self._f64_bytes is None:
+            self._f64_bytes = self.f64.astype("<f8", copy=False).tobytes()
+        return self._f64_bytes
+
+    def cells_json(self) -> bytes:
+        """``],"cells":{...}}``: the end of the column's JSON text."""
+        if self._cells_json is None:
+            cells = _dumps({str(k): self.cells[k] for k in sorted(self.cells)})
+            self._cells_json = ('],"cells":' + cells + "}").encode()
+        return self._cells_json
+
+    def pieces(self) -> list[bytes]:
+        """The column's JSON text after its opening ``{"values":[``, in pieces: one per
+        :data:`CHUNK_ROWS` values, then the cells. A piece stays the same object while
+        its rows are unchanged (the gzip cache relies on it)."""
+        for i, chunk in enumerate(self._chunks):
+            if chunk is None:
+                text = _dumps(self.values[i * CHUNK_ROWS:(i + 1) * CHUNK_ROWS])[1:-1]
+                self._chunks[i] = (text if i == 0 else "," + text).encode()
+        return [*self._chunks, self.cells_json()]  # type: ignore[list-item]
+
+    def json(self) -> bytes:
+        """``{"values": [...], "cells": {...}}`` for every row."""
+        return b'{"values":[' + b"".join(self.pieces())
+
+    def subset(self, rows: Sequence[int]) -> dict[str, Any]:
+        """The column for ``rows`` only, re-indexed from 0."""
+        cells = {}
+        for new, old in enumerate(rows):
+            extra = self.cells.get(old)
+            if extra is not None:
+                cells[str(new)] = extra
+        return {"values": [self.values[i] for i in rows], "cells": cells}
+
+
+#: Integers beyond this don't survive a trip through a double.
+_BIG_INT = 2**53
+
+
+def _exact_double(value: Any) -> bool:
+    """Whether a float64 carries ``value`` exactly (finite numbers; no bools)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return type(value) is int and -_BIG_INT <= value <= _BIG_INT
+
+
+def _numeric_copy(values: np.ndarray, is_value: np.ndarray) -> np.ndarray | None:
+    """float64 copy of a store column's ``values`` (non-values NaN), or None when a
+    value does not fit (inf, huge integers, objects)."""
+    if values.dtype.kind == "f":
+        f64 = values.astype(np.float64)
+        if np.isinf(f64[is_value]).any():
+            return None
+    elif values.dtype.kind in "iu":
+        picked = values[is_value]
+        if picked.size and (picked.min() < -_BIG_INT or picked.max() > _BIG_INT):
+            return None
+        f64 = values.astype(np.float64)
+    else:
+        return None
+    f64[~is_value] = math.nan
+    return f64
+
+
+def _n_chunks(n_rows: int) -> int:
+    return (n_rows + CHUNK_ROWS - 1) // CHUNK_ROWS
+
+
+@dataclass
+class ColumnInfo:
+    """A column's description for the ``variables`` list."""
+
+    name: str
+    title: str
+    description: str | None
+    tags: list[str]
+    user_editable: bool
+    type: str | None
+    units: str | None
+    after: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The protocol's form."""
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "tags": self.tags, "user_editable": self.user_editable, "type": self.type,
+                "units": self.units}
+
+
+def column_order(variables: Iterable[st.VariableMeta], data_names: Iterable[str]
+                 ) -> list[ColumnInfo]:
+    """The table's columns in display order.
+
+    Variables of the context file come in the order they were first recorded (the
+    context file's order); a user-editable variable goes right after the column its
+    ``runtable_after`` attribute names (``"comment"``: first), else last. Names that
+    have values but no ``variables`` row (folders written by other tools) come after
+    the context file's, sorted.
+    """
+    computed: list[ColumnInfo] = []
+    user: list[ColumnInfo] = []
+    known = set()
+    for meta in variables:
+        known.add(meta.name)
+        if meta.name in RUN_FIELDS:
+            continue
+        attrs = meta.attributes or {}
+        info = ColumnInfo(meta.name, meta.title or meta.name, meta.description,
+                          list(meta.tags), meta.user_editable, meta.type, meta.units,
+                          attrs.get(AFTER_ATTR) if meta.user_editable else None)
+        (user if meta.user_editable else computed).append(info)
+    extra = [ColumnInfo(n, n, None, [], False, None, None)
+             for n in sorted(set(data_names) - known - RUN_FIELDS)]
+    order = computed + extra
+    pending = user
+    # Anchors may themselves be user variables: place what can be placed, repeat.
+    while pending:
+        left = []
+        for info in pending:
+            names = [c.name for c in order]
+            if info.after == "comment":
+                order.insert(0, info)
+            elif info.after is not None and info.after in names:
+                order.insert(names.index(info.after) + 1, info)
+            else:
+                left.append(info)
+        if len(left) == len(pending):
+            order.extend(left)  # anchors gone (or none given): last, in creation order
+            break
+        pending = left
+    return order
+
+
+# -- the cache ---------------------------------------------------------------------------
+def _blobs(conn: sqlite3.Connection, name: str, keys: list[tuple[int, int]] | None
+           ) -> dict[tuple[int, int], bytes]:
+    """Trendline blobs and the headers of array blobs of column ``name`` (of the runs
+    ``keys``, or all), by (proposal, run)."""
+    sql = ("SELECT proposal, run, CASE WHEN summary_type = 'trendline' THEN value "
+           "ELSE substr(value, 1, 512) END FROM run_variables WHERE name = ? "
+           "AND summary_type IN ('trendline', 'numpy')")
+    if keys is None:
+        return {(p, r): v for p, r, v in conn.execute(sql, (name,))}
+    out: dict[tuple[int, int], bytes] = {}
+    for start in range(0, len(keys), 400):
+        part = keys[start:start + 400]
+        runs = sorted({r for _, r in part})
+        wanted = set(part)
+        for p, r, v in conn.execute(sql + f" AND run IN ({','.join('?' * len(runs))})",
+                                    (name, *runs)):
+            if (p, r) in wanted:
+                out[p, r] = v
+    return out
+
+
+class TableCache:
+    """The encoded table of one folder, kept in server memory and up to date.
+
+    :meth:`snapshot` answers ``GET /api/table``: it first brings the store's columnar
+    table up to date (:meth:`runtable.store.table.TableColumns.refresh` reads only the
+    runs changed since), re-encodes only the changed cells, and serves filtered
+    requests from memory. Thread-safe: one lock around refresh and encoding.
+
+    The full snapshot is also kept gzip-compressed, one deflate piece per column
+    (:class:`_Gzipped`), so an unchanged table costs no compression and a changed
+    cell costs compressing its column again.
+    """
+
+    def __init__(self, folder: FolderAccess, bus: EventBus) -> None:
+        self.folder = folder
+        self.bus = bus
+        self._lock = threading.Lock()
+        self._table: st.TableColumns | None = None
+        self._keys: list[tuple[int, int]] = []
+        self._columns: dict[str, EncodedColumn] = {}
+        self._comment: EncodedColumn = EncodedColumn.empty(0)
+        self._order: list[ColumnInfo] = []
+        self._head: bytes | None = None
+        #: (name, has a leading comma) -> the column's key in the snapshot.
+        self._keys_json: dict[tuple[str, bool], bytes] = {}
+        self._gzip = _Gzipped()
+
+    def warm_up(self) -> threading.Thread:
+        """Read and encode the table in a background thread, so that the first browser
+        does not wait for it (requests meanwhile wait for the lock, then are quick)."""
+
+        def run() -> None:
+            try:
+                with self._lock:
+                    self._refresh()
+                    self._gzip.body(self._pieces(), b"}}")
+            except Exception:  # e.g. the app closed meanwhile: the next request retries
+                log.warning("Could not prepare the table in advance", exc_info=True)
+
+        thread = threading.Thread(target=run, name="runtable-table-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    # -- answers ------------------------------------------------------------------
+    def snapshot(self, runs: set[int] | None = None, names: set[str] | None = None,
+                 jobs: dict[str, str] | None = None, gzip: bool = False
+                 ) -> tuple[bytes, bool]:
+        """The table (or the ``runs`` rows / ``names`` columns of it) as JSON, and
+        whether it is gzip-compressed (only the full table is, when ``gzip``)."""
+        # `seq` is read before the data: every event numbered up to it announced a
+        # change committed before this read, so the snapshot includes it.
+        seq = self.bus.last_seq
+        tail = f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode()
+        if runs is not None:
+            # The cells an event names: read from the database for these runs only,
+            # without bringing the whole cache up to date (that waits for the next
+            # full snapshot).
+            return self._read_rows(runs, names)[:-2] + tail, False
+        with self._lock:
+            self._refresh()
+            rows = self._rows(None)
+            if names is not None or len(rows) != len(self._keys):
+                return self._encode_subset(rows, names)[:-2] + tail, False
+            pieces = self._pieces()
+            if gzip:
+                return self._gzip.body(pieces, tail), True
+        return b"".join(pieces) + tail, False
+
+    def binary(self, jobs: dict[str, str] | None = None) -> bytes:
+        """The full table in the binary form (``GET /api/table?format=binary``): the
+        JSON snapshot with numeric columns as ``{"f64": k}``, then their float64 blocks.
+
+        Layout: ``RTB1``, the JSON's length (uint32 little-endian), the JSON (UTF-8),
+        zeros up to a multiple of 8 bytes, then block ``k`` of every binary column at
+        ``k * rows * 8`` bytes from there: one little-endian float64 per row, NaN for
+        null. Numbers cost 8 bytes and no parsing (a ``Float64Array`` view).
+        """
+        seq = self.bus.last_seq
+        with self._lock:
+            self._refresh()
+            if len(self._rows(None)) != len(self._keys):
+                # Rows of other proposals in the folder: the JSON subset (rare).
+                body = self._encode_subset(self._rows(None), None)[:-2]
+                head = body + f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode()
+                return _binary_frame(head, [])
+            if self._head is None:
+                self._head = (_dumps(self._header(None, self._order))[:-1]
+                              + ',"columns":{').encode()
+            parts = [self._head]
+            blocks: list[bytes] = []
+            for i, info in enumerate(self._order):
+                column = self._columns[info.name]
+                parts.append(((',"' if i else '"') + _dumps(info.name)[1:] + ":").encode())
+                block = column.f64_bytes()
+                if block is None:
+                    parts.append(b'{"values":[')
+                    parts.extend(column.pieces())
+                else:
+                    parts.append(b'{"f64":%d,"cells":' % len(blocks))
+                    parts.append(column.cells_json()[len(b'],"cells":'):])
+                    blocks.append(block)
+            parts.append(f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode())
+            return _binary_frame(b"".join(parts), blocks)
+
+    def _rows(self, runs: set[int] | None) -> list[int]:
+        proposal = self.folder.proposal
+        return [i for i, (p, r) in enumerate(self._keys)
+                if (proposal is None or p == proposal) and (runs is None or r in runs)]
+
+    def _read_rows(self, runs: set[int], names: set[str] | None) -> bytes:
+        """The JSON snapshot of ``runs`` (and ``names``), read from the database."""
+        reader = self.folder.reader()
+        part = st.read_table(reader, runs=runs, names=names)
+        proposal = self.folder.proposal
+        keep = np.flatnonzero((part.proposal == proposal) if proposal is not None
+                              else np.ones(len(part), dtype=bool))
+        order = column_order(part.variables.values(), part.columns)
+        if names is not None:
+            order = [c for c in order if c.name in names]
+        with self._lock:  # the column units the cache found over all rows
+            known = {c.name: c.units for c in self._order}
+        keys = list(zip(part.proposal.tolist(), part.run.tolist(), strict=True))
+        rows = keep.tolist()
+        columns = {}
+        for info in order:
+            if info.name in known:
+                info.units = known[info.name]
+            encoded = _encode_table_column(part, keys, info.name, info.type, reader.conn,
+                                           info.units, whole=False)
+            if info.name not in known:
+                info.units = encoded.units
+            columns[info.name] = encoded.subset(rows)
+        comment = _encode_table_column(part, keys, "comment", None, reader.conn, None,
+                                       whole=False)
+        idx = np.asarray(rows, dtype=np.intp)
+        head = {
+            "proposal": proposal,
+            "db_id": part.db_id,
+            "bus": self.bus.id,
+            "runs": part.run[idx].tolist(),
+            "start_time": _times(part.start_time[idx]),
+            "added_at": _times(part.added_at[idx]),
+            "comment": [comment.values[i] for i in rows],
+            "variables": [c.to_dict() for c in order],
+            "columns": columns,
+        }
+        return _dumps(head).encode()
+
+    def _header(self, rows: Sequence[int] | None, order: list[ColumnInfo]) -> dict[str, Any]:
+        table = self._table
+        assert table is not None
+        idx = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
+        return {
+            "proposal": self.folder.proposal,
+            "db_id": table.db_id,
+            "bus": self.bus.id,
+            "runs": table.run[idx].tolist(),
+            "start_time": _times(table.start_time[idx]),
+            "added_at": _times(table.added_at[idx]),
+            "comment": (self._comment.values if rows is None
+                        else [self._comment.values[i] for i in rows]),
+            "variables": [c.to_dict() for c in order],
+        }
+
+    def _pieces(self) -> list[bytes]:
+        """The full snapshot without its end: the head, then each column in pieces."""
+        if self._head is None:
+            self._head = (_dumps(self._header(None, self._order))[:-1]
+                          + ',"columns":{').encode()
+        pieces = [self._head]
+        for i, info in enumerate(self._order):
+            key = self._keys_json.get((info.name, bool(i)))
+            if key is None:
+                key = ((',"' if i else '"') + _dumps(info.name)[1:] + ':{"values":[').encode()
+                self._keys_json[info.name, bool(i)] = key
+            pieces.append(key)
+            pieces.extend(self._columns[info.name].pieces())
+        return pieces
+
+    def _encode_subset(self, rows: list[int], names: set[str] | None) -> bytes:
+        order = [c for c in self._order if names is None or c.name in names]
+        head = self._header(rows, order)
+        head["columns"] = {c.name: self._columns[c.name].subset(rows) for c in order}
+        return _dumps(head).encode()
+
+    # -- keeping up to date -----------------------------------------------------------
+    def _refresh(self) -> None:
+        db = self.folder.reader()
+        if self._table is None:
+            self._table = st.read_table(db)
+            self._rebuild()
+            return
+        changes = self._table.refresh(db)
+        if not changes:
+            return
+        keys = list(zip(self._table.proposal.tolist(), self._table.run.tolist(),
+                        strict=True))
+        if changes.full or keys[:len(self._keys)] != self._keys:
+            self._rebuild()  # rows removed or inserted before the end
+            return
+        self._head = None
+        n = len(keys)
+        self._keys = keys
+        for col in (*self._columns.values(), self._comment):
+            col.grow(n)
+        rows = sorted(set(changes.rows.tolist()))
+        columns = self._table.columns
+        if changes.variables_changed or set(columns) - set(self._columns) or \
+                set(self._columns) - set(columns) - {"comment"}:
+            self._order = column_order(self._table.variables.values(), columns)
+            for info in self._order:
+                if info.name in self._columns:
+                    info.units = self._columns[info.name].units
+        types = {c.name: c.type for c in self._order}
+        for name in changes.names:
+            if name == "comment":
+                self._encode_rows(self._comment, columns.get(name), rows, name, None)
+            elif name not in types:
+                self._columns.pop(name, None)
+            elif name not in self._columns:
+                self._columns[name] = self._encode_column(name, types[name])
+            else:
+                self._encode_rows(self._columns[name], columns.get(name), rows, name,
+                                  types[name])
+        for info in self._order:  # new columns without cells (e.g. a new user variable)
+            if info.name not in self._columns:
+                self._columns[info.name] = self._encode_column(info.name, info.type)
+        for name in set(self._columns) - set(types):
+            del self._columns[name]
+
+    def _rebuild(self) -> None:
+        table = self._table
+        assert table is not None
+        self._keys = list(zip(table.proposal.tolist(), table.run.tolist(), strict=True))
+        self._order = column_order(table.variables.values(), table.columns)
+        self._comment = self._encode_column("comment", None)
+        self._columns = {c.name: self._encode_column(c.name, c.type) for c in self._order}
+        self._head = None
+
+    def _encode_column(self, name: str, vtype: str | None) -> EncodedColumn:
+        assert self._table is not None
+        encoded = _encode_table_column(self._table, self._keys, name, vtype,
+                                       self.folder.reader().conn)
+        for info in self._order:
+            if info.name == name:
+                info.units = encoded.units
+        return encoded
+
+    def _encode_rows(self, encoded: EncodedColumn, column: st.Column | None,
+                     rows: Sequence[int], name: str, vtype: str | None) -> None:
+        _encode_rows(encoded, column, rows, name, vtype, self._keys,
+                     self.folder.reader().conn)
+
+
+def _binary_frame(head: bytes, blocks: list[bytes]) -> bytes:
+    pad = b"\0" * (-(8 + len(head)) % 8)
+    return b"".join((b"RTB1", struct.pack("<I", len(head)), head, pad, *blocks))
+
+
+def _encode_table_column(table: st.TableColumns, keys: list[tuple[int, int]], name: str,
+                         vtype: str | None, conn: sqlite3.Connection,
+                         units: str | None = None, whole: bool = True) -> EncodedColumn:
+    """Encode a whole column; vectorised, since this runs for every cell at start.
+    ``units``: the column's units if known, else found from its cells; ``whole``:
+    ``table`` is the whole table (its blobs are read in one query)."""
+    n = len(keys)
+    column = table.columns.get(name)
+    meta = table.variables.get(name)
+    if units is None:
+        units = meta.units if meta is not None else None
+    if units is None and column is not None and column.attributes:
+        # The first units found (cells of one variable share them in practice).
+        for attrs in column.attributes.values():
+            if isinstance(attrs, dict) and attrs.get("units"):
+                units = str(attrs["units"])
+                break
+    if column is None:
+        return EncodedColumn.empty(n, units)
+    kinds, values = column.kind, column.values
+    is_value = kinds == st.KIND_VALUE
+    out = values.tolist()
+    for i in np.flatnonzero(~is_value).tolist():
+        out[i] = None
+    if values.dtype.kind == "f":
+        for i in np.flatnonzero(is_value & ~np.isfinite(values)).tolist():
+            out[i] = _json_number(out[i])
+    elif values.dtype == object or vtype == "boolean":
+        for i in np.flatnonzero(is_value).tolist():
+            out[i] = _plain(out[i], vtype == "boolean")
+    f64 = None if vtype == "boolean" else _numeric_copy(values, is_value)
+    encoded = EncodedColumn(out, None, units, f64)
+    # Cells that need more than a value go through encode_cell one by one.
+    special = set(np.flatnonzero(~is_value & (kinds != st.KIND_MISSING)
+                                 & (kinds != st.KIND_NONE)).tolist())
+    special.update(column.attributes)
+    special.update(column.provenance)
+    if column.max_diff is not None:
+        with np.errstate(invalid="ignore"):
+            special.update(np.flatnonzero(column.max_diff > MAX_DIFF_THRESHOLD).tolist())
+    _encode_rows(encoded, column, sorted(special), name, vtype, keys, conn, all_rows=whole)
+    return encoded
+
+
+def _encode_rows(encoded: EncodedColumn, column: st.Column | None, rows: Sequence[int],
+                 name: str, vtype: str | None, keys: list[tuple[int, int]],
+                 conn: sqlite3.Connection, all_rows: bool = False) -> None:
+    if column is None:
+        for row in rows:
+            encoded.set(row, None, None)
+        return
+    kinds = column.kind
+    need_blobs = [r for r in rows if kinds[r] in (st.KIND_TRENDLINE, st.KIND_ARRAY)]
+    blobs: dict[tuple[int, int], bytes] = {}
+    if need_blobs:
+        blobs = _blobs(conn, name, None if all_rows else [keys[r] for r in need_blobs])
+    boolean = vtype == "boolean"
+    values, diffs = column.values, column.max_diff
+    for row in rows:
+        value = values[row]
+        if isinstance(value, np.generic):
+            value = value.item()  # json takes Python scalars only
+        diff = None if diffs is None or diffs[row] != diffs[row] else float(diffs[row])
+        out, extra = encode_cell(
+            int(kinds[row]), value, column.attributes.get(row),
+            column.provenance.get(row), diff, blobs.get(keys[row]), boolean)
+        encoded.set(row, out, extra)
+
+
+def _plain(value: Any, boolean: bool) -> Any:
+    """A value of an object column as JSON can carry it."""
+    if isinstance(value, float):
+        return _json_number(value)
+    if boolean and isinstance(value, int):
+        return bool(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _times(values: np.ndarray) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in values.tolist()]
+
+
+# -- gzip, piece by piece ------------------------------------------------------------------
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no mtime, OS unknown
+
+
+class _Gzipped:
+    """A gzip stream built from separately deflated pieces.
+
+    Deflate streams that end with a sync flush (and no final block) can be
+    concatenated; so each piece of the snapshot is deflated once, and only pieces that
+    changed are deflated again. The CRC of the whole is kept for the unchanged prefix.
+    """
+
+    def __init__(self, level: int = 4) -> None:
+        self.level = level
+        self._deflated: dict[int, tuple[bytes, bytes]] = {}  # id(piece) -> (piece, deflated)
+        self._prefix: tuple[list[bytes], list[bytes], int, int] | None = None
+
+    def _deflate(self, piece: bytes) -> bytes:
+        compressor = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        return compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    def body(self, pieces: list[bytes], tail: bytes) -> bytes:
+        """The gzip file of ``pieces`` followed by ``tail``."""
+        prefix = self._prefix
+        if prefix is None or len(prefix[0]) != len(pieces) or any(
+                a is not b for a, b in zip(prefix[0], pieces, strict=True)):
+            cache: dict[int, tuple[bytes, bytes]] = {}
+            deflated = []
+            crc = 0
+            for piece in pieces:
+                hit = self._deflated.get(id(piece))
+                data = hit[1] if hit is not None and hit[0] is piece else self._deflate(piece)
+                cache[id(piece)] = (piece, data)
+                deflated.append(data)
+                crc = zlib.crc32(piece, crc)
+            self._deflated = cache  # forget pieces no longer used
+            prefix = self._prefix = (list(pieces), deflated, crc,
+                                     sum(len(p) for p in pieces))
+        _, deflated, crc, size = prefix
+        end = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        last = end.compress(tail) + end.flush(zlib.Z_FINISH)
+        trailer = struct.pack("<II", zlib.crc32(tail, crc) & 0xFFFFFFFF,
+                              (size + len(tail)) & 0xFFFFFFFF)
+        return b"".join((_GZIP_HEADER, *deflated, last, trailer))

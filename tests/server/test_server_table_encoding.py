@@ -1,0 +1,142 @@
+"""Encoding single cells and columns for the table protocol, and parsing filters."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import numpy as np
+import pytest
+
+from runtable.server import table as tbl
+from runtable.store import table as st
+from runtable.store.table import VariableMeta
+
+
+def npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def test_trendline_is_downsampled_to_200_points() -> None:
+    blob = npy(np.vstack([np.arange(500.0), np.arange(500.0) * 2]))
+    out, extra = tbl.encode_cell(st.KIND_TRENDLINE, None, None, None, None, blob)
+    assert out is None
+    assert extra["kind"] == "trendline"
+    points = extra["points"]
+    assert len(points) == tbl.MAX_POINTS
+    assert points[0] == 0.0 and points[-1] == 998.0
+
+
+def test_trendline_nan_points_are_null_and_short_ones_stay_whole() -> None:
+    blob = npy(np.vstack([np.arange(3.0), [1.0, np.nan, 1 / 3]]))
+    _, extra = tbl.encode_cell(st.KIND_TRENDLINE, None, None, None, None, blob)
+    assert extra["points"] == [1.0, None, 0.3333]  # 5 digits of the largest
+
+
+def test_array_label_reads_only_the_header() -> None:
+    blob = npy(np.zeros((2, 3, 4), dtype=np.float32))[:200]  # as the reader fetches it
+    out, extra = tbl.encode_cell(st.KIND_ARRAY, None, None, None, None, blob)
+    assert out == "float32: (2, 3, 4)"
+    assert extra == {"kind": "array"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (float("nan"), None), (float("inf"), "inf"), (float("-inf"), "-inf"), (2.5, 2.5),
+    (7, 7), ("text", "text"),
+])
+def test_values_are_valid_json(value, expected) -> None:
+    out, extra = tbl.encode_cell(st.KIND_VALUE, value, None, "context.py", None)
+    assert out == expected and extra is None
+    json.dumps(out, allow_nan=False)
+
+
+def test_booleans_of_user_variables_are_booleans() -> None:
+    assert tbl.encode_cell(st.KIND_VALUE, 1, None, "", None, boolean=True) == (
+        True, {"provenance": "user"})
+    assert tbl.encode_cell(st.KIND_VALUE, 0, None, "", None, boolean=True)[0] is False
+
+
+def test_styles_max_diff_and_provenance() -> None:
+    attrs = {"bold": True, "background": [255, 128, 0], "units": "mJ"}
+    out, extra = tbl.encode_cell(st.KIND_VALUE, 1.0, attrs, "submitted", 0.5)
+    assert out == 1.0
+    assert extra == {"bold": True, "background": "#ff8000", "units": "mJ",
+                     "max_diff": True, "provenance": "external"}
+    # Tiny variation, or none recorded: not bold; a NULL provenance is the context file's.
+    assert tbl.encode_cell(st.KIND_VALUE, 1.0, None, None, 1e-12) == (1.0, None)
+
+
+def test_errors_and_skips() -> None:
+    err = {"error": "boom", "error_cls": "ValueError"}
+    assert tbl.encode_cell(st.KIND_ERROR, None, err, "context.py", None) == (
+        None, {"kind": "error", "message": "boom", "error_cls": "ValueError"})
+    skip = {"error": "no data", "error_cls": "Skip"}
+    assert tbl.encode_cell(st.KIND_ERROR, None, skip, None, None)[1]["kind"] == "skip"
+
+
+def test_complex() -> None:
+    out, extra = tbl.encode_cell(st.KIND_COMPLEX, 1.5 - 2j, None, None, None)
+    assert out == "1.5-2j"
+    assert extra == {"kind": "complex", "re": 1.5, "im": -2.0}
+
+
+def test_encoded_column_json_follows_changes_in_one_chunk() -> None:
+    n = tbl.CHUNK_ROWS * 2 + 5
+    col = tbl.EncodedColumn.empty(n, units="mJ")
+    for i in range(n):
+        col.set(i, float(i), {"units": "mJ"} if i % 2 else None)
+    first = json.loads(col.json())
+    assert first["values"] == [float(i) for i in range(n)]
+    assert first["cells"] == {}  # units equal to the column's are not repeated
+    col.set(3, None, {"kind": "error", "message": "x", "error_cls": "E"})
+    col.grow(n + 2)
+    col.set(n + 1, "late", {"units": "J"})
+    second = json.loads(col.json())
+    assert second["values"][3] is None
+    assert second["values"][n:] == [None, "late"]
+    assert second["cells"] == {"3": {"kind": "error", "message": "x", "error_cls": "E"},
+                               str(n + 1): {"units": "J"}}
+    assert col.subset([n + 1, 3]) == {"values": ["late", None], "cells": {
+        "0": {"units": "J"}, "1": {"kind": "error", "message": "x", "error_cls": "E"}}}
+
+
+def meta(name: str, vtype: str | None = None, after: str | None = None) -> VariableMeta:
+    attrs = {tbl.AFTER_ATTR: after} if after else None
+    return VariableMeta(name, name.upper(), None, vtype, attrs, ())
+
+
+def test_column_order_places_user_variables_after_their_anchor() -> None:
+    variables = [meta("a"), meta("u1", "string", after="b"), meta("b"), meta("c"),
+                 meta("u2", "number", after="comment"), meta("u3", "boolean"),
+                 meta("u4", "integer", after="u1"), meta("u5", "string", after="gone")]
+    order = [c.name for c in tbl.column_order(variables, ["a", "b", "c", "z_extra",
+                                                          "comment"])]
+    assert order == ["u2", "a", "b", "u1", "u4", "c", "z_extra", "u3", "u5"]
+
+
+@pytest.mark.parametrize(("text", "runs"), [
+    (None, None), ("", None), ("3", {3}), ("3,5-7", {3, 5, 6, 7}), (" 1 , 2-2 ,", {1, 2}),
+])
+def test_parse_runs(text, runs) -> None:
+    assert tbl.parse_runs(text) == runs
+
+
+def test_parse_names() -> None:
+    assert tbl.parse_names("a, b,,c") == {"a", "b", "c"}
+    assert tbl.parse_names("") is None
+
+
+def test_gzip_from_pieces_is_one_valid_stream() -> None:
+    zipper = tbl._Gzipped()
+    pieces = [b'{"a":[' + b"1.5," * 5000 + b'0]', b',"b":"' + "é".encode() * 3000 + b'"']
+    first = zipper.body(pieces, b',"seq":1}')
+    assert gzip.decompress(first) == b"".join(pieces) + b',"seq":1}'
+    json.loads(gzip.decompress(first))
+    # One piece changed, another tail: still one valid stream with the right content.
+    pieces = [pieces[0], b',"b":"changed"']
+    second = zipper.body(pieces, b',"seq":22}')
+    assert gzip.decompress(second) == b"".join(pieces) + b',"seq":22}'
+    assert json.loads(gzip.decompress(second))["b"] == "changed"

@@ -23,7 +23,7 @@ with `runtable reprocess all`. Files written for DAMNIT (`from damnit_ctx import
 work unchanged.
 """
 
-from runtable.context import Cell, Variable  # noqa: F401
+from runtable.context import Variable
 
 
 # The first argument is the run, opened with extra_data (a DataCollection).
@@ -34,6 +34,8 @@ def n_trains(run):
 
 
 # More examples, to adapt to your instrument's source names:
+#
+# from runtable.context import Cell
 #
 # @Variable(title="XGM/Photon flux", units="µJ", summary="mean")
 # def xgm_flux(run):
@@ -89,9 +91,23 @@ def _add_in(parser: argparse.ArgumentParser) -> None:
 
 # -- commands ----------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo.run import run_demo
+    if args.once:
+        from .demo.run import run_demo_once
 
-    return run_demo(args.dir, n_runs=args.runs, keep=args.keep)
+        return run_demo_once(args.dir, n_runs=6 if args.runs is None else args.runs,
+                             keep=args.keep)
+    from .demo.live import run_live_demo
+
+    if args.every <= 0:
+        raise CommandError("--every must be a positive number of seconds")
+    try:
+        return run_live_demo(args.dir, n_runs=3 if args.runs is None else args.runs,
+                             every_s=args.every,
+                             max_runs=args.max_runs, keep=args.keep, host=args.host,
+                             port=args.port, token=args.token)
+    except OSError as exc:
+        raise CommandError(f"cannot serve the demo on {args.host}:{args.port}: "
+                           f"{exc.strerror or exc}") from None
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -123,8 +139,16 @@ def _cmd_init(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
 
-    context_text = STARTER_CONTEXT
+    context_text: str | None = STARTER_CONTEXT
     user_vars = []
+    existing_context = folder / "context.py"
+    if existing_context.exists():
+        # Someone's work: never replaced. Keep it, or ask them to move it away.
+        if args.context is not None or args.like is not None:
+            raise CommandError(
+                f"{existing_context} exists already; move it away first, or leave out "
+                f"--context/--like to keep it as the new database's context file")
+        context_text = None
     if args.context is not None:
         try:
             context_text = args.context.read_text()
@@ -141,11 +165,16 @@ def _cmd_init(args: argparse.Namespace) -> int:
         db = create_folder(folder, proposal, context_text)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"Cannot create the database folder {folder}: "
+                           f"{exc.strerror or exc}") from None
     with db:
         for var in user_vars:
             db.add_user_variable(var.name, var.type, title=var.title,
                                  description=var.description)
     print(f"Created the database folder {folder} for proposal {proposal}.")
+    if context_text is None:
+        print(f"Kept the context file that was there already, {existing_context}.")
     if args.like is not None:
         print(f"Copied the context file and {len(user_vars)} user-editable "
               f"variable{'s' if len(user_vars) != 1 else ''} from {like}.")
@@ -265,17 +294,38 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if fmt is None:
         raise CommandError(f"cannot tell the format from the name {args.output.name!r}; "
                            f"give --format {'|'.join(sorted(set(FORMAT_SUFFIXES.values())))}")
-    n = export_table(folder, args.output, fmt, with_titles=args.titles)
+    if not args.output.parent.is_dir():
+        raise CommandError(f"cannot write {args.output}: the folder {args.output.parent} "
+                           "does not exist")
+    try:
+        n = export_table(folder, args.output, fmt, with_titles=args.titles)
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     print(f"Wrote {n} run{'s' if n != 1 else ''} to {args.output} ({fmt}).")
     return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
     from .server.serve import serve
+    from .service import Service, ServiceError
 
     folder = folder_arg(args.dir)
+    # What the service does (runs found, jobs failing, the context file not loading)
+    # is what a person watching this terminal needs to see.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
+                                           "%H:%M:%S"))
+    root = logging.getLogger("runtable")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
     try:
-        return serve(folder, host=args.host, port=args.port, token=args.token)
+        service = Service(folder)
+        return serve(folder, host=args.host, port=args.port, token=args.token,
+                     service=service)
+    except ServiceError as exc:
+        raise CommandError(str(exc)) from None
     except ValueError as exc:  # an unusable --token
         raise CommandError(str(exc)) from None
     except OSError as exc:
@@ -347,16 +397,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="make mock runs, process them with a sample context file and show the table",
+        help="serve a live demo: mock runs arrive and are processed as you watch",
         description="Create a mock proposal with a few realistic runs and a sample context "
-        "file, process every run, and print the resulting table. Only a folder made by a "
-        "previous demo is ever replaced.",
+        "file, start the service and the web server on it (printing the URL to open), and "
+        "then add a new run every few seconds, its proc data following. Stop with Ctrl-C. "
+        "With --once, process the runs here and now and print the table instead. Only a "
+        "folder made by a previous demo is ever replaced.",
     )
     demo.add_argument("dir", nargs="?", type=Path, default=Path("demo"),
                       help="folder for the mock proposal and database (default: ./demo)")
-    demo.add_argument("--runs", type=int, default=6, help="how many runs to make (default 6)")
+    demo.add_argument("--runs", type=int, default=None,
+                      help="runs made before starting (default 3; 6 with --once)")
+    demo.add_argument("--every", type=float, default=10.0, metavar="SECONDS",
+                      help="seconds between new runs (default 10)")
+    demo.add_argument("--max-runs", type=int, default=30, metavar="N",
+                      help="stop adding runs after run N (default 30)")
     demo.add_argument("--keep", action="store_true",
                       help="keep an existing demo folder instead of starting afresh")
+    demo.add_argument("--once", action="store_true",
+                      help="no server: process the runs, print the table and exit")
+    demo.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1: this machine only)")
+    demo.add_argument("--port", type=int, default=8780,
+                      help="port (default 8780, or the next free one; 0: any free port)")
+    demo.add_argument("--token", default=None,
+                      help="the token to require (default: $RUNTABLE_TOKEN, else a new "
+                      "random one)")
     demo.set_defaults(func=_cmd_demo)
 
     init = sub.add_parser(
@@ -452,10 +518,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser(
         "serve",
-        help="serve the run table to browsers (prints the URL to open, with its token)",
-        description="Start the web server for a database folder and print the URL to "
+        help="run the service: process new runs as they arrive and serve the live "
+        "table to browsers (prints the URL to open, with its token)",
+        description="Start the service of a database folder: watch the proposal's raw/ "
+        "and proc/ folders, process each run when it is complete (or on `runtable "
+        "notify`), merge the results, and serve the live table. Prints the URL to "
         "open, which includes the token every request needs. It listens on 127.0.0.1 "
-        "only, unless --host says otherwise. See docs/server.md.",
+        "only, unless --host says otherwise. See docs/service.md and docs/server.md.",
     )
     srv.add_argument("dir", nargs="?", default=None, metavar="DIR", help=DB_FOLDER_HELP)
     srv.add_argument("--host", default="127.0.0.1",

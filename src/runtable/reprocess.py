@@ -1,8 +1,11 @@
 """Processing runs again, here and now, without a service: ``runtable reprocess``.
 
 :func:`reprocess` executes the folder's context file for a set of runs in parallel
-child processes (one per run, in the ``context_python`` interpreter) and merges each
-result fragment as soon as it arrives. The calling process is the folder's single
+processes and merges each result fragment as soon as it arrives. The processes are
+forked, one per run, from a warm worker (:mod:`runtable.jobs.warm`, in the
+``context_python`` interpreter) that imports numpy, h5py and extra_data once while
+this process loads the context file; they have the same limits and logs as the
+service's local jobs. The calling process is the folder's single
 writer for the duration, so no service may be running on the same folder.
 
 Problems in the context file's variables or in a run's data never raise: they end up
@@ -25,7 +28,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -179,7 +181,9 @@ def reprocess(
     CPU). ``python``: the interpreter (default: the ``context_python`` setting).
     ``timeout``: seconds after which one run's process is killed.
 
-    Also updates the folder's ``variables`` table from the context file. Raises
+    Also merges result fragments left in the folder by an earlier command or service
+    that was killed, and updates the folder's ``variables`` table from the context
+    file. Refuses to run while a service runs on the folder. Raises
     :class:`ContextLoadError`, :class:`MissingRunsError` or :class:`ReprocessError`
     before processing anything; :class:`ReprocessInterrupted` on Ctrl-C, after
     stopping the running processes and merging what had finished.
@@ -196,10 +200,14 @@ def reprocess(
         if proposal is None:
             raise ReprocessError(f"{db_dir} has no proposal set; "
                                  "set it with `runtable config proposal NUMBER`")
+        _refuse_if_served(db_dir)
         try:
             prop_dir = proposal_dir(db_dir, proposal)
         except ProposalNotFoundError as exc:
             raise ReprocessError(str(exc)) from None
+        # Results a killed command or service left behind come first, so that the
+        # newer ones merged below win.
+        db.merge_pending()
 
         on_disk = {r.run: r for r in scan_runs(prop_dir)}
         wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
@@ -213,10 +221,6 @@ def reprocess(
                 kinds = "raw/ or proc/" if data == "all" else f"{data}/"
                 raise MissingRunsError(missing, proposal, f"{prop_dir}{os.sep}{kinds}")
 
-        pipeline = load_context(db.context_path)
-        _check_selection(pipeline, data, variables, match)
-        db.update_computed_variables(pipeline.vars_to_dict())
-
         python = str(python or db.get_setting("context_python") or sys.executable)
         if not (Path(python).is_file() or _on_path(python)):
             raise ReprocessError(
@@ -225,13 +229,41 @@ def reprocess(
         if jobs is None:
             jobs = min(int(db.get_setting("concurrent_jobs") or 1), os.cpu_count() or 1)
         jobs = max(1, min(jobs, len(run_list) or 1))
-        # The children find the runs under the same root we did, even when it was
-        # known only from where the database folder is.
-        env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2])}
+        limits = _limits(db, timeout)
 
-        batch = _Batch(db, proposal, data, variables, match, python, timeout, env)
-        reporter.start(run_list, jobs)
-        return batch.run(run_list, jobs, reporter)
+        # The worker imports numpy, h5py and extra_data while this process loads the
+        # context file: the two biggest start-up costs overlap.
+        pool = _WorkerPool(python) if run_list else None
+        try:
+            pipeline = load_context(db.context_path)
+            _check_selection(pipeline, data, variables, match)
+            db.update_computed_variables(pipeline.vars_to_dict())
+            if pool is None:
+                return []
+            # The workers find the runs under the same root we did, even when it was
+            # known only from where the database folder is.
+            env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2])}
+            request = {"db_dir": str(db.path), "proposal": proposal, "data": data,
+                       "variables": list(variables), "match": list(match),
+                       "cluster": None, "env": env, **limits}
+            reporter.start(run_list, jobs)
+            return _Batch(db, proposal, pool, request).run(run_list, jobs, reporter)
+        finally:
+            if pool is not None:
+                pool.close()
+
+
+def _refuse_if_served(db_dir: Path) -> None:
+    """A running service is the folder's single writer: no second one beside it."""
+    from .server.discovery import read_server_file
+
+    info = read_server_file(db_dir)
+    if info is not None:
+        where = f"process {info.pid}" + (f" on {info.host}" if info.host else "")
+        raise ReprocessError(
+            f"A runtable service is running for {db_dir} ({info.url}, {where}), and only "
+            "one process may write a database folder. Reprocess from its web page, or "
+            "stop the service first.")
 
 
 def _check_selection(pipeline: Pipeline, data: str, variables: Sequence[str],
@@ -253,77 +285,194 @@ def _on_path(name: str) -> bool:
     return os.sep not in name and shutil.which(name) is not None
 
 
-class _Batch:
-    """Runs executed by a thread pool, each in its own child process; this thread
-    merges every fragment (the folder's single writer) and handles Ctrl-C."""
+def _limits(db: DatabaseFolder, timeout: float | None) -> dict[str, float | int]:
+    """The per-run limits of a worker request: those of the service's local jobs
+    (``noncluster_cpus``, ``noncluster_mem``, ``job_time_limit_s`` or ``slurm_time``);
+    ``timeout`` wins over the time limit."""
+    from .jobs.limits import Limits
 
-    def __init__(self, db: DatabaseFolder, proposal: int, data: RunDataName,
-                 variables: Sequence[str], match: Sequence[str], python: str,
-                 timeout: float | None, env: dict[str, str]) -> None:
-        self.db = db
-        self.proposal = proposal
-        self.kwargs = dict(data=data, variables=tuple(variables), match=tuple(match),
-                           python=python, timeout=timeout, env=env)
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.children: dict[int, subprocess.Popen] = {}
+    limits = Limits.from_settings(db.settings())
+    return {"cpus": limits.cpus, "mem_bytes": limits.mem_bytes,
+            "time_s": float(timeout) if timeout else limits.time_s}
 
-    def run(self, runs: list[int], jobs: int, reporter: Reporter) -> list[RunOutcome]:
-        outcomes: dict[int, RunOutcome] = {}
-        with _sigint_sets(self.stop), ThreadPoolExecutor(
-                jobs, thread_name_prefix="reprocess") as pool:
-            futures: dict[Future[RunOutcome | None], int] = {
-                pool.submit(self._execute, run): run for run in runs}
-            pending = set(futures)
-            stopping = False
-            while pending:
-                # A short wait so that Ctrl-C (which only sets a flag) is seen soon.
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    run = futures[future]
-                    outcome = None if future.cancelled() else future.result()
-                    if outcome is None:
-                        continue  # never started: stopped before its turn
-                    outcomes[run] = self._merge(outcome, interrupted=stopping)
-                    reporter.finished(outcomes[run])
-                if self.stop.is_set() and not stopping:
-                    stopping = True
-                    for future in pending:
-                        future.cancel()
-                    with self.lock:
-                        running = list(self.children.values())
-                    reporter.stopping(len(running))
-                    for proc in running:
-                        _kill(proc)
-        if self.stop.is_set():
-            for run in runs:
-                outcomes.setdefault(run, RunOutcome(
-                    self.proposal, run, failure=("Interrupted", "not started (Ctrl-C)")))
-            raise ReprocessInterrupted([outcomes[r] for r in sorted(outcomes)])
-        return [outcomes[r] for r in sorted(outcomes)]
 
-    def _execute(self, run: int) -> RunOutcome | None:
-        from .execute import run_in_subprocess
+class _WorkerPool:
+    """A warm worker (``python -m runtable.jobs.warm`` in the context's interpreter)
+    that imports the heavy libraries once and forks a fresh process per run: the
+    same runner, limits and logs as the service's local jobs. Its events arrive on
+    :attr:`events`, ending with ``{"event": "eof", "returncode": N}``."""
 
-        if self.stop.is_set():
-            return None
+    def __init__(self, python: str) -> None:
+        import queue
+        import tempfile
 
-        def started(proc: subprocess.Popen) -> None:
-            with self.lock:
-                self.children[run] = proc
-            if self.stop.is_set():  # Ctrl-C came while this one was starting
-                _kill(proc)
+        from .execute.subprocess import child_env
+
+        self.python = python
+        self.events: queue.SimpleQueue[dict] = queue.SimpleQueue()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [python, "-m", "runtable.jobs.warm"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self._stderr, env=child_env(),
+            # Ctrl-C is for this process to handle: it stops the worker in order.
+            start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name="reprocess-worker-reader")
+        self._reader.start()
+
+    def _read(self) -> None:
+        import json
+
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self.events.put(event)
+        self.proc.stdout.close()
+        self.events.put({"event": "eof", "returncode": self.proc.wait()})
+
+    def submit(self, request: dict) -> bool:
+        """Hand over one run; False if the worker is gone."""
+        import json
 
         try:
-            return run_in_subprocess(self.db.path, self.proposal, run, on_start=started,
-                                     **self.kwargs)
-        finally:
-            with self.lock:
-                self.children.pop(run, None)
+            assert self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps({"op": "run", **request}) + "\n").encode())
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            return False
+        return True
 
-    def _merge(self, outcome: RunOutcome, interrupted: bool) -> RunOutcome:
-        if interrupted and outcome.failure is not None and outcome.fragment is None:
-            outcome.failure = ("Interrupted", "stopped by Ctrl-C before it finished")
+    def stderr_tail(self, lines: int = 5) -> str:
+        """The last lines the worker printed to stderr (why it died, say)."""
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace").strip()
+        return "\n".join(text.splitlines()[-lines:])
+
+    def close(self) -> None:
+        """Stop the worker; it kills whatever it still runs. Safe to call twice."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # its children die with it (they watch their parent)
+            self.proc.wait()
+        self._reader.join(5)
+        self._stderr.close()
+
+
+class _Batch:
+    """Runs handed to the worker ``jobs`` at a time; this thread merges every fragment
+    as it arrives (the folder's single writer) and handles Ctrl-C."""
+
+    def __init__(self, db: DatabaseFolder, proposal: int, pool: _WorkerPool,
+                 request: dict) -> None:
+        self.db = db
+        self.proposal = proposal
+        self.pool = pool
+        self.request = request
+
+    def run(self, runs: list[int], jobs: int, reporter: Reporter) -> list[RunOutcome]:
+        import queue
+
+        outcomes: dict[int, RunOutcome] = {}
+        waiting = list(runs)
+        running: set[int] = set()
+        stop = threading.Event()
+        dead: str | None = None  # why the worker is gone, once it is
+        with _sigint_sets(stop):
+            while (waiting and dead is None) or running:
+                while waiting and len(running) < jobs and dead is None:
+                    if stop.is_set():
+                        break
+                    if self.pool.submit({**self.request, "id": waiting[0], "run": waiting[0]}):
+                        running.add(waiting.pop(0))
+                    else:
+                        dead = self._death_note()
+                if stop.is_set():
+                    break
+                try:
+                    # A short wait so that Ctrl-C (which only sets a flag) is seen soon.
+                    event = self.pool.events.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                kind = event.get("event")
+                if kind == "eof":
+                    dead = self._death_note()
+                    for run in sorted(running):
+                        outcomes[run] = self._failed(run, "ProcessingCrashed", dead)
+                        reporter.finished(outcomes[run])
+                    running.clear()
+                elif kind == "finished" and event.get("id") in running:
+                    run = int(event["id"])
+                    running.discard(run)
+                    outcomes[run] = self._merge(self._outcome(run, event))
+                    reporter.finished(outcomes[run])
+            if stop.is_set():
+                # Runs that finished before Ctrl-C was seen are merged all the same.
+                with contextlib.suppress(queue.Empty):
+                    while running:
+                        event = self.pool.events.get_nowait()
+                        if event.get("event") == "finished" and event.get("id") in running:
+                            run = int(event["id"])
+                            running.discard(run)
+                            outcomes[run] = self._merge(self._outcome(run, event))
+                            reporter.finished(outcomes[run])
+                reporter.stopping(len(running))
+                self.pool.close()  # kills the runs still going; nothing more is merged
+                for run in runs:
+                    outcomes.setdefault(run, RunOutcome(self.proposal, run, failure=(
+                        "Interrupted", "stopped by Ctrl-C before it finished"
+                        if run in running else "not started (Ctrl-C)")))
+                raise ReprocessInterrupted([outcomes[r] for r in sorted(outcomes)])
+        for run in waiting:
+            outcomes[run] = self._failed(run, "ProcessingCrashed", dead or "not started")
+            reporter.finished(outcomes[run])
+        return [outcomes[r] for r in sorted(outcomes)]
+
+    def _death_note(self) -> str:
+        from .execute.subprocess import describe_exit
+
+        try:
+            code = self.pool.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            code = None
+        why = ("it stopped reading requests" if code is None
+               else describe_exit(code).replace("The processing process", "it"))
+        tail = self.pool.stderr_tail()
+        return (f"The worker process ({self.pool.python} -m runtable.jobs.warm) stopped "
+                f"unexpectedly: {why}" + (f". Its last words:\n{tail}" if tail else ""))
+
+    def _failed(self, run: int, cls: str, message: str) -> RunOutcome:
+        from .execute.runner import log_path_for
+
+        outcome = RunOutcome(self.proposal, run, failure=(cls, message),
+                             log_path=log_path_for(self.db.path, self.proposal, run))
+        # The run's log tells what happened, as it does for a job of the service.
+        with contextlib.suppress(OSError), open(outcome.log_path, "a") as log:
+            log.write(f"----- Failed r{run} (p{self.proposal}): {message} -----\n")
+        return outcome
+
+    def _outcome(self, run: int, event: dict) -> RunOutcome:
+        from .execute.subprocess import describe_exit
+
+        if event.get("killed"):
+            return self._failed(run, str(event["killed"]), str(event.get("message") or ""))
+        if event.get("outcome"):
+            try:
+                return RunOutcome.from_json(event["outcome"])
+            except (ValueError, TypeError):
+                pass
+        return self._failed(run, "ProcessingCrashed",
+                            describe_exit(int(event.get("returncode") or 0)) +
+                            "; see the run's log in process_logs/")
+
+    def _merge(self, outcome: RunOutcome) -> RunOutcome:
         if outcome.fragment is None:
             return outcome
         try:
@@ -332,12 +481,6 @@ class _Batch:
             # The fragment stays in extracted_data/ and a later merge can take it.
             outcome.failure = (type(exc).__name__, f"Could not merge the results: {exc}")
         return outcome
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    from .execute.subprocess import kill_process_group
-
-    kill_process_group(proc)
 
 
 @contextlib.contextmanager

@@ -125,5 +125,7 @@ def check_file(path: str | Path) -> int:
         table.add_row(*map(escape, (v["name"], v["title"], v["data"])),
                       "yes" if v["cluster"] else "", escape(", ".join(v["tags"])))
     console.print(table)
-    console.print(f"{escape(str(path))}: OK, {len(report.variables)} variables.", soft_wrap=True)
+    n = len(report.variables)
+    console.print(f"{escape(str(path))}: OK, {n} variable{'s' if n != 1 else ''}.",
+                  soft_wrap=True)
     return 0

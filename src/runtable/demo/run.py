@@ -1,4 +1,5 @@
-"""``runtable demo``: a mock proposal, a database folder and every run processed.
+"""Building the demo folder, and ``runtable demo --once``: every run processed here
+and now, then the table printed. (The live demo is :mod:`runtable.demo.live`.)
 
 The demo folder looks like::
 
@@ -16,7 +17,11 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..testing.mock_proposal import MockProposal
 
 MARKER = ".runtable-demo"
 PROPOSAL = 1234
@@ -28,39 +33,41 @@ TABLE_COLUMNS = ["Sample", "Trains", "XGM/Photon flux", "XGM/Flux stability",
                  "Sample X/Position", "Timestamp"]
 
 
-def run_demo(directory: str | Path = "demo", n_runs: int = 6, keep: bool = False) -> int:
-    """Build the demo in ``directory`` and print its table; the exit status.
+@dataclass(frozen=True)
+class Demo:
+    """A built demo: the mock proposal and its database folder (``folder`` is the
+    short ``<dir>/amore`` link where symlinks work)."""
 
-    ``keep``: reuse an existing demo folder (adding missing runs) instead of making
-    it afresh.
-    """
-    from rich.console import Console
+    prop: MockProposal
+    folder: Path
 
-    from ..reprocess import ConsoleReporter, ReprocessError, reprocess, summary_line
+    def runs_on_disk(self) -> list[int]:
+        raw = self.prop.path / "raw"
+        return sorted(int(p.name[1:]) for p in raw.glob("r[0-9]*") if p.name[1:].isdigit())
+
+
+class DemoError(Exception):
+    """The demo cannot be built in the folder given (the message says why)."""
+
+
+def build_demo(directory: str | Path, n_runs: int, keep: bool = False,
+               say: Callable[[str], None] = print) -> Demo:
+    """Make (or with ``keep``, reuse) the demo folder with runs 1..``n_runs`` and a
+    database folder using the sample context file."""
     from ..sources import DATABASE_SUBDIR
     from ..store import create_folder
-    from ..tableview import print_table
     from ..testing import make_proposal
-    from ..testing.mock_proposal import MockProposal
 
-    console = Console(highlight=False)
     directory = Path(directory)
-    if not 1 <= n_runs <= MAX_RUNS:
-        print(f"Error: --runs must be between 1 and {MAX_RUNS}", file=sys.stderr)
-        return 2
-    try:
-        fresh = _prepare(directory, keep)
-    except _NotADemo as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    start = time.perf_counter()
-
+    if not 0 <= n_runs <= MAX_RUNS:
+        raise DemoError(f"--runs must be between 0 and {MAX_RUNS}")
+    fresh = _prepare(directory, keep)
     prop = MockProposal(directory.absolute() / "data", PROPOSAL)
-    wanted = range(1, n_runs + 1)
-    missing = [r for r in wanted if not prop.raw_dir(r).is_dir()]
+    prop.path.joinpath("raw").mkdir(parents=True, exist_ok=True)
+    missing = [r for r in range(1, n_runs + 1) if not prop.raw_dir(r).is_dir()]
     if missing:
-        console.print(f"Making {len(missing)} mock run{'s' if len(missing) != 1 else ''} "
-                      f"of proposal {PROPOSAL} in {directory / 'data'} …")
+        say(f"Making {len(missing)} mock run{'s' if len(missing) != 1 else ''} "
+            f"of proposal {PROPOSAL} in {directory / 'data'} …")
         make_proposal(prop.root, PROPOSAL, runs=missing)
 
     folder = prop.path / DATABASE_SUBDIR
@@ -75,11 +82,32 @@ def run_demo(directory: str | Path = "demo", n_runs: int = 6, keep: bool = False
             link = folder  # no symlinks here: name the folder itself
     if not link.exists():
         link = folder
-    console.print(f"{'Created' if fresh else 'Using'} the database folder {link}")
+    say(f"{'Created' if fresh else 'Using'} the database folder {link}")
+    return Demo(prop, link)
 
+
+def run_demo_once(directory: str | Path = "demo", n_runs: int = 6, keep: bool = False) -> int:
+    """Build the demo in ``directory``, process every run here and now (no service)
+    and print the table; the exit status."""
+    from rich.console import Console
+
+    from ..reprocess import ConsoleReporter, ReprocessError, reprocess, summary_line
+    from ..tableview import print_table
+
+    console = Console(highlight=False)
+    start = time.perf_counter()
+    if n_runs < 1:
+        print(f"Error: --runs must be between 1 and {MAX_RUNS} with --once", file=sys.stderr)
+        return 1
+    try:
+        demo = build_demo(directory, n_runs, keep, say=console.print)
+    except DemoError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
     reporter = ConsoleReporter(console)
     try:
-        outcomes = reprocess(link, list(wanted), data="all", reporter=reporter)
+        outcomes = reprocess(demo.folder, list(range(1, n_runs + 1)), data="all",
+                             reporter=reporter)
     except ReprocessError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
@@ -88,23 +116,19 @@ def run_demo(directory: str | Path = "demo", n_runs: int = 6, keep: bool = False
     console.print(summary_line(outcomes) + f" ({time.perf_counter() - start:.1f} s)",
                   soft_wrap=True)
     console.print()
-    print_table(link, console=console, with_titles=True, columns=TABLE_COLUMNS)
+    print_table(demo.folder, console=console, with_titles=True, columns=TABLE_COLUMNS)
     console.print()
-    console.print(_next_steps(link), soft_wrap=True, markup=False)
+    console.print(_next_steps(demo.folder), soft_wrap=True, markup=False)
     return 0 if all(o.failure is None for o in outcomes) else 1
-
-
-class _NotADemo(Exception):
-    pass
 
 
 def _prepare(directory: Path, keep: bool) -> bool:
     """Make ``directory`` ready for a demo; True if it starts empty."""
     if directory.exists() and not directory.is_dir():
-        raise _NotADemo(f"{directory} is a file; choose another folder: runtable demo DIR")
+        raise DemoError(f"{directory} is a file; choose another folder: runtable demo DIR")
     if directory.is_dir() and any(directory.iterdir()):
         if not (directory / MARKER).is_file():
-            raise _NotADemo(
+            raise DemoError(
                 f"{directory} exists and was not made by `runtable demo`, so it is left "
                 "alone; choose another folder: runtable demo DIR")
         if keep:

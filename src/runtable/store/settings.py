@@ -28,6 +28,11 @@ class Setting:
     #: Internal bookkeeping: readable, but only runtable itself writes it.
     readonly: bool = False
 
+    @property
+    def value_type(self) -> str:
+        """What a value looks like, for people (e.g. ``"integer >= 1"``)."""
+        return _VALUE_TYPES.get(self.parse, "text")
+
 
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
@@ -54,6 +59,13 @@ def _non_negative_float(value: Any) -> float:
         raise ValidationError(f"{value!r} is not a number") from None
     if not number >= 0 or number == float("inf"):
         raise ValidationError(f"{value!r} is not a finite number >= 0")
+    return number
+
+
+def _positive_float(value: Any) -> float:
+    number = _non_negative_float(value)
+    if number == 0:
+        raise ValidationError(f"{value!r} is not a number > 0")
     return number
 
 
@@ -90,6 +102,17 @@ def _executor(value: Any) -> str:
     return text
 
 
+_VALUE_TYPES: dict[Callable[[Any], Any], str] = {
+    _str: "text",
+    _positive_int: "integer >= 1",
+    _non_negative_float: "number >= 0",
+    _positive_float: "number > 0",
+    _memory: "memory size (e.g. 25G, 4000M)",
+    _slurm_time: "Slurm time (e.g. 02:00:00, 1-12)",
+    _db_id: "40 hexadecimal characters",
+    _executor: "local or slurm",
+}
+
 SETTINGS: dict[str, Setting] = {
     s.key: s
     for s in [
@@ -102,7 +125,8 @@ SETTINGS: dict[str, Setting] = {
                 "(default: runtable's own).", _str),
         Setting("damnit_python", "Python interpreter of the processing jobs "
                 "(the reference system's name for it).", _str),
-        Setting("concurrent_jobs", "Maximum number of processing jobs running at once.",
+        Setting("concurrent_jobs", "Maximum number of processing jobs running at once "
+                "(`runtable reprocess`: at most one per CPU).",
                 _positive_int, default=15),
         Setting("noncluster_cpus", "CPUs for a job that computes the non-cluster variables.",
                 _positive_int, default=4),
@@ -112,6 +136,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("slurm_partition", "Slurm partition for cluster=True variables.", _str),
         Setting("slurm_reservation", "Slurm reservation for cluster=True variables "
                 "(wins over the partition).", _str),
+        Setting("job_time_limit_s", "Seconds a local processing job may run before it is "
+                "killed (default: not set, then slurm_time applies).", _positive_float),
         Setting("ready_quiet_s", "Seconds a run folder must stay unchanged before it is "
                 "processed.", _non_negative_float, default=10.0),
         Setting("executor", "Where jobs run: 'local' (process pool) or 'slurm'.", _executor,

@@ -4,7 +4,6 @@ job queues over the local and the (real, single-node) Slurm executor."""
 from __future__ import annotations
 
 import os
-import subprocess
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -12,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from runtable.jobs import JobQueue, LocalExecutor, SlurmExecutor, slurm_available
+from runtable.jobs import JobQueue, LocalExecutor, SlurmExecutor
 from runtable.store import create_folder
 
-REPO = Path(__file__).resolve().parents[2]
 PROPOSAL = 1234
 
 TRIVIAL = '''
@@ -50,21 +48,6 @@ def folder(tmp_path: Path, data_root) -> Path:
     db.close()
     return tmp_path / "db"
 
-
-@pytest.fixture(scope="session")
-def slurm_ready() -> str | None:
-    """None when a real Slurm answers here (started with scripts/slurm-up.sh if
-    needed), else the reason it can't."""
-    if slurm_available(cached=False) is None:
-        return None
-    try:
-        proc = subprocess.run([str(REPO / "scripts" / "slurm-up.sh")], capture_output=True,
-                              text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"scripts/slurm-up.sh could not run: {exc}"
-    if proc.returncode != 0:
-        return f"scripts/slurm-up.sh failed: {proc.stderr.strip().splitlines()[:3]}"
-    return slurm_available(cached=False)
 
 
 @pytest.fixture

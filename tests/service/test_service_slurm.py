@@ -3,35 +3,12 @@ report their fragments, so the service finds them by run and merges them."""
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from runtable.server.events import JobStateChanged, ValuesMerged
 from runtable.testing import add_raw_run
 
 from .conftest import RAW_NAMES, values
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def slurm_ready() -> str | None:
-    """None when a real Slurm answers here (started with scripts/slurm-up.sh if
-    needed), else the reason it can't (as the jobs tests do)."""
-    from runtable.jobs import slurm_available
-
-    if slurm_available(cached=False) is None:
-        return None
-    try:
-        proc = subprocess.run([str(REPO / "scripts" / "slurm-up.sh")], capture_output=True,
-                              text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"scripts/slurm-up.sh could not run: {exc}"
-    if proc.returncode != 0:
-        return f"scripts/slurm-up.sh failed: {proc.stderr.strip().splitlines()[:3]}"
-    return slurm_available(cached=False)
 
 
 def test_slurm_jobs_are_merged_and_published(start_service, proposal, folder, slurm_ready):

@@ -6,7 +6,10 @@ app with uvicorn in a thread and asks it over HTTP, gzip accepted as browsers do
 * the first snapshot (the server reads and encodes the whole table),
 * the same snapshot again (nothing changed: served from the server's memory),
 * the snapshot after one run's 500 values were rewritten (as a merge does),
-* the cells an event names (``?runs=R&names=...``), as the grid fetches them,
+* the same in the binary form the grid loads (``?format=binary``), unchanged and after
+  one run changed,
+* the cells an event names (``?runs=R&names=...``), as the grid fetches them: every
+  column of one run, and one cell right after its run was rewritten,
 * one comment edit (``PUT /api/runs/R/comment``).
 
 Prints the median of ``--repeat`` requests with the body sizes.
@@ -90,11 +93,29 @@ def main() -> None:
                 changed.append(fetch(table)[0])
             print(f"  after one run's values changed:           "
                   f"{statistics.median(changed):7.3f} s")
+            binary, bsize = fetch(table + "?format=binary")
+            binary = statistics.median(
+                [binary, *(fetch(table + "?format=binary")[0] for _ in range(args.repeat - 1))])
+            print(f"  binary (?format=binary, {bsize / 2**20:.1f} MiB), unchanged:  "
+                  f"{binary:7.3f} s")
+            changed = []
+            for i in range(args.repeat):
+                rewrite_run(path, args.runs // 2 + args.repeat + i)
+                changed.append(fetch(table + "?format=binary")[0])
+            print(f"  binary after one run's values changed:    "
+                  f"{statistics.median(changed):7.3f} s")
             names = ",".join(f"var_{i:03d}" for i in range(args.variables))
             cells = statistics.median(
                 fetch(f"{table}?runs={args.runs // 3}&names={names}")[0]
                 for _ in range(args.repeat))
             print(f"  one run, every column (?runs=&names=):    {cells:7.3f} s")
+            one = []
+            for i in range(args.repeat):
+                run = args.runs // 4 + i
+                rewrite_run(path, run)
+                one.append(fetch(f"{table}?runs={run}&names=var_001")[0])
+            print(f"  one cell just rewritten (values_merged):  "
+                  f"{statistics.median(one):7.3f} s")
             edit = statistics.median(
                 fetch(f"{base}/api/runs/{i + 1}/comment", "PUT",
                       f'{{"text": "edited {i}"}}'.encode())[0] for i in range(args.repeat))

@@ -110,7 +110,9 @@ export class SparklineRenderer implements ICellRendererComp<RunRow> {
   private render(params: PictureParams): void {
     this.gui.replaceChildren();
     const row = params.data;
-    const points = row === undefined ? undefined : params.cellOf(row)?.points;
+    const raw = row === undefined ? undefined : params.cellOf(row)?.points;
+    // Typed (binary form, NaN for gaps) or a list (JSON, null for gaps).
+    const points = raw === undefined ? undefined : Array.from(raw, (p) => p ?? NaN);
     if (points === undefined || points.length === 0) {
       return;
     }

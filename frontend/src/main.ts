@@ -9,7 +9,7 @@ import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export"
 import { RunGrid, formatTimestamp } from "./grid";
 import { LiveUpdates, type LiveEvent } from "./live";
 import { NotesPanel } from "./notes";
-import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
+import { FIRST_COLUMNS, TableStore, fetchSnapshot, lastFetch, loadRest, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
 import { loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
@@ -102,10 +102,27 @@ class App {
       const t1 = performance.now();
       this.emptyMessage = message ?? "No runs yet";
       this.grid.setTable(this.emptyMessage);
-      this.timings = { ...lastFetch, store_ms: t1 - t0, grid_ms: performance.now() - t1 };
+      this.timings = { ...lastFetch, store_ms: t1 - t0, grid_ms: performance.now() - t1, shown_at: performance.now() };
       this.columns.refresh();
       this.updateStatus(message);
       if (this.follow) this.grid.scrollToLast();
+      if (snapshot.variables.length > FIRST_COLUMNS) {
+        // The rest of the columns; events wait until they are in (live.ts buffers
+        // them while this reload runs), so nothing older overwrites a newer value.
+        const rest = await loadRest();
+        const t2 = performance.now();
+        this.store.mergeColumns(rest);
+        this.grid.api.refreshCells({ force: true });
+        // A saved sort or filter on one of these columns ran on empty cells: again.
+        if (this.grid.api.isAnyFilterPresent()) this.grid.api.onFilterChanged();
+        if (this.grid.api.getColumnState().some((c) => c.sort)) this.grid.api.onSortChanged();
+        this.timings.rest_download_ms = lastFetch.download_ms;
+        this.timings.rest_parse_ms = lastFetch.parse_ms;
+        this.timings.rest_bytes = lastFetch.bytes;
+        this.timings.rest_store_ms = performance.now() - t2;
+        this.updateStatus(message);
+      }
+      this.timings.complete_at = performance.now();
       return { seq: snapshot.seq, bus: snapshot.bus };
     } catch (error) {
       const message = `Could not load the table: ${errorText(error)}`;

@@ -4,6 +4,11 @@
 // them as they are and give the grid tiny row objects `{run, slot}`; each column reads
 // `values[slot]`. At 20,000 runs x 500 variables this avoids building ten million
 // object properties, and a delta (a few cells) updates arrays in place.
+//
+// The full table comes in the binary form (`?format=binary`): numeric columns are
+// `Float64Array` views on the answer's bytes (NaN = no value), so ten million numbers
+// cost neither text decoding nor JSON parsing. Such a column stays typed until a
+// value that is not a number lands in it.
 
 import { ApiError, apiFetch } from "./api";
 
@@ -12,7 +17,8 @@ export type Value = number | string | boolean | null;
 /** `cells[row]` of the protocol: everything a cell needs beyond its value. */
 export interface CellInfo {
   kind?: "image" | "trendline" | "array" | "complex" | "error" | "skip";
-  points?: number[];
+  /** A trendline's points; a `Float32Array` (NaN: none) from the binary form. */
+  points?: (number | null)[] | Float32Array;
   re?: number;
   im?: number;
   message?: string;
@@ -37,9 +43,13 @@ export interface VariableInfo {
 }
 
 export interface ColumnData {
-  values: Value[];
+  /** One value per row; a `Float64Array` (NaN: none) for numeric columns of the binary form. */
+  values: Value[] | Float64Array;
   cells?: Record<string, CellInfo>;
 }
+
+/** A column as the store keeps it. Typed columns may be longer than the table (spare room). */
+type ColumnValues = Value[] | Float64Array;
 
 /** The answer of `GET /api/table`. */
 export interface Snapshot {
@@ -78,7 +88,7 @@ export class TableStore {
   startTime: (number | null)[] = [];
   comment: (string | null)[] = [];
   readonly jobs = new Map<number, JobState>();
-  private values = new Map<string, Value[]>();
+  private values = new Map<string, ColumnValues>();
   private cells = new Map<string, Map<number, CellInfo>>();
 
   /** Replace everything with a full snapshot. */
@@ -99,11 +109,13 @@ export class TableStore {
     this.cells = new Map();
     for (const variable of this.variables) {
       const column = snapshot.columns[variable.name];
-      const values = column?.values ?? [];
-      // Columns missing from the answer, or short, are empty for those rows.
+      let values: ColumnValues = column?.values ?? [];
+      // Columns missing from the answer (or still coming, see mergeColumns), or short,
+      // are empty for those rows: holes, which read as null.
       if (values.length < this.rows.length) {
-        values.length = this.rows.length;
-        values.fill(null, column?.values.length ?? 0);
+        const plain = values instanceof Float64Array ? toPlain(values, values.length) : values;
+        plain.length = this.rows.length;
+        values = plain;
       }
       this.values.set(variable.name, values);
       this.cells.set(variable.name, cellMap(column?.cells, (index) => index));
@@ -146,13 +158,12 @@ export class TableStore {
       return row.slot;
     });
     for (const [name, column] of Object.entries(part.columns)) {
-      const values = this.values.get(name);
       const cells = this.cells.get(name);
-      if (values === undefined || cells === undefined) {
+      if (!this.values.has(name) || cells === undefined) {
         continue; // a column we don't show yet: variables_changed brings it
       }
       partSlots.forEach((slot, index) => {
-        values[slot] = column.values[index] ?? null;
+        this.write(name, slot, valueAt(column.values, index));
         cells.delete(slot);
       });
       for (const [index, info] of Object.entries(column.cells ?? {})) {
@@ -164,6 +175,28 @@ export class TableStore {
     }
     // `jobs` of a partial answer is not used: job_state events keep the marks current.
     return touched;
+  }
+
+  /**
+   * Take the columns of a later part of the full table (`?format=binary&skip=N`):
+   * they replace what the store has for those columns. Rows are matched by run; runs
+   * the store does not know yet are added.
+   */
+  mergeColumns(part: Snapshot): void {
+    const same = part.runs.length === this.rows.length && part.runs.every((run, i) => this.rows[i]?.run === run);
+    const slots = same ? null : part.runs.map((run) => (this.rowOf(run) ?? this.addRun(run)).slot);
+    for (const [name, column] of Object.entries(part.columns)) {
+      if (!this.values.has(name)) {
+        continue; // not a column of the loaded snapshot: variables_changed brings it
+      }
+      if (slots === null) {
+        this.values.set(name, column.values);
+        this.cells.set(name, cellMap(column.cells, (index) => index));
+        continue;
+      }
+      slots.forEach((slot, index) => this.write(name, slot, valueAt(column.values, index)));
+      this.cells.set(name, cellMap(column.cells, (index) => slots[index]));
+    }
   }
 
   rowOf(run: number): RunRow | undefined {
@@ -183,14 +216,41 @@ export class TableStore {
     this.slots.set(run, slot);
     this.startTime.push(null);
     this.comment.push(null);
-    for (const values of this.values.values()) {
-      values.push(null);
+    for (const [name, values] of this.values) {
+      if (!(values instanceof Float64Array)) {
+        values.push(null);
+      } else if (slot < values.length) {
+        values[slot] = NaN;
+      } else {
+        // Doubling: following a growing table must not copy every column per new run.
+        const grown = new Float64Array(Math.max(2 * values.length, slot + 1, 64)).fill(NaN);
+        grown.set(values);
+        this.values.set(name, grown);
+      }
     }
     return row;
   }
 
   value(row: RunRow, name: string): Value {
-    return this.values.get(name)?.[row.slot] ?? null;
+    const values = this.values.get(name);
+    return values === undefined ? null : valueAt(values, row.slot);
+  }
+
+  /** Store one value; a typed column turns into a plain one for a value that is not a number. */
+  private write(name: string, slot: number, value: Value): void {
+    const values = this.values.get(name);
+    if (values === undefined) {
+      return;
+    }
+    if (!(values instanceof Float64Array)) {
+      values[slot] = value;
+    } else if (value === null || typeof value === "number") {
+      values[slot] = value ?? NaN;
+    } else {
+      const plain = toPlain(values, this.rows.length);
+      plain[slot] = value;
+      this.values.set(name, plain);
+    }
   }
 
   cell(row: RunRow, name: string): CellInfo | undefined {
@@ -199,11 +259,10 @@ export class TableStore {
 
   /** Set one value (from an event or an edit), dropping what the cell had before. */
   setValue(row: RunRow, name: string, value: Value, info?: CellInfo): void {
-    const values = this.values.get(name);
-    if (values === undefined) {
+    if (!this.values.has(name)) {
       return;
     }
-    values[row.slot] = value;
+    this.write(name, row.slot, value);
     if (info === undefined) {
       this.cells.get(name)?.delete(row.slot);
     } else {
@@ -213,8 +272,67 @@ export class TableStore {
 
   /** All values of a column (for filters): one per slot. */
   columnValues(name: string): readonly Value[] {
-    return this.values.get(name) ?? [];
+    const values = this.values.get(name);
+    return values === undefined ? [] : this.rows.map((row) => valueAt(values, row.slot));
   }
+}
+
+/** `values[index]` with NaN (no value in a typed column) and holes as null. */
+function valueAt(values: ColumnValues, index: number): Value {
+  const value = values[index];
+  if (value === undefined || (typeof value === "number" && Number.isNaN(value))) {
+    return null;
+  }
+  return value;
+}
+
+function toPlain(values: Float64Array, length: number): Value[] {
+  const plain: Value[] = new Array<Value>(length);
+  for (let i = 0; i < length; i++) {
+    plain[i] = valueAt(values, i);
+  }
+  return plain;
+}
+
+const BINARY_MAGIC = "RTB1";
+
+/**
+ * Read the binary form of `GET /api/table` (docs/dev/table-protocol.md): `RTB1`, the
+ * JSON's length (uint32 LE), the JSON, zeros up to a multiple of 8, float64 blocks.
+ */
+export function decodeBinary(buffer: ArrayBuffer): Snapshot {
+  const bytes = new Uint8Array(buffer);
+  const magic = String.fromCharCode(...bytes.subarray(0, 4));
+  if (magic !== BINARY_MAGIC || buffer.byteLength < 8) {
+    throw new Error("the server's table answer is not in the expected binary form");
+  }
+  const headLength = new DataView(buffer).getUint32(4, true);
+  const head = new TextDecoder().decode(bytes.subarray(8, 8 + headLength));
+  const snapshot = JSON.parse(head) as Snapshot;
+  const blocks = 8 + headLength + ((8 - ((8 + headLength) % 8)) % 8);
+  const n = snapshot.runs.length;
+  type BinaryColumn = ColumnData & { f64?: number; pts?: number };
+  const columns = Object.values(snapshot.columns) as BinaryColumn[];
+  // Trendline points (float32) follow the float64 blocks.
+  const points = blocks + columns.filter((c) => typeof c.f64 === "number").length * n * 8;
+  for (const column of columns) {
+    if (typeof column.f64 === "number") {
+      // A view, not a copy: the answer's buffer holds the numbers.
+      column.values = new Float64Array(buffer, blocks + column.f64 * n * 8, n);
+      delete column.f64;
+    }
+    const base = column.pts;
+    if (typeof base === "number") {
+      for (const info of Object.values(column.cells ?? {}) as (CellInfo & { pts?: [number, number] })[]) {
+        if (info.pts !== undefined) {
+          info.points = new Float32Array(buffer, points + (base + info.pts[0]) * 4, info.pts[1]);
+          delete info.pts;
+        }
+      }
+      delete column.pts;
+    }
+  }
+  return snapshot;
 }
 
 function cellMap(
@@ -250,6 +368,7 @@ export function emptySnapshot(): Snapshot {
 export async function fetchSnapshot(
   runs?: readonly number[],
   names?: readonly string[],
+  columns?: { first?: number; skip?: number },
 ): Promise<Snapshot> {
   const query = new URLSearchParams();
   if (runs !== undefined) {
@@ -258,25 +377,53 @@ export async function fetchSnapshot(
   if (names !== undefined) {
     query.set("names", names.join(","));
   }
-  const suffix = query.size > 0 ? `?${query.toString()}` : "";
+  const whole = query.size === 0;
+  if (whole) {
+    query.set("format", "binary");
+    if (columns?.first !== undefined) query.set("first", String(columns.first));
+    if (columns?.skip !== undefined) query.set("skip", String(columns.skip));
+  }
   const t0 = performance.now();
-  const response = await apiFetch(`api/table${suffix}`);
-  const text = await response.text();
-  const t1 = performance.now();
-  const snapshot = JSON.parse(text) as Snapshot;
+  const response = await apiFetch(`api/table?${query.toString()}`);
+  let snapshot: Snapshot;
+  let t1: number;
+  if (whole) {
+    const buffer = await response.arrayBuffer();
+    t1 = performance.now();
+    snapshot = decodeBinary(buffer);
+    lastFetch.bytes = buffer.byteLength;
+  } else {
+    const text = await response.text();
+    t1 = performance.now();
+    snapshot = JSON.parse(text) as Snapshot;
+    lastFetch.bytes = text.length;
+  }
   lastFetch.download_ms = t1 - t0;
   lastFetch.parse_ms = performance.now() - t1;
-  lastFetch.chars = text.length;
   return snapshot;
 }
 
-/** Timings of the last `fetchSnapshot` (for the benchmark and for curious people). */
-export const lastFetch = { download_ms: 0, parse_ms: 0, chars: 0 };
+/** The data of the columns `loadSnapshot` left out (for `TableStore.mergeColumns`). */
+export function loadRest(): Promise<Snapshot> {
+  return fetchSnapshot(undefined, undefined, { skip: FIRST_COLUMNS });
+}
 
-/** The full snapshot; a server without the table route gives an empty table and why. */
+/** Timings of the last `fetchSnapshot` (for the benchmark and for curious people). */
+export const lastFetch = { download_ms: 0, parse_ms: 0, bytes: 0 };
+
+/**
+ * Columns whose data comes with the first part of a full load: more than a screen
+ * shows, so the grid is filled before the rest (`loadRest`) has arrived.
+ */
+export const FIRST_COLUMNS = 40;
+
+/**
+ * The full snapshot, with the data of the first `FIRST_COLUMNS` columns only (every
+ * column is in `variables`); a server without the table route gives an empty table and why.
+ */
 export async function loadSnapshot(): Promise<{ snapshot: Snapshot; message?: string }> {
   try {
-    return { snapshot: await fetchSnapshot() };
+    return { snapshot: await fetchSnapshot(undefined, undefined, { first: FIRST_COLUMNS }) };
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       return { snapshot: emptySnapshot(), message: "this server has no run table" };

@@ -52,6 +52,15 @@ def test_merged_values_update_the_cell(page: Page, table_server: GuiServer) -> N
     expect(cell(page, 2, "var:sample")).to_have_text("water jet")
 
 
+def test_text_merged_into_a_numeric_column(page: Page, table_server: GuiServer) -> None:
+    """Numeric columns arrive as float64 blocks; a text value still fits in afterwards."""
+    open_table(page, table_server, rows=table_server_rows(table_server))
+    expect(cell(page, 8, "var:n_trains")).to_have_text(str(600 + 37 * 8))
+    table_server.merge(8, Results({"n_trains": Cell("not counted")}, {}))
+    expect(cell(page, 8, "var:n_trains")).to_have_text("not counted")
+    expect(cell(page, 7, "var:n_trains")).to_have_text(str(600 + 37 * 7))
+
+
 def test_processing_marks_follow_job_events(page: Page, table_server: GuiServer) -> None:
     open_table(page, table_server, rows=table_server_rows(table_server))
     run_cell = cell(page, 5, "run")
@@ -183,7 +192,10 @@ def test_typing_survives_updates_to_the_same_run(page: Page, table_server: GuiSe
     expect(editor).to_have_value("half a thought")
     editor.press("End")
     editor.type(", finished")
-    editor.press("Enter")
+    # The cell shows the text at once; the database has it when the PUT is answered.
+    with page.expect_response(lambda r: r.url.endswith("/api/runs/6/comment")
+                              and r.request.method == "PUT"):
+        editor.press("Enter")
     expect(cell(page, 6, "comment")).to_have_text("half a thought, finished")
     with DatabaseFolder(table_server.db_dir, readonly=True) as db:
         assert db.get_value(PROPOSAL, 6, "comment") == "half a thought, finished"

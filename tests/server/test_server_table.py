@@ -266,6 +266,21 @@ def test_merges_after_the_first_load_are_seen(live) -> None:
     assert get_json(server, "/api/table?runs=1&names=n")["columns"]["n"]["values"] == [10]
 
 
+def test_units_of_cells_merged_after_the_first_load_reach_every_answer(live) -> None:
+    # A column without units when the table was first read (the service started
+    # before any run was processed) whose cells then arrive with units.
+    server, db = live
+    db.update_computed_variables({"flux": {"title": "Flux"}})
+    get_json(server, "/api/table")
+    merge(db, 2, results(flux=Cell(np.float64(2.5), units="µJ")))
+    whole = get_json(server, "/api/table")
+    row = whole["runs"].index(2)
+    assert whole["columns"]["flux"]["cells"][str(row)]["units"] == "µJ"
+    part = get_json(server, "/api/table?runs=2&names=flux")
+    assert part["columns"]["flux"]["values"] == [2.5]
+    assert part["columns"]["flux"]["cells"]["0"]["units"] == "µJ"
+
+
 def test_jobs_show_the_active_job_per_run(live) -> None:
     server, _ = live
     store = JobStore(server.db_dir)

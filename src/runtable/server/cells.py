@@ -50,6 +50,10 @@ def get_table(
     format: Annotated[Literal["json", "binary"], Query(
         description="`binary`: the whole table with numeric columns as float64 blocks "
                     "(docs/dev/table-protocol.md); not with `runs`/`names`")] = "json",
+    first: Annotated[int | None, Query(ge=0, description=(
+        "binary only: the data of the first N columns only (`variables` lists all)"))] = None,
+    skip: Annotated[int, Query(ge=0, description=(
+        "binary only: the data of the columns after the first N only"))] = 0,
 ) -> Response:
     """The run table: one entry per run in the row lists, one column per variable.
 
@@ -63,13 +67,15 @@ def get_table(
     except BadQuery as exc:
         raise HTTPProblem(422, str(exc)) from exc
     cache: TableCache = request.app.state.table
+    if format != "binary" and (first is not None or skip):
+        raise HTTPProblem(422, "first= and skip= are for format=binary only")
     if format == "binary":
         if run_set is not None or name_set is not None:
             raise HTTPProblem(422, "format=binary sends the whole table: leave out "
                                    "runs= and names= (or ask for format=json)")
         # Float64 blocks barely compress and would cost seconds of gzip per answer;
         # "identity" also tells GZipMiddleware to leave the answer alone.
-        return Response(cache.binary(jobs=job_states(request)),
+        return Response(cache.binary(jobs=job_states(request), first=first, skip=skip),
                         media_type="application/octet-stream",
                         headers={"Cache-Control": "no-store", "Content-Encoding": "identity"})
     accepts_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()

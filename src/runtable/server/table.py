@@ -8,6 +8,11 @@ so the gzip answer for an unchanged 20,000 x 500 table is a join of cached bytes
 one changed run costs one piece per column (see ``benchmarks/server_table.py``). The
 first read is done in the background when the app starts (:meth:`TableCache.warm_up`).
 
+The grid loads the binary form (:meth:`TableCache.binary`): numeric columns as float64
+blocks, kept per column next to the JSON pieces, and trendline points as float32.
+Answers for a few runs (``?runs=``, what the grid asks after ``values_merged``) are read
+from the database for those runs only and do not wait for the cache to catch up.
+
 Encoding of one cell (``run_variables`` row) -> ``values[row]`` and ``cells[row]``:
 
 * numbers, strings, booleans: the value itself (NaN -> null; +-inf -> ``"inf"``)
@@ -273,6 +278,7 @@ class EncodedColumn:
         self.units = units
         self._chunks: list[bytes | None] = [None] * _n_chunks(len(values))
         self._cells_json: bytes | None = None
+        self._binary_cells: tuple[bytes, bytes] | None = None
         #: ``values`` as float64 (null -> NaN) while every value is a finite number
         #: that a double holds exactly; None otherwise (the column is sent as JSON).
         self.f64 = f64
@@ -298,10 +304,10 @@ class EncodedColumn:
                 self.f64 = None  # a string, a bool or "inf": JSON from now on
         if extra is None:
             if self.cells.pop(row, None) is not None:
-                self._cells_json = None
+                self._cells_json = self._binary_cells = None
         else:
             self.cells[row] = extra
-            self._cells_json = None
+            self._cells_json = self._binary_cells = None
         self._chunks[row // CHUNK_ROWS] = None
 
     def grow(self, n_rows: int) -> None:
@@ -323,6 +329,26 @@ class EncodedColumn:
         if self._f64_bytes is None:
             self._f64_bytes = self.f64.astype("<f8", copy=False).tobytes()
         return self._f64_bytes
+
+    def binary_cells(self) -> tuple[bytes, bytes]:
+        """``{...}``: the cells for the binary form, where a trendline's ``points`` is
+        ``"pts": [start, count]`` into the column's points; and those points as
+        little-endian float32 (NaN: null). Points are for drawing (5 digits), so 32
+        bits suffice, and thousands of little number lists cost no JSON parsing."""
+        if self._binary_cells is None:
+            cells: dict[str, dict[str, Any]] = {}
+            points: list[float | None] = []
+            for row in sorted(self.cells):
+                extra = self.cells[row]
+                if "points" in extra:
+                    line = extra["points"]
+                    extra = {k: v for k, v in extra.items() if k != "points"}
+                    extra["pts"] = [len(points), len(line)]
+                    points.extend(line)
+                cells[str(row)] = extra
+            block = np.array([math.nan if p is None else p for p in points], dtype="<f4")
+            self._binary_cells = (_dumps(cells).encode(), block.tobytes())
+        return self._binary_cells
 
     def cells_json(self) -> bytes:
         """``],"cells":{...}}``: the end of the column's JSON text."""
@@ -463,13 +489,18 @@ def _blobs(conn: sqlite3.Connection, name: str, keys: list[tuple[int, int]] | No
     if keys is None:
         return {(p, r): v for p, r, v in conn.execute(sql, (name,))}
     out: dict[tuple[int, int], bytes] = {}
-    for start in range(0, len(keys), 400):
-        part = keys[start:start + 400]
-        runs = sorted({r for _, r in part})
-        wanted = set(part)
-        for p, r, v in conn.execute(sql + f" AND run IN ({','.join('?' * len(runs))})",
-                                    (name, *runs)):
-            if (p, r) in wanted:
+    by_proposal: dict[int, list[int]] = {}
+    for p, r in keys:
+        by_proposal.setdefault(p, []).append(r)
+    for proposal, all_runs in by_proposal.items():
+        runs = sorted(set(all_runs))
+        for start in range(0, len(runs), 400):
+            part = runs[start:start + 400]
+            # proposal and run first: the (proposal, run, name, version) index finds
+            # the few cells at once (by name alone it walks the whole column).
+            for p, r, v in conn.execute(
+                    sql + f" AND proposal = ? AND run IN ({','.join('?' * len(part))})",
+                    (name, proposal, *part)):
                 out[p, r] = v
     return out
 
@@ -542,14 +573,21 @@ class TableCache:
                 return self._gzip.body(pieces, tail), True
         return b"".join(pieces) + tail, False
 
-    def binary(self, jobs: dict[str, str] | None = None) -> bytes:
+    def binary(self, jobs: dict[str, str] | None = None, first: int | None = None,
+               skip: int = 0) -> bytes:
         """The full table in the binary form (``GET /api/table?format=binary``): the
         JSON snapshot with numeric columns as ``{"f64": k}``, then their float64 blocks.
 
         Layout: ``RTB1``, the JSON's length (uint32 little-endian), the JSON (UTF-8),
         zeros up to a multiple of 8 bytes, then block ``k`` of every binary column at
         ``k * rows * 8`` bytes from there: one little-endian float64 per row, NaN for
-        null. Numbers cost 8 bytes and no parsing (a ``Float64Array`` view).
+        null. Numbers cost 8 bytes and no parsing (a ``Float64Array`` view). After the
+        blocks, the trendline points (float32): a column's ``"pts": base`` and a cell's
+        ``"pts": [start, count]`` are ``count`` points at ``base + start``.
+
+        ``first`` / ``skip``: only the data of the first ``first`` columns / of the
+        columns after the first ``skip`` (``variables`` still lists every column), so
+        that the grid can show the columns on screen before the rest have arrived.
         """
         seq = self.bus.last_seq
         with self._lock:
@@ -564,19 +602,28 @@ class TableCache:
                               + ',"columns":{').encode()
             parts = [self._head]
             blocks: list[bytes] = []
-            for i, info in enumerate(self._order):
+            points: list[bytes] = []
+            n_points = 0
+            end = None if first is None else skip + first
+            for i, info in enumerate(self._order[skip:end]):
                 column = self._columns[info.name]
                 parts.append(((',"' if i else '"') + _dumps(info.name)[1:] + ":").encode())
                 block = column.f64_bytes()
+                cells, line_points = column.binary_cells()
                 if block is None:
                     parts.append(b'{"values":[')
-                    parts.extend(column.pieces())
+                    parts.extend(column.pieces()[:-1])
+                    parts.append(b"]")
                 else:
-                    parts.append(b'{"f64":%d,"cells":' % len(blocks))
-                    parts.append(column.cells_json()[len(b'],"cells":'):])
+                    parts.append(b'{"f64":%d' % len(blocks))
                     blocks.append(block)
+                if line_points:
+                    parts.append(b',"pts":%d' % n_points)
+                    points.append(line_points)
+                    n_points += len(line_points) // 4
+                parts.extend((b',"cells":', cells, b"}"))
             parts.append(f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode())
-            return _binary_frame(b"".join(parts), blocks)
+            return _binary_frame(b"".join(parts), blocks + points)
 
     def _rows(self, runs: set[int] | None) -> list[int]:
         proposal = self.folder.proposal
@@ -586,7 +633,8 @@ class TableCache:
     def _read_rows(self, runs: set[int], names: set[str] | None) -> bytes:
         """The JSON snapshot of ``runs`` (and ``names``), read from the database."""
         reader = self.folder.reader()
-        part = st.read_table(reader, runs=runs, names=names)
+        part = st.read_table(reader, runs=runs,
+                             names=None if names is None else names | {"comment"})
         proposal = self.folder.proposal
         keep = np.flatnonzero((part.proposal == proposal) if proposal is not None
                               else np.ones(len(part), dtype=bool))
@@ -601,8 +649,11 @@ class TableCache:
         for info in order:
             if info.name in known:
                 info.units = known[info.name]
+            # A column the cache knows keeps the cache's units, even None: its
+            # clients know no other, so cells with units must carry them.
             encoded = _encode_table_column(part, keys, info.name, info.type, reader.conn,
-                                           info.units, whole=False)
+                                           info.units, whole=False,
+                                           find_units=info.name not in known)
             if info.name not in known:
                 info.units = encoded.units
             columns[info.name] = encoded.subset(rows)
@@ -735,16 +786,18 @@ def _binary_frame(head: bytes, blocks: list[bytes]) -> bytes:
 
 def _encode_table_column(table: st.TableColumns, keys: list[tuple[int, int]], name: str,
                          vtype: str | None, conn: sqlite3.Connection,
-                         units: str | None = None, whole: bool = True) -> EncodedColumn:
+                         units: str | None = None, whole: bool = True,
+                         find_units: bool = True) -> EncodedColumn:
     """Encode a whole column; vectorised, since this runs for every cell at start.
-    ``units``: the column's units if known, else found from its cells; ``whole``:
-    ``table`` is the whole table (its blobs are read in one query)."""
+    ``units``: the column's units if known, else (with ``find_units``) found from its
+    cells; ``whole``: ``table`` is the whole table (its blobs are read in one query).
+    Cells whose units differ from the column's carry their own."""
     n = len(keys)
     column = table.columns.get(name)
     meta = table.variables.get(name)
-    if units is None:
+    if units is None and find_units:
         units = meta.units if meta is not None else None
-    if units is None and column is not None and column.attributes:
+    if units is None and find_units and column is not None and column.attributes:
         # The first units found (cells of one variable share them in practice).
         for attrs in column.attributes.values():
             if isinstance(attrs, dict) and attrs.get("units"):

@@ -154,6 +154,58 @@ def test_time_stamped_notes(page: Page, second_page: Page, table_server: GuiServ
         assert [c.comment for c in db.time_comments()][-1] == "Changed sample to <b>Au</b>"
 
 
+def test_editing_a_note_shows_in_other_pages(page: Page, second_page: Page,
+                                             table_server: GuiServer) -> None:
+    rows = table_server_rows(table_server)
+    open_table(page, table_server, rows)
+    open_table(second_page, table_server, rows)
+    page.locator("#notes-button").click()
+    page.locator("#note-text").fill("Sample Au, 2 mm")
+    page.locator("#note-text").press("Control+Enter")
+    note = page.locator("#note-list li").filter(has_text="Sample Au, 2 mm")
+    expect(note).to_have_count(1)
+    note_id = note.get_attribute("data-id")
+    second_page.locator("#notes-button").click()
+    other = second_page.locator(f'#note-list li[data-id="{note_id}"]')
+    expect(other.locator("p")).to_have_text("Sample Au, 2 mm")
+
+    # Escape goes back to the saved text and saves nothing.
+    note.locator(".note-edit-button").click()
+    editor = page.locator(f'#note-list li[data-id="{note_id}"] textarea.note-edit')
+    expect(editor).to_be_focused()
+    editor.fill("never saved")
+    editor.press("Escape")
+    expect(editor).to_have_count(0)
+    expect(page.locator(f'#note-list li[data-id="{note_id}"] p')).to_have_text("Sample Au, 2 mm")
+
+    # A refused save keeps the typed text open and shows the server's reason.
+    page.locator(f'#note-list li[data-id="{note_id}"] p').dblclick()
+    editor.fill("   ")
+    editor.press("Enter")
+    error = page.locator(f'#note-list li[data-id="{note_id}"] .note-error')
+    expect(error).to_contain_text("needs some text")
+    expect(editor).to_have_value("   ")
+
+    # Another page's change arrives while this one types: the typing survives.
+    with DatabaseFolder(table_server.db_dir, readonly=True) as db:
+        assert [c.comment for c in db.time_comments()].count("Sample Au, 2 mm") == 1
+    second_page.locator("#note-text").fill("Beam dump at 14:10")
+    second_page.locator("#note-form button[type=submit]").click()
+    expect(page.locator("#note-list li p").filter(has_text="Beam dump")).to_have_count(1)
+    expect(editor).to_have_value("   ")
+
+    editor.fill("Sample Au, 3 mm\n(re-measured)")
+    editor.press("Enter")
+    expect(editor).to_have_count(0)
+    for p in (page, second_page):
+        expect(p.locator(f'#note-list li[data-id="{note_id}"] p')).to_have_text(
+            "Sample Au, 3 mm\n(re-measured)")
+    with DatabaseFolder(table_server.db_dir, readonly=True) as db:
+        texts = [c.comment for c in db.time_comments()]
+    assert "Sample Au, 3 mm\n(re-measured)" in texts
+    assert "Sample Au, 2 mm" not in texts
+
+
 def table_server_rows(server: GuiServer) -> int:
     with DatabaseFolder(server.db_dir, readonly=True) as db:
         return len(db.runs())

@@ -10,19 +10,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from runtable.server.frontend import mount_frontend, static_dir
+from runtable.testing.server_thread import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("RUNTABLE_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
@@ -109,29 +106,9 @@ def serve_app() -> Callable[[FastAPI], AbstractContextManager[str]]:
     return serve
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(500):
-            if server.started or not thread.is_alive():
-                break
-            time.sleep(0.01)
-        if not server.started:
-            raise RuntimeError("the test server did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+def serve(app: FastAPI) -> AbstractContextManager[str]:
+    """Serve `app` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+    return serve_in_thread(app)
 
 
 def gui_app() -> FastAPI:

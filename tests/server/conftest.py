@@ -12,8 +12,9 @@ from runtable.server.app import create_app
 from runtable.server.discovery import advertised
 from runtable.server.events import EventBus
 from runtable.store import create_folder
+from runtable.testing.server_thread import serve_in_thread
 
-from .helpers import TOKEN, RunningServer, serve_in_thread
+from .helpers import TOKEN, RunningServer
 
 PROPOSAL = 1234
 

@@ -17,8 +17,9 @@ from runtable.server.app import create_app
 from runtable.server.edits import name_from_title
 from runtable.server.events import EventBus
 from runtable.store import ValidationError, create_folder, open_db
+from runtable.testing.server_thread import serve_in_thread
 
-from .helpers import TOKEN, RunningServer, serve_in_thread
+from .helpers import TOKEN, RunningServer
 
 PROPOSAL = 1234
 RUNS = range(1, 21)

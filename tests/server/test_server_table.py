@@ -24,8 +24,9 @@ from runtable.jobs.store import JobStore
 from runtable.server.app import create_app
 from runtable.server.events import EventBus, ValuesMerged
 from runtable.store import DatabaseFolder, create_folder
+from runtable.testing.server_thread import serve_in_thread
 
-from .helpers import TOKEN, RunningServer, serve_in_thread
+from .helpers import TOKEN, RunningServer
 
 PROPOSAL = 1234
 

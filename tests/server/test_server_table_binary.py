@@ -19,8 +19,9 @@ from runtable.server.app import create_app
 from runtable.server.events import EventBus
 from runtable.server.table import EncodedColumn
 from runtable.store import DatabaseFolder, create_folder
+from runtable.testing.server_thread import serve_in_thread
 
-from .helpers import TOKEN, RunningServer, serve_in_thread
+from .helpers import TOKEN, RunningServer
 
 PROPOSAL = 4321
 

@@ -136,6 +136,18 @@ def build_synthetic(path: Path, n_runs: int = 20_000, n_variables: int = 500,
     return path
 
 
+def synthetic_folder(path: Path, n_runs: int, n_variables: int) -> None:
+    """Build the synthetic folder at ``path``, or reuse the one there (``--keep``)."""
+    if (path / "runs.sqlite").exists():
+        print(f"Reusing {path}")
+        return
+    t0 = time.perf_counter()
+    build_synthetic(path, n_runs, n_variables)
+    print(f"Built {n_runs} runs x {n_variables} variables in "
+          f"{time.perf_counter() - t0:.1f} s "
+          f"({(path / 'runs.sqlite').stat().st_size / 2**20:.0f} MiB)")
+
+
 def time_table(path: Path, repeat: int, cache: bool) -> tuple[float, tuple[int, int]]:
     """Median time of ``Database(path, cache=cache).table()`` over *repeat* calls."""
     from runtable.api import Database
@@ -204,14 +216,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp, "db")
-        if (path / "runs.sqlite").exists():
-            print(f"Reusing {path}")
-        else:
-            t0 = time.perf_counter()
-            build_synthetic(path, args.runs, args.variables)
-            print(f"Built {args.runs} runs x {args.variables} variables in "
-                  f"{time.perf_counter() - t0:.1f} s "
-                  f"({(path / 'runs.sqlite').stat().st_size / 2**20:.0f} MiB)")
+        synthetic_folder(path, args.runs, args.variables)
         # A private cache folder: the first call fills it, the others reuse it.
         os.environ["RUNTABLE_CACHE_DIR"] = str(Path(tmp, "cache"))
         cold, shape = time_table(path, args.repeat, cache=False)

@@ -25,52 +25,21 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_table import PROPOSAL, build_synthetic
+from api_table import PROPOSAL, synthetic_folder
 
 LOAD_TARGET_S = 2.0
 UPDATE_TARGET_S = 0.3
 TOKEN = "gui-benchmark-token"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update"]
-
-
-def serve_in_thread(db_dir: Path):
-    """Start the real app for ``db_dir``; returns (base_url, bus, stop)."""
-    import uvicorn
-
-    from runtable.server.app import create_app
-    from runtable.server.events import EventBus
-
-    bus = EventBus()
-    app = create_app(db_dir, TOKEN, bus=bus)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the server did not start")
-        time.sleep(0.01)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-    return f"http://127.0.0.1:{port}", bus, stop
 
 
 def load_table(page, url: str, n_runs: int) -> tuple[float, float, float, dict]:
@@ -153,22 +122,19 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
+    from runtable.server.app import create_app
+    from runtable.server.events import EventBus
     from runtable.server.frontend import static_dir
+    from runtable.testing.server_thread import serve_in_thread
 
     if not (static_dir() / "index.html").is_file():
         sys.exit("the web GUI is not built: run ./dev setup")
     with tempfile.TemporaryDirectory() as tmp:
         db_dir = args.keep or Path(tmp, "db")
-        if (db_dir / "runs.sqlite").exists():
-            print(f"Reusing {db_dir}")
-        else:
-            t0 = time.perf_counter()
-            build_synthetic(db_dir, args.runs, args.variables)
-            print(f"Built {args.runs} runs x {args.variables} variables in "
-                  f"{time.perf_counter() - t0:.1f} s")
-        base, bus, stop = serve_in_thread(db_dir)
-        url = f"{base}/?token={TOKEN}"
-        try:
+        synthetic_folder(db_dir, args.runs, args.variables)
+        bus = EventBus()
+        with serve_in_thread(create_app(db_dir, TOKEN, bus=bus)) as base:
+            url = f"{base}/?token={TOKEN}"
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=find_chromium(), headless=True,
                                              args=CHROMIUM_ARGS)
@@ -189,8 +155,6 @@ def main() -> None:
                 ]
                 updates = [took for took, _ in results]
                 browser.close()
-        finally:
-            stop()
     warm = statistics.median(loads)
     update = statistics.median(updates)
     print(f"GUI on {args.runs} runs x {args.variables} variables (headless Chromium):")

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api_table import PROPOSAL, build_synthetic
+from api_table import PROPOSAL, synthetic_folder
 
 TOKEN = "benchmark-token-0123456789"
 
@@ -65,19 +65,12 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder")
     args = parser.parse_args()
 
-    from tests.server.helpers import serve_in_thread
-
     from runtable.server.app import create_app
+    from runtable.testing.server_thread import serve_in_thread
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp, "db")
-        if (path / "runs.sqlite").exists():
-            print(f"Reusing {path}")
-        else:
-            t0 = time.perf_counter()
-            build_synthetic(path, args.runs, args.variables)
-            print(f"Built {args.runs} runs x {args.variables} variables in "
-                  f"{time.perf_counter() - t0:.1f} s")
+        synthetic_folder(path, args.runs, args.variables)
         app = create_app(path, TOKEN)
         with serve_in_thread(app) as base:
             table = base + "/api/table"

@@ -33,6 +33,15 @@ function isError(cell: CellInfo | undefined): boolean {
   return cell?.kind === "error" || cell?.kind === "skip";
 }
 
+/**
+ * The key of a cell in the list of choices: its value, or for complex numbers (sent as
+ * full-precision text) the text the cell shows, so the list reads like the column.
+ */
+function choiceKey(value: Value, cell: CellInfo | undefined, text: string): string {
+  if (cell?.kind === "complex") return text;
+  return value === null ? "" : String(value);
+}
+
 /** Whether a row passes `model`. Exported for tests of the logic in the page. */
 export function passes(
   model: ValueFilterModel,
@@ -50,7 +59,7 @@ export function passes(
     if (model.min !== undefined && value < model.min) return false;
     if (model.max !== undefined && value > model.max) return false;
   }
-  if (model.choices !== undefined && !model.choices.includes(value === null ? "" : String(value))) {
+  if (model.choices !== undefined && !model.choices.includes(choiceKey(value, cell, text))) {
     return false;
   }
   if (model.text !== undefined && model.text !== "") {
@@ -123,7 +132,7 @@ export class ValueFilter implements IFilterComp<RunRow> {
         if (value > max) max = value;
       } else if (typeof value === "string" || typeof value === "boolean") {
         strings += 1;
-        const key = String(value);
+        const key = choiceKey(value, this.params.cellOf(row), this.params.textOf(row));
         if (distinct.size <= MAX_CHOICES || distinct.has(key)) {
           distinct.set(key, (distinct.get(key) ?? 0) + 1);
         }

@@ -83,6 +83,34 @@ export interface GridCallbacks {
   viewChanged(): void;
 }
 
+/**
+ * Sort order of two cells: AG Grid's default (empty first, then `<`), except that
+ * complex numbers (sent as text) sort by real part, then imaginary part, as numpy does,
+ * and among plain numbers as numbers with no imaginary part.
+ */
+export function compareValues(a: Value, b: Value, cellA?: CellInfo, cellB?: CellInfo): number {
+  const complexA = complexParts(a, cellA);
+  const complexB = complexParts(b, cellB);
+  if (complexA !== null && complexB !== null) {
+    return complexA[0] - complexB[0] || complexA[1] - complexB[1];
+  }
+  if (a === null || a === undefined) return b === null || b === undefined ? 0 : -1;
+  if (b === null || b === undefined) return 1;
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
+/** [re, im] of a complex cell or a plain number; null for anything else. */
+function complexParts(value: Value, cell: CellInfo | undefined): [number, number] | null {
+  if (cell?.kind === "complex" && typeof cell.re === "number" && typeof cell.im === "number") {
+    return [cell.re, cell.im];
+  }
+  if (typeof value === "number" && cell?.kind !== "error" && cell?.kind !== "skip") {
+    return [value, 0];
+  }
+  return null;
+}
+
 /** A leaf definition and the path of its title ("a/b/c" → ["a","b","c"]). */
 interface Leaf {
   path: string[];
@@ -270,8 +298,11 @@ export class RunGrid {
       headerTooltip: tooltip,
       headerClass: variable.user_editable ? "rt-user-column" : "rt-var-column",
       valueGetter: (p) => (p.data === undefined ? null : store.value(p.data, name)),
-      valueFormatter: (p: ValueFormatterParams<RunRow>) => (p.data === undefined ? "" : text(p.data)),
+      // No row: the select editor formatting its choices ("true", "false").
+      valueFormatter: (p: ValueFormatterParams<RunRow>) =>
+        p.data === undefined || p.data === null ? (p.value === null || p.value === undefined ? "" : String(p.value)) : text(p.data),
       width: 150,
+      comparator: (a, b, nodeA, nodeB) => compareValues(a, b, nodeA.data && cellOf(nodeA.data), nodeB.data && cellOf(nodeB.data)),
       cellClassRules: {
         "rt-bold": (p: CellClassParams<RunRow>) => {
           const c = p.data && cellOf(p.data);
@@ -280,6 +311,7 @@ export class RunGrid {
         "rt-error": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "error",
         "rt-skip": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "skip",
         "rt-external": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "external",
+        "rt-user-value": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "user",
         "rt-number": (p: CellClassParams<RunRow>) => typeof p.value === "number",
       },
       cellStyle: (p) => {
@@ -292,8 +324,11 @@ export class RunGrid {
       tooltipValueGetter: (p) => {
         const c = p.data === undefined ? undefined : cellOf(p.data);
         if (c?.kind === "error" || c?.kind === "skip") {
+          const message = c.message ?? "";
+          // A skip for failed dependencies says "Skipped due to …" itself.
+          if (c.kind === "skip" && message.startsWith("Skipped")) return message;
           const what = c.kind === "skip" ? "Skipped" : (c.error_cls ?? "Error");
-          return `${what}: ${c.message ?? ""}`;
+          return `${what}: ${message}`;
         }
         const notes: string[] = [];
         const shown = p.data === undefined ? "" : text(p.data);
@@ -325,7 +360,8 @@ export class RunGrid {
       };
       if (variable.type === "boolean") {
         def.cellEditor = "agSelectCellEditor";
-        def.cellEditorParams = { values: ["", "true", "false"] };
+        // The values themselves (not their text): the editor opens on the cell's value.
+        def.cellEditorParams = { values: [null, true, false] };
       }
     }
     return def;

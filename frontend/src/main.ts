@@ -263,7 +263,8 @@ class App {
     } catch (error) {
       this.store.setValue(row, variable.name, previous, previous === null ? undefined : { provenance: "user" });
       const why = error instanceof ApiError ? error.message : errorText(error);
-      toast(`${variable.title}, run ${row.run}: ${why}`, "error");
+      // What was typed stays readable (and copyable) in the message.
+      toast(`${variable.title}, run ${row.run}: ${why.replace(/\.$/, "")}. You typed: ${text}`, "error");
     }
     this.grid.refreshRows([row], [variable.name]);
   }

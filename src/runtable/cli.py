@@ -84,6 +84,17 @@ def folder_arg(value: str | None) -> Path:
     return folder
 
 
+def _add_listen(parser: argparse.ArgumentParser) -> None:
+    """--host, --port and --token of the commands that start a web server."""
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8780,
+                        help="port (default 8780, or the next free one; 0: any free port)")
+    parser.add_argument("--token", default=None,
+                        help="the token to require (default: $RUNTABLE_TOKEN, else a new "
+                        "random one); prefer the variable, others can see a command line")
+
+
 def _add_in(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in", dest="folder", metavar="DIR", default=None,
                         help=DB_FOLDER_HELP)
@@ -416,13 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="keep an existing demo folder instead of starting afresh")
     demo.add_argument("--once", action="store_true",
                       help="no server: process the runs, print the table and exit")
-    demo.add_argument("--host", default="127.0.0.1",
-                      help="address to listen on (default 127.0.0.1: this machine only)")
-    demo.add_argument("--port", type=int, default=8780,
-                      help="port (default 8780, or the next free one; 0: any free port)")
-    demo.add_argument("--token", default=None,
-                      help="the token to require (default: $RUNTABLE_TOKEN, else a new "
-                      "random one)")
+    _add_listen(demo)
     demo.set_defaults(func=_cmd_demo)
 
     init = sub.add_parser(
@@ -527,13 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
         "only, unless --host says otherwise. See docs/service.md and docs/server.md.",
     )
     srv.add_argument("dir", nargs="?", default=None, metavar="DIR", help=DB_FOLDER_HELP)
-    srv.add_argument("--host", default="127.0.0.1",
-                     help="address to listen on (default 127.0.0.1: this machine only)")
-    srv.add_argument("--port", type=int, default=8780,
-                     help="port (default 8780, or the next free one; 0: any free port)")
-    srv.add_argument("--token", default=None,
-                     help="the token to require (default: $RUNTABLE_TOKEN, else a new "
-                     "random one); prefer the variable, others can see a command line")
+    _add_listen(srv)
     srv.set_defaults(func=_cmd_serve)
 
     ntf = sub.add_parser(

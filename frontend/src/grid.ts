@@ -10,6 +10,8 @@ import {
   createGrid,
   themeQuartz,
   type CellClassParams,
+  type CellContextMenuEvent,
+  type CellDoubleClickedEvent,
   type ColDef,
   type ColGroupDef,
   type ColumnState,
@@ -20,6 +22,7 @@ import {
   type ValueSetterParams,
 } from "ag-grid-community";
 
+import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
 import { cssColour, displayText, readableTextColour } from "./format";
@@ -187,6 +190,17 @@ export class RunGrid {
       onSortChanged: () => this.viewChanged(),
       onFilterChanged: () => this.callbacks.viewChanged(),
       onColumnVisible: () => this.callbacks.viewChanged(),
+      // Our own menu (cellmenu.ts) instead of the browser's.
+      preventDefaultOnContextMenu: true,
+      onCellContextMenu: (e: CellContextMenuEvent<RunRow>) => {
+        const target = this.targetOf(e.data, e.column.getColId());
+        if (target !== null && e.event instanceof MouseEvent) showCellMenu(target, e.event);
+      },
+      onCellDoubleClicked: (e: CellDoubleClickedEvent<RunRow>) => {
+        if (e.colDef.editable === true) return;
+        const target = this.targetOf(e.data, e.column.getColId());
+        if (target !== null) openCell(target);
+      },
     });
     // A change made just before closing the page is not lost to the save delay.
     window.addEventListener("pagehide", () => this.saveNow());
@@ -593,5 +607,18 @@ export class RunGrid {
   selectedRows(): RunRow[] {
     return this.displayedRows().filter((row) => this.api.getRowNode(String(row.run))?.isSelected() === true);
   }
-}
 
+  /** What a menu or double-click on the cell of `row` in column `colId` is about. */
+  targetOf(row: RunRow | undefined, colId: string): CellTarget | null {
+    if (row === undefined) return null;
+    const name = colId.startsWith("var:") ? colId.slice(4) : null;
+    const selected = this.selectedRows().map((r) => r.run);
+    return {
+      run: row.run,
+      colId,
+      name,
+      variable: name === null ? null : (this.store.byName.get(name) ?? null),
+      runs: selected.includes(row.run) ? selected : [row.run],
+    };
+  }
+}

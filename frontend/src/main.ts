@@ -4,6 +4,12 @@
 import "./style.css";
 
 import { ApiError, initToken, sendJson } from "./api";
+import type { AppContext } from "./appcontext";
+import { install as installEditor } from "./editor";
+import { install as installPlots } from "./plots";
+import { install as installPreview } from "./preview";
+import { install as installProcessing } from "./processing";
+import { setupTabs } from "./tabs";
 import { ColumnsPanel } from "./columns";
 import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
 import { RunGrid, formatTimestamp } from "./grid";
@@ -55,6 +61,8 @@ class App {
   /** Coalesced `values_merged`: run → names (null: all). */
   private pending = new Map<number, Set<string>>();
   private fetching = false;
+  private readonly dataListeners: ((runs: number[] | null) => void)[] = [];
+  private readonly eventListeners: ((event: LiveEvent) => void)[] = [];
   /** Where the last full load spent its time (read by the benchmark). */
   timings: Record<string, number> = {};
   /** The same for the last partial update (values_merged). */
@@ -81,6 +89,31 @@ class App {
 
   start(): void {
     this.live.start();
+  }
+
+  /** What the feature modules see of the page (appcontext.ts). */
+  context(): AppContext {
+    return {
+      store: this.store,
+      grid: this.grid,
+      toast,
+      onData: (listener) => this.dataListeners.push(listener),
+      onEvent: (listener) => this.eventListeners.push(listener),
+      selectedRuns: () => this.grid.selectedRows().map((row) => row.run),
+      reload: async () => {
+        await this.live.reload();
+      },
+    };
+  }
+
+  private dataChanged(runs: number[] | null): void {
+    for (const listener of this.dataListeners) {
+      try {
+        listener(runs);
+      } catch (error) {
+        console.error("a data listener failed", error);
+      }
+    }
   }
 
   private connection(state: "connecting" | "live" | "offline"): void {
@@ -123,6 +156,7 @@ class App {
         this.updateStatus(message);
       }
       this.timings.complete_at = performance.now();
+      this.dataChanged(null);
       return { seq: snapshot.seq, bus: snapshot.bus };
     } catch (error) {
       const message = `Could not load the table: ${errorText(error)}`;
@@ -145,6 +179,17 @@ class App {
   }
 
   private onEvent(event: LiveEvent): void {
+    this.applyEvent(event);
+    for (const listener of this.eventListeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        console.error("an event listener failed", error);
+      }
+    }
+  }
+
+  private applyEvent(event: LiveEvent): void {
     const run = typeof event.run === "number" ? event.run : null;
     switch (event.kind) {
       case "run_added": {
@@ -176,6 +221,7 @@ class App {
         const value = event.value as Value;
         this.store.setValue(row, name, value ?? null, value === null ? undefined : { provenance: "user" });
         this.grid.refreshRows([row], [name]);
+        this.dataChanged([row.run]);
         return;
       }
       case "variables_changed":
@@ -232,6 +278,7 @@ class App {
           this.grid.refreshRows(rows, names, true);
           this.updateTimings = { fetch_ms: t1 - t0, apply_ms: performance.now() - t1 };
           this.updateStatus();
+          this.dataChanged(rows.map((row) => row.run));
         } catch (error) {
           toast(`Could not update runs ${runs.join(", ")}: ${errorText(error)}`, "error");
         }
@@ -420,7 +467,12 @@ class App {
 function main(): void {
   initToken();
   setupThemeToggle(element("theme-toggle", HTMLButtonElement));
+  setupTabs();
   const app = new App();
+  const context = app.context();
+  for (const install of [installPreview, installPlots, installEditor, installProcessing]) {
+    install(context);
+  }
   // For the browser tests and benchmarks: the live state, read-only by convention.
   (window as unknown as { runtable: App }).runtable = app;
   app.start();

@@ -6,6 +6,7 @@ checkout that was never built still runs, and says so at `/`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -17,9 +18,16 @@ from starlette.types import Receive, Scope, Send
 NOT_BUILT = "the web GUI is not built: run ./dev setup\n"
 
 
+#: Serve the GUI from this folder instead (a build made elsewhere, e.g. with
+#: `npx vite build --outDir DIR`): for developing the GUI beside an installed runtable.
+STATIC_DIR_ENV = "RUNTABLE_STATIC_DIR"
+
+
 def static_dir() -> Path:
-    """The folder holding the built GUI (`index.html`, `assets/`)."""
-    return Path(__file__).with_name("static")
+    """The folder holding the built GUI (`index.html`, `assets/`): ``$RUNTABLE_STATIC_DIR``
+    if set, else the package's own ``static/``."""
+    configured = os.environ.get(STATIC_DIR_ENV)
+    return Path(configured) if configured else Path(__file__).with_name("static")
 
 
 class _HashedAssets(StaticFiles):

@@ -1,0 +1,27 @@
+// What the page gives each of its feature modules (previews, plots, the context
+// editor, processing control). Each module exports `install(app: AppContext)`, which
+// main.ts calls once at start-up; a module adds its own DOM, dialogs and menu actions
+// and never reaches into another module.
+
+import type { LiveEvent } from "./live";
+import type { RunGrid } from "./grid";
+import type { TableStore } from "./table";
+
+export interface AppContext {
+  /** The table's data: variables, rows, values (see table.ts). Read-only by convention. */
+  readonly store: TableStore;
+  readonly grid: RunGrid;
+  /** Show a short message (errors stay longer). */
+  toast(message: string, kind?: "info" | "error"): void;
+  /**
+   * Call `listener` whenever table data changed: with the runs whose values changed,
+   * or null after a full reload (anything may have changed, columns included).
+   */
+  onData(listener: (runs: number[] | null) => void): void;
+  /** Call `listener` for every live event (after the table has applied it). */
+  onEvent(listener: (event: LiveEvent) => void): void;
+  /** Run numbers of the selected rows, in table order. */
+  selectedRuns(): number[];
+  /** Reload the whole table now (e.g. after the columns changed). */
+  reload(): Promise<void>;
+}

@@ -1,0 +1,8 @@
+// Previews: a cell's full data in a tab (cellmenu.setOpenAction).
+
+import type { AppContext } from "./appcontext";
+
+/** Set up this feature (main.ts calls it once at start-up). */
+export function install(app: AppContext): void {
+  void app;
+}

@@ -1,0 +1,173 @@
+// Tabs beside the table: previews, plots, the context editor and logs open in tabs; the
+// table is always the first. "Side by side" shows the open tab next to the table
+// instead of in its place (kept in this browser).
+
+import { loadFlag, saveFlag } from "./view";
+
+export interface TabOptions {
+  /** Called once when the tab is closed (stop timers, close sockets). */
+  onClose?: () => void;
+  /** Called each time the tab is shown (e.g. to resize a plot to its new box). */
+  onShow?: () => void;
+}
+
+/** An open tab. `body` is the element to fill. */
+export interface Tab {
+  readonly id: string;
+  readonly body: HTMLElement;
+  setTitle(title: string): void;
+  show(): void;
+  close(): void;
+}
+
+interface TabEntry extends Tab {
+  button: HTMLElement;
+  options: TabOptions;
+}
+
+const TABLE = "table";
+
+class Tabs {
+  private readonly strip: HTMLElement;
+  private readonly panels: HTMLElement;
+  private readonly workspace: HTMLElement;
+  private readonly tabs = new Map<string, TabEntry>();
+  private active = TABLE;
+  private split = loadFlag("split", false);
+
+  constructor() {
+    this.strip = required("tab-strip");
+    this.panels = required("tab-panels");
+    this.workspace = required("workspace");
+    required("tab-table").addEventListener("click", () => this.activate(TABLE));
+    const split = required("tab-split");
+    if (!(split instanceof HTMLInputElement)) throw new Error("#tab-split is not a checkbox");
+    split.checked = this.split;
+    split.addEventListener("change", () => {
+      this.split = split.checked;
+      saveFlag("split", this.split);
+      this.layout();
+    });
+    this.layout();
+  }
+
+  open(id: string, title: string, options: TabOptions = {}): { tab: Tab; created: boolean } {
+    const known = this.tabs.get(id);
+    if (known !== undefined) {
+      this.activate(id);
+      return { tab: known, created: false };
+    }
+    const button = document.createElement("div");
+    button.className = "tab";
+    button.setAttribute("role", "tab");
+    button.dataset.tab = id;
+    const label = document.createElement("button");
+    label.type = "button";
+    label.className = "tab-label";
+    label.textContent = title;
+    label.title = title;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "tab-close";
+    close.textContent = "✕";
+    close.setAttribute("aria-label", `Close ${title}`);
+    button.append(label, close);
+    const body = document.createElement("section");
+    body.className = "tab-panel";
+    body.dataset.tab = id;
+    body.setAttribute("role", "tabpanel");
+    body.hidden = true;
+    this.panels.append(body);
+    this.strip.insertBefore(button, required("tab-split-label"));
+    const entry: TabEntry = {
+      id,
+      body,
+      button,
+      options,
+      setTitle: (text: string) => {
+        label.textContent = text;
+        label.title = text;
+        close.setAttribute("aria-label", `Close ${text}`);
+      },
+      show: () => this.activate(id),
+      close: () => this.close(id),
+    };
+    label.addEventListener("click", () => this.activate(id));
+    close.addEventListener("click", () => this.close(id));
+    // Middle click closes, as in a browser's own tabs.
+    button.addEventListener("auxclick", (event) => {
+      if (event.button === 1) this.close(id);
+    });
+    this.tabs.set(id, entry);
+    this.activate(id);
+    return { tab: entry, created: true };
+  }
+
+  activate(id: string): void {
+    if (id !== TABLE && !this.tabs.has(id)) return;
+    this.active = id;
+    required("tab-table").setAttribute("aria-selected", String(id === TABLE));
+    for (const tab of this.tabs.values()) {
+      const on = tab.id === id;
+      tab.button.setAttribute("aria-selected", String(on));
+      tab.body.hidden = !on;
+    }
+    this.layout();
+    this.tabs.get(id)?.options.onShow?.();
+  }
+
+  close(id: string): void {
+    const tab = this.tabs.get(id);
+    if (tab === undefined) return;
+    this.tabs.delete(id);
+    tab.button.remove();
+    tab.body.remove();
+    try {
+      tab.options.onClose?.();
+    } finally {
+      if (this.active === id) {
+        const rest = [...this.tabs.keys()];
+        this.activate(rest.at(-1) ?? TABLE);
+      }
+    }
+  }
+
+  private layout(): void {
+    const other = this.active !== TABLE;
+    // data-view: "table" (table only), "tab" (the tab instead of the table) or "split".
+    this.workspace.dataset.view = !other ? "table" : this.split ? "split" : "tab";
+    this.panels.hidden = !other;
+    window.dispatchEvent(new Event("resize"));
+  }
+}
+
+function required(id: string): HTMLElement {
+  const found = document.getElementById(id);
+  if (found === null) throw new Error(`index.html has no element with id "${id}"`);
+  return found;
+}
+
+let tabs: Tabs | null = null;
+
+function instance(): Tabs {
+  tabs ??= new Tabs();
+  return tabs;
+}
+
+/** Set up the tab strip (main.ts calls this once). */
+export function setupTabs(): void {
+  instance();
+}
+
+/**
+ * Open the tab `id` (a stable key such as `preview:5:image`), or show it when it is open
+ * already; `created` says whether the caller should fill `tab.body`.
+ */
+export function openTab(id: string, title: string, options: TabOptions = {}): { tab: Tab; created: boolean } {
+  return instance().open(id, title, options);
+}
+
+/** Show the table (in its place, or beside the open tab when side by side). */
+export function showTable(): void {
+  instance().activate(TABLE);
+}

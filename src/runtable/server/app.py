@@ -170,11 +170,11 @@ def create_app(
         """
         await _stream_events(websocket, app.state.bus)
 
-    # The table and the edits (runtable.server.cells, runtable.server.edits).
-    from . import cells, edits
+    # The table, the edits, cell data, the context file and processing control.
+    from . import cells, celldata, contextfile, edits, processing
 
-    app.include_router(cells.router)
-    app.include_router(edits.router)
+    for module in (cells, edits, celldata, contextfile, processing):
+        app.include_router(module.router)
 
     # The GUI (another part's module): `/` and `/assets`, behind the same token.
     from .frontend import mount_frontend

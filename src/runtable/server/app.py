@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +28,9 @@ from .auth import TokenAuthMiddleware
 from .edits import HTTPProblem, problem_response
 from .events import CLOSE_TOO_SLOW, EventBus, SubscriberTooSlow
 from .table import TableCache
+
+if TYPE_CHECKING:
+    from .serve import ProcessingControl
 
 #: ``notify(run, data)``: "this run's ``data`` (raw or proc) is complete". The service
 #: wires it to :meth:`runtable.sources.RunWatcher.notify`. It must return quickly; it
@@ -85,6 +88,12 @@ def _readable(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+def _plain(exc: RequestValidationError) -> list[dict]:
+    """The error list without ``ctx``, which can hold the exception object itself
+    (a validator's ``ValueError``) and would make the answer unserialisable."""
+    return [{k: v for k, v in err.items() if k != "ctx"} for err in exc.errors()]
+
+
 def create_app(
     db_dir: str | os.PathLike[str],
     token: str,
@@ -92,12 +101,15 @@ def create_app(
     bus: EventBus | None = None,
     notify: NotifyHook | None = None,
     warm_up: bool = True,
+    control: ProcessingControl | None = None,
 ) -> FastAPI:
     """The web app for the database folder ``db_dir``.
 
     ``token`` is required on every request (see :mod:`runtable.server.auth`). ``bus``
     feeds ``/api/events`` (a new, idle bus if not given; it is ``app.state.bus``).
-    ``notify`` backs ``POST /api/notify`` (503 without it). ``warm_up`` starts reading
+    ``notify`` backs ``POST /api/notify`` (503 without it); ``control`` (the service)
+    backs reprocessing, jobs, variable deletion and new rows (:mod:`.processing`;
+    503 without it). ``warm_up`` starts reading
     the table in the background at once, so the first page load need not wait for it.
     """
     check_token(token)
@@ -117,6 +129,7 @@ def create_app(
     app.state.db_dir = Path(db_dir)
     app.state.bus = bus
     app.state.notify = notify
+    app.state.control = control
     #: One writer and per-thread readers of the folder (runtable.server.access).
     app.state.folder = FolderAccess(app.state.db_dir)
     #: The encoded table, kept up to date in memory (runtable.server.table).
@@ -127,7 +140,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422,
-                            content={"detail": _readable(exc), "errors": exc.errors()})
+                            content={"detail": _readable(exc), "errors": _plain(exc)})
 
     @app.exception_handler(HTTPProblem)
     async def _problem(request: Request, exc: HTTPProblem) -> JSONResponse:
@@ -171,7 +184,7 @@ def create_app(
         await _stream_events(websocket, app.state.bus)
 
     # The table, the edits, cell data, the context file and processing control.
-    from . import cells, celldata, contextfile, edits, processing
+    from . import celldata, cells, contextfile, edits, processing
 
     for module in (cells, edits, celldata, contextfile, processing):
         app.include_router(module.router)

@@ -3,8 +3,10 @@
 The service proper (watcher -> jobs -> store -> events, :class:`runtable.service.Service`,
 which ``runtable serve`` passes in) plugs in through the :class:`Service` protocol:
 :func:`serve` starts it with the event bus before the server accepts connections,
-routes ``POST /api/notify`` to it, and stops it at exit. Without one (tests of the web
-side), the server has an idle bus and logs notifications.
+routes ``POST /api/notify`` and the processing control (:class:`ProcessingControl`:
+reprocess, jobs, cancel, delete a variable, new rows) to it, and stops it at exit.
+Without one (tests of the web side), the server has an idle bus and logs
+notifications, and the processing control answers 503.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from .events import EventBus
+
+if TYPE_CHECKING:
+    from ..jobs import ContextInfo, Job
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,37 @@ PORT_RETRIES = 10
 TOKEN_ENV = "RUNTABLE_TOKEN"
 
 
-class Service(Protocol):
+class ProcessingControl(Protocol):
+    """What the web GUI's processing control calls (``/api/reprocess``, ``/api/jobs``,
+    ``DELETE /api/variables/...``, ``POST /api/runs``); see
+    :class:`runtable.service.Service` for the meaning. Bad arguments raise
+    ``ValueError``; ``RuntimeError`` means "cannot now" (not running, busy)."""
+
+    def reprocess(self, runs: Iterable[int], variables: Iterable[str] = (),
+                  data: str = "all") -> list[Job]:
+        """Queue ``runs`` again (``variables`` empty: all, also ones added later)."""
+
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a queued or running job; False when it already ended or is unknown."""
+
+    def job(self, job_id: int) -> Job | None:
+        """One job, or None when unknown."""
+
+    def jobs(self) -> list[Job]:
+        """Queued and running jobs and the recently finished ones."""
+
+    def delete_variable(self, name: str) -> None:
+        """Delete a variable everywhere (``KeyError`` when unknown)."""
+
+    def add_runs(self, runs: Iterable[int]) -> list[int]:
+        """Create empty rows; returns the runs that were new."""
+
+    @property
+    def context(self) -> ContextInfo | None:
+        """The latest result of loading the context file (None before the first)."""
+
+
+class Service(ProcessingControl, Protocol):
     """What runs beside the web app for a database folder (the watcher/jobs wiring)."""
 
     def start(self, bus: EventBus) -> None:
@@ -111,7 +146,8 @@ def serve(
     check_token(token)
     bus = EventBus()
     app = create_app(db_dir, token, bus=bus,
-                     notify=service.notify if service is not None else _log_notify)
+                     notify=service.notify if service is not None else _log_notify,
+                     control=service)
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     base = public_url(host, bound_port)

@@ -12,6 +12,8 @@ the web server's :class:`~runtable.server.serve.Service` protocol:
   killed or cancelled job leaves) is merged;
 * one *writer thread*, the only code of the process that writes the database folder:
   rows, merges (``values_merged``), the ``variables`` table (``variables_changed``);
+* processing control for the web GUI: :meth:`Service.reprocess`, :meth:`Service.cancel`,
+  :meth:`Service.jobs`, :meth:`Service.delete_variable`, :meth:`Service.add_runs`;
 * a monitor thread that loads the context file in a child process whenever it changes
   (``context_status``; a file that does not load pauses new jobs) and retries what
   could not be done yet (finding the proposal folder, failed merges).

@@ -9,6 +9,11 @@ Threads and who does what:
 * the writer thread runs the tasks one at a time. It is the only code of the process
   that writes the database folder (runs, merges, the ``variables`` table) and the only
   one that submits jobs, so "is this run processed already?" and "queue it" never race;
+* processing control (:meth:`Service.reprocess`, :meth:`~Service.cancel`,
+  :meth:`~Service.jobs`, :meth:`~Service.delete_variable`, :meth:`~Service.add_runs`)
+  is called from the web server's threads: reprocessing and cancelling go straight to
+  the queue (which has its own lock); deleting a variable and creating rows are tasks
+  of the writer thread that the caller waits for, so a deletion never races a merge;
 * the monitor thread notices changes of the context file (a ``stat`` every
   ``context_poll_s``), loads it in a child process in the ``context_python`` interpreter
   (:func:`runtable.jobs.inspect_context`, shared with the queue's own check) and
@@ -31,7 +36,8 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +64,14 @@ log = logging.getLogger("runtable.service")
 MERGE_RETRY_S = 30.0
 #: How often changed settings (``ready_quiet_s``) are looked for.
 SETTINGS_TTL_S = 2.0
+#: :meth:`Service.jobs` lists finished jobs of this last stretch of time ...
+RECENT_JOBS_S = 24 * 3600.0
+#: ... but no more than this many of them (a reprocess of everything makes thousands).
+RECENT_JOBS_MAX = 200
+#: How long a control call waits for the writer thread (it may be merging a big run).
+WRITER_WAIT_S = 120.0
+#: Most rows :meth:`Service.add_runs` creates in one call.
+MAX_NEW_RUNS = 10_000
 _ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 
 
@@ -129,6 +143,9 @@ class Service:
         self.context: ContextInfo | None = None
         self._startup_done = threading.Event()
         self._catch_up_due = True
+        # Deleted variables the context file still defines (writer thread): when values
+        # of one come back with a merge, so does its column's title and description.
+        self._redefine: set[str] = set()
 
     # -- the Service protocol --------------------------------------------------------------
 
@@ -226,6 +243,119 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- processing control (the web GUI's reprocess, jobs, delete, new rows) -----------
+
+    def reprocess(self, runs: Iterable[int], variables: Iterable[str] = (),
+                  data: str = "all") -> list[Job]:
+        """Queue processing of ``runs`` again; returns the jobs created (several per run
+        when cluster variables go to Slurm).
+
+        ``variables`` empty means every variable of the context file *when the job
+        runs* (so also variables added meanwhile); ``data`` is "raw", "proc" or "all".
+        Raises ``ValueError`` for bad arguments, ``RuntimeError`` when not running.
+        """
+        if data not in ("raw", "proc", "all"):
+            raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
+        run_list = [_check_run(run) for run in runs]
+        names = tuple(dict.fromkeys(str(v) for v in variables))
+        self._check_running()
+        assert self.queue is not None and self.proposal is not None
+        jobs: list[Job] = []
+        for run in dict.fromkeys(run_list):
+            jobs.extend(self.queue.submit(self.proposal, run, data=data, variables=names))
+        log.info("Reprocessing %d run(s) (%s data, %s): %d job(s) queued", len(run_list),
+                 data, ", ".join(names) if names else "all variables", len(jobs))
+        return jobs
+
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a queued or running job; False when it already ended or is unknown.
+        A running job is reported ``cancelled`` (``job_state``) once it has stopped."""
+        self._check_running()
+        assert self.queue is not None
+        return self.queue.cancel(int(job_id))
+
+    def job(self, job_id: int) -> Job | None:
+        """The job with this id (None when unknown or forgotten)."""
+        self._check_running()
+        assert self.queue is not None
+        return self.queue.get(int(job_id))
+
+    def jobs(self) -> list[Job]:
+        """Queued and running jobs, plus the latest finished ones (of the last
+        :data:`RECENT_JOBS_S`, at most :data:`RECENT_JOBS_MAX`), in submission order."""
+        self._check_running()
+        assert self.queue is not None
+        everything = self.queue.jobs()
+        since = time.time() - RECENT_JOBS_S
+        recent = [j for j in everything if j.state.final and (j.finished_at or 0) >= since]
+        keep = {j.id for j in recent[-RECENT_JOBS_MAX:]}
+        return [j for j in everything if not j.state.final or j.id in keep]
+
+    def delete_variable(self, name: str) -> None:
+        """Remove variable ``name`` from the database and every per-run HDF5 file and
+        publish ``variables_changed``. Done by the writer thread, so it never races a
+        merge. ``KeyError`` when the database has no such variable.
+
+        A variable the context file still defines comes back with the next processing.
+        """
+        self._check_running()
+
+        def task() -> None:
+            db = self.db
+            known = name in db.variables() or db.conn.execute(
+                "SELECT 1 FROM run_variables WHERE name = ? LIMIT 1", (name,)).fetchone()
+            if not known:
+                raise KeyError(name)
+            db.delete_variable(name)
+            info = self.context
+            if info is not None and name in info.definitions:
+                self._redefine.add(name)
+            log.info("Deleted variable %r from the database and the run files", name)
+            self._publish(VariablesChanged((name,)))
+
+        self._on_writer(task)
+
+    def add_runs(self, runs: Iterable[int]) -> list[int]:
+        """Make empty rows for ``runs`` (e.g. to write comments ahead); runs that exist
+        are left alone. Returns the runs added, each also published as ``run_added``."""
+        wanted = sorted({_check_run(run) for run in runs})
+        if len(wanted) > MAX_NEW_RUNS:
+            raise ValueError(f"{len(wanted)} runs is too many to add at once "
+                             f"(at most {MAX_NEW_RUNS})")
+        self._check_running()
+
+        def task() -> list[int]:
+            added = [run for run in wanted if run not in self._runs]
+            for run in added:
+                self._add_run(run)
+            return added
+
+        return self._on_writer(task)
+
+    def _check_running(self) -> None:
+        if not self._started or self._stopping.is_set() or self.queue is None:
+            raise RuntimeError("the service is not running")
+
+    def _on_writer(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the writer thread; its result, or its exception re-raised."""
+        future: Future[Any] = Future()
+
+        def task() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, not the writer's log
+                future.set_exception(exc)
+
+        self._tasks.put(task)
+        try:
+            return future.result(WRITER_WAIT_S)
+        except TimeoutError:
+            future.cancel()
+            raise RuntimeError(f"the service's writer was busy for {WRITER_WAIT_S:g} s "
+                               "(merging?); try again in a moment") from None
 
     # -- for tests, benchmarks and scripts ---------------------------------------------------
 
@@ -367,6 +497,12 @@ class Service:
             self._runs.add(result.run)  # merging made the row
             self._publish(RunAdded(result.proposal, result.run))
         if not result.already_merged and result.names:
+            back = self._redefine.intersection(result.names)
+            info = self.context
+            if back and info is not None:
+                self._redefine -= back
+                self._update_variables({n: info.definitions[n] for n in back
+                                        if n in info.definitions})
             self._publish(ValuesMerged(result.proposal, result.run, tuple(result.names)))
 
     def _merge_pending(self) -> None:
@@ -542,6 +678,12 @@ class Service:
             return self._overrides[key]
         value = self.db.get_setting(key) if self._db is not None else None
         return SETTINGS[key].default if value is None else value
+
+
+def _check_run(run: object) -> int:
+    if isinstance(run, bool) or not isinstance(run, int) or run < 0:
+        raise ValueError(f"run must be a non-negative integer, not {run!r}")
+    return run
 
 
 def _names_for(info: ContextInfo, data: str, stored_only: bool = False) -> list[str]:

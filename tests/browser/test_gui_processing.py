@@ -1,0 +1,244 @@
+"""Processing control in the GUI, against the real server WITH the real service on the
+mock proposal: reprocess from the dialog, the jobs panel, following a log, cancelling,
+deleting a variable, empty rows with a comment typed ahead."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import pytest
+from playwright.sync_api import Page, expect
+
+from runtable.server.app import create_app
+from runtable.server.events import EventBus
+from runtable.server.frontend import static_dir
+from runtable.service import Service
+from runtable.store import create_folder, open_db
+from runtable.testing import MockProposal
+
+from .conftest import serve
+from .gui_page import cell, edit_cell, header_texts
+
+TOKEN = "gui-processing-token"
+TIMEOUT_MS = 90_000
+
+# `times` counts its own executions per run (a file in the database folder, the jobs'
+# working directory); `slow` prints while the file `hold` exists, so a test decides how
+# long its job runs and can watch its log grow.
+CONTEXT = '''
+import time
+from pathlib import Path
+from runtable.context import Variable
+
+@Variable(title="Answer")
+def answer(run):
+    return 42
+
+@Variable(title="Times computed")
+def times(run, run_no: "meta#run_number"):
+    counter = Path(f"times-{run_no}")
+    n = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(n))
+    return n
+
+@Variable(title="Extra")
+def extra(run):
+    return 7
+
+@Variable(title="Slow")
+def slow(run):
+    deadline = time.time() + 80
+    i = 0
+    while Path("hold").exists() and time.time() < deadline:
+        i += 1
+        print(f"still waiting {i}", flush=True)
+        time.sleep(0.3)
+    return 1
+'''
+
+
+@dataclass
+class Served:
+    base: str
+    db_dir: Path
+    service: Service
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/?token={TOKEN}"
+
+
+@pytest.fixture(scope="module")
+def served(mock_proposal: MockProposal, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Served]:
+    """The app and the service on the mock proposal's runs 1-3, all processed."""
+    if not (static_dir() / "index.html").is_file():
+        pytest.fail("the web GUI is not built: run ./dev setup")
+    db_dir = tmp_path_factory.mktemp("proc") / "db"
+    create_folder(db_dir, mock_proposal.proposal,
+                  context_text=textwrap.dedent(CONTEXT)).close()
+    service = Service(db_dir, settings={"noncluster_cpus": 1, "noncluster_mem": "2G",
+                                        "concurrent_jobs": 1, "ready_quiet_s": 0.3},
+                      poll_interval_s=0.2, context_poll_s=0.1,
+                      proposal_path=mock_proposal.path)
+    bus = EventBus()
+    service.start(bus)
+    try:
+        app = create_app(db_dir, TOKEN, bus=bus, notify=service.notify, control=service)
+        with serve(app) as base:
+            # The mock proposal's runs are long complete: the catch-up processes them.
+            service.wait_idle(120)
+            with open_db(db_dir, readonly=True) as db:
+                assert db.get_value(mock_proposal.proposal, 3, "times") == 1
+            yield Served(base, db_dir, service)
+    finally:
+        service.stop()
+
+
+def open_page(page: Page, served: Served) -> None:
+    page.goto(served.url)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(cell(page, 3, "var:answer")).to_have_text("42")
+
+
+def menu(page: Page, run: int, col: str, item: str | re.Pattern[str]) -> None:
+    """Right-click the cell and choose `item` from its menu."""
+    cell(page, run, col).click(button="right")
+    page.locator(".cell-menu button", has_text=item).click()
+
+
+def job_row(page: Page, job_id: str):
+    return page.locator(f'.proc-jobs tr[data-job-id="{job_id}"]')
+
+
+def test_reprocess_selected_runs_from_the_dialog(page: Page, served: Served,
+                                                 save_screenshot) -> None:
+    open_page(page, served)
+    expect(cell(page, 1, "var:times")).to_have_text("1")
+    page.evaluate("""() => {
+        const api = window.runtable.grid.api;
+        for (const run of ["1", "2"]) api.getRowNode(run).setSelected(true);
+    }""")
+    menu(page, 1, "var:answer", "Reprocess 2 runs…")
+    dialog = page.locator("#proc-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#proc-runs")).to_have_value("1-2")
+    # Only "Times computed": none, then search for it and tick it.
+    page.locator("#proc-none").click()
+    page.locator("#proc-search").fill("times")
+    expect(dialog.locator(".proc-vars li:visible")).to_have_count(1)
+    dialog.locator('.proc-vars input[value="times"]').check()
+    expect(dialog.locator(".proc-note")).to_contain_text("1 of 4 variables")
+    dialog.locator('input[name="proc-data"][value="raw"]').check()
+    page.locator("#proc-submit").click()
+    queued = dialog.locator(".proc-queued li")
+    expect(queued).to_have_count(2)
+    expect(dialog.locator(".proc-result")).to_contain_text("Queued 2 jobs for runs 1-2")
+    save_screenshot(page, "processing-dialog")
+    job_ids = [queued.nth(i).get_attribute("data-job-id") for i in range(2)]
+
+    page.locator("#proc-show-jobs").click()
+    for job_id in job_ids:
+        expect(job_row(page, job_id)).to_have_attribute("data-state", "done",
+                                                        timeout=TIMEOUT_MS)
+        expect(job_row(page, job_id).locator("td.vars")).to_have_text("times")
+    expect(page.locator(".tab-panel:visible .proc-note")).to_contain_text("0 active")
+
+    page.locator("#tab-table").click()
+    expect(cell(page, 1, "var:times")).to_have_text("2", timeout=TIMEOUT_MS)
+    expect(cell(page, 2, "var:times")).to_have_text("2")
+    expect(cell(page, 3, "var:times")).to_have_text("1")  # not selected: not redone
+
+
+def test_follow_a_log_live_and_cancel_the_running_job(page: Page, served: Served,
+                                                      save_screenshot) -> None:
+    hold = served.db_dir / "hold"
+    hold.touch()
+    try:
+        open_page(page, served)
+        menu(page, 3, "var:slow", "Reprocess run 3…")
+        page.locator("#proc-none").click()
+        page.locator('#proc-dialog .proc-vars input[value="slow"]').check()
+        page.locator("#proc-submit").click()
+        queued = page.locator("#proc-dialog .proc-queued li")
+        expect(queued).to_have_count(1)
+        job_id = queued.first.get_attribute("data-job-id")
+        page.keyboard.press("Escape")
+        expect(page.locator("#proc-dialog")).to_be_hidden()
+
+        menu(page, 3, "var:answer", "Show processing log of run 3")
+        log = page.locator('pre.proc-log[data-run="3"]')
+        expect(log).to_contain_text("still waiting 3", timeout=TIMEOUT_MS)
+        # New lines keep coming while the tab is open, and stay in view.
+        count = len(re.findall(r"still waiting", log.text_content() or ""))
+        expect(log).to_contain_text(f"still waiting {count + 3}", timeout=TIMEOUT_MS)
+        at_end = log.evaluate("e => e.scrollHeight - e.scrollTop - e.clientHeight < 30")
+        assert at_end
+        expect(page.locator(".proc-log-pane .proc-note")).to_contain_text(
+            "process_logs/r3-p1234.out")
+        save_screenshot(page, "processing-log")
+
+        page.locator("#proc-jobs-button").click()
+        expect(job_row(page, job_id)).to_have_attribute("data-state", "running")
+        expect(job_row(page, job_id).locator("button.proc-cancel")).to_be_visible()
+        save_screenshot(page, "processing-jobs")
+
+        page.locator("#tab-table").click()
+        menu(page, 3, "var:answer", "Cancel processing")
+        page.locator("#proc-jobs-button").click()
+        expect(job_row(page, job_id)).to_have_attribute("data-state", "cancelled",
+                                                        timeout=TIMEOUT_MS)
+        expect(job_row(page, job_id).locator("button.proc-cancel")).to_have_count(0)
+        # The cell says why it is empty.
+        page.locator("#tab-table").click()
+        expect(cell(page, 3, "var:slow")).to_contain_text("Cancel", timeout=TIMEOUT_MS)
+    finally:
+        hold.unlink()
+    served.service.wait_idle(120)
+
+
+def test_delete_a_variable_after_confirming(page: Page, served: Served) -> None:
+    open_page(page, served)
+    assert "Extra" in header_texts(page)
+    menu(page, 2, "var:extra", "Delete variable “Extra”…")
+    confirm = page.locator("#proc-confirm")
+    expect(confirm).to_contain_text("Delete the variable “Extra”?")
+    expect(confirm).to_contain_text("(extra)")
+    # Cancel first: nothing happens.
+    confirm.get_by_role("button", name="Cancel").click()
+    expect(confirm).to_have_count(0)
+    assert "Extra" in header_texts(page)
+
+    menu(page, 2, "var:extra", "Delete variable “Extra”…")
+    page.locator("#proc-confirm").get_by_role("button", name="Delete variable").click()
+    # The context file still defines it: the answer says it comes back.
+    expect(page.locator(".toast")).to_contain_text("still defines 'extra'")
+    page.wait_for_function(
+        "() => !window.runtable.grid.displayedColumns().some(c => c.header === 'Extra')")
+    for run in (1, 2, 3):
+        with h5py.File(served.db_dir / "extracted_data" / f"p1234_r{run}.h5", "r") as f:
+            assert "extra" not in f
+            assert "answer" in f
+
+
+def test_add_empty_rows_and_write_a_comment_ahead(page: Page, served: Served) -> None:
+    open_page(page, served)
+    with open_db(served.db_dir, readonly=True) as db:
+        last = max(run for _, run in db.runs())
+    page.locator("#proc-rows-button").click()
+    dialog = page.locator("#proc-rows-dialog")
+    page.locator("#proc-rows-count").fill("2")
+    expect(dialog).to_contain_text(f"Creates runs {last + 1}-{last + 2}")
+    dialog.get_by_role("button", name="Add rows").click()
+    expect(page.locator(".toast")).to_contain_text(f"Added runs {last + 1}-{last + 2}")
+    expect(page.locator(f'.ag-row[row-id="{last + 2}"]')).to_have_count(1)
+
+    edit_cell(page, last + 1, "comment", "sample B, 5 K")
+    expect(cell(page, last + 1, "comment")).to_have_text("sample B, 5 K")
+    with open_db(served.db_dir, readonly=True) as db:
+        assert db.get_value(1234, last + 1, "comment") == "sample B, 5 K"

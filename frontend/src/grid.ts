@@ -26,6 +26,7 @@ import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
 import { cssColour, displayText, readableTextColour } from "./format";
+import { plotColumn } from "./plotinclude";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
 import { loadView, saveView, type ViewState } from "./view";
 
@@ -253,6 +254,7 @@ export class RunGrid {
           return state === undefined ? null : `Run ${p.data?.run}: ${state}`;
         },
       },
+      plotColumn(store),
       {
         colId: "timestamp",
         headerName: "Timestamp",
@@ -457,7 +459,7 @@ export class RunGrid {
       const tagged = tags.size === 0 || variable.tags.some((tag) => tags.has(tag));
       (tagged && !hidden.has(id) ? show : hide).push(id);
     }
-    for (const id of ["timestamp", "comment"]) {
+    for (const id of ["plot", "timestamp", "comment"]) {
       (hidden.has(id) ? hide : show).push(id);
     }
     this.api.setColumnsVisible(show, true);
@@ -572,7 +574,9 @@ export class RunGrid {
 
   /** Columns as currently displayed (visible, in order): id and header. */
   displayedColumns(): { colId: string; header: string; name: string | null }[] {
-    return this.api.getAllDisplayedColumns().map((column) => {
+    // The Plot checkboxes (plotinclude.ts) are a setting of this browser, not data.
+    const columns = this.api.getAllDisplayedColumns().filter((column) => column.getColId() !== "plot");
+    return columns.map((column) => {
       const colId = column.getColId();
       return {
         colId,
@@ -587,7 +591,7 @@ export class RunGrid {
     if (colId.startsWith("var:")) {
       return this.store.byName.get(colId.slice(4))?.title ?? colId;
     }
-    return { run: "Run", timestamp: "Timestamp", comment: "Comment" }[colId] ?? colId;
+    return { run: "Run", plot: "Plot", timestamp: "Timestamp", comment: "Comment" }[colId] ?? colId;
   }
 
   /** All columns in grid order (for the column panel), visible or not. */

@@ -61,6 +61,8 @@ class App {
   /** Coalesced `values_merged`: run → names (null: all). */
   private pending = new Map<number, Set<string>>();
   private fetching = false;
+  /** Active jobs seen in events since the last reload: job id → run and state. */
+  private readonly activeJobs = new Map<string, { run: number; state: "queued" | "running" }>();
   private readonly dataListeners: ((runs: number[] | null) => void)[] = [];
   private readonly eventListeners: ((event: LiveEvent) => void)[] = [];
   /** Where the last full load spent its time (read by the benchmark). */
@@ -132,6 +134,7 @@ class App {
       const { snapshot, message } = await loadSnapshot();
       const t0 = performance.now();
       this.store.load(snapshot);
+      this.activeJobs.clear();
       const t1 = performance.now();
       this.emptyMessage = message ?? "No runs yet";
       this.grid.setTable(this.emptyMessage);
@@ -231,7 +234,14 @@ class App {
       case "job_state": {
         if (run === null) return;
         const state = event.state;
-        if (state === "queued" || state === "running") this.store.jobs.set(run, state);
+        const id = String(event.job_id);
+        if (state === "queued" || state === "running") this.activeJobs.set(id, { run, state });
+        else this.activeJobs.delete(id);
+        // A run can have several jobs (raw and proc, or local and Slurm parts): it
+        // shows the busiest state of those still active.
+        const states = [...this.activeJobs.values()].filter((job) => job.run === run).map((job) => job.state);
+        if (states.includes("running")) this.store.jobs.set(run, "running");
+        else if (states.includes("queued")) this.store.jobs.set(run, "queued");
         else this.store.jobs.delete(run);
         const row = this.store.rowOf(run);
         if (row !== undefined) this.grid.refreshRunCells([row]);

@@ -1,8 +1,701 @@
-// Plots across runs and within runs, in tabs.
+// Plots across runs and within runs, each in its own tab: X vs Y of the runs' summary
+// values (live), X vs Y per train for selected runs (aligned on train IDs), and
+// histograms of either. The "Plot" column of the table (plotinclude.ts) says which runs
+// the summary plots include.
+
+import "./plots.css";
+
+import type { Data, PlotlyHTMLElement, PlotMouseEvent } from "plotly.js-dist-min";
 
 import type { AppContext } from "./appcontext";
+import { addCellAction } from "./cellmenu";
+import { formatTimestamp } from "./grid";
+import { MAX_BINS, MIN_BINS, NoTrainData, binEdges, fetchTrainSeries, histogram, joinOnTrains, parseBins, type TrainSeries } from "./plotdata";
+import { plotInclusion } from "./plotinclude";
+import { PlotView, plotText } from "./plotpanel";
+import { showTable } from "./tabs";
+import type { RunRow, TableStore } from "./table";
+
+/** The kinds of plot the form offers. */
+export type PlotKind = "summary" | "trains" | "hist-summary" | "hist-trains";
+
+const KINDS: { kind: PlotKind; label: string }[] = [
+  { kind: "summary", label: "X vs Y across runs (summary values)" },
+  { kind: "trains", label: "X vs Y within runs (per train, selected runs)" },
+  { kind: "hist-summary", label: "Histogram across runs (summary values)" },
+  { kind: "hist-trains", label: "Histogram within runs (per train, selected runs)" },
+];
+
+// Axis choices that are not variables. Variable names are Python identifiers, so
+// these can never clash with one.
+const RUN = ":run";
+const TIMESTAMP = ":timestamp";
+const TRAIN = ":train";
+const SPECIAL: Record<string, string> = { [RUN]: "Run", [TIMESTAMP]: "Timestamp", [TRAIN]: "Train ID" };
+
+const DEFAULT_BINS = 50;
+
+/** A variable (or Run, Timestamp, Train ID) on an axis. */
+interface Axis {
+  key: string;
+  label: string;
+}
+
+function axisOf(store: TableStore, key: string): Axis {
+  const special = SPECIAL[key];
+  if (special !== undefined) return { key, label: special };
+  const variable = store.byName.get(key);
+  if (variable === undefined) return { key, label: key };
+  return { key, label: variable.units ? `${variable.title} (${variable.units})` : variable.title };
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+function runList(runs: readonly number[]): string {
+  return runs.length <= 4 ? runs.join(", ") : `${runs.slice(0, 3).join(", ")}… (${runs.length})`;
+}
+
+/** The numeric summary value of `key` for a row, or null (text, errors, no value). */
+function numberOf(store: TableStore, row: RunRow, key: string): number | null {
+  if (key === RUN) return row.run;
+  if (key === TIMESTAMP) return store.startTime[row.slot] ?? null;
+  const value = store.value(row, key);
+  if (typeof value !== "number" || !Number.isFinite(value)) return null;
+  const kind = store.cell(row, key)?.kind;
+  return kind === "error" || kind === "skip" ? null : value;
+}
+
+/** Summary values of the included runs: what they are and what was left out. */
+function summaryValues(store: TableStore, keys: string[]): { runs: number[]; values: number[][]; excluded: number; missing: number } {
+  const runs: number[] = [];
+  const values: number[][] = keys.map(() => []);
+  let excluded = 0;
+  let missing = 0;
+  for (const row of store.rows) {
+    if (!plotInclusion.isIncluded(row.run)) {
+      excluded += 1;
+      continue;
+    }
+    const point = keys.map((key) => numberOf(store, row, key));
+    if (point.some((v) => v === null)) {
+      missing += 1;
+      continue;
+    }
+    runs.push(row.run);
+    point.forEach((v, i) => values[i]?.push(v as number));
+  }
+  return { runs, values, excluded, missing };
+}
+
+function missingVariables(store: TableStore, keys: string[]): string[] {
+  return keys.filter((key) => SPECIAL[key] === undefined && !store.byName.has(key));
+}
+
+/** Plots that follow the table (summary values) implement this. */
+interface LiveView {
+  update(): void;
+}
+
+/**
+ * Per-train plots of some runs: fetched again when those runs get new values
+ * (reprocessed), a moment later so that a burst of merges fetches once.
+ */
+abstract class RunsView extends PlotView {
+  private timer: number | undefined;
+  private generation = 0;
+
+  protected constructor(
+    kind: string,
+    title: string,
+    fileName: string,
+    protected readonly runs: number[],
+    onClosed: () => void,
+  ) {
+    super(kind, title, fileName, onClosed);
+    this.setNote(`Loading ${plural(runs.length, "run")}…`);
+    // Once the subclass's constructor has run (fetch needs its fields).
+    queueMicrotask(() => void this.reload());
+  }
+
+  runsChanged(runs: number[] | null): void {
+    if (runs !== null && !runs.some((run) => this.runs.includes(run))) return;
+    window.clearTimeout(this.timer);
+    this.timer = window.setTimeout(() => void this.reload(), 500);
+  }
+
+  private async reload(): Promise<void> {
+    const generation = ++this.generation;
+    const got = await this.fetch();
+    // Closed meanwhile, or a newer fetch started: this answer is out of date.
+    if (this.isClosed || generation !== this.generation) return;
+    this.loaded(got.series, got.problems);
+  }
+
+  /** Fetch what the plot shows. */
+  protected abstract fetch(): Promise<{ series: Map<number, Map<string, TrainSeries>>; problems: string[] }>;
+
+  /** Show what `fetch` got. */
+  protected abstract loaded(series: Map<number, Map<string, TrainSeries>>, problems: string[]): void;
+}
+
+/** X vs Y of the included runs' summary values; live; a click shows the run in the table. */
+class SummaryPlot extends PlotView implements LiveView {
+  constructor(
+    private readonly app: AppContext,
+    private readonly xKey: string,
+    private readonly yKey: string,
+    onClosed: () => void,
+  ) {
+    const x = axisOf(app.store, xKey);
+    const y = axisOf(app.store, yKey);
+    super("summary", `${y.label} vs ${x.label}`, `${y.label}_vs_${x.label}`, onClosed);
+    this.update();
+  }
+
+  update(): void {
+    const store = this.app.store;
+    const gone = missingVariables(store, [this.xKey, this.yKey]);
+    if (gone.length > 0) {
+      this.setNote(`${gone.join(", ")} is no longer a column of the table`, true);
+      return;
+    }
+    const x = axisOf(store, this.xKey);
+    const y = axisOf(store, this.yKey);
+    const { runs, values, excluded, missing } = summaryValues(store, [this.xKey, this.yKey]);
+    const xs: (number | string)[] = this.xKey === TIMESTAMP ? (values[0] ?? []).map((t) => formatTimestamp(t)) : (values[0] ?? []);
+    const parts = [`${plural(runs.length, "run")} plotted`];
+    if (excluded > 0) parts.push(`${excluded} excluded (Plot column)`);
+    if (missing > 0) parts.push(`${missing} without a number for both`);
+    this.setNote(parts.join(" · "));
+    const trace: Data = {
+      type: runs.length > 5000 ? "scattergl" : "scatter",
+      mode: "markers",
+      x: xs,
+      y: values[1] ?? [],
+      customdata: runs,
+      marker: { size: 7 },
+      hovertemplate: `Run %{customdata}<br>${plotText(x.label)}: %{x}<br>${plotText(y.label)}: %{y}<extra></extra>`,
+    };
+    this.draw([trace], {
+      xaxis: { title: { text: plotText(x.label) }, ...(this.xKey === TIMESTAMP ? { type: "date" } : {}) },
+      yaxis: { title: { text: plotText(y.label) } },
+      hovermode: "closest",
+      showlegend: false,
+    });
+  }
+
+  protected override bind(graph: PlotlyHTMLElement): void {
+    graph.on("plotly_click", (event: PlotMouseEvent) => {
+      const run = Number(event.points[0]?.customdata);
+      if (!Number.isInteger(run)) return;
+      showTable();
+      // After the table is laid out again, or it cannot scroll to the row.
+      requestAnimationFrame(() => {
+        if (!this.app.grid.jumpTo(run)) this.app.toast(`Run ${run} is hidden by the table's filters`, "error");
+      });
+    });
+  }
+}
+
+/** A step-drawn histogram trace: one path whatever the number of bins (up to 100,000). */
+function histogramTrace(counts: number[], start: number, size: number, name: string, hoverLabel: string): Data {
+  const x = new Array<number>(counts.length + 1);
+  const y = new Array<number>(counts.length + 1);
+  const upper = new Array<number>(counts.length + 1);
+  for (let k = 0; k <= counts.length; k++) {
+    x[k] = start + k * size;
+    upper[k] = start + (k + 1) * size;
+    y[k] = counts[Math.min(k, counts.length - 1)] ?? 0;
+  }
+  return {
+    type: "scatter",
+    mode: "lines",
+    line: { shape: "hv", width: 1.5 },
+    fill: "tozeroy",
+    name,
+    x,
+    y,
+    customdata: upper,
+    hovertemplate: `${plotText(hoverLabel)} [%{x:.5g}, %{customdata:.5g}): %{y}<extra>${plotText(name)}</extra>`,
+  };
+}
+
+/** The bins input of a histogram tab. */
+function binsInput(view: { setBins(bins: number): void; warn(message: string): void }, initial: number, parent: HTMLElement): HTMLInputElement {
+  const label = document.createElement("label");
+  label.className = "check";
+  label.textContent = "Bins ";
+  const input = document.createElement("input");
+  input.type = "number";
+  input.className = "rt-plot-bins";
+  input.min = String(MIN_BINS);
+  input.max = String(MAX_BINS);
+  input.step = "1";
+  input.value = String(initial);
+  input.setAttribute("aria-label", "Number of bins");
+  input.addEventListener("change", () => {
+    const bins = parseBins(input.value);
+    input.setCustomValidity(typeof bins === "string" ? bins : "");
+    if (typeof bins === "string") view.warn(bins);
+    else view.setBins(bins);
+  });
+  label.append(input);
+  parent.append(label);
+  return input;
+}
+
+/** Histogram of the included runs' summary values of one variable; live. */
+class SummaryHistogram extends PlotView implements LiveView {
+  private bins: number;
+
+  constructor(
+    private readonly app: AppContext,
+    private readonly key: string,
+    bins: number,
+    onClosed: () => void,
+  ) {
+    const x = axisOf(app.store, key);
+    super("hist-summary", `Histogram: ${x.label}`, `histogram_${x.label}`, onClosed);
+    this.bins = bins;
+    binsInput({ setBins: (b) => { this.bins = b; this.update(); }, warn: (m) => this.setNote(m, true) }, bins, this.controls);
+    this.update();
+  }
+
+  update(): void {
+    const store = this.app.store;
+    if (missingVariables(store, [this.key]).length > 0) {
+      this.setNote(`${this.key} is no longer a column of the table`, true);
+      return;
+    }
+    const x = axisOf(store, this.key);
+    const { runs, values, excluded, missing } = summaryValues(store, [this.key]);
+    const data = values[0] ?? [];
+    const parts = [`${plural(runs.length, "run")} in ${plural(this.bins, "bin")}`];
+    if (excluded > 0) parts.push(`${excluded} excluded (Plot column)`);
+    if (missing > 0) parts.push(`${missing} without a number`);
+    this.setNote(parts.join(" · "));
+    const edges = binEdges([data], this.bins) ?? { start: 0, size: 1 / this.bins };
+    const counts = histogram(data, this.bins, edges.start, edges.size);
+    this.draw([histogramTrace(counts, edges.start, edges.size, "runs", x.label)], {
+      xaxis: { title: { text: plotText(x.label) } },
+      yaxis: { title: { text: "Runs" }, rangemode: "tozero" },
+      showlegend: false,
+      hovermode: "closest",
+    });
+  }
+}
+
+/** Fetch per-train series of `keys` for `runs`; failures are collected per run, not fatal. */
+async function fetchAll(store: TableStore, runs: number[], keys: string[]): Promise<{ series: Map<number, Map<string, TrainSeries>>; problems: string[] }> {
+  const series = new Map<number, Map<string, TrainSeries>>();
+  const problems: string[] = [];
+  // A few at a time: each answer can be millions of numbers.
+  const queue = runs.flatMap((run) => keys.filter((key) => key !== TRAIN).map((key) => ({ run, key })));
+  const worker = async (): Promise<void> => {
+    for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
+      try {
+        const got = await fetchTrainSeries(job.run, job.key, axisOf(store, job.key).label);
+        const perRun = series.get(job.run) ?? new Map<string, TrainSeries>();
+        perRun.set(job.key, got);
+        series.set(job.run, perRun);
+      } catch (error) {
+        problems.push(error instanceof NoTrainData ? error.message : `run ${job.run}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  return { series, problems };
+}
+
+/** X vs Y per train, one trace per selected run, X and Y matched on train IDs. */
+class TrainPlot extends RunsView {
+  constructor(
+    private readonly app: AppContext,
+    runs: number[],
+    private readonly xKey: string,
+    private readonly yKey: string,
+    onClosed: () => void,
+  ) {
+    const x = axisOf(app.store, xKey);
+    const y = axisOf(app.store, yKey);
+    super("trains", `${y.label} vs ${x.label}, run ${runList(runs)}`, `${y.label}_vs_${x.label}_runs_${runs.join("-")}`, runs, onClosed);
+  }
+
+  protected fetch(): ReturnType<typeof fetchAll> {
+    return fetchAll(this.app.store, this.runs, [this.xKey, this.yKey]);
+  }
+
+  protected loaded(series: Map<number, Map<string, TrainSeries>>, problems: string[]): void {
+    const store = this.app.store;
+    const x = axisOf(store, this.xKey);
+    const y = axisOf(store, this.yKey);
+    const traces: Data[] = [];
+    let points = 0;
+    for (const run of this.runs) {
+      const ys = series.get(run)?.get(this.yKey);
+      if (ys === undefined) continue;
+      let joined: { x: number[]; y: number[]; trains: number[] };
+      try {
+        if (this.xKey === TRAIN) {
+          if (ys.coord === null) throw new NoTrainData(`${y.label} in run ${run} has no train IDs (an xarray trainId coordinate)`);
+          joined = { x: Array.from(ys.x), y: Array.from(ys.y), trains: Array.from(ys.x) };
+        } else {
+          const xs = series.get(run)?.get(this.xKey);
+          if (xs === undefined) continue;
+          joined = joinOnTrains(xs, ys, x.label, y.label);
+        }
+      } catch (error) {
+        problems.push(error instanceof Error ? error.message : String(error));
+        continue;
+      }
+      points += joined.x.length;
+      traces.push({
+        type: joined.x.length > 5000 ? "scattergl" : "scatter",
+        mode: "markers",
+        name: `Run ${run}`,
+        x: joined.x,
+        y: joined.y,
+        customdata: joined.trains,
+        marker: { size: 5 },
+        hovertemplate: `Run ${run}, train %{customdata}<br>${plotText(x.label)}: %{x}<br>${plotText(y.label)}: %{y}<extra></extra>`,
+      });
+    }
+    const summary = `${plural(points, "train")} from ${plural(traces.length, "run")}`;
+    this.setNote(problems.length > 0 ? `${summary} · ${problems.join(" · ")}` : summary, problems.length > 0);
+    this.draw(traces, {
+      xaxis: { title: { text: plotText(x.label) } },
+      yaxis: { title: { text: plotText(y.label) } },
+      hovermode: "closest",
+      showlegend: true,
+    });
+  }
+}
+
+/** Histogram of a variable's per-train values, one trace per selected run. */
+class TrainHistogram extends RunsView {
+  private bins: number;
+  private data: { run: number; values: Float64Array | Float32Array }[] = [];
+  private problems: string[] = [];
+
+  constructor(
+    private readonly app: AppContext,
+    runs: number[],
+    private readonly key: string,
+    bins: number,
+    onClosed: () => void,
+  ) {
+    const x = axisOf(app.store, key);
+    super("hist-trains", `Histogram: ${x.label}, run ${runList(runs)}`, `histogram_${x.label}_runs_${runs.join("-")}`, runs, onClosed);
+    this.bins = bins;
+    binsInput({ setBins: (b) => { this.bins = b; this.show(); }, warn: (m) => this.setNote(m, true) }, bins, this.controls);
+  }
+
+  protected fetch(): ReturnType<typeof fetchAll> {
+    return fetchAll(this.app.store, this.runs, [this.key]);
+  }
+
+  protected loaded(series: Map<number, Map<string, TrainSeries>>, problems: string[]): void {
+    this.problems = problems;
+    this.data = this.runs.flatMap((run) => {
+      const got = series.get(run)?.get(this.key);
+      return got === undefined ? [] : [{ run, values: got.y }];
+    });
+    this.show();
+  }
+
+  private show(): void {
+    const x = axisOf(this.app.store, this.key);
+    const edges = binEdges(this.data.map((d) => d.values), this.bins) ?? { start: 0, size: 1 / this.bins };
+    const traces = this.data.map((d) =>
+      histogramTrace(histogram(d.values, this.bins, edges.start, edges.size), edges.start, edges.size, `Run ${d.run}`, x.label),
+    );
+    const total = this.data.reduce((n, d) => n + d.values.length, 0);
+    const summary = `${plural(total, "value")} from ${plural(this.data.length, "run")} in ${plural(this.bins, "bin")}`;
+    this.setNote(this.problems.length > 0 ? `${summary} · ${this.problems.join(" · ")}` : summary, this.problems.length > 0);
+    this.draw(traces, {
+      xaxis: { title: { text: plotText(x.label) } },
+      yaxis: { title: { text: "Trains" }, rangemode: "tozero" },
+      showlegend: this.data.length > 1,
+      hovermode: "closest",
+    });
+  }
+}
+
+/** The "Plot" form: kind, X, Y (searchable), swap, bins. */
+class PlotForm {
+  private readonly dialog = document.createElement("dialog");
+  private readonly kind = document.createElement("select");
+  private readonly x = document.createElement("input");
+  private readonly y = document.createElement("input");
+  private readonly xList = document.createElement("datalist");
+  private readonly yList = document.createElement("datalist");
+  private readonly yRow = document.createElement("label");
+  private readonly binsRow = document.createElement("label");
+  private readonly bins = document.createElement("input");
+  private readonly swap = document.createElement("button");
+  private readonly hint = document.createElement("p");
+  private readonly error = document.createElement("p");
+
+  constructor(
+    private readonly app: AppContext,
+    private readonly create: (kind: PlotKind, x: string, y: string, bins: number) => void,
+  ) {
+    const d = this.dialog;
+    d.className = "dialog rt-plot-dialog";
+    d.id = "plot-dialog";
+    const form = document.createElement("form");
+    form.method = "dialog";
+    // Our own checks say what is wrong in a sentence (the browser's would block silently).
+    form.noValidate = true;
+    const heading = document.createElement("h2");
+    heading.textContent = "New plot";
+
+    const kindRow = document.createElement("label");
+    kindRow.textContent = "Kind ";
+    this.kind.id = "plot-kind";
+    for (const { kind, label } of KINDS) this.kind.append(new Option(label, kind));
+    kindRow.append(this.kind);
+
+    this.xList.id = "plot-x-list";
+    this.yList.id = "plot-y-list";
+    const xRow = document.createElement("label");
+    xRow.textContent = "X ";
+    this.setupPicker(this.x, "plot-x", this.xList);
+    xRow.append(this.x, this.xList);
+    this.yRow.textContent = "Y ";
+    this.setupPicker(this.y, "plot-y", this.yList);
+    this.yRow.append(this.y, this.yList);
+
+    this.swap.type = "button";
+    this.swap.id = "plot-swap";
+    this.swap.className = "rt-button small";
+    this.swap.textContent = "⇅ Swap X and Y";
+    this.swap.addEventListener("click", () => {
+      [this.x.value, this.y.value] = [this.y.value, this.x.value];
+    });
+
+    this.binsRow.textContent = "Bins ";
+    this.bins.id = "plot-bins";
+    this.bins.type = "number";
+    this.bins.min = String(MIN_BINS);
+    this.bins.max = String(MAX_BINS);
+    this.bins.step = "1";
+    this.bins.value = String(DEFAULT_BINS);
+    this.binsRow.append(this.bins);
+
+    this.hint.className = "rt-plot-hint";
+    this.error.className = "form-error";
+    this.error.setAttribute("role", "alert");
+
+    const buttons = document.createElement("div");
+    buttons.className = "dialog-buttons";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "rt-button";
+    cancel.textContent = "Cancel";
+    cancel.addEventListener("click", () => d.close());
+    const submit = document.createElement("button");
+    submit.type = "submit";
+    submit.className = "rt-button primary";
+    submit.id = "plot-submit";
+    submit.textContent = "Plot";
+    buttons.append(cancel, submit);
+
+    form.append(heading, kindRow, xRow, this.swap, this.yRow, this.binsRow, this.hint, this.error, buttons);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.kind.addEventListener("change", () => this.kindChanged());
+    d.append(form);
+    document.body.append(d);
+  }
+
+  private setupPicker(input: HTMLInputElement, id: string, list: HTMLDataListElement): void {
+    input.id = id;
+    input.type = "text";
+    input.autocomplete = "off";
+    input.spellcheck = false;
+    input.placeholder = "Type to search the variables…";
+    input.setAttribute("list", list.id);
+    // Clicking a filled picker shows the whole list again, not only the current match.
+    input.addEventListener("focus", () => input.select());
+  }
+
+  open(): void {
+    this.error.textContent = "";
+    this.kindChanged();
+    this.dialog.showModal();
+    this.x.focus();
+  }
+
+  private get kindValue(): PlotKind {
+    return this.kind.value as PlotKind;
+  }
+
+  private kindChanged(): void {
+    this.error.textContent = "";
+    const kind = this.kindValue;
+    const histogramKind = kind === "hist-summary" || kind === "hist-trains";
+    const perTrain = kind === "trains" || kind === "hist-trains";
+    this.yRow.hidden = histogramKind;
+    this.swap.hidden = histogramKind;
+    this.binsRow.hidden = !histogramKind;
+    const specials = kind === "summary" ? [RUN, TIMESTAMP] : kind === "trains" ? [TRAIN] : [];
+    this.fillList(this.xList, specials);
+    this.fillList(this.yList, []);
+    if (perTrain) {
+      const runs = this.app.selectedRuns();
+      this.hint.textContent =
+        runs.length === 0
+          ? "Select the runs to plot in the table first (click, Ctrl/Shift-click)."
+          : `For the selected ${runs.length === 1 ? "run" : "runs"}: ${runList(runs)}.`;
+    } else {
+      this.hint.textContent = "Runs unticked in the table's Plot column are left out.";
+    }
+  }
+
+  private fillList(list: HTMLDataListElement, specials: string[]): void {
+    const options = specials.map((key) => new Option(SPECIAL[key] ?? key, SPECIAL[key] ?? key));
+    for (const variable of this.app.store.variables) {
+      // The title is what people know; the name is shown beside it and is accepted too.
+      const option = new Option(variable.name, variable.title);
+      options.push(option);
+    }
+    list.replaceChildren(...options);
+  }
+
+  /** The axis key for what was typed: a special axis, a title or a name. */
+  private resolve(text: string, specials: string[]): string | null {
+    const wanted = text.trim().toLowerCase();
+    if (wanted === "") return null;
+    for (const key of specials) {
+      if (SPECIAL[key]?.toLowerCase() === wanted) return key;
+    }
+    const variables = this.app.store.variables;
+    return (
+      variables.find((v) => v.title.toLowerCase() === wanted)?.name ??
+      variables.find((v) => v.name.toLowerCase() === wanted)?.name ??
+      null
+    );
+  }
+
+  private submit(): void {
+    const kind = this.kindValue;
+    const histogramKind = kind === "hist-summary" || kind === "hist-trains";
+    const perTrain = kind === "trains" || kind === "hist-trains";
+    const specials = kind === "summary" ? [RUN, TIMESTAMP] : kind === "trains" ? [TRAIN] : [];
+    const fail = (message: string): void => {
+      this.error.textContent = message;
+    };
+    const x = this.resolve(this.x.value, specials);
+    if (x === null) {
+      fail(this.x.value.trim() === "" ? "Choose X: type part of a column title and pick from the list" : `No column “${this.x.value.trim()}”: pick X from the list`);
+      return;
+    }
+    let y = "";
+    if (!histogramKind) {
+      const found = this.resolve(this.y.value, []);
+      if (found === null) {
+        fail(this.y.value.trim() === "" ? "Choose Y: type part of a column title and pick from the list" : `No column “${this.y.value.trim()}”: pick Y from the list`);
+        return;
+      }
+      y = found;
+    }
+    let bins = DEFAULT_BINS;
+    if (histogramKind) {
+      const parsed = parseBins(this.bins.value);
+      if (typeof parsed === "string") {
+        fail(parsed);
+        return;
+      }
+      bins = parsed;
+    }
+    if (perTrain && this.app.selectedRuns().length === 0) {
+      fail("Select the runs to plot in the table first (click, Ctrl/Shift-click), then open this form again");
+      return;
+    }
+    this.dialog.close();
+    this.create(kind, x, y, bins);
+  }
+}
 
 /** Set up this feature (main.ts calls it once at start-up). */
 export function install(app: AppContext): void {
-  void app;
+  const live = new Set<LiveView>();
+  const views = new Set<PlotView>();
+  const perRun = new Set<RunsView>();
+
+  const create = (kind: PlotKind, x: string, y: string, bins: number): void => {
+    let view: PlotView & Partial<LiveView>;
+    const closed = (): void => {
+      views.delete(view);
+      live.delete(view as LiveView);
+      perRun.delete(view as RunsView);
+    };
+    switch (kind) {
+      case "summary":
+        view = new SummaryPlot(app, x, y, closed);
+        break;
+      case "hist-summary":
+        view = new SummaryHistogram(app, x, bins, closed);
+        break;
+      case "trains":
+        view = new TrainPlot(app, app.selectedRuns(), x, y, closed);
+        break;
+      case "hist-trains":
+        view = new TrainHistogram(app, app.selectedRuns(), x, bins, closed);
+        break;
+    }
+    views.add(view);
+    if (view.update !== undefined) live.add(view as LiveView);
+    if (view instanceof RunsView) perRun.add(view);
+  };
+
+  const form = new PlotForm(app, create);
+  const button = document.createElement("button");
+  button.type = "button";
+  button.id = "plot-button";
+  button.className = "rt-button";
+  button.textContent = "Plot";
+  button.title = "Plot variables against each other, across runs or per train, or as histograms";
+  button.addEventListener("click", () => form.open());
+  document.getElementById("toolbar-features")?.append(button);
+
+  // Live: a burst of merged runs redraws once.
+  let timer: number | undefined;
+  const updateLive = (): void => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => {
+      for (const view of live) view.update();
+    }, 50);
+  };
+  app.onData((runs) => {
+    if (live.size > 0) updateLive();
+    for (const view of perRun) view.runsChanged(runs);
+  });
+  plotInclusion.onChange((runs) => {
+    // The checkbox cells of these runs (changed from the menu, or in this very cell).
+    const nodes = runs.map((run) => app.grid.api.getRowNode(String(run))).filter((node) => node !== undefined);
+    app.grid.api.refreshCells({ rowNodes: nodes, columns: ["plot"], force: true });
+    updateLive();
+  });
+
+  addCellAction({
+    label: (target) => `Exclude ${target.runs.length === 1 ? `run ${target.run}` : `${target.runs.length} runs`} from summary plots`,
+    when: (target) => target.runs.some((run) => plotInclusion.isIncluded(run)),
+    run: (target) => plotInclusion.set(target.runs, false),
+  });
+  addCellAction({
+    label: (target) => `Include ${target.runs.length === 1 ? `run ${target.run}` : `${target.runs.length} runs`} in summary plots`,
+    when: (target) => target.runs.some((run) => !plotInclusion.isIncluded(run)),
+    run: (target) => plotInclusion.set(target.runs, true),
+  });
+
+  // The theme switch (theme.ts) sets data-theme on <html>: redraw in its colours.
+  new MutationObserver(() => {
+    for (const view of views) view.restyle();
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
 }

@@ -22,7 +22,8 @@ def test_page_without_table_route_says_so(
 ) -> None:
     page.goto(gui_url)
     expect(page).to_have_title("runtable")
-    expect(page.locator(".ag-header-cell-text")).to_have_text(["Run", "Timestamp", "Comment"])
+    headers = ["Run", "Plot", "Timestamp", "Comment"]
+    expect(page.locator(".ag-header-cell-text")).to_have_text(headers)
     expect(page.locator("#status")).to_have_text("this server has no run table")
     # No WebSocket on this server: the page says live updates are off.
     expect(page.locator("#connection")).to_have_attribute("data-state", "offline")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -143,9 +144,16 @@ def create_variable(page: Page, title: str, kind: str) -> str:
     return col
 
 
-def stored(server: GuiServer, run: int, name: str) -> object:
-    with DatabaseFolder(server.db_dir, readonly=True) as db:
-        return db.get_value(PROPOSAL, run, name)
+def stored(server: GuiServer, run: int, name: str, until: Callable[[object], bool]) -> object:
+    """The stored value once ``until(value)`` holds (the cell shows typed text before
+    the server has written it); the last value read after 10 s otherwise."""
+    deadline = time.monotonic() + 10
+    while True:
+        with DatabaseFolder(server.db_dir, readonly=True) as db:
+            value = db.get_value(PROPOSAL, run, name)
+        if until(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
 
 
 def test_user_variables_of_each_type(page: Page, server: GuiServer) -> None:
@@ -161,7 +169,7 @@ def test_user_variables_of_each_type(page: Page, server: GuiServer) -> None:
         expect(toast).to_contain_text("integer")
         expect(toast).to_contain_text(f"You typed: {bad}")
         expect(cell(page, 4, col)).to_have_text("12")
-    assert stored(server, 4, "shots") == 12
+    assert stored(server, 4, "shots", lambda v: v == 12) == 12
 
     # Boolean: chosen from a list.
     col = create_variable(page, "Good run", "boolean")
@@ -170,20 +178,20 @@ def test_user_variables_of_each_type(page: Page, server: GuiServer) -> None:
     page.locator(".ag-list-item", has_text="true").click()
     expect(cell(page, 4, col)).to_have_text("true")
     expect(cell(page, 4, col).locator(".ag-cell-editor")).to_have_count(0)
-    assert stored(server, 4, "good_run") in (True, 1)
+    assert stored(server, 4, "good_run", lambda v: v in (True, 1)) in (True, 1)
     # Opened again, the editor starts on the cell's value; "false" replaces it.
     cell(page, 4, col).dblclick()
     expect(page.locator(".ag-cell-editing-error")).to_have_count(0)
     page.locator(".ag-cell-editor .ag-picker-field-wrapper").click()
     page.locator(".ag-list-item", has_text="false").click()
     expect(cell(page, 4, col)).to_have_text("false")
-    assert stored(server, 4, "good_run") in (False, 0)
+    assert stored(server, 4, "good_run", lambda v: v in (False, 0)) in (False, 0)
 
     # String: any text, kept as typed.
     col = create_variable(page, "Remark", "string")
     edit_cell(page, 4, col, "beam 4.5 mm off")
     expect(cell(page, 4, col)).to_have_text("beam 4.5 mm off")
-    assert stored(server, 4, "remark") == "beam 4.5 mm off"
+    assert stored(server, 4, "remark", lambda v: v == "beam 4.5 mm off") == "beam 4.5 mm off"
 
 
 def test_follow_new_runs_off_and_on(page: Page, server: GuiServer) -> None:

@@ -1,8 +1,660 @@
-// Previews: a cell's full data in a tab (cellmenu.setOpenAction).
+// Previews: a cell's full data in a tab. A double-click on a variable's cell
+// (cellmenu.setOpenAction) or "Show data" in the cell menu opens it. The data comes
+// from GET api/cell/{run}/{name}/data in its binary form (docs/dev/cell-data.md),
+// already downsampled by the server; zooming in fetches the zoomed part again, at full
+// resolution when it fits.
 
+import "./preview.css";
+
+import { ApiError, apiFetch } from "./api";
 import type { AppContext } from "./appcontext";
+import { addCellAction, setOpenAction, type CellTarget } from "./cellmenu";
+import type { LiveEvent } from "./live";
+import { loadPlotly, type PlotlyModule } from "./plotly";
+import { openTab, type Tab } from "./tabs";
+
+type FloatArray = Float32Array | Float64Array;
+
+interface ArraySpec {
+  name: string;
+  dtype: "float32" | "float64";
+  shape: number[];
+  offset: number;
+  nbytes: number;
+}
+
+interface Axis {
+  name: string | null;
+  start: number;
+  step: number;
+  size: number;
+}
+
+interface Member {
+  name: string;
+  dims: (string | null)[];
+  shape: number[];
+  dtype: string;
+  units: string | null;
+}
+
+/** The answer's header (docs/dev/cell-data.md); fields depend on `kind`. */
+export interface CellHeader {
+  run: number;
+  name: string;
+  path: string | null;
+  kind: "scalar" | "text" | "line" | "image" | "rgb" | "plotly" | "picture" | "dataset" | "error";
+  has_preview?: boolean;
+  shape?: number[];
+  ndim?: number;
+  dtype?: string;
+  dims?: (string | null)[];
+  units?: string | null;
+  slice?: string | null;
+  complex?: string;
+  region?: number[];
+  downsample?: { method: string; factor: number };
+  percentiles?: [number, number] | null;
+  range?: [number, number] | null;
+  x?: Axis & { units?: string | null; coord?: boolean };
+  y?: Axis;
+  value?: unknown;
+  values?: string[];
+  truncated?: boolean;
+  text?: string;
+  png?: string;
+  figure?: { data?: unknown[]; layout?: Record<string, unknown>; frames?: unknown[] };
+  members?: Member[];
+  message?: string;
+  error_cls?: string;
+  arrays: ArraySpec[];
+}
+
+export interface CellAnswer {
+  header: CellHeader;
+  arrays: Record<string, FloatArray>;
+  bytes: number;
+}
+
+/** Split a binary answer into its header and typed arrays (views, not copies). */
+export function decodeCellData(buffer: ArrayBuffer): CellAnswer {
+  const magic = new TextDecoder().decode(new Uint8Array(buffer, 0, 4));
+  if (magic !== "RTCD") throw new Error("the server's answer is not cell data (wrong magic)");
+  const length = new DataView(buffer).getUint32(4, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, length))) as CellHeader;
+  const arrays: Record<string, FloatArray> = {};
+  for (const spec of header.arrays) {
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    arrays[spec.name] = spec.dtype === "float32" ? new Float32Array(buffer, spec.offset, count) : new Float64Array(buffer, spec.offset, count);
+  }
+  return { header, arrays, bytes: buffer.byteLength };
+}
+
+export interface CellQuery {
+  path?: string | null;
+  slice?: string | null;
+  region?: number[] | null;
+  maxPoints?: number;
+  maxPixels?: number;
+  preview?: boolean;
+}
+
+/** Fetch one cell's data in the binary form. */
+export async function fetchCellData(run: number, name: string, query: CellQuery = {}): Promise<CellAnswer> {
+  const params = new URLSearchParams({ format: "binary" });
+  if (query.path != null) params.set("path", query.path);
+  if (query.slice != null) params.set("slice", query.slice);
+  if (query.region != null) params.set("region", query.region.map((v) => String(v)).join(","));
+  if (query.maxPoints !== undefined) params.set("max_points", String(query.maxPoints));
+  if (query.maxPixels !== undefined) params.set("max_pixels", String(query.maxPixels));
+  if (query.preview === true) params.set("preview", "true");
+  const response = await apiFetch(`api/cell/${run}/${encodeURIComponent(name)}/data?${params.toString()}`);
+  return decodeCellData(await response.arrayBuffer());
+}
+
+// -- the view -----------------------------------------------------------------------
+const open = new Map<string, PreviewView>();
+/** Rows drawn by "as lines" at most: more lines would be unreadable (and slow). */
+const MAX_LINES = 64;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className !== undefined) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(label: string, title: string, onClick: () => void): HTMLButtonElement {
+  const b = el("button", "rt-button", label);
+  b.type = "button";
+  b.title = title;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function describe(h: CellHeader): string {
+  const parts: string[] = [];
+  if (h.shape !== undefined && h.shape.length > 0) parts.push(`${h.dtype ?? ""} (${h.shape.join(" × ")})`);
+  const dims = (h.dims ?? []).filter((d) => d !== null);
+  if (dims.length > 0) parts.push(`dims: ${(h.dims ?? []).map((d) => d ?? "–").join(", ")}`);
+  if (h.units) parts.push(`units: ${h.units}`);
+  if (h.complex === "abs") parts.push("complex: magnitude shown");
+  const ds = h.downsample;
+  if (ds !== undefined && ds.factor > 1) {
+    const how = ds.method === "minmax" ? "min/max of every" : ds.method === "mean" ? "mean of every" : "every";
+    const unit = h.kind === "image" ? `${ds.factor}×${ds.factor} pixels` : `${ds.factor} points`;
+    parts.push(`downsampled: ${how === "every" ? `every ${ds.factor}th pixel` : `${how} ${unit}`} (zoom in for more detail)`);
+  } else if (ds !== undefined) {
+    parts.push("full resolution");
+  }
+  return parts.join(" · ");
+}
+
+class PreviewView {
+  readonly root = el("div", "preview");
+  private readonly info = el("p", "preview-info");
+  private readonly tools = el("div", "preview-tools");
+  private readonly sliceBar = el("div", "preview-slice");
+  private readonly members = el("ul", "preview-members");
+  private readonly main = el("div", "preview-main");
+  private readonly content = el("div", "preview-content");
+  private plotDiv: HTMLDivElement | null = null;
+  private plotly: PlotlyModule | null = null;
+  private answer: CellAnswer | null = null;
+  private path: string | null = null;
+  private slice: string | null = null;
+  private region: number[] | null = null;
+  private usePreview = false;
+  private equalAspect = true;
+  private asLines = false;
+  private request = 0;
+  private sliceTimer: number | undefined;
+
+  constructor(
+    readonly tab: Tab,
+    readonly run: number,
+    readonly name: string,
+    readonly title: string,
+    private readonly app: AppContext,
+  ) {
+    const head = el("div", "preview-head");
+    head.append(el("h2", "preview-title", `${title} · run ${run}`), this.tools);
+    this.members.hidden = true;
+    this.sliceBar.hidden = true;
+    this.main.append(this.sliceBar, this.content);
+    const body = el("div", "preview-body");
+    body.append(this.members, this.main);
+    this.root.append(head, this.info, body);
+    tab.body.append(this.root);
+    void this.load();
+  }
+
+  /** Fetch what the current path/slice/region/preview say and draw it. */
+  async load(): Promise<void> {
+    const request = ++this.request;
+    this.root.dataset.state = "loading";
+    const started = performance.now();
+    let answer: CellAnswer;
+    try {
+      answer = await fetchCellData(this.run, this.name, { path: this.path, slice: this.slice, region: this.region, preview: this.usePreview });
+    } catch (error) {
+      if (request !== this.request) return;
+      this.showError(error instanceof ApiError && error.status === 404 ? "Nothing to show" : "Could not load the data", errorText(error));
+      return;
+    }
+    if (request !== this.request) return; // a newer request (zoom, slice) overtook this one
+    this.root.dataset.fetchMs = String(performance.now() - started);
+    this.root.dataset.bytes = String(answer.bytes);
+    this.answer = answer;
+    const fetched = performance.now();
+    try {
+      await this.render(answer);
+      this.root.dataset.renderMs = String(performance.now() - fetched);
+    } catch (error) {
+      this.showError("Could not draw the data", errorText(error));
+    }
+  }
+
+  private showError(title: string, message: string, cls?: string): void {
+    this.purgePlot();
+    this.tools.replaceChildren();
+    const box = el("div", "preview-error");
+    box.append(el("strong", undefined, cls !== undefined ? `${title} (${cls})` : title), el("pre", undefined, message));
+    this.content.replaceChildren(box);
+    this.root.dataset.state = "error";
+  }
+
+  private async render(answer: CellAnswer): Promise<void> {
+    const h = answer.header;
+    this.info.textContent = describe(h);
+    this.tools.replaceChildren();
+    if (h.has_preview === true || this.usePreview) {
+      this.tools.append(button(this.usePreview ? "Show data" : "Show Cell preview", "Switch between the data and the preview object the context file gave", () => {
+        this.usePreview = !this.usePreview;
+        this.slice = null;
+        this.region = null;
+        void this.load();
+      }));
+    }
+    if (h.kind === "dataset") {
+      this.showMembers(h.members ?? []);
+      return;
+    }
+    this.renderSlice(h);
+    switch (h.kind) {
+      case "line":
+        await this.drawLine(answer);
+        break;
+      case "image":
+        await this.drawImage(answer);
+        break;
+      case "plotly":
+        await this.drawFigure(h);
+        break;
+      case "rgb":
+      case "picture": {
+        this.purgePlot();
+        const img = el("img", "preview-picture");
+        img.alt = `${this.title}, run ${this.run}`;
+        img.src = `data:image/png;base64,${h.png ?? ""}`;
+        this.content.replaceChildren(img);
+        this.drawn();
+        break;
+      }
+      case "error":
+        this.showError(h.error_cls === "Skip" ? "Skipped" : "This variable failed", h.message ?? "", h.error_cls === "Skip" ? undefined : h.error_cls);
+        break;
+      case "scalar":
+      case "text": {
+        this.purgePlot();
+        let text: string;
+        if (h.kind === "scalar") text = `${h.text ?? String(h.value)}${h.units ? ` ${h.units}` : ""}`;
+        else if (h.values !== undefined) text = h.values.join("\n") + (h.truncated === true ? "\n…" : "");
+        else text = String(h.value ?? "");
+        this.content.replaceChildren(el("pre", `preview-text preview-${h.kind}`, text));
+        this.drawn();
+        break;
+      }
+    }
+  }
+
+  private drawn(): void {
+    this.root.dataset.state = "drawn";
+    this.root.dataset.kind = this.answer?.header.kind ?? "";
+    this.root.dataset.drawnAt = String(performance.now());
+  }
+
+  // -- datasets --------------------------------------------------------------------------
+  private showMembers(members: Member[]): void {
+    this.members.hidden = false;
+    this.members.replaceChildren(
+      ...members.map((m) => {
+        const item = el("li");
+        const b = el("button", "preview-member");
+        b.type = "button";
+        b.dataset.member = m.name;
+        b.append(el("span", "preview-member-name", m.name), el("span", "preview-member-shape", `${m.dtype} (${m.shape.join(" × ")})`));
+        b.setAttribute("aria-pressed", String(m.name === this.path));
+        b.addEventListener("click", () => {
+          this.path = m.name;
+          this.slice = null;
+          this.region = null;
+          for (const other of this.members.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === b));
+          void this.load();
+        });
+        item.append(b);
+        return item;
+      }),
+    );
+    if (this.path === null) {
+      this.purgePlot();
+      this.sliceBar.hidden = true;
+      this.content.replaceChildren(el("p", "preview-hint", members.length > 0 ? "This Dataset holds the arrays on the left: pick one to see it." : "This Dataset holds no arrays."));
+      this.drawn();
+    }
+  }
+
+  // -- slices of >2D arrays ----------------------------------------------------------
+  private renderSlice(h: CellHeader): void {
+    if (h.slice == null || h.shape === undefined) {
+      this.sliceBar.hidden = true;
+      return;
+    }
+    this.sliceBar.hidden = false;
+    const parts = h.slice.split(",");
+    const shape = h.shape;
+    const text = el("input", "preview-slice-text");
+    text.type = "text";
+    text.value = h.slice;
+    text.title = "Indices of the axes; ':' for the 1 or 2 axes shown (e.g. 3,:,:)";
+    text.setAttribute("aria-label", "Slice");
+    text.addEventListener("change", () => this.setSlice(text.value.trim()));
+    const controls: HTMLElement[] = [el("span", "preview-slice-label", "Slice"), text];
+    parts.forEach((part, axis) => {
+      if (part === ":") return;
+      const size = shape[axis] ?? 1;
+      const label = el("label", "preview-slice-axis");
+      const name = h.dims?.[axis] ?? `axis ${axis}`;
+      const range = el("input");
+      range.type = "range";
+      range.min = "0";
+      range.max = String(size - 1);
+      range.value = part;
+      range.dataset.axis = String(axis);
+      const number = el("input", "preview-slice-index");
+      number.type = "number";
+      number.min = "0";
+      number.max = String(size - 1);
+      number.value = part;
+      number.dataset.axis = String(axis);
+      const apply = (value: string, delay: number): void => {
+        range.value = value;
+        number.value = value;
+        const next = [...parts];
+        next[axis] = value;
+        window.clearTimeout(this.sliceTimer);
+        this.sliceTimer = window.setTimeout(() => this.setSlice(next.join(",")), delay);
+      };
+      range.addEventListener("input", () => apply(range.value, 120));
+      number.addEventListener("change", () => apply(number.value, 0));
+      label.append(el("span", undefined, `${name} (0–${size - 1})`), range, number);
+      controls.push(label);
+    });
+    this.sliceBar.replaceChildren(...controls);
+  }
+
+  private setSlice(slice: string): void {
+    if (slice === this.slice) return;
+    this.slice = slice;
+    this.region = null;
+    void this.load();
+  }
+
+  // -- plots -------------------------------------------------------------------------------
+  private async plotTarget(): Promise<{ Plotly: PlotlyModule; div: HTMLDivElement }> {
+    const Plotly = (this.plotly ??= await loadPlotly());
+    if (this.plotDiv === null || !this.content.contains(this.plotDiv)) {
+      this.plotDiv = el("div", "preview-plot");
+      this.content.replaceChildren(this.plotDiv);
+    }
+    return { Plotly, div: this.plotDiv };
+  }
+
+  private purgePlot(): void {
+    if (this.plotDiv !== null && this.plotly !== null) this.plotly.purge(this.plotDiv);
+    this.plotDiv = null;
+  }
+
+  private saveButton(): HTMLButtonElement {
+    return button("Save PNG", "Download this plot as a PNG image", () => {
+      if (this.plotDiv === null || this.plotly === null) return;
+      const file = `${this.name}${this.path !== null ? `-${this.path}` : ""}-r${this.run}`.replace(/[^\w.-]+/g, "_");
+      void this.plotly.downloadImage(this.plotDiv, { format: "png", filename: file, width: this.plotDiv.clientWidth, height: this.plotDiv.clientHeight });
+    });
+  }
+
+  private baseLayout(): Record<string, unknown> {
+    const style = getComputedStyle(document.documentElement);
+    const fg = style.getPropertyValue("--fg").trim() || "#1d232b";
+    const grid = style.getPropertyValue("--bar-border").trim() || "#dde1e6";
+    return {
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: fg },
+      margin: { l: 60, r: 20, t: 20, b: 50 },
+      // Kept across redraws with new data, so a zoom stays where the person put it.
+      uirevision: `${this.path ?? ""}|${this.slice ?? ""}|${this.usePreview}`,
+      xaxis: { gridcolor: grid, zerolinecolor: grid },
+      yaxis: { gridcolor: grid, zerolinecolor: grid },
+    };
+  }
+
+  private async react(data: unknown[], layout: Record<string, unknown>, onZoom?: (event: Record<string, unknown>) => void): Promise<void> {
+    const { Plotly, div } = await this.plotTarget();
+    const fresh = div.dataset.wired !== "1";
+    await Plotly.react(div, data as Parameters<PlotlyModule["react"]>[1], layout as Parameters<PlotlyModule["react"]>[2], { responsive: true, displaylogo: false });
+    if (fresh) {
+      div.dataset.wired = "1";
+      (div as unknown as { on(event: string, cb: (e: Record<string, unknown>) => void): void }).on("plotly_relayout", (event) => this.zoomHandler?.(event));
+    }
+    this.zoomHandler = onZoom ?? null;
+    this.drawn();
+  }
+
+  private zoomHandler: ((event: Record<string, unknown>) => void) | null = null;
+
+  private async drawLine(answer: CellAnswer): Promise<void> {
+    const h = answer.header;
+    const x = answer.arrays.x ?? new Float64Array();
+    const y = answer.arrays.y ?? new Float64Array();
+    this.tools.append(this.saveButton());
+    const layout = this.baseLayout();
+    layout.xaxis = { ...(layout.xaxis as object), title: { text: h.x?.name ?? "index" } };
+    layout.yaxis = { ...(layout.yaxis as object), title: { text: h.units ?? "" } };
+    const trace = { type: y.length > 20_000 ? "scattergl" : "scatter", mode: y.length > 200 ? "lines" : "lines+markers", x, y, line: { width: 1.2 }, hovertemplate: `${h.x?.name ?? "index"} %{x}<br>%{y}<extra></extra>` };
+    await this.react([trace], layout, (event) => this.lineZoom(event));
+  }
+
+  /** Index range of the data behind x values [lo, hi] of the current answer. */
+  private lineIndexRange(lo: number, hi: number): [number, number] | null {
+    const a = this.answer;
+    if (a === null) return null;
+    const x = a.arrays.x;
+    const idx = a.arrays.i;
+    const start = a.header.region?.[0] ?? 0;
+    const factor = a.header.downsample?.factor ?? 1;
+    if (x === undefined) return null;
+    let first = Infinity;
+    let last = -Infinity;
+    for (let k = 0; k < x.length; k++) {
+      const v = x[k] as number;
+      if (v >= lo && v <= hi) {
+        const i = idx !== undefined ? (idx[k] as number) : start + k;
+        first = Math.min(first, i);
+        last = Math.max(last, i);
+      }
+    }
+    if (!Number.isFinite(first)) return null;
+    // Points between the ones we have: widen by a bucket on each side.
+    return [Math.max(0, first - factor), last + factor + 1];
+  }
+
+  private lineZoom(event: Record<string, unknown>): void {
+    const h = this.answer?.header;
+    if (h === undefined || h.kind !== "line") return;
+    const full = h.shape?.[0] ?? 0;
+    if (event["xaxis.autorange"] === true) {
+      if (this.region !== null) {
+        this.region = null;
+        void this.load();
+      }
+      return;
+    }
+    const lo = Number(event["xaxis.range[0]"]);
+    const hi = Number(event["xaxis.range[1]"]);
+    if (!Number.isFinite(lo) || !Number.isFinite(hi)) return;
+    const range = this.lineIndexRange(Math.min(lo, hi), Math.max(lo, hi));
+    if (range === null) return;
+    const [r0, r1] = h.region ?? [0, full];
+    const inside = range[0] >= (r0 ?? 0) && range[1] <= (r1 ?? full);
+    // Already at full resolution there: nothing to fetch.
+    if (inside && (h.downsample?.factor ?? 1) === 1) return;
+    this.region = range;
+    void this.load();
+  }
+
+  private async drawImage(answer: CellAnswer): Promise<void> {
+    const h = answer.header;
+    const z = answer.arrays.z ?? new Float32Array();
+    const xa = h.x ?? { name: null, start: 0, step: 1, size: 0 };
+    const ya = h.y ?? { name: null, start: 0, step: 1, size: 0 };
+    const rows: FloatArray[] = [];
+    for (let r = 0; r < ya.size; r++) rows.push(z.subarray(r * xa.size, (r + 1) * xa.size));
+    const aspect = button(this.equalAspect ? "Aspect: equal" : "Aspect: free", "Square pixels, or fill the space", () => {
+      this.equalAspect = !this.equalAspect;
+      void this.render(answer);
+    });
+    aspect.setAttribute("aria-pressed", String(this.equalAspect));
+    const lines = button(this.asLines ? "As image" : "As lines", "Draw each row as a line", () => {
+      this.asLines = !this.asLines;
+      void this.render(answer);
+    });
+    this.tools.append(aspect, lines, this.saveButton());
+    aspect.hidden = this.asLines;
+    const layout = this.baseLayout();
+    // Pixel j covers indices [start + j*step, start + (j+1)*step): its centre is below.
+    const x0 = xa.start + (xa.step - 1) / 2;
+    const y0 = ya.start + (ya.step - 1) / 2;
+    if (this.asLines) {
+      const every = Math.max(1, Math.ceil(rows.length / MAX_LINES));
+      const xs = Float64Array.from({ length: xa.size }, (_, j) => x0 + j * xa.step);
+      const traces = [];
+      for (let r = 0; r < rows.length; r += every) {
+        traces.push({ type: "scatter", mode: "lines", x: xs, y: rows[r], name: `${ya.name ?? "row"} ${y0 + r * ya.step}`, line: { width: 1 } });
+      }
+      if (every > 1) this.info.textContent += ` · every ${every}th row drawn`;
+      layout.xaxis = { ...(layout.xaxis as object), title: { text: xa.name ?? "column" } };
+      layout.showlegend = traces.length <= 16;
+      layout.uirevision = `${String(layout.uirevision)}|lines`;
+      await this.react(traces, layout);
+      return;
+    }
+    const [p1, p99] = h.percentiles ?? [undefined, undefined];
+    const trace: Record<string, unknown> = {
+      type: "heatmap",
+      z: rows,
+      x0,
+      dx: xa.step,
+      y0,
+      dy: ya.step,
+      colorscale: "Viridis",
+      colorbar: { title: { text: h.units ?? "" }, outlinewidth: 0 },
+      hovertemplate: `${xa.name ?? "x"} %{x}<br>${ya.name ?? "y"} %{y}<br>%{z}<extra></extra>`,
+    };
+    if (p1 !== undefined && p99 !== undefined && p99 > p1) {
+      trace.zmin = p1;
+      trace.zmax = p99;
+    }
+    layout.xaxis = { ...(layout.xaxis as object), title: { text: xa.name ?? "" }, constrain: "domain", showgrid: false, zeroline: false };
+    layout.yaxis = {
+      ...(layout.yaxis as object),
+      title: { text: ya.name ?? "" },
+      autorange: "reversed",
+      showgrid: false,
+      zeroline: false,
+      ...(this.equalAspect ? { scaleanchor: "x", scaleratio: 1, constrain: "domain" } : {}),
+    };
+    layout.uirevision = `${String(layout.uirevision)}|${this.equalAspect}`;
+    await this.react([trace], layout, (event) => this.imageZoom(event));
+  }
+
+  private imageZoom(event: Record<string, unknown>): void {
+    const h = this.answer?.header;
+    if (h === undefined || h.kind !== "image" || this.asLines) return;
+    if (event["xaxis.autorange"] === true || event["yaxis.autorange"] === true) {
+      if (this.region !== null) {
+        this.region = null;
+        void this.load();
+      }
+      return;
+    }
+    const xs = [Number(event["xaxis.range[0]"]), Number(event["xaxis.range[1]"])];
+    const ys = [Number(event["yaxis.range[0]"]), Number(event["yaxis.range[1]"])];
+    if (!xs.every(Number.isFinite) || !ys.every(Number.isFinite)) return;
+    const width = h.shape?.at(-1) ?? 0;
+    const height = h.shape?.at(-2) ?? 0;
+    const region = [
+      Math.max(0, Math.floor(Math.min(...xs))),
+      Math.min(width, Math.ceil(Math.max(...xs)) + 1),
+      Math.max(0, Math.floor(Math.min(...ys))),
+      Math.min(height, Math.ceil(Math.max(...ys)) + 1),
+    ];
+    if (region[1]! <= region[0]! || region[3]! <= region[2]!) return;
+    const current = h.region ?? [0, width, 0, height];
+    const inside = region[0]! >= current[0]! && region[1]! <= current[1]! && region[2]! >= current[2]! && region[3]! <= current[3]!;
+    if (inside && (h.downsample?.factor ?? 1) === 1) return;
+    this.region = region;
+    void this.load();
+  }
+
+  private async drawFigure(h: CellHeader): Promise<void> {
+    this.tools.append(this.saveButton());
+    const figure = h.figure ?? {};
+    const base = this.baseLayout();
+    // The figure's own title and axes need plotly's default margins, not our tight ones.
+    delete base.margin;
+    const layout = { ...base, ...(figure.layout ?? {}) };
+    await this.react(figure.data ?? [], layout);
+  }
+
+  /** Draw again with the page's current colours (the theme changed). */
+  restyle(): void {
+    if (this.answer !== null && this.plotDiv !== null) void this.render(this.answer);
+  }
+
+  shown(): void {
+    if (this.plotDiv !== null && this.plotly !== null) this.plotly.Plots.resize(this.plotDiv);
+  }
+
+  closed(): void {
+    window.clearTimeout(this.sliceTimer);
+    this.request++;
+    this.purgePlot();
+  }
+
+  /** New values for this run were merged: show the new data if ours changed. */
+  changed(event: LiveEvent): void {
+    const names = Array.isArray(event.names) ? event.names : null;
+    if (names !== null && !names.includes(this.name)) return;
+    this.app.toast(`${this.title}, run ${this.run}: new data`);
+    void this.load();
+  }
+}
+
+/** Open (or show) the preview tab of one cell. */
+export function openPreview(app: AppContext, run: number, name: string, title: string): void {
+  const id = `preview:${run}:${name}`;
+  let view: PreviewView | undefined;
+  const { tab, created } = openTab(id, `${title} · r${run}`, {
+    onClose: () => {
+      view?.closed();
+      open.delete(id);
+    },
+    onShow: () => view?.shown(),
+  });
+  if (!created) return;
+  view = new PreviewView(tab, run, name, title, app);
+  open.set(id, view);
+}
+
+function previewable(target: CellTarget): boolean {
+  return target.name !== null && target.variable !== null && !target.variable.user_editable;
+}
 
 /** Set up this feature (main.ts calls it once at start-up). */
 export function install(app: AppContext): void {
-  void app;
+  const show = (target: CellTarget): void => {
+    if (target.name === null) return;
+    openPreview(app, target.run, target.name, target.variable?.title ?? target.name);
+  };
+  setOpenAction((target) => {
+    if (!previewable(target)) return false;
+    show(target);
+    return true;
+  });
+  addCellAction({ label: "Show data", when: previewable, run: show });
+  // Plot axes and text take the theme's colours when drawn: draw again when it changes.
+  new MutationObserver(() => {
+    for (const view of open.values()) view.restyle();
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+  app.onEvent((event) => {
+    if (event.kind !== "values_merged" || typeof event.run !== "number") return;
+    for (const view of open.values()) {
+      if (view.run === event.run) view.changed(event);
+    }
+  });
 }

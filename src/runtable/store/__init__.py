@@ -37,6 +37,8 @@ Public surface::
     table.refresh(db) -> TableChanges                 # only what changed since
     with db.transaction() as conn: ...                # one write transaction
     db.close()                                        # or use `with open_db(...) as db:`
+    read_cell(db, proposal, run, name, path=, slice=, region=, max_points=,
+              max_pixels=, preview=) -> CellData      # one cell's full data, read lazily
 
 Threads: a DatabaseFolder serialises its own writes, but its ``conn`` sees
 its own uncommitted transaction; give each reading thread its own
@@ -54,6 +56,16 @@ Known settings with descriptions: :data:`SETTINGS`. Summary value encodings:
 :func:`encode_summary`, :func:`decode_summary`.
 """
 
+from .celldata import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_POINTS,
+    BadCellQuery,
+    CellData,
+    CellDataError,
+    CellNotFound,
+    TooMuchData,
+    read_cell,
+)
 from .errors import ReadOnlyError, StoreError, UnsupportedVersionError, ValidationError
 from .folder import DatabaseFolder, TimeComment, VariableInfo, create_folder, open_db
 from .merge import MergeResult
@@ -65,9 +77,15 @@ from .table import TableChanges, TableColumns, read_table
 from .uservars import USER_TYPES
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_POINTS",
     "LATEST_VERSION",
     "SETTINGS",
     "USER_TYPES",
+    "BadCellQuery",
+    "CellData",
+    "CellDataError",
+    "CellNotFound",
     "DatabaseFolder",
     "MergeResult",
     "ReadOnlyError",
@@ -76,6 +94,7 @@ __all__ = [
     "TableChanges",
     "TableColumns",
     "TimeComment",
+    "TooMuchData",
     "UnsupportedVersionError",
     "ValidationError",
     "VariableInfo",
@@ -84,5 +103,6 @@ __all__ = [
     "encode_summary",
     "merge_pending",
     "open_db",
+    "read_cell",
     "read_table",
 ]

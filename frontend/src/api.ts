@@ -24,11 +24,14 @@ export function initToken(): void {
 /** An HTTP error answer from the server. */
 export class ApiError extends Error {
   readonly status: number;
+  /** The answer's JSON body (null when it had none), for answers carrying more than `detail`. */
+  readonly body: unknown;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, body: unknown = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -46,26 +49,28 @@ export async function apiFetch(path: string, init: RequestInit = {}): Promise<Re
   if (!response.ok) {
     const method = init.method ?? "GET";
     // Validation errors carry a sentence for people in `detail`: show that alone.
-    const detail = await errorDetail(response);
+    const { detail, body } = await errorDetail(response);
     throw new ApiError(
       response.status,
       detail ?? `${method} ${url.pathname}: ${response.status} ${response.statusText}`,
+      body,
     );
   }
   return response;
 }
 
-async function errorDetail(response: Response): Promise<string | null> {
+async function errorDetail(response: Response): Promise<{ detail: string | null; body: unknown }> {
   try {
     const body: unknown = await response.json();
     if (typeof body === "object" && body !== null && "detail" in body) {
       const detail = (body as { detail: unknown }).detail;
-      return typeof detail === "string" ? detail : JSON.stringify(detail);
+      return { detail: typeof detail === "string" ? detail : JSON.stringify(detail), body };
     }
+    return { detail: null, body };
   } catch {
     // not JSON: fall back to the status line
   }
-  return null;
+  return { detail: null, body: null };
 }
 
 /** Send `body` as JSON with `method`; returns the parsed JSON answer. */

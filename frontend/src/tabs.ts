@@ -78,7 +78,7 @@ class Tabs {
     body.setAttribute("role", "tabpanel");
     body.hidden = true;
     this.panels.append(body);
-    this.strip.insertBefore(button, required("tab-split-label"));
+    this.strip.insertBefore(button, required("tab-end"));
     const entry: TabEntry = {
       id,
       body,

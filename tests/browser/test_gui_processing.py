@@ -7,22 +7,16 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import h5py
 import pytest
 from playwright.sync_api import Page, expect
 
-from runtable.server.app import create_app
-from runtable.server.events import EventBus
-from runtable.server.frontend import static_dir
-from runtable.service import Service
 from runtable.store import create_folder, open_db
 from runtable.testing import MockProposal
 
-from .conftest import serve
 from .gui_page import cell, edit_cell, header_texts
+from .gui_service import ServedService, served_service
 
 TOKEN = "gui-processing-token"
 TIMEOUT_MS = 90_000
@@ -62,45 +56,22 @@ def slow(run):
 '''
 
 
-@dataclass
-class Served:
-    base: str
-    db_dir: Path
-    service: Service
-
-    @property
-    def url(self) -> str:
-        return f"{self.base}/?token={TOKEN}"
-
-
 @pytest.fixture(scope="module")
 def served(mock_proposal: MockProposal, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Served]:
+           ) -> Iterator[ServedService]:
     """The app and the service on the mock proposal's runs 1-3, all processed."""
-    if not (static_dir() / "index.html").is_file():
-        pytest.fail("the web GUI is not built: run ./dev setup")
     db_dir = tmp_path_factory.mktemp("proc") / "db"
     create_folder(db_dir, mock_proposal.proposal,
                   context_text=textwrap.dedent(CONTEXT)).close()
-    service = Service(db_dir, settings={"noncluster_cpus": 1, "noncluster_mem": "2G",
-                                        "concurrent_jobs": 1, "ready_quiet_s": 0.3},
-                      poll_interval_s=0.2, context_poll_s=0.1,
-                      proposal_path=mock_proposal.path)
-    bus = EventBus()
-    service.start(bus)
-    try:
-        app = create_app(db_dir, TOKEN, bus=bus, notify=service.notify, control=service)
-        with serve(app) as base:
-            # The mock proposal's runs are long complete: the catch-up processes them.
-            service.wait_idle(120)
-            with open_db(db_dir, readonly=True) as db:
-                assert db.get_value(mock_proposal.proposal, 3, "times") == 1
-            yield Served(base, db_dir, service)
-    finally:
-        service.stop()
+    with served_service(db_dir, mock_proposal.path, TOKEN) as served:
+        # The mock proposal's runs are long complete: the catch-up processes them.
+        served.service.wait_idle(120)
+        with open_db(db_dir, readonly=True) as db:
+            assert db.get_value(mock_proposal.proposal, 3, "times") == 1
+        yield served
 
 
-def open_page(page: Page, served: Served) -> None:
+def open_page(page: Page, served: ServedService) -> None:
     page.goto(served.url)
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     expect(cell(page, 3, "var:answer")).to_have_text("42")
@@ -116,7 +87,7 @@ def job_row(page: Page, job_id: str):
     return page.locator(f'.proc-jobs tr[data-job-id="{job_id}"]')
 
 
-def test_reprocess_selected_runs_from_the_dialog(page: Page, served: Served,
+def test_reprocess_selected_runs_from_the_dialog(page: Page, served: ServedService,
                                                  save_screenshot) -> None:
     open_page(page, served)
     expect(cell(page, 1, "var:times")).to_have_text("1")
@@ -155,7 +126,7 @@ def test_reprocess_selected_runs_from_the_dialog(page: Page, served: Served,
     expect(cell(page, 3, "var:times")).to_have_text("1")  # not selected: not redone
 
 
-def test_follow_a_log_live_and_cancel_the_running_job(page: Page, served: Served,
+def test_follow_a_log_live_and_cancel_the_running_job(page: Page, served: ServedService,
                                                       save_screenshot) -> None:
     hold = served.db_dir / "hold"
     hold.touch()
@@ -202,7 +173,7 @@ def test_follow_a_log_live_and_cancel_the_running_job(page: Page, served: Served
     served.service.wait_idle(120)
 
 
-def test_delete_a_variable_after_confirming(page: Page, served: Served) -> None:
+def test_delete_a_variable_after_confirming(page: Page, served: ServedService) -> None:
     open_page(page, served)
     assert "Extra" in header_texts(page)
     menu(page, 2, "var:extra", "Delete variable “Extra”…")
@@ -226,7 +197,7 @@ def test_delete_a_variable_after_confirming(page: Page, served: Served) -> None:
             assert "answer" in f
 
 
-def test_add_empty_rows_and_write_a_comment_ahead(page: Page, served: Served) -> None:
+def test_add_empty_rows_and_write_a_comment_ahead(page: Page, served: ServedService) -> None:
     open_page(page, served)
     with open_db(served.db_dir, readonly=True) as db:
         last = max(run for _, run in db.runs())

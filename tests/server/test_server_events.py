@@ -22,6 +22,7 @@ from runtable.server.events import (
     CLOSE_TOO_SLOW,
     EVENT_TYPES,
     CommentSet,
+    ContextSaved,
     ContextStatus,
     EventBus,
     JobStateChanged,
@@ -76,7 +77,7 @@ def run_in_new_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def test_typed_events_encode_to_their_wire_form() -> None:
     assert set(EVENT_TYPES) == {"run_added", "values_merged", "variables_changed",
                                 "job_state", "comment_set", "user_value_set",
-                                "context_status", "time_comment"}
+                                "context_status", "context_saved", "time_comment"}
     cases = {
         RunAdded(1234, 5): {"kind": "run_added", "proposal": 1234, "run": 5},
         ValuesMerged(1234, 5, ("a", "b")): {"kind": "values_merged", "proposal": 1234,
@@ -92,6 +93,8 @@ def test_typed_events_encode_to_their_wire_form() -> None:
             "value": 0.5},
         ContextStatus(False, ("line 3: SyntaxError",)): {
             "kind": "context_status", "ok": False, "problems": ["line 3: SyntaxError"]},
+        ContextSaved("abc-1", "20261201T1200Z"): {
+            "kind": "context_saved", "version": "abc-1", "history_id": "20261201T1200Z"},
         TimeCommentChanged("deleted", 7): {"kind": "time_comment", "action": "deleted",
                                            "id": 7, "timestamp": None, "text": None},
     }

@@ -25,6 +25,9 @@ class Problem:
     line: int | None
     message: str
     kind: str = ""
+    #: The traceback from the context file's own frames on, for problems that were
+    #: exceptions raised while its top level ran ("" otherwise).
+    traceback: str = field(default="", compare=False, repr=False)
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

@@ -140,7 +140,19 @@ def _problem_from_exception(exc: BaseException, path: str) -> Problem:
     message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if isinstance(exc, SystemExit):
         message = f"SystemExit({exc.code!r}): the context file called sys.exit()"
-    return Problem(path, line, message, type(exc).__name__)
+    return Problem(path, line, message, type(exc).__name__, _user_traceback(exc, path))
+
+
+def _user_traceback(exc: BaseException, path: str) -> str:
+    """The traceback of ``exc`` without the loader's own frames above the file's."""
+    tb = exc.__traceback__
+    target = os.path.realpath(path)
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name == path or os.path.realpath(name) == target:
+            break
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:

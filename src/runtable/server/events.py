@@ -30,6 +30,7 @@ Event kinds (the wire form is ``{"seq": n, "kind": ..., **fields}``):
 ``comment_set``        ``proposal, run, text``
 ``user_value_set``     ``proposal, run, name, value``
 ``context_status``     ``ok, problems`` -- does the context file load?
+``context_saved``      ``version, history_id`` -- saved from the GUI's editor
 ``time_comment``       ``action, id, timestamp, text`` -- a standalone comment was
                        ``added``, ``edited`` or ``deleted`` (then only ``id``)
 =====================  =============================================================
@@ -158,11 +159,21 @@ class TimeCommentChanged(Event):
     text: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ContextSaved(Event):
+    """The context file was saved through the server (``version`` is its new version,
+    ``history_id`` its entry in the saved history); the service's reload follows."""
+
+    kind: ClassVar[str] = "context_saved"
+    version: str
+    history_id: str
+
+
 #: The typed events by wire kind.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (RunAdded, ValuesMerged, VariablesChanged, JobStateChanged, CommentSet,
-                UserValueSet, ContextStatus, TimeCommentChanged)
+                UserValueSet, ContextStatus, ContextSaved, TimeCommentChanged)
 }
 
 
@@ -348,6 +359,7 @@ __all__ = [
     "DEFAULT_MAX_QUEUE",
     "EVENT_TYPES",
     "CommentSet",
+    "ContextSaved",
     "ContextStatus",
     "Event",
     "EventBus",

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api_table import PROPOSAL, synthetic_folder
-from gui_table import CHROMIUM_ARGS, TOKEN, find_chromium
+from gui_table import TOKEN
 
 GRAPH = ".tab-panel:not([hidden]) .rt-plot-graph"
 
@@ -85,37 +85,31 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder")
     args = parser.parse_args()
 
-    from playwright.sync_api import sync_playwright
-
     from runtable.server.app import create_app
     from runtable.server.events import EventBus
-    from runtable.server.frontend import static_dir
-    from runtable.testing.server_thread import serve_in_thread
+    from runtable.testing.browser import BrowserUnavailable, browser_page
 
-    if not (static_dir() / "index.html").is_file():
-        sys.exit("the web GUI is not built: run ./dev setup")
     with tempfile.TemporaryDirectory() as tmp:
         db_dir = args.keep or Path(tmp, "db")
         synthetic_folder(db_dir, args.runs, args.variables)
         bus = EventBus()
-        with serve_in_thread(create_app(db_dir, TOKEN, bus=bus)) as base, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=find_chromium(), headless=True,
-                                         args=CHROMIUM_ARGS)
-            page = browser.new_context(viewport={"width": 1600, "height": 900}).new_page()
-            page.goto(f"{base}/?token={TOKEN}")
-            page.wait_for_function(
-                "n => window.runtable !== undefined && window.runtable.store.rows.length"
-                " === n && window.runtable.timings.complete_at !== undefined",
-                arg=args.runs, timeout=120_000, polling=50)
-            first = open_plot(page, "summary", "var_001", "var_002")
-            again = open_plot(page, "summary", "var_003", "var_001")
-            updates = [
-                measure_update(page, db_dir, bus, run=args.runs // 2 + i, name="var_001",
-                               value=1000.0 + i + 0.125)
-                for i in range(args.updates)
-            ]
-            hist = open_plot(page, "hist-summary", "var_004", bins=100_000)
-            browser.close()
+        try:
+            with browser_page(create_app(db_dir, TOKEN, bus=bus)) as (base, page):
+                page.goto(f"{base}/?token={TOKEN}")
+                page.wait_for_function(
+                    "n => window.runtable !== undefined && window.runtable.store.rows.length"
+                    " === n && window.runtable.timings.complete_at !== undefined",
+                    arg=args.runs, timeout=120_000, polling=50)
+                first = open_plot(page, "summary", "var_001", "var_002")
+                again = open_plot(page, "summary", "var_003", "var_001")
+                updates = [
+                    measure_update(page, db_dir, bus, run=args.runs // 2 + i, name="var_001",
+                                   value=1000.0 + i + 0.125)
+                    for i in range(args.updates)
+                ]
+                hist = open_plot(page, "hist-summary", "var_004", bins=100_000)
+        except BrowserUnavailable as exc:
+            sys.exit(str(exc))
     print(f"Plots on {args.runs} runs x {args.variables} variables (headless Chromium):")
     print(f"  summary plot drawn, first (loads plotly): {first * 1000:7.0f} ms")
     print(f"  summary plot drawn, plotly loaded:        {again * 1000:7.0f} ms")

@@ -27,7 +27,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gui_table import CHROMIUM_ARGS, find_chromium
 
 PROPOSAL = 2024
 RUN = 1
@@ -92,28 +91,23 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder")
     args = parser.parse_args()
 
-    from playwright.sync_api import sync_playwright
-
     from runtable.server.app import create_app
-    from runtable.server.frontend import static_dir
-    from runtable.testing.server_thread import serve_in_thread
+    from runtable.testing.browser import BrowserUnavailable, browser_page
 
-    if not (static_dir() / "index.html").is_file():
-        sys.exit("the web GUI is not built: run ./dev setup")
     with tempfile.TemporaryDirectory() as tmp:
         db_dir = args.keep or Path(tmp, "db")
         build(db_dir)
         figures: dict[str, tuple[dict, list[dict]]] = {}
-        with serve_in_thread(create_app(db_dir, TOKEN)) as base, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=find_chromium(), headless=True,
-                                         args=CHROMIUM_ARGS)
-            page = browser.new_context(viewport={"width": 1600, "height": 900}).new_page()
-            page.goto(f"{base}/?token={TOKEN}")
-            page.wait_for_selector(f'.ag-row[row-id="{RUN}"]', timeout=60_000)
-            for name in ("image", "trace"):
-                first = open_preview(page, name)
-                figures[name] = (first, [open_preview(page, name) for _ in range(args.trials)])
-            browser.close()
+        try:
+            with browser_page(create_app(db_dir, TOKEN)) as (base, page):
+                page.goto(f"{base}/?token={TOKEN}")
+                page.wait_for_selector(f'.ag-row[row-id="{RUN}"]', timeout=60_000)
+                for name in ("image", "trace"):
+                    first = open_preview(page, name)
+                    figures[name] = (first,
+                                     [open_preview(page, name) for _ in range(args.trials)])
+        except BrowserUnavailable as exc:
+            sys.exit(str(exc))
         server = {name: server_side(db_dir, name, args.trials) for name in figures}
     labels = {"image": "2048 x 2048 float64 image", "trace": "1,000,000-point line"}
     print("Cell preview, double-click -> drawn (headless Chromium):")

@@ -23,8 +23,6 @@ Targets: 2 s and 300 ms. The folder is built with ``api_table.build_synthetic``.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -38,8 +36,6 @@ from api_table import PROPOSAL, synthetic_folder
 LOAD_TARGET_S = 2.0
 UPDATE_TARGET_S = 0.3
 TOKEN = "gui-benchmark-token"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]
 
 
 def load_table(page, url: str, n_runs: int) -> tuple[float, float, float, dict]:
@@ -103,14 +99,6 @@ def measure_update(page, db_dir: Path, bus, run: int, name: str,
     return took, page.evaluate("() => window.runtable.updateTimings")
 
 
-def find_chromium() -> str:
-    found = os.environ.get("RUNTABLE_CHROMIUM") or shutil.which("chromium") \
-        or shutil.which("chromium-browser")
-    if not found:
-        sys.exit("chromium is not installed (./dev setup installs it; or set RUNTABLE_CHROMIUM)")
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20_000)
@@ -120,26 +108,17 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder")
     args = parser.parse_args()
 
-    from playwright.sync_api import sync_playwright
-
     from runtable.server.app import create_app
     from runtable.server.events import EventBus
-    from runtable.server.frontend import static_dir
-    from runtable.testing.server_thread import serve_in_thread
+    from runtable.testing.browser import BrowserUnavailable, browser_page
 
-    if not (static_dir() / "index.html").is_file():
-        sys.exit("the web GUI is not built: run ./dev setup")
     with tempfile.TemporaryDirectory() as tmp:
         db_dir = args.keep or Path(tmp, "db")
         synthetic_folder(db_dir, args.runs, args.variables)
         bus = EventBus()
-        with serve_in_thread(create_app(db_dir, TOKEN, bus=bus)) as base:
-            url = f"{base}/?token={TOKEN}"
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=find_chromium(), headless=True,
-                                             args=CHROMIUM_ARGS)
-                context = browser.new_context(viewport={"width": 1600, "height": 900})
-                page = context.new_page()
+        try:
+            with browser_page(create_app(db_dir, TOKEN, bus=bus)) as (base, page):
+                url = f"{base}/?token={TOKEN}"
                 cold, _, _, _ = load_table(page, url, args.runs)
                 loads, completes, jumps, phases = [], [], [], []
                 for _ in range(args.repeat):
@@ -154,7 +133,8 @@ def main() -> None:
                     for i in range(args.updates)
                 ]
                 updates = [took for took, _ in results]
-                browser.close()
+        except BrowserUnavailable as exc:
+            sys.exit(str(exc))
     warm = statistics.median(loads)
     update = statistics.median(updates)
     print(f"GUI on {args.runs} runs x {args.variables} variables (headless Chromium):")

@@ -440,22 +440,7 @@ class ContextEditor {
   /** The conflict dialog: my text vs the disk's, reload / overwrite / cancel. */
   private async compare(diskText: string, diskVersion: string, title: string): Promise<void> {
     if (this.editor === null) return;
-    const mine = this.editor.text();
-    const dialog = document.createElement("dialog");
-    dialog.className = "dialog ed-dialog ed-conflict";
-    const heading = document.createElement("h2");
-    heading.textContent = title;
-    const labels = div("ed-compare-labels");
-    labels.append(div("", "Your text (unsaved)"), div("", "On disk now"));
-    const host = div("ed-compare");
-    const buttons = div("dialog-buttons");
-    let comparison: { destroy(): void } | null = null;
-    const finish = (): void => {
-      comparison?.destroy();
-      dialog.close();
-      dialog.remove();
-    };
-    buttons.append(
+    await comparisonDialog("ed-conflict", title, ["Your text (unsaved)", "On disk now"], this.editor.text(), diskText, (finish) => [
       button("Reload from disk (lose my edits)", () => {
         finish();
         this.adopt(diskText, diskVersion);
@@ -469,13 +454,7 @@ class ContextEditor {
         finish();
         this.setStatus("Unsaved changes (the file on disk differs)", true);
       }, "ed-cancel"),
-    );
-    dialog.addEventListener("cancel", () => finish());
-    dialog.append(heading, labels, host, buttons);
-    document.body.append(dialog);
-    dialog.showModal();
-    const cm = await import("./editor-cm");
-    comparison = cm.createComparison(host, mine, diskText);
+    ]);
   }
 
   // -- history ----------------------------------------------------------------------------
@@ -529,21 +508,8 @@ class ContextEditor {
       return;
     }
     if (this.editor === null) return;
-    const dialog = document.createElement("dialog");
-    dialog.className = "dialog ed-dialog ed-version";
-    const heading = document.createElement("h2");
-    heading.textContent = `Version of ${when(entry.time)}`;
-    const labels = div("ed-compare-labels");
-    labels.append(div("", `This version (${entry.kind === "saved" ? "saved" : "on disk before a save"})`), div("", "The editor now"));
-    const host = div("ed-compare");
-    const buttons = div("dialog-buttons");
-    let comparison: { destroy(): void } | null = null;
-    const finish = (): void => {
-      comparison?.destroy();
-      dialog.close();
-      dialog.remove();
-    };
-    buttons.append(
+    const kind = entry.kind === "saved" ? "saved" : "on disk before a save";
+    await comparisonDialog("ed-version", `Version of ${when(entry.time)}`, [`This version (${kind})`, "The editor now"], text, this.editor.text(), (finish) => [
       button("Restore this version", () => {
         finish();
         // One undoable step; the person checks and saves it like any edit.
@@ -552,14 +518,43 @@ class ContextEditor {
         this.app.toast("Old version loaded into the editor; Save to make it the context file");
       }, "primary ed-restore"),
       button("Close", finish, "ed-cancel"),
-    );
-    dialog.addEventListener("cancel", () => finish());
-    dialog.append(heading, labels, host, buttons);
-    document.body.append(dialog);
-    dialog.showModal();
-    const cm = await import("./editor-cm");
-    comparison = cm.createComparison(host, text, this.editor.text());
+    ]);
   }
+}
+
+/**
+ * A modal dialog showing `left` and `right` side by side (CodeMirror's merge view),
+ * with the buttons `buttonsFor(finish)` makes; `finish` closes the dialog.
+ */
+async function comparisonDialog(
+  className: string,
+  title: string,
+  [leftLabel, rightLabel]: [string, string],
+  left: string,
+  right: string,
+  buttonsFor: (finish: () => void) => HTMLElement[],
+): Promise<void> {
+  const dialog = document.createElement("dialog");
+  dialog.className = `dialog ed-dialog ${className}`;
+  const heading = document.createElement("h2");
+  heading.textContent = title;
+  const labels = div("ed-compare-labels");
+  labels.append(div("", leftLabel), div("", rightLabel));
+  const host = div("ed-compare");
+  const buttons = div("dialog-buttons");
+  let comparison: { destroy(): void } | null = null;
+  const finish = (): void => {
+    comparison?.destroy();
+    dialog.close();
+    dialog.remove();
+  };
+  buttons.append(...buttonsFor(finish));
+  dialog.addEventListener("cancel", () => finish());
+  dialog.append(heading, labels, host, buttons);
+  document.body.append(dialog);
+  dialog.showModal();
+  const cm = await import("./editor-cm");
+  comparison = cm.createComparison(host, left, right);
 }
 
 function isCheck(body: unknown): body is CheckResult {

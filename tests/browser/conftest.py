@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -19,32 +18,13 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from runtable.server.frontend import mount_frontend, static_dir
+from runtable.testing.browser import CHROMIUM_ARGS, find_chromium
 from runtable.testing.server_thread import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("RUNTABLE_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
 
-# Flags for a closed network and for running as root: no sandbox (root), no GPU, and no
-# background traffic (updates, sync, QUIC probes) that could stall start-up. Playwright
-# adds --headless and a fresh temporary --user-data-dir itself.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1280, "height": 720}
-
-
-def find_chromium() -> str | None:
-    """The Chromium executable: `RUNTABLE_CHROMIUM`, else `chromium` found on PATH."""
-    configured = os.environ.get("RUNTABLE_CHROMIUM")
-    if configured:
-        return configured
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.hookimpl(wrapper=True)

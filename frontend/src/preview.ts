@@ -95,7 +95,7 @@ export interface CellQuery {
   slice?: string | null;
   region?: number[] | null;
   maxPoints?: number;
-  maxPixels?: number;
+  maxPixels?: number | undefined;
   preview?: boolean;
 }
 
@@ -193,6 +193,18 @@ class PreviewView {
     void this.load();
   }
 
+  /**
+   * How many pixels of an image are worth sending: about as many as the plot area has
+   * (device pixels); more would cost transfer and drawing time without being seen. The
+   * server's default when the area is not laid out yet.
+   */
+  private pixelBudget(): number | undefined {
+    const { clientWidth: width, clientHeight: height } = this.content;
+    if (width === 0 || height === 0) return undefined;
+    const dpr = window.devicePixelRatio || 1;
+    return Math.max(256 * 256, Math.round(width * dpr) * Math.round(height * dpr));
+  }
+
   /** Fetch what the current path/slice/region/preview say and draw it. */
   async load(): Promise<void> {
     const request = ++this.request;
@@ -200,7 +212,7 @@ class PreviewView {
     const started = performance.now();
     let answer: CellAnswer;
     try {
-      answer = await fetchCellData(this.run, this.name, { path: this.path, slice: this.slice, region: this.region, preview: this.usePreview });
+      answer = await fetchCellData(this.run, this.name, { path: this.path, slice: this.slice, region: this.region, preview: this.usePreview, maxPixels: this.pixelBudget() });
     } catch (error) {
       if (request !== this.request) return;
       this.showError(error instanceof ApiError && error.status === 404 ? "Nothing to show" : "Could not load the data", errorText(error));
@@ -375,8 +387,13 @@ class PreviewView {
   }
 
   // -- plots -------------------------------------------------------------------------------
-  private async plotTarget(): Promise<{ Plotly: PlotlyModule; div: HTMLDivElement }> {
-    const Plotly = (this.plotly ??= await loadPlotly());
+  private async plotTarget(full: boolean): Promise<{ Plotly: PlotlyModule; div: HTMLDivElement }> {
+    const Plotly = await loadPlotly(full);
+    if (this.plotly !== Plotly) {
+      // A graph is only ever handled by the bundle that drew it.
+      this.purgePlot();
+      this.plotly = Plotly;
+    }
     if (this.plotDiv === null || !this.content.contains(this.plotDiv)) {
       this.plotDiv = el("div", "preview-plot");
       this.content.replaceChildren(this.plotDiv);
@@ -413,8 +430,8 @@ class PreviewView {
     };
   }
 
-  private async react(data: unknown[], layout: Record<string, unknown>, onZoom?: (event: Record<string, unknown>) => void): Promise<void> {
-    const { Plotly, div } = await this.plotTarget();
+  private async react(data: unknown[], layout: Record<string, unknown>, onZoom?: (event: Record<string, unknown>) => void, full = false): Promise<void> {
+    const { Plotly, div } = await this.plotTarget(full);
     const fresh = div.dataset.wired !== "1";
     await Plotly.react(div, data as Parameters<PlotlyModule["react"]>[1], layout as Parameters<PlotlyModule["react"]>[2], { responsive: true, displaylogo: false });
     if (fresh) {
@@ -588,7 +605,8 @@ class PreviewView {
     // The figure's own title and axes need plotly's default margins, not our tight ones.
     delete base.margin;
     const layout = { ...base, ...(figure.layout ?? {}) };
-    await this.react(figure.data ?? [], layout);
+    // Made elsewhere: it may use any trace type, so the full bundle draws it.
+    await this.react(figure.data ?? [], layout, undefined, true);
   }
 
   /** Draw again with the page's current colours (the theme changed). */

@@ -4,7 +4,7 @@
 
 import type { Config, Data, Layout, LayoutAxis, PlotlyHTMLElement } from "plotly.js-dist-min";
 
-import { loadPlotly, type PlotlyModule } from "./plotly";
+import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
 import { openTab, type Tab } from "./tabs";
 
 let counter = 0;
@@ -135,8 +135,15 @@ export abstract class PlotView {
   private async render(): Promise<void> {
     const figure = this.figure;
     if (figure === null || this.closed) return;
-    this.plotly ??= await loadPlotly();
+    const plotly = await loadPlotly(needsFullBundle(figure.data));
     if (this.closed || figure !== this.figure) return; // a newer figure is queued
+    if (this.plotly !== plotly) {
+      // Another bundle (e.g. a summary plot grew past scattergl's threshold): a graph is
+      // only handled by the bundle that drew it, so start it afresh.
+      if (this.plotly !== null) this.plotly.purge(this.graph);
+      this.plotly = plotly;
+      this.drawn = false;
+    }
     const graph = (await this.plotly.react(this.graph, figure.data, themed(figure.layout), CONFIG)) as PlotlyHTMLElement;
     if (!this.drawn) {
       this.drawn = true;

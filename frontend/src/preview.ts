@@ -10,7 +10,7 @@ import { ApiError, apiFetch } from "./api";
 import type { AppContext } from "./appcontext";
 import { addCellAction, setOpenAction, type CellTarget } from "./cellmenu";
 import type { LiveEvent } from "./live";
-import { loadPlotly, type PlotlyModule } from "./plotly";
+import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
 import { openTab, type Tab } from "./tabs";
 
 type FloatArray = Float32Array | Float64Array;
@@ -430,8 +430,8 @@ class PreviewView {
     };
   }
 
-  private async react(data: unknown[], layout: Record<string, unknown>, onZoom?: (event: Record<string, unknown>) => void, full = false): Promise<void> {
-    const { Plotly, div } = await this.plotTarget(full);
+  private async react(data: unknown[], layout: Record<string, unknown>, onZoom?: (event: Record<string, unknown>) => void): Promise<void> {
+    const { Plotly, div } = await this.plotTarget(needsFullBundle(data));
     const fresh = div.dataset.wired !== "1";
     await Plotly.react(div, data as Parameters<PlotlyModule["react"]>[1], layout as Parameters<PlotlyModule["react"]>[2], { responsive: true, displaylogo: false });
     if (fresh) {
@@ -605,8 +605,7 @@ class PreviewView {
     // The figure's own title and axes need plotly's default margins, not our tight ones.
     delete base.margin;
     const layout = { ...base, ...(figure.layout ?? {}) };
-    // Made elsewhere: it may use any trace type, so the full bundle draws it.
-    await this.react(figure.data ?? [], layout, undefined, true);
+    await this.react(figure.data ?? [], layout);
   }
 
   /** Draw again with the page's current colours (the theme changed). */

@@ -23,11 +23,22 @@ interface ArraySpec {
   nbytes: number;
 }
 
+/** An image axis (docs/dev/cell-data.md): which data indices its pixels cover. */
 interface Axis {
   name: string | null;
   start: number;
   step: number;
   size: number;
+}
+
+/** How an axis is labelled: by a coordinate (`coord`), perhaps of dates (epoch ms). */
+interface AxisLabel {
+  name: string | null;
+  units?: string | null;
+  coord?: boolean;
+  date?: boolean;
+  /** Why a coordinate of this dimension is not used (drawn in index units instead). */
+  note?: string | null;
 }
 
 interface Member {
@@ -56,8 +67,8 @@ export interface CellHeader {
   downsample?: { method: string; factor: number };
   percentiles?: [number, number] | null;
   range?: [number, number] | null;
-  x?: Axis & { units?: string | null; coord?: boolean };
-  y?: Axis;
+  x?: Axis & AxisLabel;
+  y?: Axis & AxisLabel;
   value?: unknown;
   values?: string[];
   truncated?: boolean;
@@ -136,6 +147,71 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * A value of a plotly axis range as a number: plotly gives date axes' ranges as text
+ * ("2026-01-02 03:04:05.25", in UTC like the epoch milliseconds it was given).
+ */
+export function axisNumber(value: unknown, date: boolean): number {
+  if (typeof value === "number") return value;
+  if (typeof value !== "string" || value.trim() === "") return NaN;
+  if (!date) return Number(value);
+  const m = /^(-?\d{1,6})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2})(?::(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?)?Z?$/.exec(value.trim());
+  if (m === null) return Number(value);
+  const whole = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0));
+  return whole + Number(m[6] ?? 0) * 1000;
+}
+
+/** A range from a relayout event (`axis.range[0]`/`[1]` or `axis.range`), lowest first. */
+function eventRange(event: Record<string, unknown>, axis: string, date: boolean): [number, number] | null {
+  const pair = Array.isArray(event[`${axis}.range`]) ? (event[`${axis}.range`] as unknown[]) : [event[`${axis}.range[0]`], event[`${axis}.range[1]`]];
+  const a = axisNumber(pair[0], date);
+  const b = axisNumber(pair[1], date);
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return null;
+  return [Math.min(a, b), Math.max(a, b)];
+}
+
+/**
+ * The data index range [lo, hi) that coordinate values [a, b] cover on an image axis.
+ * `values[j]` is the coordinate of pixel j, which stands for index `centre(j)`; between
+ * pixels (and beyond the ends) the index is interpolated linearly, so zooming into
+ * less than one downsampled pixel still finds the indices under it.
+ */
+export function coordRangeToIndex(a: number, b: number, values: ArrayLike<number>, axis: Axis, blockMeans: boolean, size: number): [number, number] {
+  const centre = (j: number): number => axis.start + j * axis.step + (blockMeans ? (axis.step - 1) / 2 : 0);
+  const n = values.length;
+  if (n < 2) return [axis.start, Math.min(size, axis.start + axis.step)];
+  const v = (j: number): number => values[j] as number;
+  const increasing = v(n - 1) > v(0);
+  const toIndex = (c: number): number => {
+    // The segment [k, k+1] holding c (values are monotonic: binary search).
+    let lo = 0;
+    let hi = n - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (v(mid) <= c === increasing) lo = mid;
+      else hi = mid;
+    }
+    const t = (c - v(lo)) / (v(hi) - v(lo));
+    return centre(lo) + t * (centre(hi) - centre(lo));
+  };
+  const i0 = toIndex(a);
+  const i1 = toIndex(b);
+  return [Math.max(0, Math.floor(Math.min(i0, i1))), Math.min(size, Math.ceil(Math.max(i0, i1)) + 1)];
+}
+
+function formatCoord(value: number, date: boolean): string {
+  if (!date) return String(value);
+  if (!Number.isFinite(value)) return "NaT";
+  return new Date(value).toISOString().replace("T", " ").replace(/\.000Z$|Z$/, "");
+}
+
+function axisTitle(a: AxisLabel | undefined, fallback: string): string {
+  const name = a?.name ?? fallback;
+  // A coordinate that could not be used: say the numbers are indices, not its values.
+  if (a?.note) return `${name} (index)`;
+  return a?.units ? `${name} (${a.units})` : name;
+}
+
 function describe(h: CellHeader): string {
   const parts: string[] = [];
   if (h.shape !== undefined && h.shape.length > 0) parts.push(`${h.dtype ?? ""} (${h.shape.join(" × ")})`);
@@ -151,6 +227,7 @@ function describe(h: CellHeader): string {
   } else if (ds !== undefined) {
     parts.push("full resolution");
   }
+  for (const axis of [h.x, h.y]) if (axis?.note) parts.push(axis.note);
   return parts.join(" · ");
 }
 
@@ -450,7 +527,8 @@ class PreviewView {
     const y = answer.arrays.y ?? new Float64Array();
     this.tools.append(this.saveButton());
     const layout = this.baseLayout();
-    layout.xaxis = { ...(layout.xaxis as object), title: { text: h.x?.name ?? "index" } };
+    const date = h.x?.date === true;
+    layout.xaxis = { ...(layout.xaxis as object), title: { text: axisTitle(h.x, "index") }, ...(date ? { type: "date" } : {}) };
     layout.yaxis = { ...(layout.yaxis as object), title: { text: h.units ?? "" } };
     const trace = { type: y.length > 20_000 ? "scattergl" : "scatter", mode: y.length > 200 ? "lines" : "lines+markers", x, y, line: { width: 1.2 }, hovertemplate: `${h.x?.name ?? "index"} %{x}<br>%{y}<extra></extra>` };
     await this.react([trace], layout, (event) => this.lineZoom(event));
@@ -491,10 +569,9 @@ class PreviewView {
       }
       return;
     }
-    const lo = Number(event["xaxis.range[0]"]);
-    const hi = Number(event["xaxis.range[1]"]);
-    if (!Number.isFinite(lo) || !Number.isFinite(hi)) return;
-    const range = this.lineIndexRange(Math.min(lo, hi), Math.max(lo, hi));
+    const xs = eventRange(event, "xaxis", h.x?.date === true);
+    if (xs === null) return;
+    const range = this.lineIndexRange(xs[0], xs[1]);
     if (range === null) return;
     const [r0, r1] = h.region ?? [0, full];
     const inside = range[0] >= (r0 ?? 0) && range[1] <= (r1 ?? full);
@@ -511,6 +588,16 @@ class PreviewView {
     const ya = h.y ?? { name: null, start: 0, step: 1, size: 0 };
     const rows: FloatArray[] = [];
     for (let r = 0; r < ya.size; r++) rows.push(z.subarray(r * xa.size, (r + 1) * xa.size));
+    // Pixel j covers indices [start + j*step, start + (j+1)*step): its centre is below.
+    const x0 = xa.start + (xa.step - 1) / 2;
+    const y0 = ya.start + (ya.step - 1) / 2;
+    // With a coordinate, each pixel's coordinate value (sent by the server) instead.
+    const xs = answer.arrays.x !== undefined && xa.coord === true ? Array.from(answer.arrays.x) : Array.from({ length: xa.size }, (_, j) => x0 + j * xa.step);
+    const ys = answer.arrays.y !== undefined && ya.coord === true ? Array.from(answer.arrays.y) : Array.from({ length: ya.size }, (_, r) => y0 + r * ya.step);
+    const xDate = xa.coord === true && xa.date === true;
+    const yDate = ya.coord === true && ya.date === true;
+    // Square pixels only make sense when both axes are in the same units.
+    const squarable = (xa.coord !== true && ya.coord !== true) || (xa.coord === true && ya.coord === true && !xDate && !yDate && (xa.units ?? null) === (ya.units ?? null));
     const aspect = button(this.equalAspect ? "Aspect: equal" : "Aspect: free", "Square pixels, or fill the space", () => {
       this.equalAspect = !this.equalAspect;
       void this.render(answer);
@@ -521,20 +608,16 @@ class PreviewView {
       void this.render(answer);
     });
     this.tools.append(aspect, lines, this.saveButton());
-    aspect.hidden = this.asLines;
+    aspect.hidden = this.asLines || !squarable;
     const layout = this.baseLayout();
-    // Pixel j covers indices [start + j*step, start + (j+1)*step): its centre is below.
-    const x0 = xa.start + (xa.step - 1) / 2;
-    const y0 = ya.start + (ya.step - 1) / 2;
     if (this.asLines) {
       const every = Math.max(1, Math.ceil(rows.length / MAX_LINES));
-      const xs = Float64Array.from({ length: xa.size }, (_, j) => x0 + j * xa.step);
       const traces = [];
       for (let r = 0; r < rows.length; r += every) {
-        traces.push({ type: "scatter", mode: "lines", x: xs, y: rows[r], name: `${ya.name ?? "row"} ${y0 + r * ya.step}`, line: { width: 1 } });
+        traces.push({ type: "scatter", mode: "lines", x: xs, y: rows[r], name: `${ya.name ?? "row"} ${formatCoord(ys[r] as number, yDate)}`, line: { width: 1 } });
       }
       if (every > 1) this.info.textContent += ` · every ${every}th row drawn`;
-      layout.xaxis = { ...(layout.xaxis as object), title: { text: xa.name ?? "column" } };
+      layout.xaxis = { ...(layout.xaxis as object), title: { text: axisTitle(xa, "column") }, ...(xDate ? { type: "date" } : {}) };
       layout.showlegend = traces.length <= 16;
       layout.uirevision = `${String(layout.uirevision)}|lines`;
       await this.react(traces, layout);
@@ -544,10 +627,8 @@ class PreviewView {
     const trace: Record<string, unknown> = {
       type: "heatmap",
       z: rows,
-      x0,
-      dx: xa.step,
-      y0,
-      dy: ya.step,
+      x: xs,
+      y: ys,
       colorscale: "Viridis",
       colorbar: { title: { text: h.units ?? "" }, outlinewidth: 0 },
       hovertemplate: `${xa.name ?? "x"} %{x}<br>${ya.name ?? "y"} %{y}<br>%{z}<extra></extra>`,
@@ -556,14 +637,16 @@ class PreviewView {
       trace.zmin = p1;
       trace.zmax = p99;
     }
-    layout.xaxis = { ...(layout.xaxis as object), title: { text: xa.name ?? "" }, constrain: "domain", showgrid: false, zeroline: false };
+    layout.xaxis = { ...(layout.xaxis as object), title: { text: axisTitle(xa, "") }, constrain: "domain", showgrid: false, zeroline: false, ...(xDate ? { type: "date" } : {}) };
     layout.yaxis = {
       ...(layout.yaxis as object),
-      title: { text: ya.name ?? "" },
-      autorange: "reversed",
+      title: { text: axisTitle(ya, "") },
+      // Row 0 on top like a camera picture; a coordinate grows upwards like a graph.
+      ...(ya.coord === true ? {} : { autorange: "reversed" }),
       showgrid: false,
       zeroline: false,
-      ...(this.equalAspect ? { scaleanchor: "x", scaleratio: 1, constrain: "domain" } : {}),
+      ...(yDate ? { type: "date" } : {}),
+      ...(this.equalAspect && squarable ? { scaleanchor: "x", scaleratio: 1, constrain: "domain" } : {}),
     };
     layout.uirevision = `${String(layout.uirevision)}|${this.equalAspect}`;
     await this.react([trace], layout, (event) => this.imageZoom(event));
@@ -579,17 +662,19 @@ class PreviewView {
       }
       return;
     }
-    const xs = [Number(event["xaxis.range[0]"]), Number(event["xaxis.range[1]"])];
-    const ys = [Number(event["yaxis.range[0]"]), Number(event["yaxis.range[1]"])];
-    if (!xs.every(Number.isFinite) || !ys.every(Number.isFinite)) return;
+    const xa = h.x ?? { name: null, start: 0, step: 1, size: 0 };
+    const ya = h.y ?? { name: null, start: 0, step: 1, size: 0 };
+    const xs = eventRange(event, "xaxis", xa.coord === true && xa.date === true);
+    const ys = eventRange(event, "yaxis", ya.coord === true && ya.date === true);
+    if (xs === null || ys === null) return;
     const width = h.shape?.at(-1) ?? 0;
     const height = h.shape?.at(-2) ?? 0;
-    const region = [
-      Math.max(0, Math.floor(Math.min(...xs))),
-      Math.min(width, Math.ceil(Math.max(...xs)) + 1),
-      Math.max(0, Math.floor(Math.min(...ys))),
-      Math.min(height, Math.ceil(Math.max(...ys)) + 1),
-    ];
+    const blockMeans = h.downsample?.method === "mean";
+    const toIndex = (range: [number, number], axis: Axis & AxisLabel, values: FloatArray | undefined, size: number): [number, number] =>
+      axis.coord === true && values !== undefined
+        ? coordRangeToIndex(range[0], range[1], values, axis, blockMeans, size)
+        : [Math.max(0, Math.floor(range[0])), Math.min(size, Math.ceil(range[1]) + 1)];
+    const region = [...toIndex(xs, xa, this.answer?.arrays.x, width), ...toIndex(ys, ya, this.answer?.arrays.y, height)];
     if (region[1]! <= region[0]! || region[3]! <= region[2]!) return;
     const current = h.region ?? [0, width, 0, height];
     const inside = region[0]! >= current[0]! && region[1]! <= current[1]! && region[2]! >= current[2]! && region[3]! <= current[3]!;

@@ -5,6 +5,7 @@ double-click and by the cell menu."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,11 @@ VARIABLES = {
     "label": {"title": "Label", "description": "Text"},
     "boom": {"title": "Broken", "description": "Fails"},
     "big": {"title": "Camera/Big", "description": "More pixels than a screen"},
+    "coordimg": {"title": "Spectra", "description": "An image with coordinates"},
+    "timeline": {"title": "Slow/Temperature", "description": "A line over time"},
+    "timeimg": {"title": "Slow/Map", "description": "An image over time"},
 }
+T0 = np.datetime64("2026-03-04T05:00:00", "ns")
 PANEL = ".tab-panel:not([hidden]) .preview"
 PLOT = f"{PANEL} .preview-plot"
 
@@ -45,6 +50,28 @@ def frame_values() -> np.ndarray:
 
 def big_values() -> np.ndarray:
     return np.add.outer(np.arange(1100) * 1000.0, np.arange(1100, dtype=float))
+
+
+def coordimg_values() -> np.ndarray:
+    return np.add.outer(np.arange(800) * 1000.0, np.arange(1000, dtype=float))
+
+
+def energies() -> np.ndarray:
+    return 8000 + 0.5 * np.arange(800)
+
+
+def delays() -> np.ndarray:
+    return 5 - 0.01 * np.arange(1000)
+
+
+def timeimg_values() -> np.ndarray:
+    """400 rows x 3000 minutes: more pixels than a screen, so it is downsampled."""
+    return np.add.outer(np.arange(400) * 10_000.0, np.arange(3000.0))
+
+
+def ms(t: np.datetime64 | np.ndarray) -> Any:
+    """Epoch milliseconds, what a plotly date axis holds."""
+    return np.asarray(t).astype("datetime64[ms]").astype(np.int64)
 
 
 def stack_values() -> np.ndarray:
@@ -64,6 +91,14 @@ def results(run: int) -> Results:
         "energy": (("trainId",), np.linspace(9.0, 9.5, 100)),
         "frame": (("y", "x"), frame_values()[::4, ::4]),
     }, coords={"trainId": TRAIN0 + np.arange(100)})
+    coordimg = xr.DataArray(coordimg_values(), dims=["energy", "delay"], coords={
+        "energy": ("energy", energies(), {"units": "eV"}),
+        "delay": ("delay", delays(), {"units": "ps"})})
+    timeline = xr.DataArray(np.sin(np.arange(5000) / 300), dims=["time"],
+                            coords={"time": T0 + np.arange(5000) * np.timedelta64(1, "s")})
+    timeimg = xr.DataArray(timeimg_values(), dims=["pos", "time"], coords={
+        "time": T0 + np.arange(3000) * np.timedelta64(1, "m"),
+        "pos": np.roll(np.arange(400.0), 7)})
     fig = go.Figure(go.Scatter(x=[1, 2, 3, 4], y=[3, 1, 4, 1], mode="lines+markers",
                                name="fit"))
     fig.update_layout(title=f"Fit of run {run}")
@@ -72,6 +107,7 @@ def results(run: int) -> Results:
         "trace": Cell(trace), "frame": Cell(frame_values()), "stack": Cell(stack_values()),
         "scan": Cell(scan), "fig": Cell(fig), "label": Cell("<b>not bold</b>"),
         "big": Cell(big_values()),
+        "coordimg": Cell(coordimg), "timeline": Cell(timeline), "timeimg": Cell(timeimg),
     }
     return Results(cells, {"boom": ValueError("the detector was off")})
 
@@ -270,3 +306,107 @@ def test_zooming_into_a_big_image_fetches_full_resolution(page: Page, server: Gu
     # Zooming out again (plotly's double-click: autorange) goes back to the whole image.
     zoom(page, {"xaxis.autorange": True, "yaxis.autorange": True})
     expect(info).to_contain_text("mean of every 2\N{MULTIPLICATION SIGN}2 pixels")
+
+
+def axes(page: Page) -> dict[str, Any]:
+    """The plot's axes as plotly laid them out: type, range, title, tick texts."""
+    return page.evaluate("""(sel) => {
+        const div = document.querySelector(sel);
+        const axis = (name, cls) => ({
+            type: div._fullLayout[name].type,
+            range: div._fullLayout[name].range,
+            title: div._fullLayout[name].title.text,
+            ticks: Array.from(div.querySelectorAll(`.${cls}tick text`), (t) => t.textContent),
+        });
+        return {x: axis("xaxis", "x"), y: axis("yaxis", "y")};
+    }""", PLOT)
+
+
+def test_image_drawn_against_its_coordinates(page: Page, server: GuiServer,
+                                             save_screenshot: Any) -> None:
+    open_table(page, server, rows=2)
+    cell(page, 1, "var:coordimg").dblclick()
+    drawn(page, "image")
+    trace = plot_data(page)[0]
+    nx, ny = len(trace["x"]), len(trace["y"])
+    assert len(trace["z"]) == ny and len(trace["z"][0]) == nx
+    f = math.ceil(1000 / nx)
+    assert f > 1  # more pixels than the plot: block means, and their coordinates' means
+    assert trace["x"][0] == pytest.approx(delays()[:f].mean())
+    assert trace["y"][1] == pytest.approx(energies()[f:2 * f].mean())
+    ax = axes(page)
+    assert ax["x"]["title"] == "delay (ps)" and ax["y"]["title"] == "energy (eV)"
+    # Energy grows upwards like a graph's; eV against ps: no "equal aspect".
+    assert ax["y"]["range"][0] < ax["y"]["range"][1]
+    expect(page.locator(f"{PANEL} button", has_text="Aspect")).to_be_hidden()
+    save_screenshot(page, "preview-2d-coords")
+    # Zoom by coordinates (plotly reports them): the request is in index space, at
+    # indices 100.2-160.7 (columns) and 250.1-300.5 (rows).
+    zoom(page, {"xaxis.range[0]": 5 - 0.01 * 160.7, "xaxis.range[1]": 5 - 0.01 * 100.2,
+                "yaxis.range[0]": 8000 + 0.5 * 250.1, "yaxis.range[1]": 8000 + 0.5 * 300.5})
+    info = page.locator(f"{PANEL} .preview-info")
+    expect(info).to_contain_text("full resolution")
+    drawn(page, "image")
+    trace = plot_data(page)[0]
+    assert len(trace["z"]) == 52 and len(trace["z"][0]) == 62
+    assert trace["z"][0][0] == coordimg_values()[250, 100]
+    assert trace["x"] == pytest.approx(delays()[100:162].tolist())
+    assert trace["y"] == pytest.approx(energies()[250:302].tolist())
+    # As lines: each row against the delays, named by its energy.
+    page.locator(f"{PANEL} button", has_text="As lines").click()
+    expect(page.locator(f"{PANEL} button", has_text="As image")).to_be_visible()
+    lines = page.evaluate("(sel) => document.querySelector(sel).data.map((t) => t.name)", PLOT)
+    assert lines[0] == "energy 8125"
+    assert plot_data(page)[0]["x"] == pytest.approx(delays()[100:162].tolist())
+
+
+def test_line_over_time_has_a_date_axis(page: Page, server: GuiServer,
+                                        save_screenshot: Any) -> None:
+    open_table(page, server, rows=2)
+    cell(page, 1, "var:timeline").dblclick()
+    drawn(page, "line")
+    data = plot_data(page)[0]
+    expect(page.locator(f"{PANEL} .preview-info")).to_contain_text("min/max")
+    assert len(data["y"]) < 5000
+    assert data["x"][0] == ms(T0)
+    ax = axes(page)
+    assert ax["x"]["type"] == "date"
+    assert any("2026" in t for t in ax["x"]["ticks"]), ax["x"]["ticks"]
+    save_screenshot(page, "preview-1d-dates")
+    # Plotly reports a date axis's zoom as text: five minutes, every second of them.
+    zoom(page, {"xaxis.range[0]": "2026-03-04 05:10:00", "xaxis.range[1]": "2026-03-04 05:15:00.5"})
+    expect(page.locator(f"{PANEL} .preview-info")).to_contain_text("full resolution")
+    drawn(page, "line")
+    zoomed = plot_data(page)[0]
+    start = ms(np.datetime64("2026-03-04T05:10:00"))
+    assert zoomed["x"][0] <= start and zoomed["x"][-1] >= start + 300_000
+    assert np.all(np.diff(zoomed["x"]) == 1000)
+    assert len(zoomed["x"]) < 400
+
+
+def test_image_over_time_and_a_coordinate_it_cannot_use(page: Page, server: GuiServer,
+                                                         save_screenshot: Any) -> None:
+    open_table(page, server, rows=2)
+    cell(page, 2, "var:timeimg").dblclick()
+    drawn(page, "image")
+    expect(page.locator(f"{PANEL} .preview-info")).to_contain_text(
+        "coordinate 'pos' is not monotonic: shown in index units")
+    trace = plot_data(page)[0]
+    f = math.ceil(3000 / len(trace["x"]))
+    assert f > 1
+    # Block means: each pixel at its block's mean time; rows at their index centres.
+    assert trace["x"][0] == pytest.approx(ms(T0) + 60_000 * (f - 1) / 2)
+    assert trace["y"][:2] == [(f - 1) / 2, f + (f - 1) / 2]
+    ax = axes(page)
+    assert ax["x"]["type"] == "date" and ax["y"]["title"] == "pos (index)"
+    assert ax["y"]["range"][0] > ax["y"]["range"][1]  # row 0 on top: index units
+    save_screenshot(page, "preview-2d-dates")
+    # A zoom on the date axis (as text) maps back to columns 600.5-640.5, rows 0-20.5.
+    zoom(page, {"xaxis.range[0]": "2026-03-04 15:00:30", "xaxis.range[1]": "2026-03-04 15:40:30",
+                "yaxis.range[0]": 20.5, "yaxis.range[1]": -0.5})
+    expect(page.locator(f"{PANEL} .preview-info")).to_contain_text("full resolution")
+    drawn(page, "image")
+    trace = plot_data(page)[0]
+    assert len(trace["z"]) == 22 and len(trace["z"][0]) == 42
+    assert trace["x"][0] == ms(T0) + 600 * 60_000
+    assert trace["z"][0][0] == timeimg_values()[0, 600]

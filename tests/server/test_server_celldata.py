@@ -21,9 +21,13 @@ from store.celldata_cells import (
     N_TRACE,
     RUN,
     TRAIN0,
+    delays,
+    energies,
+    epoch_ms,
     image_values,
     make_celldata_folder,
     stack_values,
+    times,
     trace_values,
 )
 
@@ -91,7 +95,8 @@ def test_line_json_min_max(srv: RunningServer) -> None:
 def test_full_resolution_line_with_train_ids_binary(srv: RunningServer) -> None:
     header, arrays = get_binary(srv, "trace", "?max_points=0")
     assert header["downsample"] == {"method": "none", "factor": 1}
-    assert header["x"] == {"name": "trainId", "units": None, "coord": True}
+    assert header["x"] == {"name": "trainId", "units": None, "coord": True, "date": False,
+                           "note": None}
     assert arrays["y"].dtype == np.float64
     np.testing.assert_array_equal(arrays["y"], trace_values())
     np.testing.assert_array_equal(arrays["x"], TRAIN0 + np.arange(N_TRACE))
@@ -182,3 +187,30 @@ def test_too_much_at_full_resolution(srv: RunningServer,
     monkeypatch.setattr(celldata, "FULL_POINTS_LIMIT", 10)
     code, _, body = get(srv, "trace", "?max_points=0")
     assert code == 413 and "limit" in json.loads(body)["detail"]
+
+
+def test_image_coordinates_binary(srv: RunningServer) -> None:
+    header, arrays = get_binary(srv, "coord_image", "?max_pixels=500")
+    names = [spec["name"] for spec in header["arrays"]]
+    assert names == ["z", "x", "y"]
+    assert arrays["x"].dtype == np.float64 and arrays["x"].shape == (header["x"]["size"],)
+    f = header["downsample"]["factor"]
+    np.testing.assert_allclose(arrays["x"], delays().reshape(-1, f).mean(axis=1))
+    np.testing.assert_allclose(arrays["y"], energies().reshape(-1, f).mean(axis=1))
+    assert header["x"]["units"] == "ps" and header["y"]["coord"] is True
+    # The region stays in index space; the coordinates sent are the region's.
+    header, arrays = get_binary(srv, "coord_image", "?region=70,80,0,3")
+    np.testing.assert_array_equal(arrays["x"], delays()[70:80])
+    np.testing.assert_array_equal(arrays["y"], energies()[:3])
+
+
+def test_datetime_coordinates_json(srv: RunningServer) -> None:
+    line = get_json(srv, "time_line", "?region=0,5")
+    assert line["x"]["date"] is True and line["x"]["coord"] is True
+    assert line["arrays"]["x"] == epoch_ms(times(5)).tolist()
+    # NaT travels as null, like NaN.
+    nat = get_json(srv, "nat_line")
+    assert nat["arrays"]["x"][4] is None and nat["arrays"]["x"][3] is not None
+    image = get_json(srv, "time_image")
+    assert image["x"]["date"] is True and image["arrays"]["x"] == epoch_ms(times(40)).tolist()
+    assert "not monotonic" in image["y"]["note"] and "y" not in image["arrays"]

@@ -35,6 +35,35 @@ def stack_values() -> np.ndarray:
     return np.arange(4 * 30 * 40, dtype=np.float32).reshape(4, 30, 40)
 
 
+#: First time of the datetime coordinates, and their step.
+T0 = np.datetime64("2026-03-04T05:06:07.123", "ns")
+T_STEP = np.timedelta64(100, "ms")
+N_TIMES = 1000
+
+
+def times(n: int = N_TIMES) -> np.ndarray:
+    return T0 + np.arange(n) * T_STEP
+
+
+def epoch_ms(t: np.ndarray) -> np.ndarray:
+    """What the page gets for datetimes: milliseconds since 1970-01-01 UTC."""
+    return t.astype("datetime64[ns]").astype(np.int64) / 1e6
+
+
+def energies() -> np.ndarray:
+    """A rising coordinate (rows of ``coord_image``)."""
+    return 8000 + 2.5 * np.arange(60)
+
+
+def delays() -> np.ndarray:
+    """A falling coordinate (columns of ``coord_image``)."""
+    return 5 - 0.1 * np.arange(80)
+
+
+def coord_image_values() -> np.ndarray:
+    return np.add.outer(np.arange(60) * 100.0, np.arange(80, dtype=float))
+
+
 def results() -> Results:
     import pandas as pd
     import plotly.graph_objects as go
@@ -48,6 +77,22 @@ def results() -> Results:
         "energy": (("trainId",), np.linspace(1, 2, 50)),
         "frame": (("y", "x"), np.ones((20, 10))),
     }, coords={"trainId": TRAIN0 + np.arange(50)})
+    coord_image = xr.DataArray(
+        coord_image_values(), dims=["energy", "delay"],
+        coords={"energy": ("energy", energies(), {"units": "eV"}),
+                "delay": ("delay", delays(), {"units": "ps"})})
+    time_line = xr.DataArray(np.sin(np.arange(N_TIMES) / 50), dims=["time"],
+                             coords={"time": times()})
+    nat_times = times(10)
+    nat_times[4] = np.datetime64("NaT")
+    nat_line = xr.DataArray(np.arange(10.0), dims=["time"], coords={"time": nat_times})
+    # Dates across the columns; rows labelled by a position that goes back and forth.
+    time_image = xr.DataArray(np.ones((5, 40)), dims=["pos", "time"],
+                              coords={"time": times(40), "pos": [3.0, 1.0, 2.0, 5.0, 4.0]})
+    text_image = xr.DataArray(np.ones((2, 3)), dims=["y", "label"],
+                              coords={"label": ["a", "b", "c"]})
+    dated = pd.Series([1.0, 2.0, 3.0], index=pd.date_range(
+        "2026-03-04 06:00", periods=3, freq="1min", tz="Europe/Berlin"))
     fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[4, 1, 9], name="abc"))
     fig.update_layout(title="A plotly figure")
     mpl = Figure(figsize=(2, 1))
@@ -70,6 +115,12 @@ def results() -> Results:
         "series": Cell(pd.Series([1.0, 4.0, 2.0], index=[10, 20, 30])),
         "bools": Cell(np.array([True, False, True])),
         "with_preview": Cell(np.zeros((3, 3, 3, 3)), preview=np.arange(5.0)),
+        "coord_image": Cell(coord_image),
+        "time_line": Cell(time_line),
+        "nat_line": Cell(nat_line),
+        "time_image": Cell(time_image),
+        "text_image": Cell(text_image),
+        "dated_series": Cell(dated),
     }
     errors: dict[str, BaseException] = {
         "boom": ZeroDivisionError("division by zero"),

@@ -24,14 +24,20 @@ from runtable.store import (
 from runtable.store import celldata as cd
 
 from .celldata_cells import (
+    N_TIMES,
     N_TRACE,
     PEAK_AT,
     PROPOSAL,
     RUN,
     TRAIN0,
+    coord_image_values,
+    delays,
+    energies,
+    epoch_ms,
     image_values,
     make_celldata_folder,
     stack_values,
+    times,
     trace_values,
 )
 
@@ -127,7 +133,9 @@ def test_image_block_means(cdb: DatabaseFolder) -> None:
     assert data.arrays["z"].shape == (math.ceil(300 / f), math.ceil(200 / f))
     assert data.arrays["z"].size <= 2000 and data.arrays["z"].dtype == np.float32
     np.testing.assert_allclose(data.arrays["z"], block_means(img, f), rtol=1e-6)
-    assert data.meta["x"] == {"name": None, "start": 0, "step": f, "size": 200 // f + (200 % f > 0)}
+    assert data.meta["x"] == {"name": None, "start": 0, "step": f, "size": 200 // f + (200 % f > 0),
+                              "coord": False, "date": False, "units": None, "note": None}
+    assert set(data.arrays) == {"z"}  # no coordinate: no x/y arrays
     z = data.arrays["z"]
     np.testing.assert_allclose(data.meta["percentiles"],
                                np.percentile(z[np.isfinite(z)], [1, 99]), rtol=1e-6)
@@ -279,3 +287,107 @@ def test_reads_only_what_is_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         reads.clear()
         read_cell(db, PROPOSAL, RUN, "image", region=[0, 10, 0, 10])
         assert sum(n for _, n in reads) == 100
+
+
+# -- coordinates ---------------------------------------------------------------------------
+def test_image_with_coordinates_full_resolution(cdb: DatabaseFolder) -> None:
+    data = read(cdb, "coord_image")
+    assert data.meta["downsample"]["method"] == "none"
+    x, y = data.meta["x"], data.meta["y"]
+    assert x.items() >= {"name": "delay", "units": "ps", "coord": True, "date": False,
+                         "note": None, "start": 0, "step": 1, "size": 80}.items()
+    assert y.items() >= {"name": "energy", "units": "eV", "coord": True}.items()
+    # A falling coordinate is sent as it is: the page draws it against its values.
+    np.testing.assert_array_equal(data.arrays["x"], delays())
+    np.testing.assert_array_equal(data.arrays["y"], energies())
+    assert data.arrays["x"].dtype == np.float64
+    np.testing.assert_array_equal(data.arrays["z"], coord_image_values())
+
+
+def test_image_coordinates_follow_block_means_stride_and_region(
+        cdb: DatabaseFolder, monkeypatch: pytest.MonkeyPatch) -> None:
+    means = read(cdb, "coord_image", max_pixels=500)
+    f = means.meta["downsample"]["factor"]
+    assert means.meta["downsample"]["method"] == "mean" and f == 4
+    # Each pixel's coordinate is the mean over its block (the block's centre).
+    np.testing.assert_allclose(means.arrays["x"], delays().reshape(-1, f).mean(axis=1))
+    np.testing.assert_allclose(means.arrays["y"], energies().reshape(-1, f).mean(axis=1))
+    # A short last block: the mean of what there is.
+    odd = read(cdb, "coord_image", region=[0, 80, 0, 58], max_pixels=500)
+    assert odd.meta["downsample"]["factor"] == 4 and odd.arrays["y"].size == 15
+    assert odd.arrays["y"][-1] == pytest.approx(energies()[56:58].mean())
+    monkeypatch.setattr(cd, "STRIDE_ABOVE", 100)
+    strided = read(cdb, "coord_image", max_pixels=500)
+    assert strided.meta["downsample"]["method"] == "stride"
+    np.testing.assert_array_equal(strided.arrays["x"], delays()[::f])
+    np.testing.assert_array_equal(strided.arrays["y"], energies()[::f])
+    monkeypatch.undo()
+    part = read(cdb, "coord_image", region="10,30,5,9")
+    assert part.meta["x"]["start"] == 10 and part.meta["y"]["start"] == 5
+    np.testing.assert_array_equal(part.arrays["x"], delays()[10:30])
+    np.testing.assert_array_equal(part.arrays["y"], energies()[5:9])
+    np.testing.assert_array_equal(part.arrays["z"], coord_image_values()[5:9, 10:30])
+
+
+def test_image_coordinates_that_cannot_be_used(cdb: DatabaseFolder) -> None:
+    data = read(cdb, "time_image")
+    # Dates across, a position going back and forth down: that one stays in index units.
+    assert data.meta["x"]["date"] is True and data.meta["x"]["coord"] is True
+    np.testing.assert_array_equal(data.arrays["x"], epoch_ms(times(40)))
+    assert data.meta["y"]["coord"] is False and "y" not in data.arrays
+    assert data.meta["y"]["note"] == "coordinate 'pos' is not monotonic: shown in index units"
+    text = read(cdb, "text_image")
+    assert text.meta["x"]["coord"] is False and set(text.arrays) == {"z"}
+    assert text.meta["x"]["note"] == "coordinate 'label' is text: shown in index units"
+    # A dimension without a coordinate says nothing.
+    assert text.meta["y"]["note"] is None
+
+
+def test_datetime_coordinate_of_a_line(cdb: DatabaseFolder) -> None:
+    data = read(cdb, "time_line")
+    assert data.meta["x"] == {"name": "time", "units": None, "coord": True, "date": True,
+                              "note": None}
+    assert data.arrays["x"].dtype == np.float64
+    expected = epoch_ms(times())
+    np.testing.assert_array_equal(data.arrays["x"], expected)
+    # 2026-03-04T05:06:07.123 UTC, to the millisecond.
+    assert data.arrays["x"][0] == 1_772_600_767_123
+    assert np.diff(data.arrays["x"]) == pytest.approx(100.0)
+    small = read(cdb, "time_line", max_points=100)
+    assert small.meta["downsample"]["method"] == "minmax"
+    np.testing.assert_array_equal(small.arrays["x"], expected[small.arrays["i"].astype(int)])
+    part = read(cdb, "time_line", region=[N_TIMES - 3, N_TIMES])
+    np.testing.assert_array_equal(part.arrays["x"], expected[-3:])
+
+
+def test_not_a_time_is_nan(cdb: DatabaseFolder) -> None:
+    data = read(cdb, "nat_line")
+    x = data.arrays["x"]
+    assert np.isnan(x[4]) and np.isfinite(np.delete(x, 4)).all()
+    np.testing.assert_array_equal(np.delete(x, 4), np.delete(epoch_ms(times(10)), 4))
+
+
+def test_series_with_time_zone_dates(cdb: DatabaseFolder) -> None:
+    data = read(cdb, "dated_series")
+    assert data.meta["x"]["date"] is True
+    # 06:00 in Berlin (UTC+1 in March) is 05:00 UTC.
+    start = np.datetime64("2026-03-04T05:00", "ms").astype(np.int64)
+    assert data.arrays["x"].tolist() == [start, start + 60_000, start + 120_000]
+
+
+@pytest.mark.parametrize(("units", "calendar", "expected"), [
+    ("days since 1970-01-01", None, (86_400_000.0, 0.0)),
+    ("nanoseconds since 2026-03-04 05:06:07.123", "proleptic_gregorian",
+     (1e-6, 1_772_600_767_123.0)),
+    ("seconds since 2000-01-01T01:00:00+01:00", "standard", (1000.0, 946_684_800_000.0)),
+    ("hours since 2000-01-01 00:00:00 UTC", "gregorian", (3_600_000.0, 946_684_800_000.0)),
+    ("Seconds Since 2000-01-01", None, (1000.0, 946_684_800_000.0)),
+    ("days since 2000-01-01", "noleap", None),  # not Gregorian dates
+    ("seconds", None, None),  # a duration, not a date
+    ("fortnights since 2000-01-01", None, None),
+    ("days since the start", None, None),
+    (None, None, None),
+])
+def test_cf_time_units(units: str | None, calendar: str | None,
+                       expected: tuple[float, float] | None) -> None:
+    assert cd._date_encoding(units, calendar) == expected

@@ -14,6 +14,9 @@ array's size.
 
 xarray objects are read through h5py too (their NetCDF layout: dimension scales for
 coordinates), which keeps the reads lazy and avoids importing xarray on the server.
+Coordinates go along with the values: a line's x, an image's per-pixel x/y (following
+its downsampling), and CF-encoded dates (``"<unit> since <date>"``, as xarray writes
+datetime64) decoded to epoch milliseconds for a date axis.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import base64
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import h5py
@@ -51,6 +56,22 @@ MAX_STRINGS = 10_000
 _OBJTYPE_ATTR = "_damnit_objtype"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PHONY_DIM = b"This is a netCDF dimension but not a netCDF variable"
+#: Milliseconds per unit of a CF time coordinate ("<unit> since <date>").
+_TIME_UNIT_MS = {
+    **dict.fromkeys(("days", "day", "d"), 86_400_000.0),
+    **dict.fromkeys(("hours", "hour", "hr", "h"), 3_600_000.0),
+    **dict.fromkeys(("minutes", "minute", "min"), 60_000.0),
+    **dict.fromkeys(("seconds", "second", "sec", "s"), 1000.0),
+    **dict.fromkeys(("milliseconds", "millisecond", "msec", "ms"), 1.0),
+    **dict.fromkeys(("microseconds", "microsecond", "usec", "us"), 1e-3),
+    **dict.fromkeys(("nanoseconds", "nanosecond", "nsec", "ns"), 1e-6),
+}
+_SINCE = re.compile(r"^\s*([A-Za-z]+)\s+since\s+(.+?)\s*$", re.IGNORECASE)
+#: Calendars whose dates are ordinary (proleptic) Gregorian ones; others (360_day,
+#: noleap...) cannot be placed on a date axis and stay plain numbers.
+_GREGORIAN = {"standard", "gregorian", "proleptic_gregorian"}
+#: How xarray writes NaT in an int64 time coordinate.
+_NAT = np.iinfo(np.int64).min
 
 
 class CellDataError(StoreError):
@@ -98,6 +119,37 @@ class _Array:
     dims: list[str | None]
     coords: list[h5py.Dataset | None]
     units: str | None
+
+
+@dataclass
+class _Coord:
+    """A 1D coordinate, read as float64: plain numbers, or for a CF-encoded date
+    (``units = "<unit> since <date>"``, as xarray writes datetime64) milliseconds since
+    1970-01-01 UTC, which the page draws on a date axis."""
+
+    read_raw: Callable[[slice], np.ndarray]
+    dtype: np.dtype
+    units: str | None
+    date: bool = False
+    #: Dates: value * scale + offset gives epoch milliseconds.
+    scale: float = 1.0
+    offset: float = 0.0
+    #: Raw values that stand for "missing" (NaT, _FillValue): read as NaN.
+    missing: tuple[Any, ...] = ()
+
+    def read(self, s: slice) -> np.ndarray:
+        raw = np.asarray(self.read_raw(s))
+        out = _as_float(raw)
+        if self.missing:
+            out = np.where(np.isin(raw, self.missing), np.nan, out)
+        if self.date:
+            out = out * self.scale + self.offset
+        return out
+
+    @property
+    def wire_dtype(self) -> type:
+        # Epoch milliseconds need float64 to keep sub-millisecond steps.
+        return np.float64 if self.date else _wire_dtype(self.dtype)
 
 
 def read_cell(
@@ -366,12 +418,9 @@ def _read_pandas(ds: h5py.Dataset, kind: str, path: str | None, opts: _Options) 
         return CellData({"kind": "text", "values": [str(v) for v in values[:MAX_STRINGS]],
                          "truncated": values.size > MAX_STRINGS, "shape": [values.size],
                          "dtype": str(values.dtype)})
-    index = np.asarray(frame.index.to_numpy())
-    coord = index if index.dtype.kind in "biuf" else None
-    return _line(_memory_reader(values), values.shape[0], values.dtype,
-                 _memory_reader(coord) if coord is not None else None,
-                 None if coord is None else coord.dtype,
-                 {"name": frame.index.name, "units": None, "coord": coord is not None},
+    coord, note = _index_coord(frame.index)
+    return _line(_memory_reader(values), values.shape[0], values.dtype, coord,
+                 _axis_info(frame.index.name, coord, note),
                  opts, {"kind": "line", "shape": [values.size], "ndim": 1,
                         "dtype": str(values.dtype), "dims": [frame.index.name],
                         "units": None})
@@ -379,6 +428,23 @@ def _read_pandas(ds: h5py.Dataset, kind: str, path: str | None, opts: _Options) 
 
 def _memory_reader(arr: np.ndarray) -> Callable[[slice], np.ndarray]:
     return lambda s: arr[s]
+
+
+def _index_coord(index: Any) -> tuple[_Coord | None, str | None]:
+    """A pandas index as a coordinate: numbers, or dates (time zones converted to UTC)."""
+    import pandas as pd
+
+    if isinstance(index, pd.DatetimeIndex):
+        ns = index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
+        raw = np.asarray(ns.to_numpy(dtype="datetime64[ns]")).view(np.int64)
+        return _Coord(_memory_reader(raw), raw.dtype, None, date=True, scale=1e-6,
+                      missing=(_NAT,)), None
+    values = np.asarray(index.to_numpy())
+    if values.dtype.kind in "biuf":
+        return _Coord(_memory_reader(values), values.dtype, None), None
+    if isinstance(index, pd.RangeIndex):
+        return None, None
+    return None, "the index is not numeric: shown in index units"
 
 
 # -- arrays -------------------------------------------------------------------------------
@@ -411,26 +477,88 @@ def _read_array(arr: _Array, opts: _Options) -> CellData:
             out[axis] = part
         return tuple(out)
 
+    coords = [_coord(c, arr.dims[axis], ds.shape[axis]) if c is not None else (None, None)
+              for axis, c in enumerate(arr.coords)]
     if len(kept) == 1:
         axis = kept[0]
-        coord = arr.coords[axis]
+        coord, note = coords[axis]
         meta["kind"] = "line"
-        return _line(lambda s: ds[index(s)], ds.shape[axis], ds.dtype,
-                     (lambda s: coord[s]) if coord is not None else None,
-                     None if coord is None else coord.dtype,
-                     {"name": arr.dims[axis],
-                      "units": None if coord is None else _units(coord),
-                      "coord": coord is not None},
-                     opts, meta)
+        return _line(lambda s: ds[index(s)], ds.shape[axis], ds.dtype, coord,
+                     _axis_info(arr.dims[axis], coord, note), opts, meta)
     rows, cols = kept
     meta["kind"] = "image"
     return _image(lambda r, c: ds[index(r, c)], ds.shape[rows], ds.shape[cols],
-                  arr.dims[rows], arr.dims[cols], opts, meta)
+                  (arr.dims[rows], *coords[rows]), (arr.dims[cols], *coords[cols]),
+                  opts, meta)
 
 
 def _units(ds: h5py.Dataset) -> str | None:
     units = ds.attrs.get("units")
     return None if units is None else _text(units)
+
+
+def _axis_info(name: str | None, coord: _Coord | None, note: str | None) -> dict[str, Any]:
+    """What the page needs to label an axis: ``coord`` (values are the coordinate's,
+    not indices), ``date`` (they are epoch milliseconds), ``units``, ``note`` (why a
+    coordinate there is not used)."""
+    return {"name": name, "units": None if coord is None or coord.date else coord.units,
+            "coord": coord is not None, "date": coord is not None and coord.date,
+            "note": note}
+
+
+def _coord(ds: h5py.Dataset, name: str | None, size: int) -> tuple[_Coord | None, str | None]:
+    """The coordinate to draw against, or None and a note saying why there is none."""
+    label = repr(name) if name else "of this axis"
+    if ds.shape != (size,):
+        return None, f"coordinate {label} does not match its axis: shown in index units"
+    if h5py.check_string_dtype(ds.dtype) is not None or ds.dtype.kind in "SUO":
+        return None, f"coordinate {label} is text: shown in index units"
+    if ds.dtype.kind not in "biuf":
+        return None, f"coordinate {label} is not numeric: shown in index units"
+    units = _units(ds)
+    missing = tuple(np.asarray(ds.attrs[key]).ravel()[0].item()
+                    for key in ("_FillValue", "missing_value") if key in ds.attrs)
+    coord = _Coord(lambda s: ds[s], ds.dtype, units, missing=missing)
+    calendar = ds.attrs.get("calendar")
+    encoding = _date_encoding(units, None if calendar is None else _text(calendar))
+    if encoding is not None:
+        coord.date = True
+        coord.scale, coord.offset = encoding
+        if ds.dtype == np.int64:
+            coord.missing = (*coord.missing, _NAT)
+    return coord, None
+
+
+def _date_encoding(units: str | None, calendar: str | None) -> tuple[float, float] | None:
+    """``(ms per unit, epoch ms of the reference)`` for CF time units like
+    ``"nanoseconds since 2026-01-02 03:04:05"``; None when ``units`` is not a date."""
+    match = _SINCE.match(units or "")
+    if match is None or (calendar is not None and calendar.lower() not in _GREGORIAN):
+        return None
+    scale = _TIME_UNIT_MS.get(match[1].lower())
+    reference = _parse_reference(match[2])
+    if scale is None or reference is None:
+        return None
+    return scale, reference
+
+
+def _parse_reference(text: str) -> float | None:
+    """Epoch milliseconds of a CF reference date; naive dates are UTC, as in xarray."""
+    text = text.strip()
+    if text.upper().endswith(" UTC"):
+        text = text[:-4]
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            import pandas as pd
+
+            when = pd.Timestamp(text).to_pydatetime()
+        except (ValueError, TypeError, OverflowError):
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp() * 1000.0
 
 
 def _full_slice(spec: list[int | None] | None, shape: tuple[int, ...]) -> list[int | None]:
@@ -477,8 +605,8 @@ def _as_float(block: np.ndarray) -> np.ndarray:
 
 
 def _line(read: Callable[[slice], np.ndarray], n: int, dtype: np.dtype,
-          read_coord: Callable[[slice], np.ndarray] | None, coord_dtype: np.dtype | None,
-          x_info: dict[str, Any], opts: _Options, meta: dict[str, Any]) -> CellData:
+          coord: _Coord | None, x_info: dict[str, Any], opts: _Options,
+          meta: dict[str, Any]) -> CellData:
     if opts.region is not None and len(opts.region) != 2:
         raise BadCellQuery("a line's region needs 2 numbers: x0,x1")
     x0, x1 = _clip(*opts.region, n, "x") if opts.region else (0, n)
@@ -488,12 +616,12 @@ def _line(read: Callable[[slice], np.ndarray], n: int, dtype: np.dtype,
                           f"{FULL_POINTS_LIMIT:,}; ask for a region or a max_points")
     meta = {**meta, "x": x_info, "region": [x0, x1]}
     y_type = _wire_dtype(dtype)
-    x_type = np.float64 if coord_dtype is None else _wire_dtype(coord_dtype)
+    x_type = np.float64 if coord is None else coord.wire_dtype
     arrays: dict[str, np.ndarray] = {}
     if opts.max_points == 0 or m <= opts.max_points:
         y = _as_float(np.asarray(read(slice(x0, x1)))).astype(y_type)
-        if read_coord is not None:
-            x = _as_float(np.asarray(read_coord(slice(x0, x1)))).astype(x_type)
+        if coord is not None:
+            x = coord.read(slice(x0, x1)).astype(x_type)
         else:
             x = np.arange(x0, x1, dtype=np.float64)
         meta["downsample"] = {"method": "none", "factor": 1}
@@ -519,18 +647,21 @@ def _line(read: Callable[[slice], np.ndarray], n: int, dtype: np.dtype,
         local = np.minimum(local.ravel(), block.size - 1)
         idx_parts.append(local + start)
         y_parts.append(block[local])
-        if read_coord is not None:
-            x_parts.append(_as_float(np.asarray(read_coord(slice(start, stop))))[local])
+        if coord is not None:
+            x_parts.append(coord.read(slice(start, stop))[local])
     idx = np.concatenate(idx_parts)
     y = np.concatenate(y_parts).astype(y_type)
-    x = np.concatenate(x_parts).astype(x_type) if read_coord is not None \
+    x = np.concatenate(x_parts).astype(x_type) if coord is not None \
         else idx.astype(np.float64)
     meta["downsample"] = {"method": "minmax", "factor": k}
     return CellData(meta, {"x": x, "y": y, "i": idx.astype(np.float64)})
 
 
+_AxisCoord = tuple[str | None, _Coord | None, str | None]
+
+
 def _image(read: Callable[[slice, slice], np.ndarray], h: int, w: int,
-           row_dim: str | None, col_dim: str | None, opts: _Options,
+           rows: _AxisCoord, cols: _AxisCoord, opts: _Options,
            meta: dict[str, Any]) -> CellData:
     if opts.region is not None and len(opts.region) != 4:
         raise BadCellQuery("an image's region needs 4 numbers: x0,x1,y0,y1")
@@ -560,14 +691,49 @@ def _image(read: Callable[[slice, slice], np.ndarray], h: int, w: int,
         method = "mean"
     z = z.astype(np.float32)
     finite = z[np.isfinite(z)]
-    meta = {**meta, "region": [x0, x1, y0, y1],
-            "x": {"name": col_dim, "start": x0, "step": f, "size": int(z.shape[1])},
-            "y": {"name": row_dim, "start": y0, "step": f, "size": int(z.shape[0])},
+    x_info, x_values = _image_axis(cols, x0, x1, f, method)
+    y_info, y_values = _image_axis(rows, y0, y1, f, method)
+    arrays = {"z": z}
+    if x_values is not None:
+        arrays["x"] = x_values
+    if y_values is not None:
+        arrays["y"] = y_values
+    meta = {**meta, "region": [x0, x1, y0, y1], "x": x_info, "y": y_info,
             "downsample": {"method": method, "factor": f},
             "percentiles": [float(v) for v in np.percentile(finite, [1, 99])]
             if finite.size else None,
             "range": [float(finite.min()), float(finite.max())] if finite.size else None}
-    return CellData(meta, {"z": z})
+    return CellData(meta, arrays)
+
+
+def _image_axis(axis: _AxisCoord, lo: int, hi: int, f: int,
+                method: str) -> tuple[dict[str, Any], np.ndarray | None]:
+    """An image axis's facts and, with a usable coordinate, its value at each pixel
+    sent: the mean over the pixel's block for block means (the block's centre), the
+    coordinate at the pixel's index otherwise."""
+    name, coord, note = axis
+    size = math.ceil((hi - lo) / f)
+    info = {"start": lo, "step": f, "size": size, **_axis_info(name, None, note)}
+    if coord is None:
+        return info, None
+    # The whole coordinate, not just the region, decides: zooming must not switch units.
+    values = coord.read(slice(None))
+    label = repr(name) if name else "of this axis"
+    if not np.isfinite(values).all():
+        info["note"] = f"coordinate {label} has missing values: shown in index units"
+        return info, None
+    steps = np.diff(values)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        info["note"] = f"coordinate {label} is not monotonic: shown in index units"
+        return info, None
+    part = values[lo:hi]
+    if method == "mean" and f > 1:
+        starts = np.arange(0, part.size, f)
+        part = np.add.reduceat(part, starts) / np.diff(np.append(starts, part.size))
+    else:
+        part = part[::f]
+    info.update(_axis_info(name, coord, None))
+    return info, part.astype(np.float64)
 
 
 def _block_mean(read: Callable[[slice, slice], np.ndarray], y0: int, y1: int,
@@ -630,7 +796,8 @@ def _from_database(db: DatabaseFolder, proposal: int, run: int, name: str,
             return CellData({"kind": "line", "shape": [decoded.shape[1]], "ndim": 1,
                              "dtype": str(decoded.dtype), "dims": [None], "units": units,
                              "slice": None, "x": {"name": None, "units": None,
-                                                  "coord": True},
+                                                  "coord": True, "date": False,
+                                                  "note": None},
                              "region": [0, decoded.shape[1]],
                              "downsample": {"method": "none", "factor": 1}},
                             {"x": decoded[0].astype(np.float64),

@@ -24,7 +24,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -304,66 +303,26 @@ class _WorkerPool:
 
     def __init__(self, python: str) -> None:
         import queue
-        import tempfile
 
-        from .execute.subprocess import child_env
+        from .jobs.warm_client import WarmProcess
 
         self.python = python
         self.events: queue.SimpleQueue[dict] = queue.SimpleQueue()
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(
-            [python, "-m", "runtable.jobs.warm"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self._stderr, env=child_env(),
-            # Ctrl-C is for this process to handle: it stops the worker in order.
-            start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True,
-                                        name="reprocess-worker-reader")
-        self._reader.start()
-
-    def _read(self) -> None:
-        import json
-
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                self.events.put(event)
-        self.proc.stdout.close()
-        self.events.put({"event": "eof", "returncode": self.proc.wait()})
+        # Ctrl-C is for this process to handle: it stops the worker in order.
+        self.proc = WarmProcess(python, lambda _proc, event: self.events.put(event),
+                                capture_stderr=True, name="reprocess-worker-reader")
 
     def submit(self, request: dict) -> bool:
         """Hand over one run; False if the worker is gone."""
-        import json
-
         try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write((json.dumps({"op": "run", **request}) + "\n").encode())
-            self.proc.stdin.flush()
-        except (OSError, ValueError):
+            self.proc.send({"op": "run", **request})
+        except OSError:
             return False
         return True
 
-    def stderr_tail(self, lines: int = 5) -> str:
-        """The last lines the worker printed to stderr (why it died, say)."""
-        self._stderr.seek(0)
-        text = self._stderr.read().decode("utf-8", "replace").strip()
-        return "\n".join(text.splitlines()[-lines:])
-
     def close(self) -> None:
         """Stop the worker; it kills whatever it still runs. Safe to call twice."""
-        with contextlib.suppress(OSError, ValueError):
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()  # its children die with it (they watch their parent)
-            self.proc.wait()
-        self._reader.join(5)
-        self._stderr.close()
+        self.proc.close(15)
 
 
 class _Batch:
@@ -438,13 +397,10 @@ class _Batch:
     def _death_note(self) -> str:
         from .execute.subprocess import describe_exit
 
-        try:
-            code = self.pool.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            code = None
+        code = self.pool.proc.wait(5)
         why = ("it stopped reading requests" if code is None
                else describe_exit(code).replace("The processing process", "it"))
-        tail = self.pool.stderr_tail()
+        tail = self.pool.proc.stderr_tail()
         return (f"The worker process ({self.pool.python} -m runtable.jobs.warm) stopped "
                 f"unexpectedly: {why}" + (f". Its last words:\n{tail}" if tail else ""))
 

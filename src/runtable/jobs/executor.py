@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import json
 import logging
 import queue
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from runtable.execute import RunOutcome
-from runtable.execute.subprocess import child_env, describe_exit
+from runtable.execute.subprocess import describe_exit
 
 from .limits import Limits
 from .model import Job, JobState, Update
+from .warm_client import EOF, WarmProcess
 
 log = logging.getLogger("runtable.jobs")
 
@@ -73,7 +72,7 @@ class LocalExecutor(Executor):
                  ) -> None:
         self.python = str(python or sys.executable)
         self._stderr_path = Path(stderr) if stderr else None
-        self._proc: subprocess.Popen | None = None
+        self._proc: WarmProcess | None = None
         self._updates: queue.SimpleQueue[Update] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running: set[int] = set()
@@ -90,55 +89,13 @@ class LocalExecutor(Executor):
                 self._stop_locked()
                 self.python = str(python)
             if self._proc is None or self._proc.poll() is not None:
-                self._spawn_locked()
+                self._ready.clear()
+                self._proc = WarmProcess(self.python, self._on_event,
+                                         stderr=self._stderr_path)
         if wait:
             self._ready.wait(wait)
 
-    def _spawn_locked(self) -> None:
-        self._ready.clear()
-        stderr = None
-        if self._stderr_path is not None:
-            self._stderr_path.parent.mkdir(parents=True, exist_ok=True)
-            stderr = open(self._stderr_path, "ab")  # noqa: SIM115 - the child keeps it
-        try:
-            proc = subprocess.Popen(
-                [self.python, "-m", "runtable.jobs.warm"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=stderr, env=child_env(),
-                start_new_session=True,  # Ctrl-C of the service is the service's business
-            )
-        finally:
-            if stderr is not None:
-                stderr.close()
-        self._proc = proc
-        threading.Thread(target=self._reader, args=(proc,), daemon=True,
-                         name="runtable-warm-reader").start()
-
-    def _reader(self, proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            self._on_event(event)
-        proc.stdout.close()
-        proc.wait()
-        # The warm parent is gone: whatever it was running is lost.
-        with self._lock:
-            if self._proc is proc:
-                self._proc = None
-                lost, self._running = self._running, set()
-            else:  # stopped on purpose (shutdown or new interpreter)
-                lost = set()
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
-        for job_id in lost:
-            self._push(Update(job_id, JobState.FAILED, error_type="ProcessingCrashed",
-                              message="The local worker pool stopped unexpectedly "
-                                      f"({describe_exit(proc.returncode)})"))
-
-    def _on_event(self, event: dict) -> None:
+    def _on_event(self, proc: WarmProcess, event: dict) -> None:
         kind = event.get("event")
         if kind == "ready":
             self.import_s = event.get("import_s")
@@ -149,6 +106,21 @@ class LocalExecutor(Executor):
             with self._lock:
                 self._running.discard(event["id"])
             self._push(_finished_update(event))
+        elif kind == EOF:
+            self._on_exit(proc, event["returncode"])
+
+    def _on_exit(self, proc: WarmProcess, returncode: int) -> None:
+        # The warm parent is gone: whatever it was running is lost.
+        with self._lock:
+            if self._proc is proc:
+                self._proc = None
+                lost, self._running = self._running, set()
+            else:  # stopped on purpose (shutdown or new interpreter)
+                lost = set()
+        for job_id in lost:
+            self._push(Update(job_id, JobState.FAILED, error_type="ProcessingCrashed",
+                              message="The local worker pool stopped unexpectedly "
+                                      f"({describe_exit(returncode)})"))
 
     def _push(self, update: Update) -> None:
         self._updates.put(update)
@@ -157,11 +129,9 @@ class LocalExecutor(Executor):
 
     def _send(self, request: dict) -> None:
         with self._lock:
-            proc = self._proc
-            if proc is None or proc.stdin is None:
+            if self._proc is None:
                 raise RuntimeError("the local worker pool is not running")
-            proc.stdin.write((json.dumps(request) + "\n").encode())
-            proc.stdin.flush()
+            self._proc.send(request)
 
     # -- Executor ------------------------------------------------------------------------
 
@@ -201,18 +171,9 @@ class LocalExecutor(Executor):
 
     def _stop_locked(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        # End of input: the warm parent kills its children and exits.
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        # (The reader thread closes stdout once the warm parent has exited.)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            # Not joining its reader: its end-of-output callback takes self._lock.
+            proc.close(10, join_reader=False)
 
 
 def _finished_update(event: dict) -> Update:

@@ -26,6 +26,8 @@ process group every 0.1 s (RSS is what a user means by memory, and RLIMIT_AS
 counts address space that numpy and thread stacks reserve but never touch); wall
 time by a deadline. A child that breaks a limit, or is cancelled, is killed with its
 whole process group. End of stdin ends the parent and all its children.
+
+The other side of the protocol: :class:`runtable.jobs.warm_client.WarmProcess`.
 """
 
 from __future__ import annotations

@@ -68,6 +68,9 @@ def append_text(page: Page, text: str) -> None:
 
 def test_broken_edit_is_refused_then_fixed_save_adds_a_column(
         page: Page, running: ServedService, save_screenshot) -> None:
+    # The runs on disk are processed with the file as it is now (the catch-up), so the
+    # new variable below has no values until they are reprocessed.
+    running.service.wait_idle(120)
     open_editor(page, running)
     expect(page.locator(".tab[data-tab='context-editor']")).to_be_visible()
     save_screenshot(page, "editor")

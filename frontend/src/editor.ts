@@ -13,6 +13,7 @@ import type { AppContext } from "./appcontext";
 import type { CodeEditor, Marker } from "./editor-cm";
 import type { LiveEvent } from "./live";
 import { openTab, type Tab } from "./tabs";
+import { errorText, plural } from "./text";
 
 const TAB_ID = "context-editor";
 const TITLE = "Context file";
@@ -67,10 +68,6 @@ function contentOf(version: string): string {
   return version.split("-", 1)[0] ?? version;
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function button(label: string, onClick: () => void, extra = ""): HTMLButtonElement {
   const b = document.createElement("button");
   b.type = "button";
@@ -85,10 +82,6 @@ function div(className: string, text?: string): HTMLDivElement {
   d.className = className;
   if (text !== undefined) d.textContent = text;
   return d;
-}
-
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function when(seconds: number): string {

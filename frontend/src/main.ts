@@ -19,6 +19,7 @@ import { FIRST_COLUMNS, TableStore, fetchSnapshot, lastFetch, loadRest, loadSnap
 import { setupThemeToggle } from "./theme";
 import { loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
+import { errorText, plural } from "./text";
 
 export function element<T extends HTMLElement>(id: string, type: new () => T): T {
   const found = document.getElementById(id);
@@ -26,14 +27,6 @@ export function element<T extends HTMLElement>(id: string, type: new () => T): T
     throw new Error(`index.html has no <${type.name}> with id "${id}"`);
   }
   return found;
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 let toastTimer: number | undefined;

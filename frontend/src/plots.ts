@@ -15,6 +15,7 @@ import { plotInclusion } from "./plotinclude";
 import { PlotView, plotText } from "./plotpanel";
 import { showTable } from "./tabs";
 import type { RunRow, TableStore } from "./table";
+import { plural } from "./text";
 
 /** The kinds of plot the form offers. */
 export type PlotKind = "summary" | "trains" | "hist-summary" | "hist-trains";
@@ -47,10 +48,6 @@ function axisOf(store: TableStore, key: string): Axis {
   const variable = store.byName.get(key);
   if (variable === undefined) return { key, label: key };
   return { key, label: variable.units ? `${variable.title} (${variable.units})` : variable.title };
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 function runList(runs: readonly number[]): string {

@@ -12,6 +12,7 @@ import { addCellAction, setOpenAction, type CellTarget } from "./cellmenu";
 import type { LiveEvent } from "./live";
 import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
 import { openTab, type Tab } from "./tabs";
+import { errorText } from "./text";
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -141,10 +142,6 @@ function button(label: string, title: string, onClick: () => void): HTMLButtonEl
   b.title = title;
   b.addEventListener("click", onClick);
   return b;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

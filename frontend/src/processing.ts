@@ -8,12 +8,13 @@
 
 import "./processing.css";
 
-import { ApiError, getJson, sendJson } from "./api";
+import { getJson, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import { addCellAction, type CellTarget } from "./cellmenu";
 import type { LiveEvent } from "./live";
 import { openTab, type Tab } from "./tabs";
 import type { VariableInfo } from "./table";
+import { errorText } from "./text";
 
 /** A job as `GET /api/jobs` sends it. */
 export interface JobInfo {
@@ -69,11 +70,6 @@ function button(text: string, onClick: () => void, className = "rt-button"): HTM
   b.type = "button";
   b.addEventListener("click", onClick);
   return b;
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof ApiError) return error.message;
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** `[17, 20, 21, 22]` → `"17, 20-22"` (what the reprocess dialog prefills). */

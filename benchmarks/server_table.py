@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder")
     args = parser.parse_args()
 
-    from runtable.server.app import create_app
+    from runtable.server.app import close_app, create_app
     from runtable.testing.server_thread import serve_in_thread
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +113,7 @@ def main() -> None:
                 fetch(f"{base}/api/runs/{i + 1}/comment", "PUT",
                       f'{{"text": "edited {i}"}}'.encode())[0] for i in range(args.repeat))
             print(f"  PUT a comment:                            {edit:7.3f} s")
-        app.state.folder.close()
+        close_app(app)
 
 
 if __name__ == "__main__":

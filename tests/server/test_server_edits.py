@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from runtable.server.app import create_app
+from runtable.server.app import close_app, create_app
 from runtable.server.edits import name_from_title
 from runtable.server.events import EventBus
 from runtable.store import ValidationError, create_folder, open_db
@@ -37,7 +37,7 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     app = create_app(db_dir, TOKEN, bus=bus)
     with serve_in_thread(app) as url:
         yield RunningServer(url=url, token=TOKEN, app=app, bus=bus, db_dir=db_dir)
-    app.state.folder.close()
+    close_app(app)
 
 
 def call(server: RunningServer, method: str, path: str, body: Any = None

@@ -21,7 +21,7 @@ from runtable.context.variable import Skip
 from runtable.execute import fragment
 from runtable.jobs.model import Job, JobState
 from runtable.jobs.store import JobStore
-from runtable.server.app import create_app
+from runtable.server.app import close_app, create_app
 from runtable.server.events import EventBus, ValuesMerged
 from runtable.store import DatabaseFolder, create_folder
 from runtable.testing.server_thread import serve_in_thread
@@ -73,7 +73,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
     app = create_app(db_dir, TOKEN, bus=bus)
     with serve_in_thread(app) as url:
         yield RunningServer(url=url, token=TOKEN, app=app, bus=bus, db_dir=db_dir), db
-    app.state.folder.close()
+    close_app(app)
     db.close()
 
 
@@ -228,7 +228,7 @@ def live(tmp_path: Path) -> Iterator[tuple[RunningServer, DatabaseFolder]]:
     with serve_in_thread(app) as url:
         yield RunningServer(url=url, token=TOKEN, app=app, bus=bus,
                             db_dir=tmp_path / "db"), db
-    app.state.folder.close()
+    close_app(app)
     db.close()
 
 
@@ -256,7 +256,7 @@ def test_merges_after_the_first_load_are_seen(live) -> None:
         other = RunningServer(url=url, token=TOKEN, app=fresh, bus=server.bus,
                               db_dir=server.db_dir)
         assert get_json(other, "/api/table") == table
-    fresh.state.folder.close()
+    close_app(fresh)
 
     db.delete_variable("x")
     db.set_comment(PROPOSAL, 1, "hello")
@@ -265,6 +265,19 @@ def test_merges_after_the_first_load_are_seen(live) -> None:
     assert [v["name"] for v in table["variables"]] == ["n", "y"]
     assert table["comment"] == ["hello", None]
     assert get_json(server, "/api/table?runs=1&names=n")["columns"]["n"]["values"] == [10]
+
+
+def test_closing_the_app_waits_for_the_background_read(tmp_path: Path) -> None:
+    # Closing a reader under the warm-up thread's query crashes the process (sqlite3).
+    db = create_folder(tmp_path / "db", PROPOSAL)
+    db.update_computed_variables({f"v{i}": {"title": f"V{i}"} for i in range(50)})
+    for run in range(1, 4):
+        merge(db, run, results(**{f"v{i}": float(run * i) for i in range(50)}))
+    db.close()
+    app = create_app(tmp_path / "db", TOKEN, warm_up=False)
+    reading = app.state.table.warm_up()
+    close_app(app)
+    assert not reading.is_alive()
 
 
 def test_units_of_cells_merged_after_the_first_load_reach_every_answer(live) -> None:
@@ -331,7 +344,7 @@ def test_table_of_a_real_context_execution(tmp_path: Path, data_root) -> None:
                                          headers={"Authorization": f"Bearer {TOKEN}"})
             with urllib.request.urlopen(req, timeout=10) as resp:
                 table = json.loads(resp.read())
-        app.state.folder.close()
+        close_app(app)
     finally:
         db.close()
     cols = table["columns"]
@@ -372,4 +385,4 @@ def test_a_folder_made_by_the_reference_system(tmp_path: Path, version: int) -> 
         assert get_json(server, "/api/table?runs=1&names=note")["columns"]["note"][
             "values"] == ["edited"]
         assert [c["text"] for c in get_json(server, "/api/time-comments")] == ["beam down"]
-    app.state.folder.close()
+    close_app(app)

@@ -15,7 +15,7 @@ import pytest
 
 from runtable.context.cell import Cell
 from runtable.execute import fragment
-from runtable.server.app import create_app
+from runtable.server.app import close_app, create_app
 from runtable.server.events import EventBus
 from runtable.server.table import EncodedColumn
 from runtable.store import DatabaseFolder, create_folder
@@ -94,7 +94,7 @@ def server(tmp_path: Path) -> Iterator[tuple[RunningServer, DatabaseFolder]]:
     with serve_in_thread(app) as url:
         yield RunningServer(url=url, token=TOKEN, app=app, bus=app.state.bus,
                             db_dir=tmp_path / "db"), db
-    app.state.folder.close()
+    close_app(app)
     db.close()
 
 

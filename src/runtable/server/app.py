@@ -94,6 +94,14 @@ def _plain(exc: RequestValidationError) -> list[dict]:
     return [{k: v for k, v in err.items() if k != "ctx"} for err in exc.errors()]
 
 
+def close_app(app: FastAPI) -> None:
+    """Close the database connections of an app made by :func:`create_app`, once it
+    no longer serves requests (its server has stopped). Waits for the table's
+    background read first."""
+    app.state.table.wait_for_warm_up()
+    app.state.folder.close()
+
+
 def create_app(
     db_dir: str | os.PathLike[str],
     token: str,

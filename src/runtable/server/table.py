@@ -531,6 +531,7 @@ class TableCache:
         #: (name, has a leading comma) -> the column's key in the snapshot.
         self._keys_json: dict[tuple[str, bool], bytes] = {}
         self._gzip = _Gzipped()
+        self._warm_up_thread: threading.Thread | None = None
 
     def warm_up(self) -> threading.Thread:
         """Read and encode the table in a background thread, so that the first browser
@@ -546,7 +547,15 @@ class TableCache:
 
         thread = threading.Thread(target=run, name="runtable-table-warm-up", daemon=True)
         thread.start()
+        self._warm_up_thread = thread
         return thread
+
+    def wait_for_warm_up(self) -> None:
+        """Return once the background read (if any) has ended: closing the folder's
+        connections while it still reads would crash the process (sqlite3 does not
+        survive a connection closed under another thread's query)."""
+        if self._warm_up_thread is not None:
+            self._warm_up_thread.join()
 
     # -- answers ------------------------------------------------------------------
     def snapshot(self, runs: set[int] | None = None, names: set[str] | None = None,

@@ -231,7 +231,10 @@ class Service:
             self._tasks.put(None)  # after every task already queued
             self._writer.join(120)
             if self._writer.is_alive():
+                # Its connection stays open: closing it under a running query would
+                # crash the process, and SQLite recovers an unfinished transaction.
                 log.warning("the writer thread did not finish within 120 s")
+                return
         if self._db is not None:
             self._db.close()
         log.info("Service stopped for %s", self.db_dir)

@@ -107,8 +107,17 @@ const COLUMN_CLASSES = ["id", "run", "data", "vars", "state", "where", "queued",
 
 // -- jobs: the list the panel shows, kept live ----------------------------------------
 
+/** A job's states only move forward: queued → running → an end. */
+function stage(state: JobInfo["state"]): number {
+  return state === "queued" ? 0 : state === "running" ? 1 : 2;
+}
+
 class Jobs {
   readonly byId = new Map<number, JobInfo>();
+  /** The furthest state each job's events announced. A `GET /api/jobs` or reprocess
+   * answer may have been read before an event that arrived ahead of it; this keeps
+   * the answer from setting a finished job back to running. */
+  private readonly announced = new Map<number, JobInfo["state"]>();
   private readonly listeners: (() => void)[] = [];
   private refreshTimer: number | null = null;
   private loaded = false;
@@ -123,7 +132,13 @@ class Jobs {
 
   /** Merge jobs the server told about (from `GET /api/jobs` or a reprocess answer). */
   add(jobs: JobInfo[]): void {
-    for (const job of jobs) this.byId.set(job.id, job);
+    for (const job of jobs) {
+      const announced = this.announced.get(job.id);
+      if (announced !== undefined && stage(announced) > stage(job.state)) {
+        this.apply(job, announced);
+      }
+      this.byId.set(job.id, job);
+    }
     this.changed();
   }
 
@@ -148,18 +163,23 @@ class Jobs {
     const id = Number(event.job_id);
     const job = this.byId.get(id);
     const state = event.state as JobInfo["state"];
+    this.announced.set(id, state);
     if (job === undefined) {
       // A job we have not seen (queued by the watcher, another browser): its details
       // (data, variables, executor) come with the list.
       if (this.loaded) this.refreshSoon();
       return;
     }
+    this.apply(job, state);
+    if (typeof event.message === "string" && event.message !== "") job.message = event.message;
+    this.changed();
+  }
+
+  private apply(job: JobInfo, state: JobInfo["state"]): void {
     const now = Date.now() / 1000;
     job.state = state;
     if (state === "running" && job.started_at === null) job.started_at = now;
     if (!ACTIVE.has(state) && job.finished_at === null) job.finished_at = now;
-    if (typeof event.message === "string" && event.message !== "") job.message = event.message;
-    this.changed();
   }
 
   activeFor(runs: number[]): JobInfo[] {

@@ -173,6 +173,35 @@ def test_follow_a_log_live_and_cancel_the_running_job(page: Page, served: Served
     served.service.wait_idle(120)
 
 
+def test_a_job_list_read_before_the_job_ended_does_not_set_it_back(
+        page: Page, served: ServedService) -> None:
+    # The list's answer can arrive after the job_state event of a later state.
+    hold = served.db_dir / "hold"
+    hold.touch()
+    try:
+        open_page(page, served)
+        (job,) = served.service.reprocess([3], ["slow"])
+        page.wait_for_function("() => window.runtable.store.jobs.get(3) === 'running'",
+                               timeout=TIMEOUT_MS)
+        held: list = []
+        page.route("**/api/jobs", lambda route: held.append((route, route.fetch())))
+        page.locator("#proc-jobs-button").click()
+        while not held:
+            page.wait_for_timeout(50)
+        hold.unlink()
+        # The page hears that the job ended, then gets the list read while it ran.
+        page.wait_for_function("() => !window.runtable.store.jobs.has(3)",
+                               timeout=TIMEOUT_MS)
+        route, answer = held[0]
+        assert f'"id":{job.id},' in answer.text().replace(" ", "")
+        route.fulfill(response=answer)
+        expect(job_row(page, str(job.id))).to_have_attribute("data-state", "done")
+    finally:
+        hold.unlink(missing_ok=True)
+        page.unroute("**/api/jobs")
+    served.service.wait_idle(120)
+
+
 def test_delete_a_variable_after_confirming(page: Page, served: ServedService) -> None:
     open_page(page, served)
     assert "Extra" in header_texts(page)

@@ -5,8 +5,12 @@ read of the same database does."""
 from __future__ import annotations
 
 import math
+import pickle
 import shutil
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,7 +375,7 @@ def test_one_snapshot_while_another_process_writes(db: DatabaseFolder) -> None:
             before = reader.seq()
             writer.execute("UPDATE run_variables SET value = 'changed' WHERE name = 'label'")
             assert reader.seq() == before
-            table = reader.read_all(None, None, True)
+            table = reader.read(None, None, True)
             assert "changed" not in table.columns["label"].values.tolist()
         assert read_table(db).columns["label"].values[0] == "changed"
     finally:
@@ -390,10 +394,34 @@ def test_change_log_is_not_fooled_by_clock(db: DatabaseFolder) -> None:
     assert table.columns["count"].values[1] == 5
 
 
+def test_a_writing_process_keeps_adbc_out(db: DatabaseFolder, tmp_path: Path) -> None:
+    """A second SQLite library in a process releases the POSIX locks of the first:
+    in a writing process, the table is read without loading ADBC's SQLite, and the
+    same as through it."""
+    script = tmp_path / "read.py"
+    script.write_text(textwrap.dedent(f"""
+        import pickle, sys
+        from runtable.store import open_db
+        from runtable.store.table import keep_adbc_out, read_table
+        with keep_adbc_out(), open_db({str(db.path)!r}) as db:
+            table = read_table(db)
+            table.refresh(db)
+            part = read_table(db, runs=[2])
+        loaded = any("adbc" in name for name in sys.modules)
+        sys.stdout.buffer.write(pickle.dumps((loaded, table, len(part))))
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, check=True)
+    loaded, table, part_rows = pickle.loads(out.stdout)
+    assert not loaded
+    assert part_rows == 1
+    assert_same(table, read_table(db.path))
+
+
 def test_threaded_read_is_the_same(db: DatabaseFolder, monkeypatch: pytest.MonkeyPatch) -> None:
     """Big tables are read by several threads over rowid ranges: the parts add
     up to exactly the single-threaded read."""
     from runtable.store import table as table_module
+
 
     for run in range(10, 30):
         merge(db, run, run_cells(run))
@@ -417,6 +445,7 @@ def test_threaded_read_falls_back_when_a_write_comes_between(
     """If the threads' snapshots differ (a commit came between their starts),
     the table is read again by one connection."""
     from runtable.store import table as table_module
+
 
     alone = read_table(db)
     monkeypatch.setattr(table_module, "_ROWS_PER_THREAD", 7)

@@ -40,6 +40,8 @@ import json
 import os
 import sqlite3
 import struct
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,8 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+
+from .errors import StoreError
 
 __all__ = [
     "KIND_ARRAY",
@@ -488,17 +492,22 @@ def _db_path(source: Any) -> Path:
 _ROWS_PER_THREAD = 250_000
 _MAX_THREADS = 8
 
+# Rows converted to Arrow at a time without ADBC (their Python objects exist at once).
+_BATCH_ROWS = 100_000
+_BUSY_TIMEOUT_S = 30.0
+_HAS_CHANGELOG = "SELECT count(*) FROM sqlite_master WHERE name = 'runtable_run_changes'"
+
 # Placeholders for SQL parameters are limited (32766 by default); longer lists
 # of runs or names are inlined as literals instead.
 _MAX_PARAMS = 10_000
 
 # The ADBC driver types each column from the first rows it sees, and fails
-# when a later row brings another type. Every query therefore starts with one
-# row of typed sentinels (dropped after reading), and the untyped `value`
-# column is split by SQLite type. SQLite evaluates these expressions for every
-# cell (each costs ~0.1 us per cell), so the bulk query carries only what every
-# cell needs; the rarely set columns come from a query that returns only the
-# rows that have them.
+# when a later row brings another type (the sqlite3 path types them from the
+# first row). Every query therefore starts with one row of typed sentinels
+# (dropped after reading), and the untyped `value` column is split by SQLite
+# type. SQLite evaluates these expressions for every cell (each costs ~0.1 us
+# per cell), so the bulk query carries only what every cell needs; the rarely
+# set columns come from a query that returns only the rows that have them.
 _BIG_INT = 2**53  # integers beyond this don't survive a trip through a double
 _KIND_CODE = (
     "CASE typeof(v.value) WHEN 'real' THEN {real} WHEN 'integer' THEN {integer} "
@@ -565,31 +574,99 @@ def _in_list(column: str, items: frozenset | list | None, params: list[Any]) -> 
     return f" AND {column} IN ({', '.join('?' * len(items))})"
 
 
+def _arrow_type(sentinel: object) -> Any:
+    import pyarrow as pa
+
+    return {int: pa.int64(), float: pa.float64(), str: pa.string()}[type(sentinel)]
+
+
+def _arrow_array(values: tuple, arrow_type: Any) -> Any:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        # An integer no double holds exactly (its text travels in another column),
+        # or bytes where text was expected: convert one by one.
+        convert = float if pa.types.is_floating(arrow_type) else (
+            int if pa.types.is_integer(arrow_type) else _text)
+        return pa.array([None if v is None else convert(v) for v in values],
+                        type=arrow_type)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+# Writers in this process that keep the folder open through Python's sqlite3
+# (see keep_adbc_out).
+_writers_here = 0
+_writers_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def keep_adbc_out() -> Iterator[None]:
+    """While in this block, tables are read without the ADBC driver in this process.
+
+    For a process that writes the database through Python's ``sqlite3`` all along
+    (the service, with its web server). The driver carries its own copy of SQLite,
+    and SQLite's locks are POSIX locks, which belong to the process: a second copy
+    opening or closing the file releases the first one's locks and may reset the
+    WAL index under it, which corrupts the database or ends the process with
+    SIGBUS. Here, whole tables are read by ADBC in a child process
+    (``runtable.store.table_child``) and parts of tables through ``sqlite3``.
+    """
+    global _writers_here
+    with _writers_lock:
+        _writers_here += 1
+    try:
+        yield
+    finally:
+        with _writers_lock:
+            _writers_here -= 1
+
+
 class _Reader:
-    """One read-only ADBC connection holding one read transaction (a snapshot)."""
+    """One read-only connection holding one read transaction (a snapshot).
+
+    Through the ADBC SQLite driver (fast: straight into Arrow, threads without the
+    GIL), or Python's ``sqlite3`` inside :func:`keep_adbc_out`.
+    """
 
     def __init__(self, source: Any) -> None:
         self.path = _db_path(source).absolute()
         if not self.path.is_file():
             raise FileNotFoundError(f"No database at {self.path}")
+        self.adbc = _writers_here == 0
 
     def __enter__(self) -> _Reader:
-        import adbc_driver_sqlite.dbapi as adbc
-
         base = f"file:{quote(str(self.path))}"
         try:
-            self.conn = adbc.connect(f"{base}?mode=ro")
-            self._has_changelog = self._one(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'runtable_run_changes'") == 1
-        except Exception:
+            self.conn = self._connect(f"{base}?mode=ro")
+            self._has_changelog = self._one(_HAS_CHANGELOG) == 1
+        except Exception as exc:
+            if not self.adbc and "unable to open" not in str(exc):
+                self.conn.close()
+                raise
             # A WAL database in a folder we cannot write, with no -shm file left by
             # a writer: SQLite can only read it as an immutable file.
             with contextlib.suppress(Exception):
                 self.conn.close()
-            self.conn = adbc.connect(f"{base}?immutable=1")
-            self._has_changelog = self._one(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'runtable_run_changes'") == 1
+            self.conn = self._connect(f"{base}?immutable=1")
+            self._has_changelog = self._one(_HAS_CHANGELOG) == 1
         return self
+
+    def _connect(self, uri: str) -> Any:
+        if self.adbc:
+            import adbc_driver_sqlite.dbapi as adbc
+
+            return adbc.connect(uri)
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
+        conn.execute("BEGIN")  # one snapshot for every query, as ADBC's transaction
+        return conn
 
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):
@@ -597,6 +674,9 @@ class _Reader:
         self.conn.close()
 
     def _arrow(self, sql: str, params: list[Any] | None = None) -> Any:
+        """The rows of a :func:`_typed_select` as an Arrow table (sentinel row first)."""
+        if not self.adbc:
+            return self._arrow_sqlite3(sql, params)
         cur = self.conn.cursor()
         try:
             # Big batches: Arrow operations on many small chunks cost more
@@ -607,7 +687,29 @@ class _Reader:
         finally:
             cur.close()
 
+    def _arrow_sqlite3(self, sql: str, params: list[Any] | None) -> Any:
+        # In batches, so that Python objects for only one batch of rows exist at once.
+        import pyarrow as pa
+
+        cur = self.conn.execute(sql, params or [])
+        try:
+            names = [d[0] for d in cur.description]
+            first = cur.fetchone()
+            types = [_arrow_type(v) for v in first]
+            batches = [pa.record_batch(
+                [pa.array([v], type=t) for v, t in zip(first, types, strict=True)],
+                names=names)]
+            while rows := cur.fetchmany(_BATCH_ROWS):
+                batches.append(pa.record_batch(
+                    [_arrow_array(col, t) for col, t in zip(zip(*rows), types, strict=True)],
+                    names=names))
+        finally:
+            cur.close()
+        return pa.Table.from_batches(batches).combine_chunks()
+
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        if not self.adbc:
+            return self.conn.execute(sql, params or []).fetchall()
         cur = self.conn.cursor()
         try:
             cur.execute(sql, parameters=params or None)
@@ -625,7 +727,8 @@ class _Reader:
         rowids through its own connection."""
         import pyarrow as pa
 
-        workers = min(_MAX_THREADS, os.cpu_count() or 1)
+        # (Python's sqlite3 makes a Python object per value, with the GIL held.)
+        workers = min(_MAX_THREADS, os.cpu_count() or 1) if self.adbc else 1
         seq = self.seq() if parallel and workers > 1 else None
         if seq is None:
             return self._arrow(sql, params).slice(1)
@@ -695,6 +798,8 @@ class _Reader:
 
     def read_all(self, runs: frozenset[int] | None, names: frozenset[str] | None,
                  details: bool) -> TableColumns:
+        if runs is None and not self.adbc:
+            return _read_table_in_child(self.path, names, details)
         seq = self.seq()
         table = self.read(None if runs is None else runs, names, details)
         table.seq = seq
@@ -759,6 +864,25 @@ class _Reader:
             # Several versions of some cell: read again, keeping the latest ones.
             return self.read(runs, names, details, latest_only=True)
         return table
+
+
+def _read_table_in_child(path: Path, names: frozenset[str] | None,
+                         details: bool) -> TableColumns:
+    """:func:`read_table` of the whole table through ADBC, in a child process."""
+    import pickle
+    import subprocess
+    import sys
+
+    request = {"path": str(path), "names": None if names is None else sorted(names),
+               "details": details}
+    proc = subprocess.run([sys.executable, "-m", "runtable.store.table_child"],
+                          input=json.dumps(request).encode(), capture_output=True,
+                          check=False)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise StoreError(f"Reading the table of {path} failed in its reader process "
+                         f"(exit status {proc.returncode}): " + "\n".join(tail))
+    return pickle.loads(proc.stdout)
 
 
 def _int_column(array: Any) -> np.ndarray:

@@ -647,13 +647,13 @@ class _Reader:
             self.conn = self._connect(f"{base}?mode=ro")
             self._has_changelog = self._one(_HAS_CHANGELOG) == 1
         except Exception as exc:
-            if not self.adbc and "unable to open" not in str(exc):
-                self.conn.close()
-                raise
-            # A WAL database in a folder we cannot write, with no -shm file left by
-            # a writer: SQLite can only read it as an immutable file.
             with contextlib.suppress(Exception):
                 self.conn.close()
+            # A WAL database in a folder we cannot write, with no -shm file left by
+            # a writer: SQLite can only read it as an immutable file. (sqlite3 says
+            # which error it is; ADBC's messages don't.)
+            if not self.adbc and "unable to open" not in str(exc):
+                raise
             self.conn = self._connect(f"{base}?immutable=1")
             self._has_changelog = self._one(_HAS_CHANGELOG) == 1
         return self

@@ -138,7 +138,7 @@ class Service:
         self._inflight: set[int] = set()  # jobs seen active, until their merge is done
         self._waiting: dict[tuple[int, str], int] = {}  # (run, data) -> a queued job's id
         self._ready_seen: set[tuple[int, str]] = set()  # RunReady reported by the watcher
-        self._adbc_out: contextlib.AbstractContextManager[None] | None = None
+        self._cleanup = contextlib.ExitStack()  # undone by stop()
         self._notifies = 0  # notify() calls the watcher has not reported back yet
         #: The latest result of loading the context file (None before the first).
         self.context: ContextInfo | None = None
@@ -165,8 +165,7 @@ class Service:
 
         # This process writes through sqlite3 from now on: the table reader (the web
         # server's too) must not bring a second SQLite library to the same file.
-        self._adbc_out = keep_adbc_out()
-        self._adbc_out.__enter__()
+        self._cleanup.enter_context(keep_adbc_out())
         self._db = open_db(self.db_dir)
         self.proposal = self._db.proposal
         if self.proposal is None:
@@ -243,8 +242,7 @@ class Service:
                 return
         if self._db is not None:
             self._db.close()
-        if self._adbc_out is not None:
-            self._adbc_out.__exit__(None, None, None)
+        self._cleanup.close()
         log.info("Service stopped for %s", self.db_dir)
 
     def __enter__(self) -> Service:

@@ -26,8 +26,11 @@ def test_new_run_folder_is_a_row_at_once_and_processed_when_quiet(start_service,
     # Polling alone is what network file systems, where inotify sees nothing, get.
     service, bus = start_service(ready_quiet_s=1.5, use_inotify=use_inotify)
     bus.wait(ContextStatus, ok=True)
-    add_raw_run(proposal, 1)
-    written = time.monotonic()  # the folder's files stop changing here
+    run_dir = add_raw_run(proposal, 1)
+    # When the folder's files last changed, on the clock of the event times (a
+    # few ms of slack: file times come from the kernel's coarser clock).
+    newest = max(p.stat().st_mtime for p in (run_dir, *run_dir.iterdir()))
+    written = newest - (time.time() - time.monotonic()) - 0.05
     added = bus.wait(RunAdded, run=1)
     merged = bus.wait(ValuesMerged, run=1)
     assert merged.names == RAW_NAMES

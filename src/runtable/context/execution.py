@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .annotations import matching, resolve_var
 from .cell import Cell
+from .environment import explain_missing_module
 from .errors import DependencyError
 from .metadata import MetadataCache
 from .variable import Skip, Variable
@@ -121,6 +122,7 @@ class Execution:
             self.errors[name] = exc
             return None
         except (Exception, SystemExit) as exc:
+            explain_missing_module(exc, self.pipeline._folder)
             log.error("%sCould not get data for %s", label, name, exc_info=True)
             self.errors[name] = exc
             return None

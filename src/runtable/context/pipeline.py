@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .annotations import static_problems
+from .environment import context_environment
 from .errors import LOADING, ContextFileErrors, LoadState, Problem
 from .execution import DEFAULT_NAME, Execution, Results
 from .graph import check_and_order, select_names
@@ -61,6 +62,9 @@ class Pipeline:
         self._items: list[Any] = []
         self._vars: dict[str, Variable] = {}
         self._namespace: Mapping[str, Any] | None = None
+        #: The folder of the context file this pipeline was loaded from (first on
+        #: sys.path while it executes), or None.
+        self._folder: Path | None = None
         self._dirty = False
 
     def __repr__(self) -> str:
@@ -287,7 +291,8 @@ class Pipeline:
         if run is None:
             run, variables = self._open_run(variables)
         params = {**self.param_values, **(param_values or {})}
-        results = Execution(self, run, variables, params).run()
+        with context_environment(self._folder):
+            results = Execution(self, run, variables, params).run()
         self.results = results
         return results
 

@@ -11,7 +11,6 @@ import graphlib
 import pickle
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -302,10 +301,6 @@ def test_skip_is_still_exported_for_context_files():
 
 # -- with the reference's own package installed beside runtable ------------------------
 
-REFERENCE = "damnit==0.4.0"
-ROOT = Path(__file__).resolve().parents[2]
-BOTH_VENV = ROOT / ".venv-damnit-runtable"
-
 BOTH_SCRIPT = """
 import sys
 from runtable.context import ContextFileErrors, Pipeline
@@ -337,30 +332,6 @@ def api(run):
     from damnit import Damnit  # the reference's own read API stays usable
     return Damnit.__module__
 """
-
-
-@pytest.fixture(scope="module")
-def python_with_damnit() -> Path:
-    """A venv with runtable (editable) and the reference's package, as at a facility
-    whose analysis package installs ``damnit`` as a dependency."""
-    import shutil
-    import subprocess
-
-    python = BOTH_VENV / "bin" / "python"
-    check = [str(python), "-c", "import runtable, damnit.api, extra_proposal"]
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    uv = Path(sys.executable).with_name("uv")
-    uv_cmd = str(uv) if uv.exists() else shutil.which("uv")
-    if uv_cmd is None:
-        pytest.skip("uv is not installed, so the reference package can't be installed")
-    for cmd in ([uv_cmd, "venv", "--quiet", "--python", sys.executable, str(BOTH_VENV)],
-                [uv_cmd, "pip", "install", "--quiet", "--python", str(python), "-c",
-                 str(ROOT / "constraints.txt"), "-e", str(ROOT), REFERENCE, "extra-proposal"]):
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            pytest.skip(f"could not install {REFERENCE}: {proc.stderr.strip()[-500:]}")
-    return python
 
 
 def test_reference_imports_work_with_the_reference_package_installed(python_with_damnit,

@@ -57,7 +57,7 @@ def figure_thumbnail(fig: Any) -> bytes:
 
 def image_thumbnail(data: np.ndarray) -> bytes:
     """A 300x300 RGBA PNG of 2-D data (viridis, no axes, aspect kept, transparent
-    margins), row 0 at the top as ``imshow`` draws it.
+    margins), row 0 at the top.
 
     The colour scale spans the 1st-99th percentile so a few hot pixels don't wash out
     the image; NaNs are drawn as zero. Drawn with Pillow and a built-in colour map

@@ -54,8 +54,10 @@ MAX_POINTS = 200
 POINT_DIGITS = 5
 #: |max - min| within a run above which a value "varied" (the reference's threshold).
 MAX_DIFF_THRESHOLD = 1e-9
-#: Skip exceptions: shown grey, not as failures.
-SKIP_CLASSES = frozenset({"Skip", "DependencySkip"})
+#: Skip exceptions: shown grey, not as failures. (``DependencySkip`` was stored for
+#: skipped dependents by earlier versions; ``SourceNameError``, a source missing from
+#: the run, is shown grey by the reference too.)
+SKIP_CLASSES = frozenset({"Skip", "DependencySkip", "SourceNameError"})
 #: ``run_variables.provenance`` of values a person typed.
 USER_PROVENANCE = ""
 #: Provenance of values computed by the context file (anything else is "external").

@@ -40,6 +40,7 @@ import h5py
 import numpy as np
 
 from .store import decode_summary, open_db
+from .store.columns import column_order
 from .store.table import (
     KIND_ARRAY,
     KIND_BLOB,
@@ -249,6 +250,7 @@ def _frame(table: TableColumns) -> pd.DataFrame:
     if "comment" not in columns:
         columns["comment"] = pd.Series([None] * n_rows, dtype=object)
     ordered = ["proposal", "run", "start_time", "comment"]
+    ordered += [c for c in column_order(table.variables.values(), columns) if c in columns]
     ordered += [c for c in columns if c not in ordered]
     return pd.DataFrame({c: columns[c] for c in ordered})
 

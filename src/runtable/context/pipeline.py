@@ -65,6 +65,7 @@ class Pipeline:
         #: The folder of the context file this pipeline was loaded from (first on
         #: sys.path while it executes), or None.
         self._folder: Path | None = None
+        self._file_order: list[str] = []  # names in definition order
         self._dirty = False
 
     def __repr__(self) -> str:
@@ -136,6 +137,7 @@ class Pipeline:
         for gid, gvars in expanded.items():  # groups reachable only through others
             if gid not in done:
                 variables.extend(gvars)
+        self._file_order = list(dict.fromkeys(v.name for v in variables))
         for var in variables:
             in_group = getattr(var, "group", None) is not None
             for message in static_problems(var.params, in_group):
@@ -211,8 +213,8 @@ class Pipeline:
         raises unless ``on_conflict`` is ``"left"`` or ``"right"`` (which one wins)."""
         if on_conflict not in ("error", "left", "right"):
             raise ValueError("on_conflict must be 'error', 'left' or 'right'")
-        merged = dict(self.vars)
-        for name, var in other.vars.items():
+        merged = self._defined()
+        for name, var in other._defined().items():
             mine = merged.get(name)
             if mine is None:
                 merged[name] = var
@@ -227,13 +229,21 @@ class Pipeline:
         return new
 
     def vars_to_dict(self, inc_transient: bool = False) -> dict[str, dict[str, Any]]:
-        """``{name: {title, description, tags, attributes, type}}`` for the database."""
+        """``{name: {title, description, tags, attributes, type}}`` for the database,
+        in the order the variables are defined (not the order they are computed in)."""
         return {
             name: {"title": v.title, "description": v.description, "tags": list(v.tags),
                    "attributes": None, "type": None}
-            for name, v in self.vars.items()
+            for name, v in self._defined().items()
             if inc_transient or not v.transient
         }
+
+    def _defined(self) -> dict[str, Variable]:
+        """The variables by name in the order they are defined."""
+        variables = self.vars
+        order = [n for n in self._file_order if n in variables]
+        order += [n for n in variables if n not in set(order)]
+        return {n: variables[n] for n in order}
 
     # -- context files ----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import schema, settings
+from .columns import reorder_rows
 from .errors import ReadOnlyError, StoreError, UnsupportedVersionError, ValidationError
 from .h5merge import TMP_SUFFIX, remove_from_run_file
 from .summaries import decode_summary
@@ -357,7 +358,8 @@ class DatabaseFolder:
 
     def update_computed_variables(self, variables: Mapping[str, Mapping[str, Any]]) -> list[str]:
         """Upsert the context file's variables (``{name: {title, description, tags,
-        attributes}}``); returns the names whose row or tags changed.
+        attributes}}``, in the context file's order, which the table's rows then
+        follow); returns the names whose row, tags or place changed.
 
         Variables no longer in the context file are kept: their values stay
         meaningful. A name that is a user-editable variable is left alone.
@@ -388,6 +390,9 @@ class DatabaseFolder:
                     tags = (tags,)
                 if _sync_tags(conn, name, set(tags)) or differs:
                     changed.append(name)
+            if reorder_rows(conn, list(variables)):
+                # A new order is a change of every column's place.
+                changed = list(variables)
             self._ensure_view_columns(set(variables))
         return changed
 

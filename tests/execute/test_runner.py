@@ -261,9 +261,9 @@ def test_log_and_output_modes(data_root, tmp_path):
 
     db = make_db(tmp_path)
     out = execute_run(db, 1234, 1, variables=["flux"])
-    assert stat.S_IMODE(os.stat(out.log_path).st_mode) == 0o666
-    assert stat.S_IMODE(os.stat(out.log_path.parent).st_mode) == 0o777
-    assert stat.S_IMODE(os.stat(out.fragment).st_mode) == 0o666
+    assert stat.S_IMODE(os.stat(out.log_path).st_mode) == 0o664
+    assert stat.S_IMODE(os.stat(out.log_path.parent).st_mode) == 0o2775
+    assert stat.S_IMODE(os.stat(out.fragment).st_mode) == 0o664
 
 
 def test_figures_groups_and_damnit_imports(data_root, tmp_path):

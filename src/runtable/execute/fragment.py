@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
+from ..sharing import FILE_MODE, shared_dir
 from . import thumbnails
 from .kinds import as_figure, value_kind
 from .summary import Summary, summarise
@@ -73,8 +74,7 @@ def write_fragment(
     ``provenance`` defaults to ``results.provenance`` (or ``"context.py"``). Raises only
     when the file itself can't be written (e.g. disk full); the partial file is removed.
     """
-    out_dir = Path(out_dir)
-    _make_dirs(out_dir)
+    out_dir = shared_dir(out_dir)
     if provenance is None:
         provenance = getattr(results, "provenance", None) or DEFAULT_PROVENANCE
     fd, tmp_name = tempfile.mkstemp(
@@ -84,7 +84,7 @@ def write_fragment(
     tmp = Path(tmp_name)
     try:
         # Explicit mode, not umask: the service and users' jobs share these files.
-        os.chmod(tmp, 0o666)
+        os.chmod(tmp, FILE_MODE)
         _write(tmp, results, provenance)
         ready = tmp.with_name(tmp.name.removesuffix(".writing.h5") + ".ready.h5")
         os.replace(tmp, ready)
@@ -92,20 +92,6 @@ def write_fragment(
         tmp.unlink(missing_ok=True)
         raise
     return ready
-
-
-def _make_dirs(path: Path) -> None:
-    missing = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir(mode=0o777)
-            os.chmod(d, 0o777)  # mkdir's mode is filtered by the umask
-        except FileExistsError:
-            pass
 
 
 @dataclass

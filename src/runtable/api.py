@@ -644,6 +644,23 @@ class Database:
         """The proposal the folder belongs to."""
         return self._db.proposal
 
+    def write(self, run: int, name: str, value: Any, *, title: str | None = None,
+              proposal: int | None = None) -> None:
+        """Store ``value`` (anything a variable may return, or a ``Cell``) as variable
+        ``name`` of ``run``, with the provenance ``"external"``; the variable is made if
+        needed (titled ``title``, default its name). It goes through the folder's one
+        writer: the running service, else this process (see :mod:`runtable.external`).
+        Many values at once: :func:`runtable.external.write_values`.
+
+            >>> db.write(100, "sample_thickness", 0.25)    # doctest: +SKIP
+
+        Raises :class:`~runtable.external.ExternalWriteError` for what can't be stored.
+        """
+        from .external import write_values
+
+        write_values(self._path, run, {name: value}, proposal=proposal,
+                     titles={name: title} if title else None)
+
     def runs(self) -> list[int]:
         """Run numbers taken by the DAQ (those with a start time), in order."""
         return [r for (r,) in self._db.conn.execute(

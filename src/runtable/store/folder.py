@@ -402,6 +402,16 @@ class DatabaseFolder:
             self._ensure_view_columns(set(variables))
         return changed
 
+    def add_variables(self, titles: Mapping[str, str]) -> list[str]:
+        """Give names that have none a row in the ``variables`` table (computed, i.e.
+        not user-editable, with the given title); returns the names added."""
+        with self.transaction() as conn:
+            added = [name for name, title in titles.items() if conn.execute(
+                "INSERT OR IGNORE INTO variables(name, type, title, description, attributes) "
+                "VALUES (?, NULL, ?, NULL, NULL)", (name, title)).rowcount]
+            self._ensure_view_columns(set(titles))
+        return added
+
     def add_user_variable(self, name: str, variable_type: str, title: str | None = None,
                           description: str | None = None) -> None:
         """Define a user-editable column of type boolean|integer|number|string."""

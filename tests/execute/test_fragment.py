@@ -210,7 +210,7 @@ def test_plotly_figure(write):
     assert f["pl"].attrs["_damnit_objtype"] == "PlotlyFigure"
     data = json.loads(f["pl/data"][()].tobytes())
     assert data["data"][0]["y"] == [1, 2, 3]
-    assert f[".reduced/pl"].asstr()[()] == "<plotly figure>"
+    assert f[".reduced/pl"][:8].tobytes() == PNG  # rendered offline (kaleido 0.2.1)
     assert f[".preview/v"].attrs["_damnit_objtype"] == "PlotlyFigure"
     import plotly.io
 

@@ -221,3 +221,30 @@ def test_a_context_file_can_call_get_summary(data_root, tmp_path):
     db.merge_pending()
     assert db.get_value(1234, 1, "summed") == 12
     db.close()
+
+
+PLOTLY_CONTEXT = textwrap.dedent("""
+    from damnit_ctx import Variable
+    import plotly.express as px
+
+    @Variable(title="Flux figure")
+    def flux_figure(run):
+        return px.line(y=run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].ndarray())
+""")
+
+
+def test_a_plotly_figure_gets_a_png_thumbnail_in_the_run_file(data_root, tmp_path):
+    """Processed by a warm worker (runtable reprocess), on a fresh installation: no
+    browser installed by hand."""
+    import h5py
+    from PIL import Image
+
+    from runtable.reprocess import reprocess
+
+    create_folder(tmp_path / "amore", 1234, PLOTLY_CONTEXT).close()
+    [outcome] = reprocess(tmp_path / "amore", [1], jobs=1)
+    assert outcome.ok == ["flux_figure"], outcome
+    with h5py.File(tmp_path / "amore" / "extracted_data" / "p1234_r1.h5") as f:
+        png = f[".reduced/flux_figure"][()].tobytes()
+        assert f["flux_figure"].attrs["_damnit_objtype"] == "PlotlyFigure"
+    assert Image.open(io.BytesIO(png)).size == (300, 214)

@@ -18,7 +18,7 @@ from runtable.store import open_db
 from runtable.testing import add_raw_run
 
 from .conftest import SETTINGS, TIMEOUT, age_runs, values, wait_for
-from .test_service_cli import URL_RE, _env, _runtable
+from .test_service_cli import _env, _runtable, start_serve
 
 
 def stored(folder, run, name):
@@ -103,17 +103,9 @@ def test_values_written_while_the_service_runs_go_through_it(proposal, folder, t
     add_raw_run(proposal, 1)
     age_runs(proposal)
     log_path = tmp_path / "serve.log"
-    with open(log_path, "w") as log:
-        serve = subprocess.Popen(_runtable("serve", str(folder), "--port", "0"),
-                                 stdout=subprocess.PIPE, stderr=log, text=True, env=_env())
+    serve = start_serve(folder, log_path)
     events = None
     try:
-        assert serve.stdout is not None
-        for line in serve.stdout:
-            if URL_RE.search(line):
-                break
-        else:
-            pytest.fail(f"no URL printed: {log_path.read_text()}")
         wait_for(lambda: values(folder, 1), what="run 1 to be processed")
         events = subprocess.Popen(
             _runtable("events", "--in", str(folder), "--kind", "values_merged",

@@ -242,7 +242,8 @@ class Pipeline:
         """The variables by name in the order they are defined."""
         variables = self.vars
         order = [n for n in self._file_order if n in variables]
-        order += [n for n in variables if n not in set(order)]
+        placed = set(order)
+        order += [n for n in variables if n not in placed]
         return {n: variables[n] for n in order}
 
     # -- context files ----------------------------------------------------------------

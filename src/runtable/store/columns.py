@@ -97,7 +97,8 @@ def reorder_rows(conn: sqlite3.Connection, file_order: Sequence[str]) -> bool:
     (user-editable variables, variables since removed) stay after the row they
     followed. Returns whether anything moved."""
     rows = [name for (name,) in conn.execute("SELECT name FROM variables ORDER BY rowid")]
-    in_file = [n for n in file_order if n in set(rows)]
+    present = set(rows)
+    in_file = [n for n in dict.fromkeys(file_order) if n in present]
     wanted = set(in_file)
     # Each other row is anchored to the nearest file variable before it.
     after: dict[str | None, list[str]] = {}

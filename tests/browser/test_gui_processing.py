@@ -240,5 +240,12 @@ def test_add_empty_rows_and_write_a_comment_ahead(page: Page, served: ServedServ
 
     edit_cell(page, last + 1, "comment", "sample B, 5 K")
     expect(cell(page, last + 1, "comment")).to_have_text("sample B, 5 K")
-    with open_db(served.db_dir, readonly=True) as db:
-        assert db.get_value(1234, last + 1, "comment") == "sample B, 5 K"
+    # The cell shows the text as soon as it is typed; the write may land a moment later.
+    stored = None
+    for _ in range(100):
+        with open_db(served.db_dir, readonly=True) as db:
+            stored = db.get_value(1234, last + 1, "comment")
+        if stored is not None:
+            break
+        page.wait_for_timeout(100)
+    assert stored == "sample B, 5 K"

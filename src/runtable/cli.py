@@ -199,6 +199,7 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
     from .reprocess import (
         ConsoleReporter,
         ContextLoadError,
+        FolderInUse,
         ReprocessError,
         ReprocessInterrupted,
         parse_runs,
@@ -225,6 +226,8 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    except FolderInUse as exc:
+        return _hand_over(folder, args, exc)
     except ReprocessError as exc:
         _err(str(exc))
         return 1
@@ -234,6 +237,41 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
     print(summary_line(outcomes) if outcomes else "No runs to process.")
+    return 0
+
+
+def _hand_over(folder: Path, args: argparse.Namespace, busy: Exception) -> int:
+    """``runtable reprocess`` while a service writes the folder: queue the runs there."""
+    from .server.client import ClientError, post_reprocess
+    from .server.discovery import read_server_file
+
+    holder = getattr(busy, "holder", None)
+    info = read_server_file(folder)
+    if holder is None or not holder.url or info is None or info.url != holder.url:
+        raise CommandError(str(busy))
+    variables = list(dict.fromkeys(args.var)) or None
+    if variables is None and args.match:
+        from .jobs import inspect_context
+        from .store import open_db
+
+        with open_db(folder, readonly=True) as db:
+            python = db.get_setting("context_python")
+        context = inspect_context(folder, python)
+        if context.problems:
+            raise CommandError(f"the context file cannot be loaded:\n{context.problems}")
+        variables = context.select(args.data, (), args.match)
+        if not variables:
+            raise CommandError(f"No variable title contains "
+                               f"{' or '.join(map(repr, args.match))}")
+    try:
+        answer = post_reprocess(info, ",".join(args.runs), variables, args.data)
+    except ClientError as exc:
+        raise CommandError(f"{holder.describe()} writes this folder, and it did not "
+                           f"take the runs: {exc}") from None
+    jobs = answer.get("jobs") or []
+    print(f"{holder.describe()} writes this folder: handed the runs to it, "
+          f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} queued. Follow them on its "
+          "web page or with `runtable events`.")
     return 0
 
 
@@ -454,8 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reprocess",
         help="process runs again here and now, and merge the results",
         description="Execute the context file for the given runs in parallel local "
-        "processes and merge each run's results as it finishes. Do not use it while a "
-        "service runs on the same folder. Exits with status 1 only when nothing could be "
+        "processes and merge each run's results as it finishes. While a service runs "
+        "on the folder (its only writer), the runs are handed to it instead. Exits with "
+        "status 1 only when nothing could be "
         "processed (the context file does not load, a run does not exist); errors of "
         "single variables or runs are reported and logged in process_logs/.",
     )

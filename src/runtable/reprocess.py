@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConsoleReporter",
     "ContextLoadError",
+    "FolderInUse",
     "MissingRunsError",
     "Reporter",
     "ReprocessError",
@@ -64,6 +65,15 @@ class ContextLoadError(ReprocessError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("The context file cannot be loaded:\n" + "\n".join(self.problems))
+
+
+class FolderInUse(ReprocessError):
+    """Another process (a running service, another ``reprocess``) writes the folder;
+    ``holder`` says which (None when unknown), ``holder.url`` where it serves."""
+
+    def __init__(self, busy: Exception) -> None:
+        self.holder = getattr(busy, "holder", None)
+        super().__init__(str(busy))
 
 
 class MissingRunsError(ReprocessError):
@@ -182,13 +192,13 @@ def reprocess(
 
     Also merges result fragments left in the folder by an earlier command or service
     that was killed, and updates the folder's ``variables`` table from the context
-    file. Refuses to run while a service runs on the folder. Raises
+    file. It is the folder's single writer meanwhile: raises :class:`FolderInUse`
+    while another process (a service) is. Raises
     :class:`ContextLoadError`, :class:`MissingRunsError` or :class:`ReprocessError`
     before processing anything; :class:`ReprocessInterrupted` on Ctrl-C, after
     stopping the running processes and merging what had finished.
     """
-    from .sources import ProposalNotFoundError, scan_runs
-    from .store import open_db
+    from .store import FolderBusy, become_writer, open_db
 
     if data not in ("raw", "proc", "all"):
         raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
@@ -199,70 +209,72 @@ def reprocess(
         if proposal is None:
             raise ReprocessError(f"{db_dir} has no proposal set; "
                                  "set it with `runtable config proposal NUMBER`")
-        _refuse_if_served(db_dir)
         try:
-            prop_dir = proposal_dir(db_dir, proposal)
-        except ProposalNotFoundError as exc:
-            raise ReprocessError(str(exc)) from None
-        # Results a killed command or service left behind come first, so that the
-        # newer ones merged below win.
-        db.merge_pending()
-
-        on_disk = {r.run: r for r in scan_runs(prop_dir)}
-        wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
-                  "all": lambda r: r.raw or r.proc}[data]
-        if runs == "all":
-            run_list = sorted(n for n, r in on_disk.items() if wanted(r))
-        else:
-            run_list = sorted(set(runs))
-            missing = [n for n in run_list if n not in on_disk or not wanted(on_disk[n])]
-            if missing:
-                kinds = "raw/ or proc/" if data == "all" else f"{data}/"
-                raise MissingRunsError(missing, proposal, f"{prop_dir}{os.sep}{kinds}")
-
-        python = str(python or db.get_setting("context_python") or sys.executable)
-        if not (Path(python).is_file() or _on_path(python)):
-            raise ReprocessError(
-                f"The context_python interpreter {python} does not exist; set another "
-                "with `runtable config context_python PATH`")
-        if jobs is None:
-            jobs = min(int(db.get_setting("concurrent_jobs") or 1), os.cpu_count() or 1)
-        jobs = max(1, min(jobs, len(run_list) or 1))
-        limits = _limits(db, timeout)
-
-        # The worker imports numpy, h5py and extra_data while this process loads the
-        # context file: the two biggest start-up costs overlap.
-        pool = _WorkerPool(python) if run_list else None
-        try:
-            pipeline = load_context(db.context_path)
-            _check_selection(pipeline, data, variables, match)
-            db.update_computed_variables(pipeline.vars_to_dict())
-            if pool is None:
-                return []
-            # The workers find the runs under the same root we did, even when it was
-            # known only from where the database folder is.
-            env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2])}
-            request = {"db_dir": str(db.path), "proposal": proposal, "data": data,
-                       "variables": list(variables), "match": list(match),
-                       "cluster": None, "env": env, **limits}
-            reporter.start(run_list, jobs)
-            return _Batch(db, proposal, pool, request).run(run_list, jobs, reporter)
-        finally:
-            if pool is not None:
-                pool.close()
+            writer = become_writer(db_dir, "runtable reprocess")
+        except FolderBusy as exc:
+            raise FolderInUse(exc) from None
+        with writer:
+            return _reprocess(db, db_dir, proposal, runs, data, variables, match, jobs,
+                              python, timeout, reporter)
 
 
-def _refuse_if_served(db_dir: Path) -> None:
-    """A running service is the folder's single writer: no second one beside it."""
-    from .server.discovery import read_server_file
+def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
+               runs: Iterable[int] | Literal["all"], data: RunDataName,
+               variables: Sequence[str], match: Sequence[str], jobs: int | None,
+               python: str | Path | None, timeout: float | None,
+               reporter: Reporter) -> list[RunOutcome]:
+    from .sources import ProposalNotFoundError, scan_runs
 
-    info = read_server_file(db_dir)
-    if info is not None:
-        where = f"process {info.pid}" + (f" on {info.host}" if info.host else "")
+    try:
+        prop_dir = proposal_dir(db_dir, proposal)
+    except ProposalNotFoundError as exc:
+        raise ReprocessError(str(exc)) from None
+    # Results a killed command or service left behind come first, so that the
+    # newer ones merged below win.
+    db.merge_pending()
+
+    on_disk = {r.run: r for r in scan_runs(prop_dir)}
+    wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
+              "all": lambda r: r.raw or r.proc}[data]
+    if runs == "all":
+        run_list = sorted(n for n, r in on_disk.items() if wanted(r))
+    else:
+        run_list = sorted(set(runs))
+        missing = [n for n in run_list if n not in on_disk or not wanted(on_disk[n])]
+        if missing:
+            kinds = "raw/ or proc/" if data == "all" else f"{data}/"
+            raise MissingRunsError(missing, proposal, f"{prop_dir}{os.sep}{kinds}")
+
+    python = str(python or db.get_setting("context_python") or sys.executable)
+    if not (Path(python).is_file() or _on_path(python)):
         raise ReprocessError(
-            f"A runtable service is running for {db_dir} ({info.url}, {where}), and only "
-            "one process may write a database folder. Reprocess from its web page, or "
-            "stop the service first.")
+            f"The context_python interpreter {python} does not exist; set another "
+            "with `runtable config context_python PATH`")
+    if jobs is None:
+        jobs = min(int(db.get_setting("concurrent_jobs") or 1), os.cpu_count() or 1)
+    jobs = max(1, min(jobs, len(run_list) or 1))
+    limits = _limits(db, timeout)
+
+    # The worker imports numpy, h5py and extra_data while this process loads the
+    # context file: the two biggest start-up costs overlap.
+    pool = _WorkerPool(python) if run_list else None
+    try:
+        pipeline = load_context(db.context_path)
+        _check_selection(pipeline, data, variables, match)
+        db.update_computed_variables(pipeline.vars_to_dict())
+        if pool is None:
+            return []
+        # The workers find the runs under the same root we did, even when it was
+        # known only from where the database folder is.
+        env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2])}
+        request = {"db_dir": str(db.path), "proposal": proposal, "data": data,
+                   "variables": list(variables), "match": list(match),
+                   "cluster": None, "env": env, **limits}
+        reporter.start(run_list, jobs)
+        return _Batch(db, proposal, pool, request).run(run_list, jobs, reporter)
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def _check_selection(pipeline: Pipeline, data: str, variables: Sequence[str],

@@ -291,18 +291,19 @@ def test_leftover_fragments_are_merged_first(rich_folder: Path, data_root: MockP
     assert not outcome.fragment.exists()
 
 
-def test_refused_while_a_service_runs(rich_folder: Path, data_root: MockProposal) -> None:
-    from runtable.server.discovery import remove_server_file, write_server_file
+def test_refused_while_another_process_writes_the_folder(rich_folder: Path,
+                                                          data_root: MockProposal) -> None:
+    import os
 
-    # This test process stands in for the service: its process id is alive.
-    write_server_file(rich_folder, "http://127.0.0.1:8780", "token-0123456789abcdef")
-    try:
+    from runtable.store import become_writer
+
+    # This test process stands in for a service whose token reprocess cannot read.
+    with become_writer(rich_folder, "runtable serve", url="http://127.0.0.1:8780"):
         result = reprocess(rich_folder, data_root, "1")
-    finally:
-        remove_server_file(rich_folder)
     assert result.returncode == 1
-    assert "A runtable service is running for" in result.stderr
-    assert "http://127.0.0.1:8780" in result.stderr and "stop the service first" in result.stderr
+    assert result.stderr.startswith(f"Error: runtable serve (process {os.getpid()} on ")
+    assert "http://127.0.0.1:8780" in result.stderr
+    assert "only one process may write a folder" in result.stderr
     assert stored_values(rich_folder) == {}
     assert reprocess(rich_folder, data_root, "1", "--var", "label").returncode == 0
 

@@ -71,6 +71,9 @@ class ProcessingControl(Protocol):
 class Service(ProcessingControl, Protocol):
     """What runs beside the web app for a database folder (the watcher/jobs wiring)."""
 
+    #: The server's URL, set before :meth:`start`.
+    url: str | None
+
     def start(self, bus: EventBus) -> None:
         """Start working; publish every change on ``bus`` (from any thread)."""
 
@@ -165,6 +168,7 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
     try:
         with _stop_on_signals():
             if service is not None:
+                service.url = base  # named to a second server refused on this folder
                 service.start(bus)
             with advertised(db_dir, base, token) as info_file:
                 print(f"Serving {db_dir} -- open this URL in a browser:\n"

@@ -36,6 +36,8 @@ Public surface::
     read_table(db, runs=None, names=None) -> TableColumns   # the run table, columnar
     table.refresh(db) -> TableChanges                 # only what changed since
     with db.transaction() as conn: ...                # one write transaction
+    with become_writer(path, "runtable reprocess"):   # the folder's one writer (OS lock)
+    current_writer(path) -> WriterInfo | None         # who writes it now
     db.close()                                        # or use `with open_db(...) as db:`
     read_cell(db, proposal, run, name, path=, slice=, region=, max_points=,
               max_pixels=, preview=) -> CellData      # one cell's full data, read lazily
@@ -75,6 +77,7 @@ from .settings import SETTINGS, Setting
 from .summaries import decode_summary, encode_summary
 from .table import TableChanges, TableColumns, read_table
 from .uservars import USER_TYPES
+from .writer import FolderBusy, WriterInfo, WriterLock, become_writer, current_writer
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -87,6 +90,7 @@ __all__ = [
     "CellDataError",
     "CellNotFound",
     "DatabaseFolder",
+    "FolderBusy",
     "MergeResult",
     "ReadOnlyError",
     "Setting",
@@ -98,7 +102,11 @@ __all__ = [
     "UnsupportedVersionError",
     "ValidationError",
     "VariableInfo",
+    "WriterInfo",
+    "WriterLock",
+    "become_writer",
     "create_folder",
+    "current_writer",
     "decode_summary",
     "encode_summary",
     "merge_pending",

@@ -34,6 +34,7 @@ from .execute.runner import RunDataName, RunOutcome
 
 if TYPE_CHECKING:
     from .context import Pipeline
+    from .jobs import ContextInfo
     from .store import DatabaseFolder
 
 __all__ = [
@@ -231,7 +232,9 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
         raise ReprocessError(str(exc)) from None
     # Results a killed command or service left behind come first, so that the
     # newer ones merged below win.
-    db.merge_pending()
+    from .jobs.limits import Limits
+
+    db.merge_pending(Limits.from_settings(db.settings()).longest_s)
 
     on_disk = {r.run: r for r in scan_runs(prop_dir)}
     wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
@@ -255,13 +258,18 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
     jobs = max(1, min(jobs, len(run_list) or 1))
     limits = _limits(db, timeout)
 
-    # The worker imports numpy, h5py and extra_data while this process loads the
-    # context file: the two biggest start-up costs overlap.
+    # The worker imports numpy, h5py and extra_data while the context file loads (in a
+    # child process: it is user code, which may exit, hang or crash): the two biggest
+    # start-up costs overlap.
     pool = _WorkerPool(python) if run_list else None
     try:
-        pipeline = load_context(db.context_path)
-        _check_selection(pipeline, data, variables, match)
-        db.update_computed_variables(pipeline.vars_to_dict())
+        from .jobs import inspect_context
+
+        context = inspect_context(db.path, python)
+        if context.problems:
+            raise ContextLoadError(context.problems.splitlines())
+        names = _check_selection(context, data, variables, match)
+        db.update_computed_variables(context.definitions)
         if pool is None:
             return []
         # The workers find the runs under the same root we did, even when it was
@@ -271,23 +279,25 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
                    "variables": list(variables), "match": list(match),
                    "cluster": None, "env": env, **limits}
         reporter.start(run_list, jobs)
-        return _Batch(db, proposal, pool, request).run(run_list, jobs, reporter)
+        return _Batch(db, proposal, pool, request, names).run(run_list, jobs, reporter)
     finally:
         if pool is not None:
             pool.close()
 
 
-def _check_selection(pipeline: Pipeline, data: str, variables: Sequence[str],
-                     match: Sequence[str]) -> None:
-    try:
-        selected = pipeline.select(variables=tuple(variables), match=tuple(match),
-                                   run_data=data)
-    except KeyError as exc:
-        known = ", ".join(sorted(pipeline.vars)) or "none"
-        raise ReprocessError(f"{exc.args[0]} in the context file; its variables: "
-                             f"{known}") from None
-    if match and not variables and not selected.vars:
+def _check_selection(context: ContextInfo, data: str, variables: Sequence[str],
+                     match: Sequence[str]) -> list[str]:
+    """The names the selection computes (stored ones: not transient), or
+    ReprocessError for an unknown name or a title nothing matches."""
+    unknown = [v for v in variables if v not in context.variables]
+    if unknown:
+        known = ", ".join(sorted(context.variables)) or "none"
+        raise ReprocessError(f"No variable named {', '.join(map(repr, unknown))} in the "
+                             f"context file; its variables: {known}")
+    selected = context.select(data, variables, match)
+    if match and not variables and not selected:
         raise ReprocessError(f"No variable title contains {' or '.join(map(repr, match))}")
+    return [n for n in selected if not context.variables[n].transient]
 
 
 def _on_path(name: str) -> bool:
@@ -342,11 +352,21 @@ class _Batch:
     as it arrives (the folder's single writer) and handles Ctrl-C."""
 
     def __init__(self, db: DatabaseFolder, proposal: int, pool: _WorkerPool,
-                 request: dict) -> None:
+                 request: dict, names: list[str]) -> None:
         self.db = db
         self.proposal = proposal
         self.pool = pool
         self.request = request
+        #: What each run computes: the variables a run that dies gets its error for.
+        self.names = names
+        self.partials: dict[int, str] = {}  # run -> the fragment its process writes
+
+    def _submit(self, run: int) -> bool:
+        from .execute.fragment import partial_path
+
+        partial = str(partial_path(self.db.extracted_dir, self.proposal, run))
+        self.partials[run] = partial
+        return self.pool.submit({**self.request, "id": run, "run": run, "partial": partial})
 
     def run(self, runs: list[int], jobs: int, reporter: Reporter) -> list[RunOutcome]:
         import queue
@@ -361,7 +381,7 @@ class _Batch:
                 while waiting and len(running) < jobs and dead is None:
                     if stop.is_set():
                         break
-                    if self.pool.submit({**self.request, "id": waiting[0], "run": waiting[0]}):
+                    if self._submit(waiting[0]):
                         running.add(waiting.pop(0))
                     else:
                         dead = self._death_note()
@@ -376,7 +396,7 @@ class _Batch:
                 if kind == "eof":
                     dead = self._death_note()
                     for run in sorted(running):
-                        outcomes[run] = self._failed(run, "ProcessingCrashed", dead)
+                        outcomes[run] = self._merge(self._died(run, "ProcessingCrashed", dead))
                         reporter.finished(outcomes[run])
                     running.clear()
                 elif kind == "finished" and event.get("id") in running:
@@ -396,6 +416,7 @@ class _Batch:
                             reporter.finished(outcomes[run])
                 reporter.stopping(len(running))
                 self.pool.close()  # kills the runs still going; nothing more is merged
+                self._discard_partials()
                 for run in runs:
                     outcomes.setdefault(run, RunOutcome(self.proposal, run, failure=(
                         "Interrupted", "stopped by Ctrl-C before it finished"
@@ -426,19 +447,43 @@ class _Batch:
             log.write(f"----- Failed r{run} (p{self.proposal}): {message} -----\n")
         return outcome
 
+    def _discard_partials(self) -> None:
+        """Remove what runs stopped on purpose (Ctrl-C) had written."""
+        from .execute.fragment import journal_path
+
+        for partial in self.partials.values():
+            for path in (Path(partial), journal_path(partial)):
+                path.unlink(missing_ok=True)
+        self.partials.clear()
+
+    def _died(self, run: int, cls: str, message: str) -> RunOutcome:
+        """A run whose process died: what it had finished and the error for the rest
+        go into a fragment (:mod:`runtable.jobs.errors`), merged like any other."""
+        from .jobs.errors import make_error, write_error_fragment
+
+        outcome = self._failed(run, cls, message)
+        try:
+            outcome.fragment = write_error_fragment(
+                self.db.path, self.proposal, run, self.names, make_error(cls, message),
+                partial=self.partials.pop(run, None))
+        except Exception as exc:  # a full disk, say: the run's log still tells
+            outcome.failure = (cls, f"{message} (and its error could not be recorded: "
+                                    f"{exc})")
+        return outcome
+
     def _outcome(self, run: int, event: dict) -> RunOutcome:
         from .execute.subprocess import describe_exit
 
         if event.get("killed"):
-            return self._failed(run, str(event["killed"]), str(event.get("message") or ""))
+            return self._died(run, str(event["killed"]), str(event.get("message") or ""))
         if event.get("outcome"):
             try:
                 return RunOutcome.from_json(event["outcome"])
             except (ValueError, TypeError):
                 pass
-        return self._failed(run, "ProcessingCrashed",
-                            describe_exit(int(event.get("returncode") or 0)) +
-                            "; see the run's log in process_logs/")
+        return self._died(run, "ProcessingCrashed",
+                          describe_exit(int(event.get("returncode") or 0)) +
+                          "; see the run's log in process_logs/")
 
     def _merge(self, outcome: RunOutcome) -> RunOutcome:
         if outcome.fragment is None:

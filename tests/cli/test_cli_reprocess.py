@@ -250,7 +250,9 @@ def test_job_time_limit_kills_a_slow_run(tmp_path: Path, data_root: MockProposal
     assert result.returncode == 0, result.stderr
     assert "r0002  FAILED  TimeLimitExceeded" in result.stdout
     assert "3 runs processed: 2 ok, 1 failed." in result.stdout
-    assert stored_values(folder) == {(1, "sleepy"): 1, (3, "sleepy"): 3}
+    # Run 2's cell says why it is empty.
+    assert stored_values(folder) == {(1, "sleepy"): 1, (2, "sleepy"): None, (3, "sleepy"): 3}
+    assert '"error_cls": "TimeLimitExceeded"' in attributes(folder, 2, "sleepy")
     log = (folder / "process_logs" / "r2-p1234.out").read_text()
     assert "time limit" in log
 
@@ -263,12 +265,11 @@ def test_broken_context_python(tmp_path: Path, data_root: MockProposal) -> None:
     with create_folder(folder, data_root.proposal, RICH_CONTEXT) as db:
         db.set_setting("context_python", str(fake))
     result = reprocess(folder, data_root, "1-2")
-    assert result.returncode == 0, result.stderr
-    for run in (1, 2):
-        line = next(ln for ln in result.stdout.splitlines() if ln.startswith(f"r{run:04d}"))
-        assert "FAILED  ProcessingCrashed" in line and str(fake) in line, line
-    log = (folder / "process_logs" / "r1-p1234.out").read_text()
-    assert "this python is broken" in log and "exited with code 3" in log
+    # The context file is loaded with that python too: nothing can be processed.
+    assert result.returncode == 1, result.stderr
+    assert "cannot be loaded; nothing was processed" in result.stderr
+    assert "(exit 3): this python is broken" in result.stderr
+    assert "Traceback" not in result.stderr
     assert stored_values(folder) == {}
 
     with open_db(folder) as db:

@@ -51,6 +51,11 @@ class Limits:
     slurm_time: str = "02:00:00"
 
     @property
+    def longest_s(self) -> float:
+        """The longest any job may run: the local or the Slurm time limit."""
+        return max(self.time_s, parse_slurm_time(self.slurm_time))
+
+    @property
     def mem_bytes(self) -> int:
         return parse_memory(self.mem)
 

@@ -218,8 +218,7 @@ class Service:
         """
         if data not in ("raw", "proc"):
             raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
-        if isinstance(run, bool) or not isinstance(run, int) or run < 0:
-            raise ValueError(f"run must be a non-negative integer, not {run!r}")
+        _check_run(run)
         if not self._started or self._stopping.is_set():
             raise RuntimeError("the service is not running")
         log.info("Notified that run %d (%s) is complete", run, data)
@@ -533,10 +532,12 @@ class Service:
 
     def _merge_pending(self) -> None:
         self._merge_failed = False
+        from runtable.jobs.limits import Limits
         from runtable.store.merge import pending_fragments
 
+        assert self.queue is not None
         before = len(pending_fragments(self.db))
-        results = self.db.merge_pending()
+        results = self.db.merge_pending(Limits.from_settings(self.queue.settings()).longest_s)
         for result in results:
             self._merged(result)
         if len(results) < before:
@@ -707,8 +708,8 @@ class Service:
 
 
 def _check_run(run: object) -> int:
-    if isinstance(run, bool) or not isinstance(run, int) or run < 0:
-        raise ValueError(f"run must be a non-negative integer, not {run!r}")
+    if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run < 2**63:
+        raise ValueError(f"run must be a non-negative integer below 2**63, not {run!r}")
     return run
 
 

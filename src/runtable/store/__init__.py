@@ -68,7 +68,13 @@ from .celldata import (
     TooMuchData,
     read_cell,
 )
-from .errors import ReadOnlyError, StoreError, UnsupportedVersionError, ValidationError
+from .errors import (
+    EditConflict,
+    ReadOnlyError,
+    StoreError,
+    UnsupportedVersionError,
+    ValidationError,
+)
 from .folder import DatabaseFolder, TimeComment, VariableInfo, create_folder, open_db
 from .merge import MergeResult
 from .merge import merge_pending_in as merge_pending
@@ -90,6 +96,7 @@ __all__ = [
     "CellDataError",
     "CellNotFound",
     "DatabaseFolder",
+    "EditConflict",
     "FolderBusy",
     "MergeResult",
     "ReadOnlyError",

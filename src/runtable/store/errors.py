@@ -17,3 +17,12 @@ class ReadOnlyError(StoreError):
 
 class ValidationError(StoreError, ValueError):
     """A value given by a person (setting, user variable, name) is not acceptable."""
+
+
+class EditConflict(StoreError):
+    """An edit made on a value that someone else has changed since; ``current`` is the
+    value stored now (nothing was changed)."""
+
+    def __init__(self, message: str, current: object) -> None:
+        super().__init__(message)
+        self.current = current

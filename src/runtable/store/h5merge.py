@@ -193,6 +193,12 @@ def merge_into_run_file(fragment: Path, dst: Path, replace: set[str], skip: set[
     _write_atomically(dst, build, checkpoint)
 
 
+def copy_variables(src: h5py.File, out: h5py.File, drop: set[str]) -> None:
+    """Copy every variable's objects of *src* into *out* except those named in *drop*
+    (data groups with their ``.reduced``/``.preview``/``.errors`` entries)."""
+    _Copier(out, _noop).copy_filtered(src, drop)
+
+
 def remove_from_run_file(dst: Path, names: set[str]) -> bool:
     """Rewrite *dst* without the objects in *names*; False if it had none of them."""
     if not dst.exists():

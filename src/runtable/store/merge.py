@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 
 from . import h5merge
 from .folder import _insert_run
-from .fragments import FRAGMENT_RE, attributes_json, read_fragment
+from .fragments import FAILED_ATTR, FRAGMENT_RE, FragmentContents, attributes_json, read_fragment
 
 if TYPE_CHECKING:
     from .folder import DatabaseFolder
@@ -119,9 +119,12 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
         log.warning("%s: ignoring %s (comments and user-editable variables are only set "
                     "by people)", path.name, sorted(skip))
     result.protected = sorted(skip)
+    # A job that died erases nothing: values stored before stay, with the failure noted.
+    kept = _values_kept(db, contents, skip)
     h5merge.merge_into_run_file(
         path, db.run_file(contents.proposal, contents.run),
-        replace=contents.names - skip, skip=skip, checkpoint=_checkpoint,
+        replace=contents.names - skip - kept.keys(), skip=skip | kept.keys(),
+        checkpoint=_checkpoint,
     )
     _checkpoint("hdf5_replaced")
 
@@ -134,12 +137,17 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
                      summary.max_diff, contents.provenance, summary.summary_type,
                      summary.summary_method, attributes_json(summary.attributes)))
     for name, (message, cls) in contents.errors.items():
-        if name in skip or name == "start_time":
+        if name in skip or name in kept or name == "start_time":
             continue
         rows.append((contents.proposal, contents.run, name, None, now, None,
                      contents.provenance, None, None,
                      json.dumps({"error": message, "error_cls": cls})))
-    result.names = sorted(r[2] for r in rows)
+    marked = []
+    for name, attrs in kept.items():
+        message, cls = contents.errors[name]
+        marked.append((json.dumps({**attrs, FAILED_ATTR: {"error": message, "error_cls": cls}},
+                                  sort_keys=True), contents.proposal, contents.run, name))
+    result.names = sorted([r[2] for r in rows] + list(kept))
 
     with db.transaction() as conn:
         _insert_run(conn, contents.proposal, contents.run, None)
@@ -147,6 +155,8 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
             conn.execute("UPDATE run_info SET start_time = ? WHERE proposal = ? AND run = ?",
                          (contents.start_time, contents.proposal, contents.run))
         conn.executemany(_UPSERT, rows)
+        conn.executemany("UPDATE run_variables SET attributes = ? WHERE proposal = ? AND "
+                         "run = ? AND name = ?", marked)
         conn.execute(
             "INSERT INTO runtable_merged_fragments(name, size, proposal, run, merged_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET size = excluded.size, "
@@ -159,6 +169,30 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
     h5merge.fsync_dir(path.parent)
     _checkpoint("fragment_removed")
     return result
+
+
+def _values_kept(db: DatabaseFolder, contents: FragmentContents,
+                 skip: set[str]) -> dict[str, dict]:
+    """The job failures of ``contents`` whose variable holds a value (not an error)
+    now, with that row's attributes: these values stay."""
+    names = sorted(contents.job_failures & contents.errors.keys() - skip)
+    if not names:
+        return {}
+    kept = {}
+    for name, value, attributes in db.conn.execute(
+            f"SELECT name, value, attributes FROM run_variables WHERE proposal = ? AND "
+            f"run = ? AND name IN ({','.join('?' * len(names))})",
+            (contents.proposal, contents.run, *names)):
+        try:
+            attrs = json.loads(attributes) if attributes else {}
+        except ValueError:
+            attrs = {}
+        if not isinstance(attrs, dict):
+            attrs = {}
+        if value is None and "error" in attrs:
+            continue  # an error before: the new one replaces it
+        kept[name] = attrs
+    return kept
 
 
 def pending_fragments(db: DatabaseFolder) -> list[Path]:
@@ -175,14 +209,45 @@ def pending_fragments(db: DatabaseFolder) -> list[Path]:
     return [p for _, _, p in sorted(found)]
 
 
-def merge_pending(db: DatabaseFolder) -> list[MergeResult]:
+#: Margin over the longest job time limit after which a partial fragment is stale.
+PARTIAL_MARGIN_S = 600.0
+
+
+def remove_stale_partials(db: DatabaseFolder, max_job_s: float) -> list[Path]:
+    """Remove fragments still being written (``*.writing.h5`` and their journals) by
+    jobs that cannot be alive any more: untouched for longer than the longest job may
+    run (``max_job_s``) plus a margin. A live job's file (a Slurm job may outlive the
+    service) is younger than that."""
+    if not db.extracted_dir.is_dir():
+        return []
+    cutoff = time.time() - max_job_s - PARTIAL_MARGIN_S
+    removed = []
+    for path in db.extracted_dir.iterdir():
+        if not (path.name.endswith(".writing.h5") or path.name.endswith(".writing.h5.done")):
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            continue
+    if removed:
+        log.info("Removed %d partial result file(s) of jobs that died long ago",
+                 len(removed))
+    return removed
+
+
+def merge_pending(db: DatabaseFolder, max_job_s: float | None = None) -> list[MergeResult]:
     """Finish what a crash interrupted, then merge all waiting fragments.
 
     A fragment that cannot be merged is logged and left in place (so nothing
-    is lost); the others are still merged.
+    is lost); the others are still merged. With ``max_job_s`` (the longest a job
+    may run), partial fragments of jobs long dead are removed too.
     """
     with db.hdf5_lock():
         db.clean_temporary_files()
+        if max_job_s is not None:
+            remove_stale_partials(db, max_job_s)
     db.finish_pending_deletions()
     results = []
     for path in pending_fragments(db):

@@ -20,6 +20,7 @@ a context file that does not load, runs that don't exist, an unknown variable na
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import re
@@ -45,6 +46,7 @@ __all__ = [
     "Reporter",
     "ReprocessError",
     "ReprocessInterrupted",
+    "RunRanges",
     "load_context",
     "outcome_line",
     "parse_runs",
@@ -78,13 +80,16 @@ class FolderInUse(ReprocessError):
 
 
 class MissingRunsError(ReprocessError):
-    """Some of the requested runs are not on disk; ``runs`` lists them."""
+    """Some of the requested runs are not on disk; ``runs`` (:class:`RunRanges`) says
+    which."""
 
-    def __init__(self, runs: Sequence[int], proposal: int, where: str) -> None:
-        self.runs = sorted(runs)
-        listed = ", ".join(map(str, self.runs))
-        noun = "Run" if len(self.runs) == 1 else "Runs"
-        verb = "does" if len(self.runs) == 1 else "do"
+    def __init__(self, runs: Sequence[int] | RunRanges, proposal: int, where: str) -> None:
+        ranges = runs if isinstance(runs, RunRanges) else RunRanges((r, r) for r in runs)
+        self.runs = ranges
+        listed = str(ranges)
+        single = len(ranges.ranges) == 1 and ranges.ranges[0][0] == ranges.ranges[0][1]
+        noun = "Run" if single else "Runs"
+        verb = "does" if single else "do"
         super().__init__(f"{noun} {listed} of proposal {proposal} {verb} not exist "
                          f"(no run folder under {where})")
 
@@ -113,19 +118,72 @@ class Reporter:
         """Ctrl-C: ``running`` runs are being stopped; nothing new starts."""
 
 
-def parse_runs(specs: Iterable[str]) -> list[int] | Literal["all"]:
+class RunRanges:
+    """Run numbers as given by a person: sorted, merged ranges, never expanded (a
+    range like ``1-1000000000`` costs nothing until compared with the runs that exist).
+    """
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        merged: list[list[int]] = []
+        for first, last in sorted(ranges):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], last)
+            else:
+                merged.append([first, last])
+        self.ranges = [(first, last) for first, last in merged]
+        self._starts = [first for first, _ in self.ranges]
+
+    def __contains__(self, run: object) -> bool:
+        if not isinstance(run, int):
+            return False
+        i = bisect.bisect_right(self._starts, run) - 1
+        return i >= 0 and run <= self.ranges[i][1]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunRanges) and other.ranges == self.ranges
+
+    def __repr__(self) -> str:
+        return f"RunRanges({self})"
+
+    def __str__(self) -> str:
+        return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in self.ranges)
+
+    def select(self, existing: Iterable[int]) -> list[int]:
+        """The runs of ``existing`` in these ranges, sorted."""
+        return sorted({run for run in existing if run in self})
+
+    def missing(self, existing: Iterable[int]) -> RunRanges:
+        """The parts of these ranges with no run of ``existing``."""
+        have = self.select(existing)
+        gaps = []
+        for first, last in self.ranges:
+            start = first
+            for run in have[bisect.bisect_left(have, first):bisect.bisect_right(have, last)]:
+                if run > start:
+                    gaps.append((start, run - 1))
+                start = run + 1
+            if start <= last:
+                gaps.append((start, last))
+        return RunRanges(gaps)
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges)
+
+
+def parse_runs(specs: Iterable[str]) -> RunRanges | Literal["all"]:
     """Run numbers from command-line words: ``"5"``, ``"3-7"``, ``"1,4,9-10"`` or
-    ``"all"`` (alone). Sorted, without duplicates; ValueError for anything else.
+    ``"all"`` (alone), as :class:`RunRanges` (compare them with the runs that exist
+    with :meth:`RunRanges.select`); ValueError for anything else.
 
     >>> parse_runs(["3-5", "9,1"])
-    [1, 3, 4, 5, 9]
+    RunRanges(1, 3-5, 9)
     """
     words = [w for spec in specs for w in str(spec).split(",") if w.strip()]
     if [w.strip().lower() for w in words] == ["all"]:
         return "all"
     if not words:
         raise ValueError("No runs given: name run numbers (e.g. 5 3-7 1,2) or 'all'")
-    runs: set[int] = set()
+    ranges = []
     for word in words:
         match = _RANGE_RE.match(word.strip())
         if match is None:
@@ -135,8 +193,8 @@ def parse_runs(specs: Iterable[str]) -> list[int] | Literal["all"]:
         last = int(match.group(2)) if match.group(2) else first
         if last < first:
             raise ValueError(f"Range {word!r} goes backwards")
-        runs.update(range(first, last + 1))
-    return sorted(runs)
+        ranges.append((first, last))
+    return RunRanges(ranges)
 
 
 def proposal_dir(db_dir: str | Path, proposal: int) -> Path:
@@ -171,7 +229,7 @@ def load_context(context_path: str | Path) -> Pipeline:
 
 def reprocess(
     db_dir: str | Path,
-    runs: Iterable[int] | Literal["all"],
+    runs: Iterable[int] | RunRanges | Literal["all"],
     *,
     data: RunDataName = "all",
     variables: Sequence[str] = (),
@@ -181,7 +239,7 @@ def reprocess(
     timeout: float | None = None,
     reporter: Reporter | None = None,
 ) -> list[RunOutcome]:
-    """Process ``runs`` (run numbers, or ``"all"`` runs on disk) of the folder's
+    """Process ``runs`` (run numbers, :class:`RunRanges`, or ``"all"`` runs on disk) of the folder's
     proposal again and merge the results; returns one outcome per run, by run number.
 
     ``data``: which variables, as if that data had just arrived (``'all'``:
@@ -220,7 +278,7 @@ def reprocess(
 
 
 def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
-               runs: Iterable[int] | Literal["all"], data: RunDataName,
+               runs: Iterable[int] | RunRanges | Literal["all"], data: RunDataName,
                variables: Sequence[str], match: Sequence[str], jobs: int | None,
                python: str | Path | None, timeout: float | None,
                reporter: Reporter) -> list[RunOutcome]:
@@ -239,11 +297,14 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
     on_disk = {r.run: r for r in scan_runs(prop_dir)}
     wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
               "all": lambda r: r.raw or r.proc}[data]
+    present = sorted(n for n, r in on_disk.items() if wanted(r))
     if runs == "all":
-        run_list = sorted(n for n, r in on_disk.items() if wanted(r))
+        run_list = present
     else:
-        run_list = sorted(set(runs))
-        missing = [n for n in run_list if n not in on_disk or not wanted(on_disk[n])]
+        # Never expanded: a range is compared with the runs that exist.
+        ranges = runs if isinstance(runs, RunRanges) else RunRanges((r, r) for r in runs)
+        run_list = ranges.select(present)
+        missing = ranges.missing(present)
         if missing:
             kinds = "raw/ or proc/" if data == "all" else f"{data}/"
             raise MissingRunsError(missing, proposal, f"{prop_dir}{os.sep}{kinds}")

@@ -181,11 +181,12 @@ def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
         if not runs:
             raise HTTPProblem(422, "The table has no runs yet: nothing to reprocess")
     else:
-        runs = parsed
-        missing = sorted(set(runs) - set(known))
+        # Ranges are compared with the table's runs, never expanded (1-1000000000).
+        runs = parsed.select(known)
+        missing = parsed.missing(known)
         if missing:
             have = f"it has runs {compress_runs(known)}" if known else "it has no runs yet"
-            raise HTTPProblem(422, f"Run(s) {compress_runs(missing)} are not in the table "
+            raise HTTPProblem(422, f"Run(s) {missing} are not in the table "
                               f"({have}); correct the run range")
     names: list[str] = []
     if body.variables is not None:

@@ -97,7 +97,10 @@ def bind_socket(host: str, port: int, retries: int = PORT_RETRIES) -> socket.soc
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     last: OSError | None = None
     for candidate in [port] if port == 0 else range(port, port + retries + 1):
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP;
+        # without it every small answer on a kept-alive connection waits ~40 ms
+        # (Nagle's algorithm meeting the client's delayed ACK).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, candidate))

@@ -359,8 +359,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from .server.serve import serve
     from .service import Service, ServiceError
+    from .store import open_db
 
     folder = folder_arg(args.dir)
+    # A damaged database is an Error line before anything starts (or is written).
+    open_db(folder).close()
     # What the service does (runs found, jobs failing, the context file not loading)
     # is what a person watching this terminal needs to see.
     handler = logging.StreamHandler()
@@ -620,6 +623,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _store_problem(exc: Exception) -> str | None:
+    """What to tell a person about a problem of the database folder, or None when
+    ``exc`` is none (a bug, which deserves its traceback)."""
+    import sqlite3
+
+    from .store import StoreError
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return (f"the database runs.sqlite is damaged ({exc}); restore it from a backup. "
+                "Nothing was changed.")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``runtable`` console script."""
     args = build_parser().parse_args(argv)
@@ -627,6 +645,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except CommandError as exc:
         _err(str(exc))
+        return 1
+    except Exception as exc:
+        # A damaged database folder: a sentence, not a traceback (nothing was changed).
+        message = _store_problem(exc)
+        if message is None:
+            raise
+        _err(message)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

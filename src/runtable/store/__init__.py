@@ -69,6 +69,7 @@ from .celldata import (
     read_cell,
 )
 from .errors import (
+    DamagedDatabase,
     EditConflict,
     ReadOnlyError,
     StoreError,
@@ -95,6 +96,7 @@ __all__ = [
     "CellData",
     "CellDataError",
     "CellNotFound",
+    "DamagedDatabase",
     "DatabaseFolder",
     "EditConflict",
     "FolderBusy",

@@ -26,3 +26,15 @@ class EditConflict(StoreError):
     def __init__(self, message: str, current: object) -> None:
         super().__init__(message)
         self.current = current
+
+
+class DamagedDatabase(StoreError):
+    """``runs.sqlite`` cannot be read as a database (truncated, overwritten, empty).
+    Nothing was changed."""
+
+    def __init__(self, db_path: object, reason: object) -> None:
+        super().__init__(
+            f"{db_path} is damaged ({reason}): runtable cannot read it, and changed "
+            "nothing. Restore it from a backup (the per-run files in extracted_data/ "
+            "and the context file are not affected), or move it away and make a new "
+            "one with `runtable init`.")

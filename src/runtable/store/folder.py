@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from . import schema, settings
 from .errors import (
+    DamagedDatabase,
     EditConflict,
     ReadOnlyError,
     StoreError,
@@ -117,7 +118,13 @@ class DatabaseFolder:
             raise FileNotFoundError(f"No {DB_NAME} in {self.path}")
         self._lock = threading.RLock()
         self._schema_cache: tuple[int, set[str]] | None = None
-        self.conn = _connect(self.db_path, readonly)
+        _refuse_empty(self.db_path)
+        try:
+            self.conn = _connect(self.db_path, readonly)
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise DamagedDatabase(self.db_path, exc) from None
         try:
             version = schema.detect_version(self.conn)
             schema.check_openable(version)
@@ -136,6 +143,12 @@ class DatabaseFolder:
                     if not names <= self._view_columns():
                         with self.transaction():
                             self._ensure_view_columns(names)
+        except sqlite3.OperationalError:
+            self.conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise DamagedDatabase(self.db_path, exc) from None
         except BaseException:
             self.conn.close()
             raise
@@ -567,6 +580,19 @@ class DatabaseFolder:
         """Remove half-written per-run files left by a crash (call under hdf5_lock)."""
         for tmp in self.extracted_dir.glob(f"*{TMP_SUFFIX}"):
             tmp.unlink(missing_ok=True)
+
+
+def _refuse_empty(db_path: Path) -> None:
+    """SQLite takes an empty file for an empty database and would write a new one
+    over it: a zero-byte ``runs.sqlite`` is refused instead (its WAL may hold data)."""
+    try:
+        empty = db_path.stat().st_size == 0
+        wal = db_path.with_name(db_path.name + "-wal")
+        empty = empty and not (wal.exists() and wal.stat().st_size > 0)
+    except OSError:
+        return
+    if empty:
+        raise DamagedDatabase(db_path, "it is empty: 0 bytes")
 
 
 def _finite_or_nan(value: Any) -> float:

@@ -124,7 +124,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from .context.check import check_file
 
-    return check_file(args.file)
+    if args.timeout is not None and args.timeout <= 0:
+        raise CommandError("--timeout must be a positive number of seconds")
+    return check_file(args.file, timeout=args.timeout)
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -615,10 +617,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="load and validate a context file without touching any database",
-        description="Compile a context file and report every problem with its line, "
-        "pyflakes warnings, and the variables it defines.",
+        description="Compile a context file (in a separate process, stopped after a time "
+        "limit) and report every problem with its line, pyflakes warnings, and the "
+        "variables it defines.",
     )
     check.add_argument("file", nargs="?", type=Path, default=Path("context.py"))
+    check.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="stop loading the file after this long (default 60): it is "
+                       "loaded in a separate process, as the service loads it")
     check.set_defaults(func=_cmd_check)
     return parser
 

@@ -289,6 +289,9 @@ def _cmd_config(args: argparse.Namespace) -> int:
         for key, setting in SETTINGS.items():
             if key in stored:
                 print(f"{key}={stored[key]}")
+            elif setting.default_rule:
+                print(f"{key}={setting.default}  # default on this machine: "
+                      f"{setting.default_rule}")
             elif setting.default is not None:
                 print(f"{key}={setting.default}  # default")
             else:

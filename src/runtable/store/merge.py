@@ -47,9 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import h5py
+import numpy as np
+
 from . import h5merge
 from .folder import _insert_run
 from .fragments import FAILED_ATTR, FRAGMENT_RE, FragmentContents, attributes_json, read_fragment
+from .summaries import decode_summary
 
 if TYPE_CHECKING:
     from .folder import DatabaseFolder
@@ -81,6 +85,8 @@ class MergeResult:
     #: Names the fragment carried but we refused (comment, user variables).
     protected: list[str] = field(default_factory=list)
     start_time: float | None = None
+    #: Where the run's HDF5 file went when it was found damaged (and rebuilt).
+    damaged: Path | None = None
 
 
 _UPSERT = (
@@ -121,11 +127,18 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
     result.protected = sorted(skip)
     # A job that died erases nothing: values stored before stay, with the failure noted.
     kept = _values_kept(db, contents, skip)
-    h5merge.merge_into_run_file(
-        path, db.run_file(contents.proposal, contents.run),
-        replace=contents.names - skip - kept.keys(), skip=skip | kept.keys(),
-        checkpoint=_checkpoint,
-    )
+    dst = db.run_file(contents.proposal, contents.run)
+    rebuilt: dict[str, dict] = {}
+    try:
+        h5merge.merge_into_run_file(
+            path, dst, replace=contents.names - skip - kept.keys(), skip=skip | kept.keys(),
+            checkpoint=_checkpoint,
+        )
+    except Exception:
+        reason = h5merge.damage(dst)
+        if reason is None:
+            raise
+        result.damaged, rebuilt = _rebuild(db, contents, path, dst, reason, skip | kept.keys())
     _checkpoint("hdf5_replaced")
 
     now = time.time()
@@ -147,7 +160,14 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
         message, cls = contents.errors[name]
         marked.append((json.dumps({**attrs, FAILED_ATTR: {"error": message, "error_cls": cls}},
                                   sort_keys=True), contents.proposal, contents.run, name))
-    result.names = sorted([r[2] for r in rows] + list(kept))
+    for name, attrs in rebuilt.items():
+        note = {"error": f"The run's HDF5 file was damaged and set aside as "
+                         f"{result.damaged.name if result.damaged else '?'}; this "
+                         "value's full data is in that file, and comes back when the "
+                         "run is processed again", "error_cls": "DamagedFile"}
+        marked.append((json.dumps({**attrs, FAILED_ATTR: note}, sort_keys=True),
+                       contents.proposal, contents.run, name))
+    result.names = sorted({r[2] for r in rows} | kept.keys() | rebuilt.keys())
 
     with db.transaction() as conn:
         _insert_run(conn, contents.proposal, contents.run, None)
@@ -169,6 +189,54 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
     h5merge.fsync_dir(path.parent)
     _checkpoint("fragment_removed")
     return result
+
+
+def _rebuild(db: DatabaseFolder, contents: FragmentContents, fragment: Path, dst: Path,
+             reason: str, skip: set[str]) -> tuple[Path, dict[str, dict]]:
+    """Set the damaged per-run file aside (never deleted) and write a new one: the
+    fragment's objects and, for every other variable of the run, its summary (or
+    error) from the database. Returns where the damaged file went and the attributes
+    of the values whose full data stayed in it (to be marked on their cells)."""
+    aside = h5merge.set_aside(dst)
+    log.error("%s could not be read (%s); it was set aside as %s, and the run's file is "
+              "rebuilt from the database and %s", dst.name, reason, aside.name,
+              fragment.name)
+    protected = db.user_variable_names() | {"comment"}
+    applied = contents.names - skip
+    rows = [r for r in db.conn.execute(
+        "SELECT name, value, summary_type, attributes FROM run_variables WHERE "
+        "proposal = ? AND run = ?", (contents.proposal, contents.run))
+        if r[0] not in applied and r[0] not in protected]
+    lost: dict[str, dict] = {}
+
+    def restore(out: h5py.File) -> None:
+        for name, value, summary_type, attributes in rows:
+            try:
+                attrs = json.loads(attributes) if attributes else {}
+            except ValueError:
+                attrs = {}
+            attrs = attrs if isinstance(attrs, dict) else {}
+            if value is None and "error" in attrs:
+                group = out.require_group(".errors")
+                if name not in group:
+                    ds = group.create_dataset(name, data=str(attrs["error"]),
+                                              dtype=h5py.string_dtype())
+                    ds.attrs["type"] = str(attrs.get("error_cls") or "Exception")
+                continue
+            lost[name] = attrs
+            summary = decode_summary(value, summary_type)
+            group = out.require_group(".reduced")
+            if summary is None or name in group:
+                continue
+            if isinstance(summary, str):
+                group.create_dataset(name, data=summary, dtype=h5py.string_dtype())
+            elif isinstance(summary, bytes):
+                group.create_dataset(name, data=np.frombuffer(summary, dtype=np.uint8))
+            else:
+                group.create_dataset(name, data=np.asarray(summary))
+
+    h5merge.merge_into_run_file(fragment, dst, replace=set(), skip=skip, extra=restore)
+    return aside, lost
 
 
 def _values_kept(db: DatabaseFolder, contents: FragmentContents,

@@ -293,7 +293,8 @@ export class RunGrid {
         editable: true,
         cellEditor: "agLargeTextCellEditor",
         cellEditorPopup: true,
-        cellEditorParams: { maxLength: 10_000, rows: 4, cols: 50 },
+        // The server's one cap for typed text (runtable.store.uservars.MAX_TEXT).
+        cellEditorParams: { maxLength: 100_000, rows: 4, cols: 50 },
         width: 260,
         tooltipValueGetter: (p) => (typeof p.value === "string" && p.value !== "" ? p.value : null),
         filterParams: this.filterParams(

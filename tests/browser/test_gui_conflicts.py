@@ -8,12 +8,11 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from runtable.jobs.errors import make_error, write_error_fragment
 from runtable.store import DatabaseFolder
 
-from .conftest import VIEWPORT
 from .gui_folder import PROPOSAL, GuiServer, gui_server, make_folder
 from .gui_page import cell, edit_cell, has_class, open_table
 
@@ -31,15 +30,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuiServer]:
         db.merge_fragment(fragment)
     with gui_server(db_dir) as running:
         yield running
-
-
-@pytest.fixture
-def second_page(browser: Browser) -> Iterator[Page]:
-    """Another person's browser: its own context (cookies, storage)."""
-    context: BrowserContext = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 def stored(server: GuiServer, run: int, name: str) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -329,3 +330,42 @@ def test_progress_bar_in_a_terminal(rich_folder: Path, data_root: MockProposal) 
     assert "━" in text
     assert [o.run for o in outcomes] == [1, 2, 3]
     assert summary_line(outcomes) == "3 runs processed: 3 ok, 0 failed."
+
+
+# A truncated per-run HDF5 file no longer blocks its run: the next result sets it
+# aside (never deleted), rebuilds the run's file from the database and the new result,
+# and the cells whose full data stayed in it say so.
+def _failed(folder: Path, name: str) -> dict | None:
+    return json.loads(attributes(folder, 1, name) or "{}").get("failed")
+
+
+def test_a_truncated_run_file_is_set_aside_and_rebuilt(rich_folder, data_root):
+    assert reprocess(rich_folder, data_root, "1").returncode == 0
+    run_file = rich_folder / "extracted_data" / "p1234_r1.h5"
+    os.truncate(run_file, run_file.stat().st_size // 2)
+    damaged_bytes = run_file.read_bytes()
+    before = stored_values(rich_folder)
+
+    result = reprocess(rich_folder, data_root, "1", "--var", "label")
+    assert result.returncode == 0, result.stderr
+    assert "FAILED" not in result.stdout, result.stdout
+    # The damaged file is kept, byte for byte, beside the new one.
+    [aside] = (rich_folder / "extracted_data").glob("p1234_r1.h5.damaged-*")
+    assert aside.read_bytes() == damaged_bytes
+    with h5py.File(run_file, "r") as f:
+        assert f["label/data"][()].decode() == "run 1"
+        # Every other value of the run is rebuilt from the database, as its summary.
+        assert set(f[".reduced"]) >= {"xgm_flux", "n_trains", "camera", "label"}
+        assert f[".reduced/n_trains"][()] == before[(1, "n_trains")]
+        assert "broken" in f[".errors"]
+    assert stored_values(rich_folder) == before  # no value lost or changed
+    # The problem shows on the run's cells whose full data stayed in the damaged file.
+    failed = _failed(rich_folder, "xgm_flux")
+    assert failed["error_cls"] == "DamagedFile" and aside.name in failed["error"]
+    assert _failed(rich_folder, "label") is None
+
+    # Processing the run again brings everything back.
+    assert reprocess(rich_folder, data_root, "1").returncode == 0
+    assert _failed(rich_folder, "xgm_flux") is None
+    with h5py.File(run_file, "r") as f:
+        assert f["xgm_flux/data"].shape == (64,)

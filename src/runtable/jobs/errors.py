@@ -95,9 +95,9 @@ def write_error_fragment(
     out_dir = Path(db_dir) / "extracted_data"
     try:
         done = finished_names(partial) if partial is not None else []
-        if done:
+        if partial is not None and done:
             try:
-                return _salvage(Path(partial), out_dir, proposal, run, done,  # type: ignore[arg-type]
+                return _salvage(Path(partial), out_dir, proposal, run, done,
                                 [n for n in names if n not in done], error)
             except Exception:
                 log.warning("Could not take the finished results of run %d from %s; "

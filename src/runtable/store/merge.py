@@ -34,6 +34,13 @@ Crash windows (SIGKILL at any instant) and why each is safe:
 
 Merging the same fragment twice is therefore a no-op (ledger), and even
 without the ledger step 2 and 3 are idempotent upserts.
+
+Two cases change step 2. Errors of a job that died (marked as job failures) do not
+replace a value stored before: its objects stay, and step 3 notes the failure in the
+row's attributes. A per-run file that cannot be read is renamed aside
+(``….damaged-<time>``, never deleted) and rebuilt from the fragment and the database's
+summaries; a crash between the rename and the rebuild leaves the run with the
+fragment's objects only (the retry links it), the damaged file still beside it.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import time
 from collections.abc import Iterator
 
 import h5py
@@ -243,5 +244,13 @@ def test_add_empty_rows_and_write_a_comment_ahead(page: Page, served: ServedServ
 
     edit_cell(page, last + 1, "comment", "sample B, 5 K")
     expect(cell(page, last + 1, "comment")).to_have_text("sample B, 5 K")
-    with open_db(served.db_dir, readonly=True) as db:
-        assert db.get_value(1234, last + 1, "comment") == "sample B, 5 K"
+
+    # The page shows the text at once; the server stores it when its answer comes.
+    def stored() -> str | None:
+        with open_db(served.db_dir, readonly=True) as db:
+            return db.get_value(1234, last + 1, "comment")
+
+    deadline = time.monotonic() + 30
+    while stored() != "sample B, 5 K" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored() == "sample B, 5 K"

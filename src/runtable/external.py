@@ -114,15 +114,21 @@ def merge_external(db: DatabaseFolder, fragment: Path, titles: Mapping[str, str]
 
 
 @contextlib.contextmanager
-def local_writer(folder: str | os.PathLike[str]) -> Iterator[DatabaseFolder]:
-    """The folder opened for writing by this process, when no service runs for it:
-    the one place where a command that is not the service writes a folder."""
-    from .store import DatabaseFolder
+def local_writer(folder: str | os.PathLike[str], command: str = "runtable set"
+                 ) -> Iterator[DatabaseFolder]:
+    """The folder opened for writing by this process, when no service runs for it,
+    holding the folder's writer lock meanwhile (:func:`runtable.store.become_writer`):
+    the one place where a command that is not the service writes values."""
+    from .store import DatabaseFolder, FolderBusy, become_writer
 
     if _server(folder) is not None:
         raise ExternalWriteError(f"a runtable service runs for {folder}: it is the "
                                  "folder's writer")
-    with DatabaseFolder(folder) as db:
+    try:
+        lock = become_writer(folder, command)
+    except FolderBusy as exc:
+        raise ExternalWriteError(str(exc)) from None
+    with lock, DatabaseFolder(folder) as db:
         yield db
 
 
@@ -159,5 +165,5 @@ def read_context(folder: str | os.PathLike[str]) -> tuple[str | None, list[str]]
         return info.problems, []
     if _server(folder) is not None:
         return None, []
-    with local_writer(folder) as db:
+    with local_writer(folder, "runtable read-context") as db:
         return None, db.update_computed_variables(info.definitions)

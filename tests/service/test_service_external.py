@@ -162,3 +162,13 @@ def test_values_written_while_the_service_runs_go_through_it(proposal, folder, t
         f"ext_{k}_{i}": k * 10 + i for k in (1, 2) for i in range(5)}
     row, title = stored(folder, 1, "sample")
     assert row[1] == "external" and title == "sample"
+
+
+def test_without_a_service_a_write_waits_for_no_other_writer(folder):
+    from runtable.store import become_writer
+
+    with become_writer(folder, "runtable reprocess"), \
+            pytest.raises(ExternalWriteError, match="already writing"):
+        write_values(folder, 1, {"late": 1})
+    assert write_values(folder, 1, {"late": 1}) == ["late"]
+    assert not list((folder / "extracted_data").glob("*.ready.h5"))

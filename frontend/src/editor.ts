@@ -109,6 +109,10 @@ class ContextEditor {
   private readonly history = div("ed-history");
   private readonly host = div("ed-editor");
   private readonly buttons: HTMLButtonElement[] = [];
+  /** The variables of the last check or save (for completion). */
+  private lastVariables: { name: string; title: string }[] = [];
+  /** How many variables the file on disk has, when its check is known. */
+  private diskVariables: number | null = null;
   private readonly unload = (event: BeforeUnloadEvent): void => {
     if (!this.dirty) return;
     event.preventDefault();
@@ -166,6 +170,7 @@ class ContextEditor {
       this.editor = cm.createEditor(this.host, file.text, {
         changed: () => this.textChanged(),
         save: () => void this.save(),
+        variableNames: () => this.variableNames(),
       });
       this.adopt(file.text, file.version);
       this.setStatus(file.exists ? "Saved" : "No context file yet: saving creates it");
@@ -175,6 +180,18 @@ class ContextEditor {
       this.setStatus(`Could not open the context file: ${errorText(error)}`, true);
       this.app.toast(`Could not open the context file: ${errorText(error)}`, "error");
     }
+  }
+
+  /** Variables of the text being edited (as typed), of its last check and of the table. */
+  private variableNames(): string[] {
+    const names = new Set<string>();
+    const text = this.editor?.text() ?? "";
+    for (const match of text.matchAll(/^[ \t]*@Variable\b[^]*?^[ \t]*def[ \t]+(\w+)/gm)) {
+      if (match[1] !== undefined) names.add(match[1]);
+    }
+    for (const v of this.lastVariables) names.add(v.name);
+    for (const v of this.app.store.variables) if (!v.user_editable) names.add(v.name);
+    return [...names].sort();
   }
 
   close(): void {
@@ -196,7 +213,8 @@ class ContextEditor {
     if (event.kind === "context_status") {
       const ok = event.ok === true;
       const problems = Array.isArray(event.problems) ? event.problems.filter((p): p is string => typeof p === "string") : [];
-      this.service.textContent = ok ? "Service: file loads" : `Service: file does not load — ${problems[0] ?? ""}`;
+      const count = this.diskVariables === null ? "" : `, ${plural(this.diskVariables, "variable")}`;
+      this.service.textContent = ok ? `Service: file loads${count}` : `Service: file does not load — ${problems[0] ?? ""}`;
       this.service.dataset.ok = String(ok);
       this.service.title = problems.join("\n");
       void this.pollDisk();
@@ -271,15 +289,23 @@ class ContextEditor {
     }
     if (this.editor === null || this.editor.text() !== file.text || this.busy) return;
     this.showResult(result, "check");
+    this.showDisk(result);
+  }
+
+  /** The line at the right of the bar: does the file on disk load, with how many variables. */
+  private showDisk(result: CheckResult): void {
+    this.diskVariables = result.ok ? result.variables.length : null;
     this.service.textContent = result.ok
       ? `On disk: loads, ${plural(result.variables.length, "variable")}`
       : `On disk: does not load (${plural(result.errors.length, "error")})`;
     this.service.dataset.ok = String(result.ok);
+    this.service.title = "";
   }
 
   /** Show errors and warnings: markers at their lines plus a list that jumps there. */
   private showResult(result: CheckResult, what: "check" | "save"): void {
     if (this.editor === null) return;
+    if (result.ok) this.lastVariables = result.variables;
     const here = (issue: Issue): boolean => issue.path === "";
     const markers: Marker[] = [
       ...result.errors.filter(here).map((e) => ({ severity: "error" as const, line: e.line, column: e.column, message: e.message })),
@@ -359,6 +385,7 @@ class ContextEditor {
       this.banner.hidden = true;
       this.textChanged(true);
       this.showResult(answer.check, "save");
+      this.showDisk(answer.check);
       if (!this.history.hidden) void this.loadHistory();
       const warnings = answer.check.warnings.length;
       if (!this.dirty) this.setStatus(answer.changed ? "Saved" : "Saved (no change)");
@@ -402,6 +429,7 @@ class ContextEditor {
     if (!this.dirty) {
       this.adopt(file.text, file.version);
       this.app.toast("The context file changed on disk; the editor shows the new text");
+      void this.checkOpened(file);
       return;
     }
     if (file.version === this.offered) return;
@@ -425,6 +453,7 @@ class ContextEditor {
     if (!this.dirty || this.editor.text() === file.text) {
       this.adopt(file.text, file.version);
       this.setStatus("Reloaded from disk");
+      void this.checkOpened(file);
       return;
     }
     await this.compare(file.text, file.version, "Reload: your unsaved edits and the file on disk");

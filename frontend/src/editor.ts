@@ -11,6 +11,7 @@ import "./editor.css";
 import { ApiError, getJson, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import type { CodeEditor, Marker } from "./editor-cm";
+import { formatTimestamp } from "./format";
 import type { LiveEvent } from "./live";
 import { openTab, type Tab } from "./tabs";
 import { errorText, plural } from "./text";
@@ -85,9 +86,7 @@ function div(className: string, text?: string): HTMLDivElement {
 }
 
 function when(seconds: number): string {
-  return new Date(seconds * 1000).toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
+  return formatTimestamp(seconds);
 }
 
 /** One open editor tab. */

@@ -15,6 +15,8 @@ import type { CellInfo, Value } from "./table";
 export interface ExportCell {
   value: Value;
   info?: CellInfo | undefined;
+  /** The text shown in the table, when it is not derived from the value (times). */
+  text?: string;
 }
 
 export interface ExportTable {
@@ -68,6 +70,7 @@ export function toMarkdown(table: ExportTable): string {
 }
 
 function markdownText(cell: ExportCell): string {
+  if (cell.text !== undefined) return cell.text;
   if (typeof cell.value === "number" && cell.info === undefined) {
     return formatNumber(cell.value);
   }

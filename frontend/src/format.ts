@@ -124,3 +124,85 @@ export function cssColour(background: string | undefined): string | null {
   }
   return /^#[0-9a-f]{6}$/i.test(background.trim()) ? background.trim() : null;
 }
+
+// -- times ---------------------------------------------------------------------------
+
+/** The zone times are shown in: the folder's `timezone` setting once the server said. */
+let zone: string | undefined;
+const timeFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** The parts of a time each style shows ("sv-SE" writes ISO order: 2026-01-31 14:05:09). */
+const STYLES = {
+  seconds: { dateStyle: "short", timeStyle: "medium" },
+  minutes: { dateStyle: "short", timeStyle: "short" },
+  clock: { timeStyle: "medium" },
+  zone: { timeZoneName: "short" },
+  offset: { timeZoneName: "longOffset" },
+} as const satisfies Record<string, Intl.DateTimeFormatOptions>;
+
+function timeFormat(style: keyof typeof STYLES): Intl.DateTimeFormat {
+  let format = timeFormats.get(style);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat("sv-SE", { ...STYLES[style], hourCycle: "h23", ...(zone === undefined ? {} : { timeZone: zone }) });
+    timeFormats.set(style, format);
+  }
+  return format;
+}
+
+/** Show times in the IANA zone `name` from now on; false (and no change) if this browser does not know it. */
+export function setTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+  } catch {
+    return false;
+  }
+  zone = name;
+  timeFormats.clear();
+  return true;
+}
+
+/** The IANA name of the zone times are shown in. */
+export function timeZone(): string {
+  return zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/**
+ * Seconds since the epoch as "YYYY-MM-DD HH:MM:SS" (or without seconds, or only the
+ * clock) in the folder's time zone; "" when unknown.
+ */
+export function formatTimestamp(value: unknown, style: "seconds" | "minutes" | "clock" = "seconds"): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    return "";
+  }
+  return timeFormat(style).format(new Date(value * 1000));
+}
+
+/** The UTC offset of the zone at that time: "+01:00". */
+function utcOffset(date: Date): string {
+  const name = timeFormat("offset").formatToParts(date).find((p) => p.type === "timeZoneName")?.value ?? "GMT";
+  const offset = name.replace(/^(GMT|UTC)/, "");
+  return offset === "" ? "+00:00" : offset;
+}
+
+/**
+ * A time for files: "2026-01-01 00:10:00+01:00", with microseconds when `fraction`;
+ * the way pandas writes the same time (`runtable export`), so both exports agree.
+ */
+export function timestampWithOffset(value: unknown, fraction = false): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    return "";
+  }
+  const date = new Date(Math.floor(value) * 1000);
+  const micro = fraction ? `.${String(Math.round((value - Math.floor(value)) * 1e6)).padStart(6, "0")}` : "";
+  return `${formatTimestamp(Math.floor(value))}${micro}${utcOffset(date)}`;
+}
+
+/** "2026-01-01 00:10:00 CET (UTC+01:00)": a time with its zone, for tooltips. */
+export function describeTimestamp(value: unknown): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    return "";
+  }
+  const date = new Date(value * 1000);
+  const short = timeFormat("zone").formatToParts(date).find((p) => p.type === "timeZoneName")?.value ?? "";
+  return `${formatTimestamp(value)} ${short} (UTC${utcOffset(date)}, ${timeZone()})`;
+}

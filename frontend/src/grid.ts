@@ -25,7 +25,7 @@ import {
 import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
-import { cssColour, displayText, readableTextColour } from "./format";
+import { cssColour, describeTimestamp, displayText, formatTimestamp, readableTextColour, timeZone } from "./format";
 import { plotColumn } from "./plotinclude";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
 import { loadView, saveView, type ViewState } from "./view";
@@ -62,19 +62,6 @@ const gridTheme = themeQuartz
     },
     "dark",
   );
-
-const timestampFormat = new Intl.DateTimeFormat("sv-SE", {
-  dateStyle: "short",
-  timeStyle: "medium",
-});
-
-/** Seconds since the epoch → local "YYYY-MM-DD HH:MM:SS"; "" when unknown. */
-export function formatTimestamp(value: unknown): string {
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    return "";
-  }
-  return timestampFormat.format(new Date(value * 1000));
-}
 
 /** Column id of a variable's column. */
 export const varColId = (name: string): string => `var:${name}`;
@@ -257,10 +244,12 @@ export class RunGrid {
       plotColumn(store),
       {
         colId: "timestamp",
-        headerName: "Timestamp",
-        headerTooltip: "When the run started (local time)",
+        // The zone in the header: a remote collaborator must not read hall times as theirs.
+        headerName: `Timestamp (${timeZone()})`,
+        headerTooltip: `When the run started, in ${timeZone()} time (the folder's setting \`timezone\`)`,
         valueGetter: (p) => (p.data === undefined ? null : store.startTime[p.data.slot]),
         valueFormatter: (p: ValueFormatterParams<RunRow>) => formatTimestamp(p.value),
+        tooltipValueGetter: (p) => describeTimestamp(p.value) || null,
         width: 170,
         filterParams: this.filterParams(
           (row) => store.startTime[row.slot] ?? null,

@@ -3,7 +3,7 @@
 
 import "./style.css";
 
-import { ApiError, initToken, sendJson } from "./api";
+import { ApiError, getJson, initToken, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import { install as installEditor } from "./editor";
 import { install as installPlots } from "./plots";
@@ -12,7 +12,8 @@ import { install as installProcessing } from "./processing";
 import { setupTabs } from "./tabs";
 import { ColumnsPanel } from "./columns";
 import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
-import { RunGrid, formatTimestamp } from "./grid";
+import { RunGrid } from "./grid";
+import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
 import { LiveUpdates, type LiveEvent } from "./live";
 import { NotesPanel } from "./notes";
 import { FIRST_COLUMNS, TableStore, fetchSnapshot, lastFetch, loadRest, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
@@ -39,6 +40,18 @@ export function toast(message: string, kind: "info" | "error" = "info"): void {
   box.hidden = false;
   window.clearTimeout(toastTimer);
   toastTimer = window.setTimeout(() => (box.hidden = true), kind === "error" ? 12_000 : 4_000);
+}
+
+/** The folder's display settings (the time zone), before the table is drawn with them. */
+async function loadDisplay(): Promise<void> {
+  try {
+    const display = await getJson<{ timezone: string }>("api/display");
+    if (!setTimeZone(display.timezone)) {
+      toast(`This browser does not know the time zone ${display.timezone}: times are shown in ${Intl.DateTimeFormat().resolvedOptions().timeZone}`, "error");
+    }
+  } catch (error) {
+    console.warn("display settings not read; times in the browser's zone", error);
+  }
 }
 
 class App {
@@ -124,7 +137,7 @@ class App {
   /** Load the whole table (first load, or after any doubt about the event stream). */
   async reload(): Promise<{ seq: number; bus: string }> {
     try {
-      const { snapshot, message } = await loadSnapshot();
+      const [{ snapshot, message }] = await Promise.all([loadSnapshot(), loadDisplay()]);
       const t0 = performance.now();
       this.store.load(snapshot);
       this.activeJobs.clear();
@@ -422,12 +435,18 @@ class App {
   /** The visible table (or the selected rows) for export. */
   private exportTable(rows: RunRow[]): ExportTable {
     const columns = this.grid.displayedColumns();
+    // Like pandas: microseconds for every time when one has them.
+    const fraction = rows.some((row) => !Number.isInteger(this.store.startTime[row.slot] ?? 0));
     return {
       headers: columns.map((c) => c.header),
       rows: rows.map((row) =>
         columns.map((column) => {
           if (column.colId === "run") return { value: row.run };
-          if (column.colId === "timestamp") return { value: formatTimestamp(this.store.startTime[row.slot]) };
+          if (column.colId === "timestamp") {
+            const time = this.store.startTime[row.slot];
+            // Files get the offset: a time means the same wherever it is opened.
+            return { value: timestampWithOffset(time, fraction), text: formatTimestamp(time) };
+          }
           if (column.colId === "comment") return { value: this.store.comment[row.slot] ?? null };
           const name = column.name ?? "";
           return { value: this.store.value(row, name), info: this.store.cell(row, name) };

@@ -3,6 +3,7 @@
 // and updated live from the `time_comment` events of other browsers.
 
 import { getJson, sendJson } from "./api";
+import { describeTimestamp, formatTimestamp } from "./format";
 
 interface TimeComment {
   id: number;
@@ -19,7 +20,6 @@ interface Editing {
   error: HTMLElement;
 }
 
-const when = new Intl.DateTimeFormat("sv-SE", { dateStyle: "short", timeStyle: "short" });
 
 function el<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -232,6 +232,7 @@ function button(label: string, onClick: () => void): HTMLButtonElement {
 function timeOf(note: TimeComment): HTMLTimeElement {
   const time = document.createElement("time");
   time.dateTime = new Date(note.timestamp * 1000).toISOString();
-  time.textContent = when.format(new Date(note.timestamp * 1000));
+  time.textContent = formatTimestamp(note.timestamp, "minutes");
+  time.title = describeTimestamp(note.timestamp);
   return time;
 }

@@ -9,7 +9,7 @@ import type { Data, PlotlyHTMLElement, PlotMouseEvent } from "plotly.js-dist-min
 
 import type { AppContext } from "./appcontext";
 import { addCellAction } from "./cellmenu";
-import { formatTimestamp } from "./grid";
+import { formatTimestamp } from "./format";
 import { MAX_BINS, MIN_BINS, NoTrainData, binEdges, fetchTrainSeries, histogram, joinOnTrains, parseBins, type TrainSeries } from "./plotdata";
 import { plotInclusion } from "./plotinclude";
 import { PlotView, plotText } from "./plotpanel";

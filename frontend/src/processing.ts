@@ -11,6 +11,7 @@ import "./processing.css";
 import { getJson, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import { addCellAction, type CellTarget } from "./cellmenu";
+import { formatTimestamp } from "./format";
 import type { LiveEvent } from "./live";
 import { openTab, type Tab } from "./tabs";
 import type { VariableInfo } from "./table";
@@ -92,7 +93,7 @@ export function compressRuns(runs: number[]): string {
 
 function clock(epoch: number | null): string {
   if (epoch === null) return "";
-  return new Date(epoch * 1000).toLocaleTimeString([], { hour12: false });
+  return formatTimestamp(epoch, "clock");
 }
 
 function duration(job: JobInfo): string {

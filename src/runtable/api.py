@@ -217,8 +217,9 @@ def _store_cached(path: Path, header: dict[str, Any], df: Any) -> None:
         pass  # a cache we can't write only costs speed
 
 
-def _frame(table: TableColumns) -> pd.DataFrame:
-    """The DataFrame of :meth:`Database.table` from the table's columns.
+def _frame(table: TableColumns, timezone: str) -> pd.DataFrame:
+    """The DataFrame of :meth:`Database.table` from the table's columns, times in
+    ``timezone`` (the folder's setting: every view of the table shows the same times).
 
     Dtypes are those pandas infers for the cells as Python objects (the
     reference reader's rule): a column of numbers with failed cells (None)
@@ -230,7 +231,7 @@ def _frame(table: TableColumns) -> pd.DataFrame:
     rows = np.flatnonzero(~np.isnan(table.start_time))  # runs the DAQ has taken
     n_rows = len(rows)
     start = pd.to_datetime(pd.Series(table.start_time[rows], dtype=float),
-                           unit="s", utc=True).dt.tz_convert("Europe/Berlin")
+                           unit="s", utc=True).dt.tz_convert(timezone)
     columns: dict[str, Any] = {
         "proposal": pd.Series(table.proposal[rows].tolist(), dtype=object).infer_objects(),
         "run": pd.Series(table.run[rows].tolist(), dtype=object).infer_objects(),
@@ -679,7 +680,8 @@ class Database:
 
     def table(self, with_titles: bool = False) -> pd.DataFrame:
         """The run table as a DataFrame: ``proposal``, ``run``, ``start_time``
-        (Europe/Berlin), ``comment``, then one column per variable.
+        (in the folder's ``timezone`` setting, Europe/Berlin unless set), ``comment``,
+        then one column per variable.
 
         Cells hold the summary value; thumbnails, trendlines and arrays appear as
         ``'<thumbnail>'``, ``'<sparkline>'`` and ``'<ndarray>'``. A variable never
@@ -716,7 +718,7 @@ class Database:
         self._columns = _load_cached(columns_path, columns_header)
         if isinstance(self._columns, TableColumns):
             self._columns.refresh(self._db)
-            df = _frame(self._columns)
+            df = _frame(self._columns, self._db.get_setting("timezone"))
         else:
             self._columns = None
             df = self._read_table()
@@ -731,7 +733,7 @@ class Database:
     def _read_table(self) -> pd.DataFrame:
         """Read the whole table from the database (no cache)."""
         self._columns = read_table(self._db, details=False)
-        return _frame(self._columns)
+        return _frame(self._columns, self._db.get_setting("timezone"))
 
     def close(self) -> None:
         """Close the database connection (also done when used with ``with``)."""

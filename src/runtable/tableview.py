@@ -138,6 +138,9 @@ def print_table(folder: str | Path, *, with_titles: bool = False,
 
     title = f"p{proposals[0]}: " if len(proposals) == 1 else ""
     title += f"{len(df)} run{'s' if len(df) != 1 else ''}"
+    time_col = "Timestamp" if with_titles else "start_time"
+    if time_col in df.columns and getattr(df[time_col].dt, "tz", None) is not None:
+        title += f", times in {df[time_col].dt.tz}"  # the folder's `timezone` setting
     table = Table(title=title, title_justify="left", header_style="bold")
     for c in shown:
         numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])

@@ -139,6 +139,7 @@ function groupLeaves(leaves: Leaf[], depth: number, prefix: string, counter: { n
 export class RunGrid {
   readonly api: GridApi<RunRow>;
   private readonly store: TableStore;
+  private readonly container: HTMLElement;
   private readonly callbacks: GridCallbacks;
   private readonly revisions = new Map<number, number>();
   private view: ViewState = { columns: [], hidden: [], tags: [], hierarchical: true };
@@ -148,6 +149,7 @@ export class RunGrid {
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
     this.store = store;
+    this.container = container;
     this.callbacks = callbacks;
     this.api = createGrid<RunRow>(container, {
       theme: gridTheme,
@@ -488,11 +490,63 @@ export class RunGrid {
     this.saveNow();
   }
 
-  /** New runs: add their rows. */
+  /** New runs: add their rows (the rows on screen stay where they are). */
   addRows(rows: RunRow[]): void {
     if (rows.length > 0) {
-      this.api.applyTransaction({ add: rows });
+      this.anchored(() => this.api.applyTransaction({ add: rows }));
     }
+  }
+
+  /**
+   * Make a change that may add or move rows (new runs, values that re-sort) without
+   * moving the rows the person is reading: the first row wholly on screen keeps its
+   * place. (AG Grid keeps the scroll offset, so a row added above would push them down.)
+   */
+  private anchored(change: () => void): void {
+    const range = this.api.getVerticalPixelRange();
+    let anchor: IRowNode<RunRow> | undefined;
+    for (let i = Math.max(this.api.getFirstDisplayedRowIndex(), 0); i <= this.api.getLastDisplayedRowIndex(); i++) {
+      const node = this.api.getDisplayedRowAtIndex(i);
+      if (node?.rowTop != null && node.rowTop >= range.top) {
+        anchor = node;
+        break;
+      }
+    }
+    const before = anchor?.rowTop;
+    change();
+    if (anchor === undefined || before == null || range.top === 0 && before === 0) return;
+    const after = anchor.displayed ? anchor.rowTop : null;
+    if (after == null || after === before) return;
+    const viewport = this.container.querySelector<HTMLElement>(".ag-body-viewport, .ag-grid-viewport");
+    if (viewport !== null) viewport.scrollTop += after - before;
+    else this.api.ensureNodeVisible(anchor, "top");
+  }
+
+  /**
+   * Where new runs appear: at the end (sorted by run, the default), at the start (by
+   * run, descending), or nowhere fixed (sorted by something else).
+   */
+  private newRunsEdge(): "start" | "end" | null {
+    const sorted = this.api.getColumnState().filter((c) => c.sort === "asc" || c.sort === "desc");
+    if (sorted.length === 0) return "end";
+    const only = sorted.length === 1 ? sorted[0] : undefined;
+    return only?.colId === "run" ? (only.sort === "asc" ? "end" : "start") : null;
+  }
+
+  /**
+   * May a new run move the view? Only when it is sorted by run and shows the edge where
+   * new runs appear, and no cell is being edited: following must never take a row
+   * from under the reader.
+   */
+  canFollow(): boolean {
+    const edge = this.newRunsEdge();
+    if (edge === null || this.api.getEditingCells().length > 0) return false;
+    const count = this.api.getDisplayedRowCount();
+    const range = this.api.getVerticalPixelRange();
+    if (count === 0) return true;
+    if (edge === "start") return range.top <= 0;
+    const last = this.api.getDisplayedRowAtIndex(count - 1);
+    return last?.rowTop == null || last.rowTop + (last.rowHeight ?? 0) / 2 <= range.bottom;
   }
 
   /**
@@ -504,7 +558,7 @@ export class RunGrid {
     for (const row of rows) {
       this.revisions.set(row.run, (this.revisions.get(row.run) ?? 0) + 1);
     }
-    this.api.applyTransaction({ update: rows });
+    this.anchored(() => this.api.applyTransaction({ update: rows }));
     const nodes = rows.map((row) => this.api.getRowNode(String(row.run))).filter((n): n is IRowNode<RunRow> => n !== undefined);
     const columns = names?.map((name) => (name === "comment" ? "comment" : varColId(name)));
     const params = columns === undefined ? { rowNodes: nodes, force: true } : { rowNodes: nodes, columns, force: true };
@@ -535,11 +589,12 @@ export class RunGrid {
     return true;
   }
 
-  /** Scroll so the last row in display order is visible (following new runs). */
+  /** Scroll to where new runs appear: the last row, or the first when sorted by run descending. */
   scrollToLast(): void {
     const count = this.api.getDisplayedRowCount();
     if (count > 0) {
-      this.api.ensureIndexVisible(count - 1, "bottom");
+      if (this.newRunsEdge() === "start") this.api.ensureIndexVisible(0, "top");
+      else this.api.ensureIndexVisible(count - 1, "bottom");
     }
   }
 

@@ -136,6 +136,9 @@ class App {
 
   /** Load the whole table (first load, or after any doubt about the event stream). */
   async reload(): Promise<{ seq: number; bus: string }> {
+    // The first load shows the newest runs; later ones (new columns, a reconnect) move
+    // the view only if it was following anyway.
+    const follow = this.follow && (this.store.rows.length === 0 || this.grid.canFollow());
     try {
       const [{ snapshot, message }] = await Promise.all([loadSnapshot(), loadDisplay()]);
       const t0 = performance.now();
@@ -147,7 +150,7 @@ class App {
       this.timings = { ...lastFetch, store_ms: t1 - t0, grid_ms: performance.now() - t1, shown_at: performance.now() };
       this.columns.refresh();
       this.updateStatus(message);
-      if (this.follow) this.grid.scrollToLast();
+      if (follow) this.grid.scrollToLast();
       if (snapshot.variables.length > FIRST_COLUMNS) {
         // The rest of the columns; events wait until they are in (live.ts buffers
         // them while this reload runs), so nothing older overwrites a newer value.
@@ -203,10 +206,11 @@ class App {
     switch (event.kind) {
       case "run_added": {
         if (run === null || this.store.rowOf(run) !== undefined) return;
+        const follow = this.follow && this.grid.canFollow();
         this.grid.addRows([this.store.addRun(run)]);
         // Its start time and any values arrive with the next fetch.
         this.queueFetch(run, null);
-        if (this.follow) this.grid.jumpTo(run, false);
+        if (follow) this.grid.scrollToLast();
         this.updateStatus();
         return;
       }
@@ -289,9 +293,11 @@ class App {
           const part = await fetchSnapshot(runs, names);
           const t1 = performance.now();
           const fresh = part.runs.filter((run) => this.store.rowOf(run) === undefined);
+          const follow = fresh.length > 0 && this.follow && this.grid.canFollow();
           const rows = this.store.mergePartial(part);
           this.grid.addRows(rows.filter((row) => fresh.includes(row.run)));
           this.grid.refreshRows(rows, names, true);
+          if (follow) this.grid.scrollToLast();
           this.updateTimings = { fetch_ms: t1 - t0, apply_ms: performance.now() - t1 };
           this.updateStatus();
           this.dataChanged(rows.map((row) => row.run));

@@ -45,7 +45,8 @@ def test_headers_are_grouped_by_slash_with_descriptions(
     assert "XGM" in groups and "Detector" in groups
     texts = page.locator(".ag-header-cell .ag-header-cell-text").all_inner_texts()
     assert texts[:7] == [
-        "Run", "Plot", "Timestamp", "Comment", "Trains", "Pulse energy", "Photon flux"]
+        "Run", "Plot", "Timestamp (Europe/Berlin)", "Comment", "Trains", "Pulse energy",
+        "Photon flux"]
     header = page.locator('.ag-header-cell[col-id="var:n_trains"]')
     assert "Number of trains in the run" in (header.get_attribute("title") or "")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from runtable.api import Database
 from runtable.store import DatabaseFolder
@@ -28,16 +28,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuiServer]:
     db_dir = make_folder(tmp_path_factory.mktemp("zones") / "db", range(1, 4))
     with gui_server(db_dir) as served:
         yield served
-
-
-@pytest.fixture
-def far_page(browser: Browser) -> Iterator[Page]:
-    """A page in a browser six hours behind the facility (a remote collaborator)."""
-    context = browser.new_context(viewport={"width": 1600, "height": 900},
-                                  timezone_id="America/New_York")
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import {
 
 import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
+import { ColumnLooks } from "./colstats";
 import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
 import { cssColour, describeTimestamp, displayText, formatTimestamp, readableTextColour, timeZone } from "./format";
 import { plotColumn } from "./plotinclude";
@@ -43,6 +44,8 @@ const gridTheme = themeQuartz
     fontSize: 13,
     headerFontWeight: 600,
     spacing: 6,
+    // Half the theme's default: a run table is read like a spreadsheet, columns close.
+    cellHorizontalPadding: 10,
     wrapperBorderRadius: 6,
     accentColor: "#2f6fdf",
     backgroundColor: "#ffffff",
@@ -139,6 +142,7 @@ function groupLeaves(leaves: Leaf[], depth: number, prefix: string, counter: { n
 export class RunGrid {
   readonly api: GridApi<RunRow>;
   private readonly store: TableStore;
+  private readonly looks: ColumnLooks;
   private readonly container: HTMLElement;
   private readonly callbacks: GridCallbacks;
   private readonly revisions = new Map<number, number>();
@@ -149,6 +153,7 @@ export class RunGrid {
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
     this.store = store;
+    this.looks = new ColumnLooks(store);
     this.container = container;
     this.callbacks = callbacks;
     this.api = createGrid<RunRow>(container, {
@@ -161,7 +166,10 @@ export class RunGrid {
         sortable: true,
         resizable: true,
         filter: ValueFilter,
-        minWidth: 70,
+        minWidth: 56,
+        // Long titles take two lines rather than a wide column.
+        wrapHeaderText: true,
+        autoHeaderHeight: true,
       },
       suppressFieldDotNotation: true,
       enableBrowserTooltips: true,
@@ -176,7 +184,15 @@ export class RunGrid {
       stopEditingWhenCellsLoseFocus: true,
       animateRows: false,
       onColumnMoved: (e) => e.finished && this.viewChanged(),
-      onColumnResized: (e) => e.finished && this.viewChanged(),
+      onColumnResized: (e) => {
+        if (!e.finished) return;
+        // Only widths a person chose are kept; the others follow the content.
+        if (e.source === "uiColumnResized") {
+          const ids = new Set([...(this.view.resized ?? []), ...(e.columns ?? []).map((c) => c.getColId())]);
+          this.view.resized = [...ids];
+        }
+        this.viewChanged();
+      },
       onSortChanged: () => this.viewChanged(),
       onFilterChanged: () => this.callbacks.viewChanged(),
       onColumnVisible: () => this.callbacks.viewChanged(),
@@ -230,7 +246,7 @@ export class RunGrid {
         headerTooltip: "Run number; a spinning mark while the run is being processed",
         valueGetter: (p) => p.data?.run,
         pinned: "left",
-        width: 100,
+        width: ColumnLooks.fitting("Run", ["99999"], this.font()) + 14, // + the sort arrow
         type: "rightAligned",
         sort: "asc",
         filterParams: this.filterParams((row) => row.run, (row) => String(row.run)),
@@ -252,7 +268,7 @@ export class RunGrid {
         valueGetter: (p) => (p.data === undefined ? null : store.startTime[p.data.slot]),
         valueFormatter: (p: ValueFormatterParams<RunRow>) => formatTimestamp(p.value),
         tooltipValueGetter: (p) => describeTimestamp(p.value) || null,
-        width: 170,
+        width: ColumnLooks.fitting(`Timestamp (${timeZone()})`, ["2026-12-31 23:59:59"], this.font()),
         filterParams: this.filterParams(
           (row) => store.startTime[row.slot] ?? null,
           (row) => formatTimestamp(store.startTime[row.slot]),
@@ -277,7 +293,8 @@ export class RunGrid {
         cellEditor: "agLargeTextCellEditor",
         cellEditorPopup: true,
         cellEditorParams: { maxLength: 10_000, rows: 4, cols: 50 },
-        width: 260,
+        // Narrow while there are no comments; as wide as they need (up to a point).
+        width: ColumnLooks.fitting("Comment", store.comment.filter((c): c is string => typeof c === "string").map((c) => c.split("\n", 1)[0] ?? ""), this.font(), 300),
         tooltipValueGetter: (p) => (typeof p.value === "string" && p.value !== "" ? p.value : null),
         filterParams: this.filterParams(
           (row) => store.comment[row.slot] ?? null,
@@ -295,7 +312,9 @@ export class RunGrid {
     const store = this.store;
     const name = variable.name;
     const cellOf = (row: RunRow): CellInfo | undefined => store.cell(row, name);
-    const text = (row: RunRow): string => displayText(store.value(row, name), store.cell(row, name), variable.units);
+    const looks = this.looks;
+    const text = (row: RunRow): string => displayText(store.value(row, name), store.cell(row, name), variable.units, looks.numberStyle(name));
+    const varied = (c: CellInfo | undefined): boolean => c?.max_diff === true && looks.variationTells(name);
     const tooltip = [variable.description, variable.tags.length > 0 ? `tags: ${variable.tags.join(", ")}` : null, `name: ${name}`]
       .filter((s) => s !== null && s !== "")
       .join("\n");
@@ -308,12 +327,12 @@ export class RunGrid {
       // No row: the select editor formatting its choices ("true", "false").
       valueFormatter: (p: ValueFormatterParams<RunRow>) =>
         p.data === undefined || p.data === null ? (p.value === null || p.value === undefined ? "" : String(p.value)) : text(p.data),
-      width: 150,
+      width: looks.width(variable, this.font()),
       comparator: (a, b, nodeA, nodeB) => compareValues(a, b, nodeA.data && cellOf(nodeA.data), nodeB.data && cellOf(nodeB.data)),
       cellClassRules: {
         "rt-bold": (p: CellClassParams<RunRow>) => {
           const c = p.data && cellOf(p.data);
-          return c?.bold === true || c?.max_diff === true;
+          return c?.bold === true || varied(c);
         },
         "rt-error": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "error",
         "rt-skip": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "skip",
@@ -340,7 +359,9 @@ export class RunGrid {
         const notes: string[] = [];
         const shown = p.data === undefined ? "" : text(p.data);
         if (shown !== "") notes.push(shown);
-        if (c?.max_diff === true) notes.push("(varied within the run)");
+        // The value itself when the column's style rounds it.
+        if (typeof p.value === "number" && !shown.startsWith(String(p.value))) notes.push(`(${p.value})`);
+        if (varied(c)) notes.push("(bold: it varied within the run)");
         if (c?.provenance === "external") notes.push("(not from the context file)");
         if (c?.provenance === "user") notes.push("(typed in)");
         return notes.length > 0 ? notes.join(" ") : null;
@@ -388,8 +409,27 @@ export class RunGrid {
     return [...this.staticColumns(), ...groupLeaves(leaves, 0, "", { n: 0 })];
   }
 
+  /** The grid's font, for measuring text (colstats.ts). */
+  private font(): string {
+    return `13px ${getComputedStyle(this.container).fontFamily || "sans-serif"}`;
+  }
+
+  /** Every cell may have changed (more columns arrived): draw them again. */
+  refreshAll(): void {
+    this.looks.clear();
+    this.api.refreshCells({ force: true });
+    // Widths follow the content, except those a person chose.
+    const resized = new Set(this.view.resized ?? []);
+    this.api.setColumnWidths(
+      this.store.variables
+        .filter((v) => !resized.has(varColId(v.name)))
+        .map((v) => ({ key: varColId(v.name), newWidth: this.looks.width(v, this.font()) })),
+    );
+  }
+
   /** Show the store's whole table (after a snapshot), with this browser's saved view. */
   setTable(emptyMessage: string): void {
+    this.looks.clear();
     if (this.viewKey !== "") {
       this.saveNow();
     }
@@ -428,7 +468,9 @@ export class RunGrid {
    */
   private savedOrderWithNewColumns(): ColumnState[] {
     const defined = this.api.getColumnState().map((c) => c.colId);
-    const saved = new Map(this.view.columns.map((c) => [c.colId, c]));
+    const resized = new Set(this.view.resized ?? []);
+    // Saved widths only where a person chose them; the others fit the content.
+    const saved = new Map(this.view.columns.map((c) => [c.colId, resized.has(c.colId) ? c : { ...c, width: undefined }]));
     const order = this.view.columns.map((c) => c.colId).filter((id) => defined.includes(id));
     defined.forEach((id, index) => {
       if (saved.has(id)) return;
@@ -563,6 +605,9 @@ export class RunGrid {
     const columns = names?.map((name) => (name === "comment" ? "comment" : varColId(name)));
     const params = columns === undefined ? { rowNodes: nodes, force: true } : { rowNodes: nodes, columns, force: true };
     this.api.refreshCells(params);
+    // A value that changes a column's number style (a first fraction) redraws it all.
+    const restyled = this.looks.update(rows, names ?? this.store.variables.map((v) => v.name));
+    if (restyled.length > 0) this.api.refreshCells({ columns: restyled.map(varColId), force: true });
     if (flash && columns !== undefined) {
       this.api.flashCells({ rowNodes: nodes, columns });
     }

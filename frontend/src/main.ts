@@ -157,7 +157,7 @@ class App {
         const rest = await loadRest();
         const t2 = performance.now();
         this.store.mergeColumns(rest);
-        this.grid.api.refreshCells({ force: true });
+        this.grid.refreshAll();
         // A saved sort or filter on one of these columns ran on empty cells: again.
         if (this.grid.api.isAnyFilterPresent()) this.grid.api.onFilterChanged();
         if (this.grid.api.getColumnState().some((c) => c.sort)) this.grid.api.onSortChanged();

@@ -15,6 +15,8 @@ export interface ViewState {
   /** Show only variables with one of these tags (empty: all). */
   tags: string[];
   hierarchical: boolean;
+  /** Column ids whose width a person chose (the others fit their content). */
+  resized?: string[];
 }
 
 const PREFIX = "runtable.view.";
@@ -48,6 +50,7 @@ export function loadView(key: string): ViewState {
       hidden: strings(parsed.hidden),
       tags: strings(parsed.tags),
       hierarchical: parsed.hierarchical !== false,
+      resized: strings(parsed.resized),
     };
   } catch {
     // A damaged entry must not stop the table from opening.

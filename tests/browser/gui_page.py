@@ -58,3 +58,12 @@ def edit_cell(page: Page, run: int, col: str, text: str) -> None:
     expect(editor).to_be_visible()
     editor.fill(text)
     editor.press("Enter")
+
+
+def open_filter(page: Page, col_id: str) -> None:
+    """Open the filter of a column from its header."""
+    page.evaluate("id => window.runtable.grid.api.ensureColumnVisible(id)", col_id)
+    header = page.locator(f'.ag-header-cell[col-id="{col_id}"]')
+    header.hover()
+    header.locator(".ag-header-cell-filter-button, .ag-header-icon").first.click()
+    expect(page.locator(".rt-filter")).to_be_visible()

@@ -26,7 +26,7 @@ import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ColumnLooks } from "./colstats";
 import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
-import { cssColour, describeTimestamp, displayText, formatTimestamp, readableTextColour, timeZone } from "./format";
+import { cssColour, describeTimestamp, displayText, exportText, formatTimestamp, readableTextColour, timeZone } from "./format";
 import { plotColumn } from "./plotinclude";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
 import { loadView, saveView, type ViewState } from "./view";
@@ -407,6 +407,14 @@ export class RunGrid {
       if (leaf.path.length === 0) leaf.path = [leaf.def.headerName ?? ""];
     }
     return [...this.staticColumns(), ...groupLeaves(leaves, 0, "", { n: 0 })];
+  }
+
+  /** What the cell of `row` in variable `name` shows, units included ("<image>" for pictures). */
+  cellText(row: RunRow, name: string): string {
+    const value = this.store.value(row, name);
+    const cell = this.store.cell(row, name);
+    if (cell?.kind === "image" || cell?.kind === "trendline") return exportText(value, cell);
+    return displayText(value, cell, this.store.byName.get(name)?.units ?? null, this.looks.numberStyle(name));
   }
 
   /** The grid's font, for measuring text (colstats.ts). */

@@ -5,6 +5,7 @@ import "./style.css";
 
 import { ApiError, getJson, initToken, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
+import { copySelectedAsMarkdown, install as installCopy } from "./copy";
 import { install as installEditor } from "./editor";
 import { install as installPlots } from "./plots";
 import { install as installPreview } from "./preview";
@@ -108,6 +109,7 @@ class App {
       onData: (listener) => this.dataListeners.push(listener),
       onEvent: (listener) => this.eventListeners.push(listener),
       selectedRuns: () => this.grid.selectedRows().map((row) => row.run),
+      tableOf: (rows, colIds) => this.exportTable(rows, colIds),
       reload: async () => {
         await this.live.reload();
       },
@@ -438,9 +440,9 @@ class App {
     }
   }
 
-  /** The visible table (or the selected rows) for export. */
-  private exportTable(rows: RunRow[]): ExportTable {
-    const columns = this.grid.displayedColumns();
+  /** The visible table (or the selected rows; or some columns) for export. */
+  private exportTable(rows: RunRow[], colIds?: string[]): ExportTable {
+    const columns = this.grid.displayedColumns().filter((c) => colIds === undefined || colIds.includes(c.colId));
     // Like pandas: microseconds for every time when one has them.
     const fraction = rows.some((row) => !Number.isInteger(this.store.startTime[row.slot] ?? 0));
     return {
@@ -455,7 +457,8 @@ class App {
           }
           if (column.colId === "comment") return { value: this.store.comment[row.slot] ?? null };
           const name = column.name ?? "";
-          return { value: this.store.value(row, name), info: this.store.cell(row, name) };
+          // The shown text (with units) for Markdown; the raw value for files.
+          return { value: this.store.value(row, name), info: this.store.cell(row, name), text: this.grid.cellText(row, name) };
         }),
       ),
     };
@@ -468,18 +471,7 @@ class App {
 
   private async export(kind: string): Promise<void> {
     if (kind === "copy") {
-      const rows = this.grid.selectedRows();
-      if (rows.length === 0) {
-        toast("Select rows first (click, Ctrl/Shift-click), then copy them", "error");
-        return;
-      }
-      const text = toMarkdown(this.exportTable(rows));
-      try {
-        await navigator.clipboard.writeText(text);
-        toast(`Copied ${plural(rows.length, "row")} as Markdown`);
-      } catch {
-        toast("The browser refused the clipboard: use Export → Markdown instead", "error");
-      }
+      await copySelectedAsMarkdown(this.context());
       return;
     }
     const table = this.exportTable(this.grid.displayedRows());
@@ -498,7 +490,7 @@ function main(): void {
   setupTabs();
   const app = new App();
   const context = app.context();
-  for (const install of [installPreview, installPlots, installEditor, installProcessing]) {
+  for (const install of [installPreview, installCopy, installPlots, installEditor, installProcessing]) {
     install(context);
   }
   // For the browser tests and benchmarks: the live state, read-only by convention.

@@ -681,11 +681,13 @@ export function install(app: AppContext): void {
   });
 
   addCellAction({
+    group: "plots",
     label: (target) => `Exclude ${target.runs.length === 1 ? `run ${target.run}` : `${target.runs.length} runs`} from summary plots`,
     when: (target) => target.runs.some((run) => plotInclusion.isIncluded(run)),
     run: (target) => plotInclusion.set(target.runs, false),
   });
   addCellAction({
+    group: "plots",
     label: (target) => `Include ${target.runs.length === 1 ? `run ${target.run}` : `${target.runs.length} runs`} in summary plots`,
     when: (target) => target.runs.some((run) => !plotInclusion.isIncluded(run)),
     run: (target) => plotInclusion.set(target.runs, true),

@@ -745,7 +745,7 @@ export function install(app: AppContext): void {
     show(target);
     return true;
   });
-  addCellAction({ label: "Show data", when: previewable, run: show });
+  addCellAction({ group: "view", label: "Show data", when: previewable, run: show });
   // Plot axes and text take the theme's colours when drawn: draw again when it changes.
   new MutationObserver(() => {
     for (const view of open.values()) view.restyle();

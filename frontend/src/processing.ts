@@ -234,6 +234,7 @@ class Processing {
       run: (t) => void this.cancelRuns(t.runs),
     });
     addCellAction({
+      group: "danger",
       label: (t) => `Delete variable “${t.variable?.title ?? t.name}”…`,
       when: (t) => t.name !== null && t.variable !== null,
       run: (t) => void this.deleteVariable(t),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import time
 from collections.abc import Iterator
 
 import h5py
@@ -240,5 +241,13 @@ def test_add_empty_rows_and_write_a_comment_ahead(page: Page, served: ServedServ
 
     edit_cell(page, last + 1, "comment", "sample B, 5 K")
     expect(cell(page, last + 1, "comment")).to_have_text("sample B, 5 K")
-    with open_db(served.db_dir, readonly=True) as db:
-        assert db.get_value(1234, last + 1, "comment") == "sample B, 5 K"
+
+    def stored() -> str | None:
+        with open_db(served.db_dir, readonly=True) as db:
+            return db.get_value(1234, last + 1, "comment")
+
+    # The cell shows the text at once; the server's write may take a moment longer.
+    deadline = time.monotonic() + 20
+    while stored() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stored() == "sample B, 5 K"

@@ -179,7 +179,7 @@ def test_export_csv_xlsx_markdown_of_the_visible_table(page: Page, table_server:
     markdown = info.value.path().read_text(encoding="utf-8").splitlines()
     assert markdown[0].startswith("| Run | Timestamp | Comment | Trains |")
     assert len(markdown) == 2 + len(runs)
-    assert "| 1234.5678 |" in markdown[2]
+    assert "| 1234.5678 µJ |" in markdown[2]  # the text as shown, units too
     page.locator("#clear-filters").click()
 
 

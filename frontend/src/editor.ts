@@ -117,17 +117,9 @@ class ContextEditor {
     event.preventDefault();
     event.returnValue = "";
   };
-  private readonly guardClose = (event: MouseEvent): void => {
-    const target = event.target instanceof Element ? event.target : null;
-    const tab = target?.closest(`.tab[data-tab="${TAB_ID}"]`);
-    if (tab === null || tab === undefined || !this.dirty) return;
-    const closing = event.type === "auxclick" ? event.button === 1 : target?.closest(".tab-close") !== null;
-    if (!closing) return;
-    if (!window.confirm("The context file has unsaved edits. Close the editor and lose them?")) {
-      event.stopPropagation();
-      event.preventDefault();
-    }
-  };
+  /** Closing the tab with unsaved edits asks first (tabs.ts calls this). */
+  readonly canClose = (): boolean =>
+    !this.dirty || window.confirm("The context file has unsaved edits. Close the editor and lose them?");
 
   constructor(
     private readonly app: AppContext,
@@ -151,8 +143,6 @@ class ContextEditor {
     this.problems.hidden = true;
     body.append(bar, this.banner, main, this.problems);
     window.addEventListener("beforeunload", this.unload);
-    document.getElementById("tab-strip")?.addEventListener("click", this.guardClose, true);
-    document.getElementById("tab-strip")?.addEventListener("auxclick", this.guardClose, true);
     // Ctrl-S anywhere in the tab (the editor has its own binding too).
     body.addEventListener("keydown", (event) => {
       if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
@@ -196,8 +186,6 @@ class ContextEditor {
   close(): void {
     window.clearInterval(this.timer);
     window.removeEventListener("beforeunload", this.unload);
-    document.getElementById("tab-strip")?.removeEventListener("click", this.guardClose, true);
-    document.getElementById("tab-strip")?.removeEventListener("auxclick", this.guardClose, true);
     this.editor?.destroy();
     this.editor = null;
   }
@@ -586,6 +574,7 @@ let current: ContextEditor | null = null;
 
 function open(app: AppContext): void {
   const { tab, created } = openTab(TAB_ID, TITLE, {
+    canClose: () => current?.canClose() ?? true,
     onClose: () => {
       current?.close();
       current = null;

@@ -5,6 +5,8 @@
 import { loadFlag, saveFlag } from "./view";
 
 export interface TabOptions {
+  /** Asked before the tab closes (e.g. unsaved edits); false keeps it open. */
+  canClose?: () => boolean;
   /** Called once when the tab is closed (stop timers, close sockets). */
   onClose?: () => void;
   /** Called each time the tab is shown (e.g. to resize a plot to its new box). */
@@ -36,7 +38,7 @@ class Tabs {
   private split = loadFlag("split", false);
 
   constructor() {
-    this.strip = required("tab-strip");
+    this.strip = required("tab-list");
     this.panels = required("tab-panels");
     this.workspace = required("workspace");
     required("tab-table").addEventListener("click", () => this.activate(TABLE));
@@ -78,7 +80,7 @@ class Tabs {
     body.setAttribute("role", "tabpanel");
     body.hidden = true;
     this.panels.append(body);
-    this.strip.insertBefore(button, required("tab-end"));
+    this.strip.append(button);
     const entry: TabEntry = {
       id,
       body,
@@ -94,9 +96,13 @@ class Tabs {
     };
     label.addEventListener("click", () => this.activate(id));
     close.addEventListener("click", () => this.close(id));
-    // Middle click closes, as in a browser's own tabs.
+    // Middle click closes, as in a browser's own tabs; right click offers more.
     button.addEventListener("auxclick", (event) => {
       if (event.button === 1) this.close(id);
+    });
+    button.addEventListener("contextmenu", (event) => {
+      event.preventDefault();
+      this.menu(id, event);
     });
     this.tabs.set(id, entry);
     this.activate(id);
@@ -111,6 +117,8 @@ class Tabs {
       const on = tab.id === id;
       tab.button.setAttribute("aria-selected", String(on));
       tab.body.hidden = !on;
+      // Many tabs scroll sideways: the one shown is scrolled to.
+      if (on) tab.button.scrollIntoView({ block: "nearest", inline: "nearest" });
     }
     this.layout();
     this.tabs.get(id)?.options.onShow?.();
@@ -118,7 +126,7 @@ class Tabs {
 
   close(id: string): void {
     const tab = this.tabs.get(id);
-    if (tab === undefined) return;
+    if (tab === undefined || tab.options.canClose?.() === false) return;
     this.tabs.delete(id);
     tab.button.remove();
     tab.body.remove();
@@ -130,6 +138,51 @@ class Tabs {
         this.activate(rest.at(-1) ?? TABLE);
       }
     }
+  }
+
+  /** Close every tab but `keep` (none: all of them). */
+  closeOthers(keep: string | null): void {
+    for (const id of [...this.tabs.keys()]) {
+      if (id !== keep) this.close(id);
+    }
+  }
+
+  /** The right-click menu of a tab: close it, the others, or all. */
+  private menu(id: string, event: MouseEvent): void {
+    document.querySelector(".tab-menu")?.remove();
+    const list = document.createElement("div");
+    list.className = "menu-list cell-menu tab-menu";
+    list.setAttribute("role", "menu");
+    const entries: [string, () => void][] = [
+      ["Close", () => this.close(id)],
+      ["Close all others", () => this.closeOthers(id)],
+      ["Close all", () => this.closeOthers(null)],
+    ];
+    for (const [label, run] of entries) {
+      const item = document.createElement("button");
+      item.type = "button";
+      item.setAttribute("role", "menuitem");
+      item.textContent = label;
+      item.addEventListener("click", () => {
+        list.remove();
+        run();
+      });
+      list.append(item);
+    }
+    document.body.append(list);
+    const box = list.getBoundingClientRect();
+    list.style.left = `${Math.min(event.clientX, window.innerWidth - box.width - 4)}px`;
+    list.style.top = `${Math.min(event.clientY, window.innerHeight - box.height - 4)}px`;
+    const dismiss = (e: Event): void => {
+      if (e instanceof KeyboardEvent && e.key !== "Escape") return;
+      if (e.type === "click" && list.contains(e.target as Node)) return;
+      list.remove();
+      document.removeEventListener("click", dismiss, true);
+      document.removeEventListener("keydown", dismiss, true);
+    };
+    document.addEventListener("click", dismiss, true);
+    document.addEventListener("keydown", dismiss, true);
+    list.querySelector("button")?.focus();
   }
 
   private layout(): void {

@@ -13,7 +13,7 @@ import type { AppContext } from "./appcontext";
 import type { CodeEditor, Marker } from "./editor-cm";
 import { formatTimestamp } from "./format";
 import type { LiveEvent } from "./live";
-import { openTab, type Tab } from "./tabs";
+import { onRestore, openTab, type Tab } from "./tabs";
 import { errorText, plural } from "./text";
 
 const TAB_ID = "context-editor";
@@ -582,6 +582,7 @@ function open(app: AppContext): void {
     onShow: () => current?.shown(),
   });
   if (!created) return;
+  tab.remember("editor");
   current = new ContextEditor(app, tab);
   void current.start();
 }
@@ -594,4 +595,5 @@ export function install(app: AppContext): void {
   b.title = "Edit the context file (the variables computed for each run)";
   toolbar.append(b);
   app.onEvent((event) => current?.event(event));
+  onRestore("editor", () => open(app));
 }

@@ -29,7 +29,7 @@ import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
 import { cssColour, describeTimestamp, displayText, exportText, formatTimestamp, readableTextColour, timeZone } from "./format";
 import { plotColumn } from "./plotinclude";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
-import { loadView, saveView, type ViewState } from "./view";
+import { databaseKey, loadView, saveView, type ViewState } from "./view";
 
 ModuleRegistry.registerModules([AllCommunityModule]);
 
@@ -441,7 +441,7 @@ export class RunGrid {
     if (this.viewKey !== "") {
       this.saveNow();
     }
-    const key = this.store.dbId ?? (this.store.proposal === null ? "default" : `p${this.store.proposal}`);
+    const key = databaseKey(this.store);
     if (key !== this.viewKey) {
       this.viewKey = key;
       this.view = loadView(key);

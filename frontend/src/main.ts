@@ -10,7 +10,7 @@ import { install as installEditor } from "./editor";
 import { install as installPlots } from "./plots";
 import { install as installPreview } from "./preview";
 import { install as installProcessing } from "./processing";
-import { setupTabs } from "./tabs";
+import { restoreTabs, setupTabs } from "./tabs";
 import { ColumnsPanel } from "./columns";
 import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
 import { RunGrid } from "./grid";
@@ -19,7 +19,7 @@ import { LiveUpdates, type LiveEvent } from "./live";
 import { NotesPanel } from "./notes";
 import { FIRST_COLUMNS, TableStore, fetchSnapshot, lastFetch, loadRest, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
-import { loadFlag, saveFlag } from "./view";
+import { databaseKey, loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
 import { errorText, plural } from "./text";
 
@@ -171,6 +171,8 @@ class App {
       }
       this.timings.complete_at = performance.now();
       this.dataChanged(null);
+      // Tabs open before the last reload of this page come back (once, tabs.ts).
+      restoreTabs(databaseKey(this.store));
       return { seq: snapshot.seq, bus: snapshot.bus };
     } catch (error) {
       const message = `Could not load the table: ${errorText(error)}`;

@@ -13,7 +13,7 @@ import { formatTimestamp } from "./format";
 import { MAX_BINS, MIN_BINS, NoTrainData, binEdges, fetchTrainSeries, histogram, joinOnTrains, parseBins, type TrainSeries } from "./plotdata";
 import { plotInclusion } from "./plotinclude";
 import { PlotView, plotText } from "./plotpanel";
-import { showTable } from "./tabs";
+import { onRestore, showTable } from "./tabs";
 import type { RunRow, TableStore } from "./table";
 import { plural } from "./text";
 
@@ -625,7 +625,7 @@ export function install(app: AppContext): void {
   const views = new Set<PlotView>();
   const perRun = new Set<RunsView>();
 
-  const create = (kind: PlotKind, x: string, y: string, bins: number): void => {
+  const create = (kind: PlotKind, x: string, y: string, bins: number, runs: number[] = app.selectedRuns()): void => {
     let view: PlotView & Partial<LiveView>;
     const closed = (): void => {
       views.delete(view);
@@ -640,18 +640,25 @@ export function install(app: AppContext): void {
         view = new SummaryHistogram(app, x, bins, closed);
         break;
       case "trains":
-        view = new TrainPlot(app, app.selectedRuns(), x, y, closed);
+        view = new TrainPlot(app, runs, x, y, closed);
         break;
       case "hist-trains":
-        view = new TrainHistogram(app, app.selectedRuns(), x, bins, closed);
+        view = new TrainHistogram(app, runs, x, bins, closed);
         break;
     }
+    view.tab.remember("plot", { kind, x, y, bins, runs: kind === "trains" || kind === "hist-trains" ? runs : [] });
     views.add(view);
     if (view.update !== undefined) live.add(view as LiveView);
     if (view instanceof RunsView) perRun.add(view);
   };
 
   const form = new PlotForm(app, create);
+  onRestore("plot", (state) => {
+    const s = (state ?? {}) as { kind?: unknown; x?: unknown; y?: unknown; bins?: unknown; runs?: unknown };
+    if (!KINDS.some((k) => k.kind === s.kind) || typeof s.x !== "string" || typeof s.y !== "string") return;
+    const runs = Array.isArray(s.runs) ? s.runs.filter((r): r is number => typeof r === "number") : [];
+    create(s.kind as PlotKind, s.x, s.y, typeof s.bins === "number" ? s.bins : DEFAULT_BINS, runs);
+  });
   const button = document.createElement("button");
   button.type = "button";
   button.id = "plot-button";

@@ -1,6 +1,7 @@
 // Tabs beside the table: previews, plots, the context editor and logs open in tabs; the
 // table is always the first. "Side by side" shows the open tab next to the table
-// instead of in its place (kept in this browser).
+// instead of in its place (kept in this browser). Tabs that say how to reopen them
+// (`Tab.remember`) are opened again after a reload, per database.
 
 import { loadFlag, saveFlag } from "./view";
 
@@ -20,12 +21,22 @@ export interface Tab {
   setTitle(title: string): void;
   show(): void;
   close(): void;
+  /**
+   * Reopen this tab after a reload: `onRestore(kind, …)` is given `state` (plain JSON)
+   * then. Tabs without it close with the page.
+   */
+  remember(kind: string, state?: unknown): void;
 }
 
 interface TabEntry extends Tab {
   button: HTMLElement;
   options: TabOptions;
+  restore?: { kind: string; state: unknown };
 }
+
+/** Reopeners of remembered tabs, by kind. */
+const restorers = new Map<string, (state: unknown) => void>();
+const STORAGE = "runtable.tabs.";
 
 const TABLE = "table";
 
@@ -36,6 +47,9 @@ class Tabs {
   private readonly tabs = new Map<string, TabEntry>();
   private active = TABLE;
   private split = loadFlag("split", false);
+  /** Where the open tabs are kept (per database); null until the table is loaded. */
+  private key: string | null = null;
+  private restoring = false;
 
   constructor() {
     this.strip = required("tab-list");
@@ -93,6 +107,10 @@ class Tabs {
       },
       show: () => this.activate(id),
       close: () => this.close(id),
+      remember: (kind: string, state: unknown = null) => {
+        entry.restore = { kind, state };
+        this.save();
+      },
     };
     label.addEventListener("click", () => this.activate(id));
     close.addEventListener("click", () => this.close(id));
@@ -121,13 +139,57 @@ class Tabs {
       if (on) tab.button.scrollIntoView({ block: "nearest", inline: "nearest" });
     }
     this.layout();
+    this.save();
     this.tabs.get(id)?.options.onShow?.();
+  }
+
+  /** Keep the remembered tabs and which one is shown, for the next page load. */
+  private save(): void {
+    if (this.key === null || this.restoring) return;
+    const kept = [...this.tabs.values()].filter((tab) => tab.restore !== undefined);
+    const active = kept.findIndex((tab) => tab.id === this.active);
+    try {
+      window.localStorage.setItem(STORAGE + this.key, JSON.stringify({ tabs: kept.map((tab) => tab.restore), active }));
+    } catch {
+      // storage full or disabled: tabs close with the page, as before
+    }
+  }
+
+  /** Reopen the tabs remembered for database `key` (once, after the table loaded). */
+  restore(key: string): void {
+    if (this.key !== null) return;
+    this.key = key;
+    let saved: { tabs?: { kind?: unknown; state?: unknown }[]; active?: unknown } = {};
+    try {
+      saved = JSON.parse(window.localStorage.getItem(STORAGE + key) ?? "{}") as typeof saved;
+    } catch {
+      return; // a damaged entry must not stop the page
+    }
+    const reopened: (string | undefined)[] = [];
+    this.restoring = true;
+    try {
+      for (const { kind, state } of Array.isArray(saved.tabs) ? saved.tabs : []) {
+        const reopen = typeof kind === "string" ? restorers.get(kind) : undefined;
+        const before = new Set(this.tabs.keys());
+        try {
+          reopen?.(state);
+        } catch (error) {
+          console.warn(`could not reopen a ${String(kind)} tab`, error);
+        }
+        reopened.push([...this.tabs.keys()].find((id) => !before.has(id)));
+      }
+    } finally {
+      this.restoring = false;
+    }
+    const active = typeof saved.active === "number" ? reopened[saved.active] : undefined;
+    this.activate(active ?? TABLE);
   }
 
   close(id: string): void {
     const tab = this.tabs.get(id);
     if (tab === undefined || tab.options.canClose?.() === false) return;
     this.tabs.delete(id);
+    this.save();
     tab.button.remove();
     tab.body.remove();
     try {
@@ -218,6 +280,16 @@ export function setupTabs(): void {
  */
 export function openTab(id: string, title: string, options: TabOptions = {}): { tab: Tab; created: boolean } {
   return instance().open(id, title, options);
+}
+
+/** How to reopen remembered tabs of `kind` after a reload (feature modules call this). */
+export function onRestore(kind: string, reopen: (state: unknown) => void): void {
+  restorers.set(kind, reopen);
+}
+
+/** Reopen the tabs remembered for this database (main.ts, after the first load). */
+export function restoreTabs(key: string): void {
+  instance().restore(key);
 }
 
 /** Show the table (in its place, or beside the open tab when side by side). */

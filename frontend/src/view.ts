@@ -21,6 +21,11 @@ export interface ViewState {
 
 const PREFIX = "runtable.view.";
 
+/** What this browser's settings of a database are kept under: its id, else its proposal. */
+export function databaseKey(store: { dbId: string | null; proposal: number | null }): string {
+  return store.dbId ?? (store.proposal === null ? "default" : `p${store.proposal}`);
+}
+
 function defaults(): ViewState {
   return { columns: [], hidden: [], tags: [], hierarchical: true };
 }

@@ -19,7 +19,7 @@ from runtable.context import Cell, Results
 from runtable.store import DatabaseFolder, create_folder
 
 from .gui_folder import PROPOSAL, VARIABLES, GuiServer, gui_server, run_results, write_run
-from .gui_page import cell, open_table
+from .gui_page import cell, new_plot, open_table
 
 # The graph of the plot tab on show; `data` is plotly's (one entry per trace).
 GRAPH = ".tab-panel:not([hidden]) .rt-plot-graph"
@@ -61,19 +61,6 @@ def wait_for_traces(page: Page, check: Callable[[Traces], bool]) -> Traces:
             return seen
         page.wait_for_timeout(50)
     raise AssertionError(f"the plot never got there; last traces: {seen}")
-
-
-def new_plot(page: Page, kind: str, x: str, y: str | None = None, bins: int | None = None) -> None:
-    page.locator("#plot-button").click()
-    expect(page.locator("#plot-dialog")).to_be_visible()
-    page.locator("#plot-kind").select_option(kind)
-    page.locator("#plot-x").fill(x)
-    if y is not None:
-        page.locator("#plot-y").fill(y)
-    if bins is not None:
-        page.locator("#plot-bins").fill(str(bins))
-    page.locator("#plot-submit").click()
-    expect(page.locator("#plot-dialog")).to_be_hidden()
 
 
 def point_position(page: Page, x: float, y: float) -> tuple[float, float]:

@@ -1,12 +1,13 @@
 """The tab bar with many tabs: tabs shrink, then scroll; the status, "Follow new runs"
-and every tab's ✕ stay usable; a tab's menu closes the others."""
+and every tab's ✕ stay usable; a tab's menu closes the others. Open previews, plots,
+the editor and logs come back after a reload."""
 
 from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
 from .gui_folder import GuiServer
-from .gui_page import cell, open_table
+from .gui_page import cell, new_plot, open_table
 
 COLUMNS = ["var:n_trains", "var:xgm_energy", "var:xgm_flux", "var:sample", "var:det_image",
            "var:det_trend", "var:status", "var:ratio", "var:phase"]
@@ -66,3 +67,31 @@ def test_close_all_other_tabs_from_a_tabs_menu(page: Page, table_server: GuiServ
     page.get_by_role("menuitem", name="Close all others").click()
     expect(page.locator(".tab[data-tab]")).to_have_count(1)
     expect(page.locator(".tab[data-tab]")).to_have_attribute("data-tab", name or "")
+
+
+def test_open_tabs_come_back_after_a_reload(page: Page, table_server: GuiServer,
+                                            save_screenshot) -> None:
+    open_table(page, table_server)
+    cell(page, 3, "var:det_image").dblclick()
+    new_plot(page, "summary", "Trains", "XGM/Pulse energy")
+    page.get_by_role("button", name="Context file", exact=True).click()
+    expect(page.locator(".ed-tab .cm-content")).to_be_visible()
+    # The plot is the one on show when the page reloads.
+    page.locator(".tab[data-tab^='plot:'] .tab-label").click()
+    titles = page.locator(".tab[data-tab] .tab-label").all_inner_texts()
+    assert len(titles) == 3
+
+    page.reload()
+    open_table(page, table_server)
+    expect(page.locator(".tab[data-tab] .tab-label")).to_have_text(titles)
+    expect(page.locator(".tab[data-tab^='plot:']")).to_have_attribute("aria-selected", "true")
+    expect(page.locator(".tab-panel:not([hidden]) .rt-plot-graph .main-svg").first).to_be_visible()
+    page.locator(".tab[data-tab^='preview:']").click()
+    expect(page.locator(".tab-panel:not([hidden])")).to_contain_text("Detector/Image")
+    save_screenshot(page, "tabs-restored")
+
+    # Closed tabs stay closed.
+    page.locator(".tab[data-tab^='preview:'] .tab-close").click()
+    page.reload()
+    open_table(page, table_server)
+    expect(page.locator(".tab[data-tab]")).to_have_count(2)

@@ -315,6 +315,10 @@ export class RunGrid {
     const looks = this.looks;
     const text = (row: RunRow): string => displayText(store.value(row, name), store.cell(row, name), variable.units, looks.numberStyle(name));
     const varied = (c: CellInfo | undefined): boolean => c?.max_diff === true && looks.variationTells(name);
+    // A run that was taken (it has a start time) and has no value and no error here.
+    const notComputed = (row: RunRow | undefined): boolean =>
+      row !== undefined && !variable.user_editable && store.value(row, name) === null &&
+      cellOf(row) === undefined && typeof store.startTime[row.slot] === "number";
     const tooltip = [variable.description, variable.tags.length > 0 ? `tags: ${variable.tags.join(", ")}` : null, `name: ${name}`]
       .filter((s) => s !== null && s !== "")
       .join("\n");
@@ -339,6 +343,7 @@ export class RunGrid {
         "rt-external": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "external",
         "rt-user-value": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "user",
         "rt-number": (p: CellClassParams<RunRow>) => typeof p.value === "number",
+        "rt-not-computed": (p: CellClassParams<RunRow>) => notComputed(p.data),
       },
       cellStyle: (p) => {
         const background = cssColour(p.data === undefined ? undefined : cellOf(p.data)?.background);
@@ -355,6 +360,9 @@ export class RunGrid {
           if (c.kind === "skip" && message.startsWith("Skipped")) return message;
           const what = c.kind === "skip" ? "Skipped" : (c.error_cls ?? "Error");
           return `${what}: ${message}`;
+        }
+        if (notComputed(p.data)) {
+          return `No value for run ${p.data?.run}: the variable was added after the run was processed, or it returned nothing. Reprocess the run to compute it (right-click → Reprocess run ${p.data?.run}…).`;
         }
         const notes: string[] = [];
         const shown = p.data === undefined ? "" : text(p.data);

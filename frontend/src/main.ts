@@ -335,9 +335,10 @@ class App {
       this.store.setValue(row, variable.name, stored?.value ?? null, stored?.value == null ? undefined : { provenance: "user" });
     } catch (error) {
       this.store.setValue(row, variable.name, previous, previous === null ? undefined : { provenance: "user" });
-      const why = error instanceof ApiError ? error.message : errorText(error);
-      // What was typed stays readable (and copyable) in the message.
-      toast(`${variable.title}, run ${row.run}: ${why.replace(/\.$/, "")}. You typed: ${text}`, "error");
+      // The server's refusal names the cell and quotes the value already; anything else
+      // gets both here. What was typed stays readable (and copyable) either way.
+      const why = error instanceof ApiError && error.status === 422 ? error.message : `${variable.title}, run ${row.run}: ${errorText(error)}`;
+      toast(why.includes(text) ? why : `${why.replace(/\.$/, "")}. You typed: ${text}`, "error");
     }
     this.grid.refreshRows([row], [variable.name]);
   }

@@ -58,7 +58,8 @@ if TYPE_CHECKING:
 
     from .store import DatabaseFolder
 
-__all__ = ["Damnit", "DataType", "Database", "RunVariables", "VariableData", "cache_dir"]
+__all__ = ["Damnit", "DataType", "Database", "RunVariables", "VariableData", "VariableFailed",
+           "cache_dir"]
 
 # Columns of run_info that the table shows; variables can't take these names.
 _FIXED = ("proposal", "run", "start_time", "added_at")
@@ -503,6 +504,27 @@ class VariableData:
         return f"<VariableData for {self._name!r} in p{self._proposal}, r{self._run}>"
 
 
+class VariableFailed(KeyError):
+    """A variable has no data for a run because computing it failed or was skipped;
+    ``error_cls`` and ``message`` are the stored error. A :class:`KeyError`, as for any
+    variable without data, so ``name in db[run]`` and ``except KeyError`` still work.
+
+        >>> db[6, "ratio"]   # doctest: +SKIP
+        VariableFailed: 'ratio' failed in p1234, r6: ZeroDivisionError: division by zero
+    """
+
+    def __init__(self, name: str, proposal: int, run: int, error_cls: str,
+                 message: str) -> None:
+        super().__init__(name)
+        self.name, self.proposal, self.run = name, proposal, run
+        self.error_cls, self.message = error_cls, message
+
+    def __str__(self) -> str:
+        what = "was skipped" if self.error_cls == "Skip" else "failed"
+        return (f"{self.name!r} {what} in p{self.proposal}, r{self.run}: "
+                f"{self.error_cls}: {self.message}")
+
+
 class RunVariables:
     """The variables of one run. Index it by name or title::
 
@@ -568,11 +590,22 @@ class RunVariables:
         if key not in locations:
             by_title = {t: n for n, t in titles.items()}
             if key not in by_title:
+                self._raise_stored_error(key)
                 raise KeyError(f"No data for variable {key!r} in p{self._proposal}, "
                                f"r{self._run}; available: {sorted(locations)}")
             key = by_title[key]
         return VariableData(key, titles[key], self._proposal, self._run, self._h5_path,
                             self._db, locations[key])
+
+    def _raise_stored_error(self, key: str) -> None:
+        """:class:`VariableFailed` if *key* (a name or title) failed for this run."""
+        name = next((n for n, t in self._db.conn.execute("SELECT name, title FROM variables")
+                     if key in (n, t)), key)
+        attributes = self._db.get_attributes(self._proposal, self._run, name) or {}
+        if "error" in attributes:
+            raise VariableFailed(name, self._proposal, self._run,
+                                 str(attributes.get("error_cls") or "Error"),
+                                 str(attributes["error"]))
 
     def __contains__(self, key: object) -> bool:
         try:

@@ -8,6 +8,9 @@ fast.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -53,6 +56,22 @@ class CommandError(Exception):
 
 
 # -- helpers -----------------------------------------------------------------------------
+def runtable_command() -> str:
+    """``runtable`` as it can be typed here, for hints people copy: the bare name when
+    it is on PATH, else the path this command was started by (e.g. ``.venv/bin/runtable``
+    after ``./dev demo``), else ``python -m runtable.cli``."""
+    on_path = shutil.which("runtable")
+    started = Path(sys.argv[0])
+    if started.name == "runtable" and started.is_file():
+        if on_path is not None and Path(on_path).resolve() == started.resolve():
+            return "runtable"
+        return shlex.quote(os.path.relpath(started) if not started.is_absolute()
+                           or started.is_relative_to(Path.cwd()) else str(started))
+    if on_path is not None:
+        return "runtable"
+    return f"{shlex.quote(sys.executable)} -m runtable.cli"
+
+
 def _err(message: str) -> None:
     print(f"Error: {message}", file=sys.stderr)
 

@@ -519,8 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--titles", action="store_true",
                        help="head columns with variable titles instead of names")
     table.add_argument("-c", "--columns", action="append", default=[], metavar="NAMES",
-                       help="show these columns (comma-separated names or titles; "
-                       "repeatable)")
+                       help="show these columns (comma-separated names or titles, "
+                       "in any case; a grouped title's last part, e.g. 'Photon flux' for "
+                       "'XGM/Photon flux', when only one column has it; repeatable)")
     table.add_argument("--all-columns", action="store_true",
                        help="show every column, wrapping cells as needed")
     table.set_defaults(func=_cmd_table)

@@ -143,6 +143,7 @@ export class RunGrid {
   readonly api: GridApi<RunRow>;
   private readonly store: TableStore;
   private readonly looks: ColumnLooks;
+  private fontCache: string | undefined;
   private readonly container: HTMLElement;
   private readonly callbacks: GridCallbacks;
   private readonly revisions = new Map<number, number>();
@@ -425,9 +426,10 @@ export class RunGrid {
     return displayText(value, cell, this.store.byName.get(name)?.units ?? null, this.looks.numberStyle(name));
   }
 
-  /** The grid's font, for measuring text (colstats.ts). */
+  /** The grid's font, for measuring text (colstats.ts); read once, the page's font stays. */
   private font(): string {
-    return `13px ${getComputedStyle(this.container).fontFamily || "sans-serif"}`;
+    this.fontCache ??= `13px ${getComputedStyle(this.container).fontFamily || "sans-serif"}`;
+    return this.fontCache;
   }
 
   /** Every cell may have changed (more columns arrived): draw them again. */

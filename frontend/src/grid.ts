@@ -654,11 +654,17 @@ export class RunGrid {
 
   /** Scroll to where new runs appear: the last row, or the first when sorted by run descending. */
   scrollToLast(): void {
-    const count = this.api.getDisplayedRowCount();
-    if (count > 0) {
+    const scroll = (): void => {
+      const count = this.api.getDisplayedRowCount();
+      if (count === 0) return;
       if (this.newRunsEdge() === "start") this.api.ensureIndexVisible(0, "top");
       else this.api.ensureIndexVisible(count - 1, "bottom");
-    }
+    };
+    scroll();
+    // Just after rows were added the grid may not have grown its scrolling area yet
+    // (it does so on the next frame), and the browser stops the scroll short of the
+    // new row: once more then.
+    requestAnimationFrame(() => requestAnimationFrame(scroll));
   }
 
   /** Active column filters: column id, header, description. */

@@ -121,9 +121,10 @@ def test_the_indent_unit_is_the_files_own(page: Page, server: GuiServer,
     page.keyboard.type("x += 1")
     assert editor_text(page).endswith("  if x:\n    x += 1\n    pass\n")
 
-    # A file with 4-space indents (the default) gets 4.
+
+def test_a_file_with_four_space_indents_gets_four(page: Page, server: GuiServer,
+                                                  context: Path) -> None:
     context.write_text(CONTEXT + "\n\ndef helper(x):\n    pass\n")
-    page.reload()
     open_editor(page, server)
     focus_end(page)
     for _ in range(2):
@@ -156,9 +157,9 @@ def test_var_annotations_complete_the_contexts_variable_names(
     focus_end(page)
     page.keyboard.press("Enter")
     page.keyboard.type('def more(run, a: "var#ans')
-    options = page.locator(".cm-tooltip-autocomplete li")
-    expect(options.first).to_contain_text("answer")
-    page.keyboard.press("Enter")
+    option = page.locator(".cm-tooltip-autocomplete li", has_text="answer")
+    expect(option).to_be_visible()
+    option.click()
     assert 'def more(run, a: "var#answer")' in editor_text(page)
 
 
@@ -198,7 +199,8 @@ def test_the_comparisons_folded_lines_bar_uses_no_missing_glyphs(
     page.keyboard.press("Control+s")
     expect(page.locator("#toast")).to_contain_text("Context file saved", timeout=SLOW)
     page.get_by_role("button", name="History", exact=True).click()
-    page.locator(".ed-history-row").last.click()
+    # Newest first: this save, then the text on disk before it (20 lines alike).
+    page.locator(".ed-history-row").nth(1).click()
     folded = page.locator("dialog.ed-version .cm-collapsedLines").first
     expect(folded).to_contain_text("unchanged lines")
     for side in ("::before", "::after"):

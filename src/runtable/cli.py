@@ -13,6 +13,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
@@ -143,7 +144,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from .context.check import check_file
 
-    return check_file(args.file)
+    if args.timeout is not None and args.timeout <= 0:
+        raise CommandError("--timeout must be a positive number of seconds")
+    return check_file(args.file, timeout=args.timeout)
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -218,6 +221,7 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
     from .reprocess import (
         ConsoleReporter,
         ContextLoadError,
+        FolderInUse,
         ReprocessError,
         ReprocessInterrupted,
         parse_runs,
@@ -244,6 +248,8 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    except FolderInUse as exc:
+        return _hand_over(folder, args, exc)
     except ReprocessError as exc:
         _err(str(exc))
         return 1
@@ -253,6 +259,41 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
     print(summary_line(outcomes) if outcomes else "No runs to process.")
+    return 0
+
+
+def _hand_over(folder: Path, args: argparse.Namespace, busy: Exception) -> int:
+    """``runtable reprocess`` while a service writes the folder: queue the runs there."""
+    from .server.client import ClientError, post_reprocess
+    from .server.discovery import read_server_file
+
+    holder = getattr(busy, "holder", None)
+    info = read_server_file(folder)
+    if holder is None or not holder.url or info is None or info.url != holder.url:
+        raise CommandError(str(busy))
+    variables = list(dict.fromkeys(args.var)) or None
+    if variables is None and args.match:
+        from .jobs import inspect_context
+        from .store import open_db
+
+        with open_db(folder, readonly=True) as db:
+            python = db.get_setting("context_python")
+        context = inspect_context(folder, python)
+        if context.problems:
+            raise CommandError(f"the context file cannot be loaded:\n{context.problems}")
+        variables = context.select(args.data, (), args.match)
+        if not variables:
+            raise CommandError(f"No variable title contains "
+                               f"{' or '.join(map(repr, args.match))}")
+    try:
+        answer = post_reprocess(info, ",".join(args.runs), variables, args.data)
+    except ClientError as exc:
+        raise CommandError(f"{holder.describe()} writes this folder, and it did not "
+                           f"take the runs: {exc}") from None
+    jobs = answer.get("jobs") or []
+    print(f"{holder.describe()} writes this folder: handed the runs to it, "
+          f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} queued. Follow them on its "
+          "web page or with `runtable events`.")
     return 0
 
 
@@ -268,6 +309,9 @@ def _cmd_config(args: argparse.Namespace) -> int:
         for key, setting in SETTINGS.items():
             if key in stored:
                 print(f"{key}={stored[key]}")
+            elif setting.default_rule:
+                print(f"{key}={setting.default}  # default on this machine: "
+                      f"{setting.default_rule}")
             elif setting.default is not None:
                 print(f"{key}={setting.default}  # default")
             else:
@@ -340,8 +384,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from .server.serve import serve
     from .service import Service, ServiceError
+    from .store import open_db
 
     folder = folder_arg(args.dir)
+    # A damaged database is an Error line before anything starts (or is written).
+    open_db(folder).close()
     # What the service does (runs found, jobs failing, the context file not loading)
     # is what a person watching this terminal needs to see.
     handler = logging.StreamHandler()
@@ -384,6 +431,58 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     except ClientError as exc:
         raise CommandError(str(exc)) from None
     print(f"Told the service at {info.url} that run {args.run} ({args.data}) is complete.")
+    return 0
+
+
+def parse_value(text: str) -> Any:
+    """A value typed on the command line: a number, true/false, a JSON list of numbers
+    (an array), else the text itself."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if value is None or isinstance(value, dict | str):
+        return text
+    return value
+
+
+def _cmd_set(args: argparse.Namespace) -> int:
+    from .external import ExternalWriteError, write_values
+
+    folder = folder_arg(args.folder)
+    value = args.value if args.string else parse_value(args.value)
+    try:
+        names = write_values(folder, args.run, {args.name: value},
+                             titles={args.name: args.title} if args.title else None)
+    except ExternalWriteError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Stored {', '.join(names)} = {value!r} for run {args.run}.")
+    return 0
+
+
+def _cmd_read_context(args: argparse.Namespace) -> int:
+    from .external import ExternalWriteError, read_context
+
+    folder = folder_arg(args.folder)
+    try:
+        problems, changed = read_context(folder)
+    except ExternalWriteError as exc:
+        raise CommandError(str(exc)) from None
+    if problems is not None:
+        raise CommandError(f"the context file {folder / 'context.py'} cannot be loaded; "
+                           f"the table's variables are unchanged:\n{problems}")
+    from .server.discovery import read_server_file
+
+    if read_server_file(folder) is not None:
+        print("A service runs for this folder: it reads the context file itself whenever "
+              "it changes, so its variables are in the table already.")
+    elif changed:
+        print(f"Updated {len(changed)} variable{'s' if len(changed) != 1 else ''}: "
+              f"{', '.join(changed)}.")
+    else:
+        print("The table's variables were up to date.")
     return 0
 
 
@@ -473,8 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reprocess",
         help="process runs again here and now, and merge the results",
         description="Execute the context file for the given runs in parallel local "
-        "processes and merge each run's results as it finishes. Do not use it while a "
-        "service runs on the same folder. Exits with status 1 only when nothing could be "
+        "processes and merge each run's results as it finishes. While a service runs "
+        "on the folder (its only writer), the runs are handed to it instead. Exits with "
+        "status 1 only when nothing could be "
         "processed (the context file does not load, a run does not exist); errors of "
         "single variables or runs are reported and logged in process_logs/.",
     )
@@ -590,15 +690,64 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exit after N events")
     evs.set_defaults(func=_cmd_events)
 
+    setv = sub.add_parser(
+        "set",
+        help="store a value for a run from outside the context file",
+        description="Store VALUE as variable NAME of run RUN, as if a context file had "
+        "returned it (same summary), with the provenance 'external'; the variable is "
+        "made if needed. Through the running service when there is one, else written "
+        "here. VALUE is read as a number, true/false or a JSON list (an array) when it "
+        "is one, else as text.",
+    )
+    setv.add_argument("run", type=int, metavar="RUN", help="run number")
+    setv.add_argument("name", metavar="NAME", help="variable name (a Python identifier)")
+    setv.add_argument("value", metavar="VALUE", help="the value")
+    setv.add_argument("--string", action="store_true",
+                      help="store VALUE as text even if it looks like a number")
+    setv.add_argument("--title", default=None,
+                      help="title of the column when the variable is new")
+    _add_in(setv)
+    setv.set_defaults(func=_cmd_set)
+
+    rctx = sub.add_parser(
+        "read-context",
+        help="update the table's columns from the context file without processing runs",
+        description="Load the context file (in the folder's context_python) and bring "
+        "the table's variables (columns, titles, descriptions, tags, order) up to date, "
+        "so new columns appear before the next run is processed. A running service does "
+        "this itself whenever the file changes.",
+    )
+    _add_in(rctx)
+    rctx.set_defaults(func=_cmd_read_context)
+
     check = sub.add_parser(
         "check",
         help="load and validate a context file without touching any database",
-        description="Compile a context file and report every problem with its line, "
-        "pyflakes warnings, and the variables it defines.",
+        description="Compile a context file (in a separate process, stopped after a time "
+        "limit) and report every problem with its line, pyflakes warnings, and the "
+        "variables it defines.",
     )
     check.add_argument("file", nargs="?", type=Path, default=Path("context.py"))
+    check.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="stop loading the file after this long (default 60): it is "
+                       "loaded in a separate process, as the service loads it")
     check.set_defaults(func=_cmd_check)
     return parser
+
+
+def _store_problem(exc: Exception) -> str | None:
+    """What to tell a person about a problem of the database folder, or None when
+    ``exc`` is none (a bug, which deserves its traceback)."""
+    import sqlite3
+
+    from .store import StoreError
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return (f"the database runs.sqlite is damaged ({exc}); restore it from a backup. "
+                "Nothing was changed.")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -608,6 +757,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except CommandError as exc:
         _err(str(exc))
+        return 1
+    except Exception as exc:
+        # A damaged database folder: a sentence, not a traceback (nothing was changed).
+        message = _store_problem(exc)
+        if message is None:
+            raise
+        _err(message)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from runtable.server.frontend import mount_frontend, static_dir
 from runtable.testing.browser import CHROMIUM_ARGS, find_chromium
@@ -81,6 +81,15 @@ def wide_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page
 def far_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A wide page in a browser six hours behind the facility (a remote collaborator)."""
     yield from _page(browser, request, viewport=WIDE_VIEWPORT, timezone_id="America/New_York")
+
+
+@pytest.fixture
+def second_page(browser: Browser) -> Iterator[Page]:
+    """Another person's browser: its own context (cookies, storage)."""
+    context: BrowserContext = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
 
 
 def save_screenshot(page: Page, name: str) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runtable.execute.runner import log_path_for
 from runtable.execute.subprocess import child_env, command
+from runtable.sharing import shared_dir
 
 from .executor import Executor
 from .limits import Limits
@@ -103,8 +104,10 @@ def sbatch_command(job: Job, limits: Limits, settings: dict) -> list[str]:
 
 def _run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
+        # umask 002: Slurm creates the job's log with the submitter's umask, and the
+        # job's own files are the team's (runtable.sharing).
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL, env=job_env())
+                              stdin=subprocess.DEVNULL, env=job_env(), umask=0o002)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SlurmError(f"{cmd[0]} failed: {exc}") from exc
     if check and proc.returncode != 0:
@@ -132,7 +135,7 @@ class SlurmExecutor(Executor):
         self._last_poll = 0.0
 
     def submit(self, job: Job, limits: Limits, settings: dict) -> str | None:
-        Path(settings["db_dir"], "process_logs").mkdir(parents=True, exist_ok=True)
+        shared_dir(Path(settings["db_dir"], "process_logs"))
         out = _run(sbatch_command(job, limits, settings)).stdout.strip()
         slurm_id = out.split(";")[0]  # "jobid" or "jobid;cluster"
         if not slurm_id.isdigit():

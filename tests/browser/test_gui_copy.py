@@ -69,6 +69,7 @@ def test_delete_variable_is_set_apart_in_the_cell_menu(
         page: Page, table_server: GuiServer) -> None:
     open_table(page, table_server)
     cell(page, 2, "var:xgm_energy").click(button="right")
+    expect(page.locator(".cell-menu")).to_be_visible()
     items = page.evaluate(
         "() => [...document.querySelectorAll('.cell-menu > *')]"
         ".map(e => e.tagName === 'HR' ? '---' : e.textContent)")

@@ -237,7 +237,8 @@ def _frame(table: TableColumns) -> pd.DataFrame:
         "start_time": start,
     }
     unset = []
-    for name, column in table.columns.items():
+    # By name, as the reference's reader orders them.
+    for name, column in sorted(table.columns.items()):
         if name in _FIXED:
             continue
         if not column.present().any():

@@ -135,12 +135,7 @@ def serve(
     ``token`` defaults to ``$RUNTABLE_TOKEN``, else a new random one. The URL to open,
     token included, is printed to ``out`` (stdout) once the port is bound.
     """
-    from runtable.store.table import keep_adbc_out
-
-    # The app writes edits, and the service merges, through sqlite3: no second SQLite
-    # library may open the file in this process (the table's fast reader's).
-    with keep_adbc_out():
-        return _serve(Path(db_dir), host, port, token, service, out or sys.stdout)
+    return _serve(Path(db_dir), host, port, token, service, out or sys.stdout)
 
 
 def _serve(db_dir: Path, host: str, port: int, token: str | None,

@@ -138,7 +138,6 @@ class Service:
         self._inflight: set[int] = set()  # jobs seen active, until their merge is done
         self._waiting: dict[tuple[int, str], int] = {}  # (run, data) -> a queued job's id
         self._ready_seen: set[tuple[int, str]] = set()  # RunReady reported by the watcher
-        self._cleanup = contextlib.ExitStack()  # undone by stop()
         self._notifies = 0  # notify() calls the watcher has not reported back yet
         #: The latest result of loading the context file (None before the first).
         self.context: ContextInfo | None = None
@@ -161,11 +160,7 @@ class Service:
         self._started = True
         self.bus = bus if bus is not None else EventBus()
         from runtable.store import open_db
-        from runtable.store.table import keep_adbc_out
 
-        # This process writes through sqlite3 from now on: the table reader (the web
-        # server's too) must not bring a second SQLite library to the same file.
-        self._cleanup.enter_context(keep_adbc_out())
         self._db = open_db(self.db_dir)
         self.proposal = self._db.proposal
         if self.proposal is None:
@@ -242,7 +237,6 @@ class Service:
                 return
         if self._db is not None:
             self._db.close()
-        self._cleanup.close()
         log.info("Service stopped for %s", self.db_dir)
 
     def __enter__(self) -> Service:

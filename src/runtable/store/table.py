@@ -33,8 +33,10 @@ writing by runtable) is read whole on every refresh.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -224,12 +226,18 @@ class TableColumns:
             if (self.seq is None or seq is None or seq < self.seq
                     or reader.db_id() != self.db_id):
                 return self._replace(reader, seq)
-            changed = reader.changed_runs(self.seq, self.runs_filter)
-            # Re-reading a large share of the table costs as much as reading it all.
-            if len(changed) > max(64, len(self) // 4):
-                return self._replace(reader, seq)
-            variables = reader.variables()
-            part = reader.read(changed, self.names_filter, self.details) if changed else None
+            return self.catch_up(reader, reader.changed_runs(self.seq, self.runs_filter),
+                                 seq)
+
+    def catch_up(self, reader: Reader, changed: list[tuple[int, int]], seq: int
+                 ) -> TableChanges:
+        """Bring this table to *reader*'s snapshot (change log position *seq*) by
+        reading the runs *changed* since it was made, and the ``variables`` table."""
+        # Re-reading a large share of the table costs as much as reading it all.
+        if len(changed) > max(64, len(self) // 4):
+            return self._replace(reader, seq)
+        variables = reader.variables()
+        part = reader.read(changed, self.names_filter, self.details) if changed else None
         variables_changed = variables != self.variables
         self.variables = variables
         self.seq = seq
@@ -237,6 +245,11 @@ class TableColumns:
             names = self.sync_columns()
             return TableChanges(False, [], np.zeros(0, np.intp), names, variables_changed)
         return self._splice(changed, part, variables_changed)
+
+    def splice(self, changed: list[tuple[int, int]], part: TableColumns) -> TableChanges:
+        """Replace the rows of the runs *changed* by those of *part* (which has the
+        changed runs that still exist), keeping every other row as it was."""
+        return self._splice(changed, part, False)
 
     # -- internals -----------------------------------------------------------------
     def _replace(self, reader: Reader, seq: int | None) -> TableChanges:
@@ -465,7 +478,8 @@ def ordered_columns(columns: Mapping[str, Column], variables: Mapping[str, Varia
 
 
 def read_table(source: Any, runs: Any = None, names: Any = None, *,
-               details: bool = True) -> TableColumns:
+               details: bool = True, copy: bool | str | os.PathLike[str] = True
+               ) -> TableColumns:
     """Read the run table in one consistent snapshot.
 
     *source* is a :class:`~runtable.store.DatabaseFolder`, a ``sqlite3``
@@ -476,10 +490,34 @@ def read_table(source: Any, runs: Any = None, names: Any = None, *,
     columns read; the restriction is kept by :meth:`TableColumns.refresh`.
     With ``details=False``, ``max_diff``, ``attributes`` and ``provenance`` are
     not read (all NaN / empty), which makes reading faster.
+
+    The whole table (no *runs*) comes from the folder's columnar copy
+    (:mod:`runtable.store.tablecopy`) plus the runs changed since, when it has one;
+    *copy* may also name a folder of the reader's own where a copy is kept for
+    database folders without one (made there after reading SQLite), and ``False``
+    reads SQLite only.
     """
-    from .tableread import Reader
+    from . import tablecopy
+    from .tableread import Reader, db_path
 
     runs_filter = None if runs is None else frozenset(int(r) for r in runs)
     names_filter = None if names is None else frozenset(str(n) for n in names)
+    own = Path(copy) if isinstance(copy, (str, os.PathLike)) else None
+    copies = []
+    if runs_filter is None and copy is not False:
+        # (Manifests first: then nothing in them is newer than the snapshot.)
+        for directory in (tablecopy.copy_dir(db_path(source).parent), own):
+            if directory is not None:
+                manifest = tablecopy.read_manifest(directory)
+                if manifest is not None and (manifest.details or not details):
+                    copies.append((directory, manifest))
     with Reader(source) as reader:
-        return reader.read_all(runs_filter, names_filter, details)
+        for directory, manifest in copies:
+            table = tablecopy.load(reader, manifest, directory, details=details,
+                                   names=names_filter)
+            if table is not None:
+                return table
+        table = reader.read_all(runs_filter, names_filter, details)
+    if own is not None and runs_filter is None and names_filter is None:
+        tablecopy.save(own, table)
+    return table

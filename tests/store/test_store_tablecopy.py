@@ -249,7 +249,7 @@ def test_a_change_to_most_runs_is_caught_up_block_by_block(
         db: DatabaseFolder, monkeypatch: pytest.MonkeyPatch) -> None:
     """Deleting a variable changes every run: each later commit brings at most about
     the budget's worth of blocks up to date, and reads are exact all along."""
-    monkeypatch.setattr(tablecopy, "UPDATE_BUDGET_CELLS", 1)
+    monkeypatch.setattr(tablecopy, "UPDATE_BUDGET_RUNS", 1)
     for run in range(11, 30):
         merge(db, run, run_cells(run))
     db.delete_variable("label")

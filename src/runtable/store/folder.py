@@ -193,7 +193,8 @@ class DatabaseFolder:
         from . import tablecopy
 
         try:
-            tablecopy.update(self.db_path, tablecopy.copy_dir(self.path))
+            with self._lock:  # (its reads go through this connection)
+                tablecopy.update(self.db_path, tablecopy.copy_dir(self.path), self.conn)
         except Exception:  # the commit stands; a stale copy only costs readers time
             log.warning("Could not update the table's copy in %s", self.path, exc_info=True)
 

@@ -23,12 +23,14 @@ written under a new name and renamed into place, then the manifest is replaced t
 way, so a reader sees either the old or the new copy; a file that is missing or
 unreadable only makes the reader read that block's runs from SQLite.
 
-One Arrow table per block: ``#proposal``, ``#run``, ``#start_time``, ``#added_at``,
-then per variable ``k:<name>`` (the cells' kinds) and its values: ``f:<name>``
-(float64), ``i:<name>`` (int64), or for a column of mixed values ``t:<name>`` (each
-cell's type) with ``of:``, ``oi:``, ``os:`` and ``oc:`` (floats, integers, text,
-imaginary parts); ``d:``, ``a:``, ``p:`` hold ``max_diff``, the attributes' JSON and the
-provenance where a cell has them.
+One Arrow record batch per block, its few fields the same whatever the number of
+variables: ``#proposal``, ``#run``, ``#start_time``, ``#added_at`` (one entry per row);
+``kind``, the cells' kinds of every column, column after column; ``f64`` and ``i64``,
+the values of the columns of floats and of integers, column after column; for a
+column of mixed values ``t:<name>`` (each cell's type) with ``of:``, ``oi:``, ``os:``
+and ``oc:`` (floats, integers, text, imaginary parts); and ``max_diff``, attributes
+and provenance as (row, column, value) entries where cells have them. The schema's
+metadata names the columns of ``kind``, ``f64`` and ``i64``.
 
 :func:`update` is what the writer calls after each commit (through
 :meth:`runtable.store.DatabaseFolder.transaction`); :func:`load` is what readers call.
@@ -42,6 +44,7 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,13 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .table import (
-    KIND_COMPLEX,
-    KIND_VALUE,
-    Column,
-    TableColumns,
-    row_keys,
-)
+from .table import Column, TableColumns, row_keys, shown, typed_values
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,16 +72,15 @@ BLOCK_RUNS = 1024
 #: The writer brings the copy up to date once this many runs changed since (a reader
 #: reads at most about so many runs from SQLite besides the copy).
 PENDING_RUNS = 8
-#: Cells the writer reads from SQLite in one update at most (whole blocks are the unit:
+#: Runs the writer reads from SQLite in one update at most (whole blocks are the unit:
 #: at least one is done). Bounds the work of one commit after a change to most runs.
-UPDATE_BUDGET_CELLS = 200_000
+UPDATE_BUDGET_RUNS = 400
 #: A table of at most this many cells gets its first copy from the writer at once;
 #: bigger ones are copied by ``runtable serve`` (with progress) or :func:`build`.
 SMALL_TABLE_CELLS = 300_000
 
 # Value types of a column of mixed values (``t:<name>``).
 _O_NONE, _O_FLOAT, _O_INT, _O_TEXT, _O_COMPLEX, _O_BOOL = range(6)
-_SHOWN_KINDS = (KIND_VALUE, KIND_COMPLEX)
 
 
 @dataclass
@@ -188,16 +184,20 @@ def load(reader: Reader, manifest: Manifest, directory: Path, *, details: bool =
         return None
     stale = {(p, r) for p, r, s in reader.changes(manifest.since())
              if s > manifest.threshold(p, r)}
-    parts = []
-    for block in sorted(manifest.blocks.values(), key=lambda b: b.key):
-        part = read_block(directory / block.file, details, names)
-        if part is None:
-            # Gone (replaced meanwhile) or damaged: this block's runs come from SQLite.
-            stale.update(_runs_of_block(reader, block.proposal, block.index,
-                                        manifest.block_runs))
-        else:
-            parts.append(part)
-    table = concat(parts, details)
+    decoded_blocks = []
+    with contextlib.ExitStack() as maps:
+        for block in sorted(manifest.blocks.values(), key=lambda b: b.key):
+            decoded = _open_block(directory / block.file, maps)
+            if decoded is None:
+                # Gone (replaced meanwhile) or damaged: its runs come from SQLite.
+                stale.update(_runs_of_block(reader, block.proposal, block.index,
+                                            manifest.block_runs))
+            else:
+                decoded_blocks.append(decoded)
+        try:
+            table = assemble(decoded_blocks, details, names)
+        except (KeyError, ValueError, IndexError, TypeError):
+            return None  # blocks that don't fit together: read SQLite instead
     table.db_id = manifest.db_id
     table.names_filter = names
     table.variables = reader.variables()
@@ -213,63 +213,234 @@ def _runs_of_block(reader: Reader, proposal: int, index: int, block_runs: int
         "AND run < ?", (proposal, lo, lo + block_runs))]
 
 
-def read_block(path: Path, details: bool = True, names: frozenset[str] | None = None
-               ) -> TableColumns | None:
-    """One block file as a table (without variables or seq); None if it is missing or
-    unreadable."""
+def _open_block(path: Path, maps: contextlib.ExitStack) -> _Decoded | None:
+    """A block file mapped into memory (until *maps* closes); None if it is missing
+    or unreadable."""
     import pyarrow as pa
 
     try:
-        with pa.memory_map(str(path)) as source:
-            arrow = pa.ipc.open_file(source).read_all()
-            return _decode(arrow, details, names)
-    except (OSError, pa.ArrowException, KeyError, ValueError, IndexError):
+        source = maps.enter_context(pa.memory_map(str(path)))
+        return _Decoded.of(pa.ipc.open_file(source).read_all())
+    except (OSError, pa.ArrowException, KeyError, ValueError, TypeError, IndexError):
         return None
 
 
-def _numpy(array: Any) -> np.ndarray:
-    """A writable numpy copy of an Arrow array without nulls."""
-    return np.array(array.to_numpy(zero_copy_only=False))
+def read_block(path: Path, details: bool = True) -> TableColumns | None:
+    """One block file as a table (without variables or seq); None if it is missing or
+    unreadable."""
+    with contextlib.ExitStack() as maps:
+        block = _open_block(path, maps)
+        if block is None:
+            return None
+        try:
+            return assemble([block], details)
+        except (KeyError, ValueError, IndexError, TypeError):
+            return None
 
 
-def _decode(arrow: pa.Table, details: bool, names: frozenset[str] | None) -> TableColumns:
-    fields: dict[str, dict[str, Any]] = {}
-    for i, full in enumerate(arrow.column_names):
-        part, _, name = full.partition(":")
-        if names is not None and name and name not in names:
-            continue
-        fields.setdefault(name, {})[part] = arrow.column(i).combine_chunks()
-    rows = fields.pop("", {})
-    n = arrow.num_rows
-    table = TableColumns(
-        _numpy(arrow.column("#proposal")).astype(np.int64),
-        _numpy(arrow.column("#run")).astype(np.int64),
-        _numpy(arrow.column("#start_time")).astype(np.float64),
-        _numpy(arrow.column("#added_at")).astype(np.float64), {}, {}, details=details)
-    del rows
-    for name, parts in fields.items():
-        kind = _numpy(parts["k"]).astype(np.uint8)
-        if len(kind) != n:
-            raise ValueError(f"column {name!r} has {len(kind)} rows, not {n}")
-        if "f" in parts:
-            values = _numpy(parts["f"]).astype(np.float64)
-        elif "i" in parts:
-            values = _numpy(parts["i"]).astype(np.int64)
+def _array(arrow: pa.Table, i: int | str) -> Any:
+    """Field *i* of a block (each field is a list of one element: the data)."""
+    if isinstance(i, str):
+        i = arrow.schema.get_field_index(i)
+        if i < 0:
+            raise KeyError(i)
+    return arrow.column(i).chunk(0).flatten()
+
+
+def _chunks(arrow: pa.Table, i: int | str) -> np.ndarray:
+    """Field *i* of a block as numpy (a view where possible)."""
+    return _array(arrow, i).to_numpy(zero_copy_only=False)
+
+
+@dataclass
+class _Decoded:
+    """One block file's contents, as views."""
+
+    arrow: pa.Table
+    rows: int
+    names: list[str]
+    kind: np.ndarray  # (len(names), rows)
+    f64: dict[str, np.ndarray]
+    i64: dict[str, np.ndarray]
+    #: name -> {part: field index} of columns of mixed values.
+    objects: dict[str, dict[str, int]]
+
+    @classmethod
+    def of(cls, arrow: pa.Table) -> _Decoded:
+        meta = json.loads(arrow.schema.metadata[b"runtable"])
+        rows = len(_array(arrow, "#run"))
+        names, f_names, i_names = meta["names"], meta["f64"], meta["i64"]
+        kind = _chunks(arrow, "kind").reshape(len(names), rows)
+        f64 = _chunks(arrow, "f64").reshape(len(f_names), rows)
+        i64 = _chunks(arrow, "i64").reshape(len(i_names), rows)
+        objects: dict[str, dict[str, int]] = {}
+        for i, full in enumerate(arrow.column_names):
+            part, sep, name = full.partition(":")
+            if sep:
+                objects.setdefault(name, {})[part] = i
+        return cls(arrow, rows, names, kind, dict(zip(f_names, f64, strict=True)),
+                   dict(zip(i_names, i64, strict=True)), objects)
+
+    def category(self, name: str) -> str:
+        """How the column *name* holds its values here: f(loats), i(ntegers), o(bjects)
+        or n(one at all)."""
+        if name in self.f64:
+            return "f"
+        if name in self.i64:
+            return "i"
+        return "o" if "t" in self.objects.get(name, {}) else "n"
+
+    def texts_only(self, name: str) -> bool:
+        parts = self.objects.get(name, {})
+        return not ({"of", "oi"} & set(parts))
+
+    def objects_of(self, name: str, kind: np.ndarray) -> np.ndarray:
+        """The values of column *name* as an object array."""
+        out = np.full(len(kind), None, dtype=object)
+        category = self.category(name)
+        if category in "fi":
+            at = shown(kind)
+            out[at] = (self.f64 if category == "f" else self.i64)[name][at]
+            return out
+        parts = self.objects.get(name, {})
+        if "t" not in parts:
+            return out
+        types = _chunks(self.arrow, parts["t"])
+        if "os" in parts:
+            indices, strings = _dictionary(self.arrow, parts["os"])
+            at = types == _O_TEXT
+            out[at] = strings[indices[at]]
+        if "of" in parts:
+            floats = _chunks(self.arrow, parts["of"])
+            at = types == _O_FLOAT
+            out[at] = floats[at]
+            at = np.flatnonzero(types == _O_COMPLEX)
+            if len(at):
+                imag = _chunks(self.arrow, parts["oc"])
+                out[at] = [complex(a, b) for a, b in zip(floats[at].tolist(),
+                                                           imag[at].tolist(), strict=True)]
+        if "oi" in parts:
+            ints = _chunks(self.arrow, parts["oi"])
+            at = types == _O_INT
+            out[at] = ints[at]  # (Python ints)
+            at = np.flatnonzero(types == _O_BOOL)
+            if len(at):
+                out[at] = [bool(v) for v in ints[at].tolist()]
+        return out
+
+    def entries(self, what: str) -> tuple[np.ndarray, np.ndarray, Any]:
+        """(rows, column numbers in ``names``, values) of the sparse field *what*."""
+        return (_chunks(self.arrow, f"{what}_row").astype(np.intp),
+                _chunks(self.arrow, f"{what}_col").astype(np.intp),
+                _array(self.arrow, f"{what}_value"))
+
+
+def assemble(blocks: list[_Decoded], details: bool = True,
+             names: frozenset[str] | None = None) -> TableColumns:
+    """The table made of block files' contents, one after the other (each in
+    (proposal, run) order, and the blocks too), with every column of any block."""
+    arrows = [b.arrow for b in blocks]
+    lengths = [b.rows for b in blocks]
+    starts = np.cumsum([0, *lengths]).tolist()
+    n = starts[-1]
+
+    def joined(field: str, dtype: type) -> np.ndarray:
+        return np.concatenate([_chunks(a, field) for a in arrows]).astype(dtype) \
+            if arrows else np.zeros(0, dtype)
+
+    table = TableColumns(joined("#proposal", np.int64), joined("#run", np.int64),
+                         joined("#start_time", np.float64),
+                         joined("#added_at", np.float64), {}, {}, details=details)
+    order: dict[str, int] = {}
+    for block in blocks:
+        for name in block.names:
+            if names is None or name in names:
+                order.setdefault(name, len(order))
+    all_names = list(order)
+    categories = {name: set() for name in all_names}
+    for block in blocks:
+        for name in block.names:
+            if name in categories:
+                categories[name].add(block.category(name))
+    for cats in categories.values():
+        cats.discard("n")
+    floats = [name for name in all_names if categories[name] == {"f"}]
+    ints = [name for name in all_names if categories[name] == {"i"}]
+    f_pos = {name: i for i, name in enumerate(floats)}
+    i_pos = {name: i for i, name in enumerate(ints)}
+    kind2d = np.zeros((len(all_names), n), np.uint8)
+    f2d = np.full((len(floats), n), np.nan)
+    i2d = np.zeros((len(ints), n), np.int64)
+    for block, start, end in zip(blocks, starts[:-1], starts[1:], strict=True):
+        mine = [i for i, name in enumerate(block.names) if name in order]
+        kind2d[[order[block.names[i]] for i in mine], start:end] = block.kind[mine]
+        for name, values in block.f64.items():
+            if name in f_pos:
+                f2d[f_pos[name], start:end] = values
+        for name, values in block.i64.items():
+            if name in i_pos:
+                i2d[i_pos[name], start:end] = values
+    for name, j in order.items():
+        kind = kind2d[j]
+        if name in f_pos:
+            values = f2d[f_pos[name]]
+        elif name in i_pos:
+            values = i2d[i_pos[name]]
         else:
-            values = _decode_objects(parts, n)
-        column = Column(name, kind, values, None)
-        if details:
-            if "d" in parts:
-                column.max_diff = _numpy(parts["d"]).astype(np.float64)
-            if "a" in parts:
-                column.attributes = _decode_texts(parts["a"], json_decode=True)
-            if "p" in parts:
-                column.provenance = _decode_texts(parts["p"])
-        table.columns[name] = column
+            values = np.full(n, None, dtype=object)
+            retype = False
+            for block, start, end in zip(blocks, starts[:-1], starts[1:], strict=True):
+                if name in block.names and block.category(name) != "n":
+                    values[start:end] = block.objects_of(name, kind[start:end])
+                    retype |= not block.texts_only(name)
+            if retype:  # (blocks may each hold floats one way or the other)
+                values = typed_values(values, kind)
+        table.columns[name] = Column(name, kind, values, None)
+    if details:
+        _details(table, blocks, starts, all_names)
     return table
 
 
-def _dictionary_values(array: Any) -> tuple[np.ndarray, np.ndarray]:
+def _details(table: TableColumns, blocks: list[_Decoded], starts: list[int],
+             all_names: list[str]) -> None:
+    """Fill max_diff, attributes and provenance from the blocks' entries."""
+    from .tableread import json_object
+
+    n = len(table)
+    md_rows, md_cols, md_values = [], [], []
+    for block, start in zip(blocks, starts, strict=False):
+        rows, cols, values = block.entries("max_diff")
+        md_rows.append(rows + start)
+        md_cols.append(np.array(block.names, dtype=object)[cols] if len(cols) else
+                       np.zeros(0, object))
+        md_values.append(values.to_numpy(zero_copy_only=False))
+        for what, target in (("attributes", "attributes"), ("provenance", "provenance")):
+            rows, cols, values = block.entries(what)
+            if not len(rows):
+                continue
+            indices, texts = _dictionary_array(values)
+            decoded = ([json_object(t) for t in texts.tolist()] if what == "attributes"
+                       else texts.tolist())
+            for r, c, i in zip(rows.tolist(), cols.tolist(), indices.tolist(), strict=True):
+                column = table.columns.get(block.names[c])
+                if column is not None and i >= 0 and decoded[i] is not None and (
+                        decoded[i] or what != "attributes"):
+                    getattr(column, target)[start + r] = decoded[i]
+    rows = np.concatenate(md_rows) if md_rows else np.zeros(0, np.intp)
+    if len(rows):
+        cols = np.concatenate(md_cols)
+        values = np.concatenate(md_values).astype(np.float64)
+        for name in set(cols.tolist()):
+            column = table.columns.get(name)
+            if column is None:
+                continue
+            at = cols == name
+            column.max_diff = np.full(n, np.nan)
+            column.max_diff[rows[at]] = values[at]
+    del all_names
+
+
+def _dictionary_array(array: Any) -> tuple[np.ndarray, np.ndarray]:
     """(indices with -1 for null, the dictionary as an object array) of a dictionary
     array."""
     indices = array.indices.fill_null(-1).to_numpy(zero_copy_only=False)
@@ -277,93 +448,8 @@ def _dictionary_values(array: Any) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(array.dictionary.to_numpy(zero_copy_only=False), dtype=object))
 
 
-def _decode_objects(parts: dict[str, Any], n: int) -> np.ndarray:
-    out = np.full(n, None, dtype=object)
-    if "t" not in parts:
-        return out
-    types = _numpy(parts["t"]).astype(np.uint8)
-    if "os" in parts:
-        indices, strings = _dictionary_values(parts["os"])
-        at = types == _O_TEXT
-        out[at] = strings[indices[at]]
-    if "of" in parts:
-        floats = _numpy(parts["of"]).astype(np.float64)
-        at = types == _O_FLOAT
-        out[at] = floats[at]
-        at = np.flatnonzero(types == _O_COMPLEX)
-        if len(at):
-            imag = _numpy(parts["oc"]).astype(np.float64)
-            out[at] = [complex(a, b) for a, b in zip(floats[at].tolist(), imag[at].tolist(),
-                                                       strict=True)]
-    if "oi" in parts:
-        ints = _numpy(parts["oi"]).astype(np.int64)
-        at = types == _O_INT
-        out[at] = ints[at]  # (Python ints)
-        at = np.flatnonzero(types == _O_BOOL)
-        if len(at):
-            out[at] = [bool(v) for v in ints[at].tolist()]
-    return out
-
-
-def _decode_texts(array: Any, json_decode: bool = False) -> dict[int, Any]:
-    from .tableread import json_object
-
-    indices, texts = _dictionary_values(array)
-    decoded = [json_object(t) for t in texts.tolist()] if json_decode else texts.tolist()
-    return {int(r): decoded[i] for r, i in enumerate(indices.tolist())
-            if i >= 0 and (decoded[i] or not json_decode)}
-
-
-def concat(parts: list[TableColumns], details: bool = True) -> TableColumns:
-    """The rows of *parts* one after the other (each in (proposal, run) order, and
-    the parts too), with every column of any part."""
-    if not parts:
-        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
-        return TableColumns(empty_i, empty_i.copy(), empty_f, empty_f.copy(), {}, {},
-                            details=details)
-    if len(parts) == 1:
-        return parts[0]
-    offsets = np.cumsum([0, *(len(p) for p in parts)])
-    n = int(offsets[-1])
-    table = TableColumns(
-        np.concatenate([p.proposal for p in parts]), np.concatenate([p.run for p in parts]),
-        np.concatenate([p.start_time for p in parts]),
-        np.concatenate([p.added_at for p in parts]), {}, {}, details=details)
-    pieces: dict[str, list[tuple[int, Column]]] = {}
-    for i, part in enumerate(parts):
-        for name, column in part.columns.items():
-            pieces.setdefault(name, []).append((int(offsets[i]), column))
-    for name, columns in pieces.items():
-        kind = np.zeros(n, np.uint8)
-        dtypes = set()
-        for start, column in columns:
-            kind[start:start + len(column.kind)] = column.kind
-            if np.isin(column.kind, _SHOWN_KINDS).any():
-                dtypes.add(column.values.dtype)
-        dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(object)
-        if dtype.kind == "f":
-            values = np.full(n, np.nan)
-        elif dtype.kind == "i":
-            values = np.zeros(n, np.int64)
-        else:
-            values = np.full(n, None, dtype=object)
-        max_diff = None
-        if any(c.max_diff is not None for _, c in columns):
-            max_diff = np.full(n, np.nan)
-        column = Column(name, kind, values, max_diff)
-        for start, part_column in columns:
-            end = start + len(part_column.kind)
-            if part_column.values.dtype == values.dtype:
-                values[start:end] = part_column.values
-            elif np.isin(part_column.kind, _SHOWN_KINDS).any():
-                values[start:end] = part_column.values.astype(object)
-            if part_column.max_diff is not None:
-                assert max_diff is not None
-                max_diff[start:end] = part_column.max_diff
-            column.attributes.update((start + r, a) for r, a in part_column.attributes.items())
-            column.provenance.update((start + r, p) for r, p in part_column.provenance.items())
-        table.columns[name] = column
-    return table
+def _dictionary(arrow: pa.Table, i: int) -> tuple[np.ndarray, np.ndarray]:
+    return _dictionary_array(_array(arrow, i))
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -371,80 +457,117 @@ def _encode(table: TableColumns) -> pa.Table:
     """One block as an Arrow table (see the module docstring)."""
     import pyarrow as pa
 
-    arrays: dict[str, Any] = {
+    present = {name: column for name, column in table.columns.items()
+               if column.present().any()}
+    names = list(present)
+    f_names = [n for n, c in present.items() if c.values.dtype.kind == "f"]
+    i_names = [n for n, c in present.items() if c.values.dtype.kind in "iu"]
+
+    def packed(columns: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(columns).astype(dtype, copy=False) if columns else np.zeros(
+            0, dtype)
+
+    packs: dict[str, Any] = {
         "#proposal": pa.array(table.proposal, pa.int64()),
         "#run": pa.array(table.run, pa.int64()),
         "#start_time": pa.array(table.start_time, pa.float64()),
         "#added_at": pa.array(table.added_at, pa.float64()),
+        "kind": pa.array(packed([c.kind for c in present.values()], np.uint8), pa.uint8()),
+        "f64": pa.array(packed([present[n].values for n in f_names], np.float64),
+                        pa.float64()),
+        "i64": pa.array(packed([present[n].values for n in i_names], np.int64), pa.int64()),
     }
-    for name, column in table.columns.items():
-        if not column.present().any():
-            continue
-        arrays[f"k:{name}"] = pa.array(column.kind, pa.uint8())
-        values = column.values
-        if values.dtype.kind == "f":
-            arrays[f"f:{name}"] = pa.array(values, pa.float64())
-        elif values.dtype.kind in "iu":
-            arrays[f"i:{name}"] = pa.array(values.astype(np.int64), pa.int64())
-        else:
-            arrays.update(_encode_objects(name, values, column.kind))
+    md_rows, md_cols, md_values = [], [], []
+    texts: dict[str, tuple[list[int], list[int], list[str]]] = {
+        "attributes": ([], [], []), "provenance": ([], [], [])}
+    # (Cells with the same attributes share one dict: one JSON text each.)
+    json_of: dict[int, str] = {}
+    for j, (name, column) in enumerate(present.items()):
+        if name not in f_names and name not in i_names:
+            packs.update(_encode_objects(name, column.values, column.kind))
         if column.max_diff is not None:
-            arrays[f"d:{name}"] = pa.array(column.max_diff, pa.float64())
-        if column.attributes:
-            arrays[f"a:{name}"] = _encode_texts(
-                {r: json.dumps(a, separators=(",", ":")) for r, a in column.attributes.items()},
-                len(table))
-        if column.provenance:
-            arrays[f"p:{name}"] = _encode_texts(column.provenance, len(table))
-    return pa.table(arrays)
+            at = np.flatnonzero(~np.isnan(column.max_diff))
+            md_rows.append(at)
+            md_cols.append(np.full(len(at), j))
+            md_values.append(column.max_diff[at])
+        for what, entries in (("attributes", column.attributes),
+                              ("provenance", column.provenance)):
+            rows, cols, values = texts[what]
+            for row, value in entries.items():
+                rows.append(row)
+                cols.append(j)
+                if what == "attributes":
+                    text = json_of.get(id(value))
+                    if text is None:
+                        text = json_of[id(value)] = json.dumps(value, separators=(",", ":"))
+                    value = text
+                values.append(value)
+    packs["max_diff_row"] = pa.array(packed(md_rows, np.int32), pa.int32())
+    packs["max_diff_col"] = pa.array(packed(md_cols, np.int32), pa.int32())
+    packs["max_diff_value"] = pa.array(packed(md_values, np.float64), pa.float64())
+    for what, (rows, cols, values) in texts.items():
+        packs[f"{what}_row"] = pa.array(rows, pa.int32())
+        packs[f"{what}_col"] = pa.array(cols, pa.int32())
+        packs[f"{what}_value"] = pa.array(values, pa.string()).dictionary_encode()
+    # Fields of different lengths: each is a list of one element, the data.
+    meta = {"names": names, "f64": f_names, "i64": i_names}
+    return pa.table({field: pa.ListArray.from_arrays(
+        pa.array([0, len(array)], pa.int32()), array) for field, array in packs.items()},
+        metadata={"runtable": json.dumps(meta)})
 
 
-def _encode_texts(texts: dict[int, str], n: int) -> Any:
-    import pyarrow as pa
+class _ObjectTypes(dict):
+    """Python type -> ``_O_*`` code; numpy scalars and anything else by what they are."""
 
-    values: list[str | None] = [None] * n
-    for row, text in texts.items():
-        values[row] = text
-    return pa.array(values, pa.string()).dictionary_encode()
+    def __missing__(self, kind: type) -> int:
+        if issubclass(kind, bool | np.bool_):
+            return _O_BOOL
+        if issubclass(kind, int | np.integer):
+            return _O_INT
+        if issubclass(kind, float | np.floating):
+            return _O_FLOAT
+        if issubclass(kind, complex | np.complexfloating):
+            return _O_COMPLEX
+        return _O_TEXT
+
+
+_OBJECT_TYPES = _ObjectTypes({str: _O_TEXT, float: _O_FLOAT, int: _O_INT, bool: _O_BOOL,
+                              complex: _O_COMPLEX, type(None): _O_NONE})
 
 
 def _encode_objects(name: str, values: np.ndarray, kind: np.ndarray) -> dict[str, Any]:
     import pyarrow as pa
 
     n = len(values)
+    rows = np.flatnonzero(shown(kind))
+    picked = values[rows]
+    codes = np.fromiter(map(_OBJECT_TYPES.__getitem__, map(type, picked)), np.uint8,
+                        len(picked))
     types = np.zeros(n, np.uint8)
-    floats = np.zeros(n)
-    imag = np.zeros(n)
-    ints = np.zeros(n, np.int64)
-    texts: list[str | None] = [None] * n
-    used = set()
-    shown = np.flatnonzero(np.isin(kind, _SHOWN_KINDS)).tolist()
-    for row in shown:
-        value = values[row]
-        if isinstance(value, bool | np.bool_):
-            types[row], ints[row] = _O_BOOL, int(value)
-        elif isinstance(value, int | np.integer):
-            types[row], ints[row] = _O_INT, int(value)
-        elif isinstance(value, float | np.floating):
-            types[row], floats[row] = _O_FLOAT, float(value)
-        elif isinstance(value, complex | np.complexfloating):
-            types[row], floats[row], imag[row] = _O_COMPLEX, value.real, value.imag
-        elif value is None:
-            continue
-        else:
-            types[row] = _O_TEXT
-            texts[row] = value if isinstance(value, str) else str(value)
-        used.add(int(types[row]))
+    types[rows] = codes
+    used = set(np.unique(codes).tolist()) - {_O_NONE}
     if not used:
         return {}
     out: dict[str, Any] = {f"t:{name}": pa.array(types, pa.uint8())}
     if used & {_O_FLOAT, _O_COMPLEX}:
+        floats, imag = np.zeros(n), np.zeros(n)
+        at = codes == _O_FLOAT
+        floats[rows[at]] = picked[at].astype(np.float64)
+        at = np.flatnonzero(codes == _O_COMPLEX)
+        if len(at):
+            numbers = picked[at].astype(np.complex128)
+            floats[rows[at]], imag[rows[at]] = numbers.real, numbers.imag
+            out[f"oc:{name}"] = pa.array(imag, pa.float64())
         out[f"of:{name}"] = pa.array(floats, pa.float64())
-    if _O_COMPLEX in used:
-        out[f"oc:{name}"] = pa.array(imag, pa.float64())
     if used & {_O_INT, _O_BOOL}:
+        ints = np.zeros(n, np.int64)
+        at = (codes == _O_INT) | (codes == _O_BOOL)
+        ints[rows[at]] = [int(v) for v in picked[at].tolist()]
         out[f"oi:{name}"] = pa.array(ints, pa.int64())
     if _O_TEXT in used:
+        texts = np.full(n, None, dtype=object)
+        at = codes == _O_TEXT
+        texts[rows[at]] = [v if isinstance(v, str) else str(v) for v in picked[at].tolist()]
         out[f"os:{name}"] = pa.array(texts, pa.string()).dictionary_encode()
     return out
 
@@ -535,12 +658,13 @@ def _exclusive(directory: Path, wait: bool) -> Any:
 _decoded: dict[str, TableColumns] = {}
 
 
-def update(db_path: Path, directory: Path) -> bool:
+def update(db_path: Path, directory: Path, conn: sqlite3.Connection | None = None) -> bool:
     """Bring the copy in *directory* up to date with the database at *db_path*, doing
-    at most about :data:`UPDATE_BUDGET_CELLS` cells' work; for the writer, after a
-    commit. A table without a copy gets one only if it is small. Returns whether the
-    copy was changed. Never raises for a copy it cannot write (it only costs readers
-    time)."""
+    at most about :data:`UPDATE_BUDGET_RUNS` runs' work; for the writer, after a
+    commit (reading through its connection *conn*, if given: see
+    :class:`~runtable.store.tableread.Reader`). A table without a copy gets one only
+    if it is small. Returns whether the copy was changed. Never raises for a copy it
+    cannot write (it only costs readers time)."""
     from .tableread import Reader
 
     try:
@@ -549,12 +673,13 @@ def update(db_path: Path, directory: Path) -> bool:
             if not mine:
                 return False  # being changed by another thread or process
             manifest = read_manifest(directory)
-            with Reader(db_path) as reader:
+            with Reader(db_path, conn) as reader:
                 seq = reader.seq()
                 if seq is None:
                     return False
                 if manifest is None or not manifest.serves(reader.db_id(), seq):
-                    cells = reader.run_count() * max(1, len(reader.variables()))
+                    # (Cells ever written, from the rowid: no count over the table.)
+                    cells = reader.one("SELECT max(rowid) FROM run_variables") or 0
                     if cells > SMALL_TABLE_CELLS:
                         return False
                     _build_with(reader, directory, seq)
@@ -573,8 +698,7 @@ def _update(reader: Reader, directory: Path, manifest: Manifest, seq: int) -> bo
     pending = sum(len(runs) for runs in stale.values())
     if pending < PENDING_RUNS:
         return False
-    n_names = max(1, len(reader.variables()))
-    budget = UPDATE_BUDGET_CELLS
+    budget = UPDATE_BUDGET_RUNS
     done = set()
     blocks = dict(manifest.blocks)
     for key in sorted(stale, key=lambda k: (k in manifest.blocks, -len(stale[k]))):
@@ -589,10 +713,10 @@ def _update(reader: Reader, directory: Path, manifest: Manifest, seq: int) -> bo
             # A new block, one mostly changed, or one that can't be read: all its runs.
             runs = set(_runs_of_block(reader, key[0], key[1], manifest.block_runs))
             fresh = reader.read(sorted(runs), None, True) if runs else None
-            budget -= len(runs) * n_names
+            budget -= len(runs)
         else:
             fresh = reader.read(sorted(runs), None, True)
-            budget -= len(runs) * n_names
+            budget -= len(runs)
             part.splice(sorted(runs), fresh)
             fresh = part
         done.add(key)

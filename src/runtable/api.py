@@ -23,8 +23,6 @@ are imported by the methods that return their objects, and matplotlib only by
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -48,6 +46,7 @@ from .store.table import (
     TableColumns,
     read_table,
 )
+from .store.tablecopy import cache_dir, own_copy_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,36 +111,7 @@ def _decode_db_value(value: Any, summary_type: str | None) -> Any:
 # plus the runs changed since, keeps the columns for the next call (which reads only
 # what changed after) and turns them into a DataFrame. A folder without a copy (made
 # by the reference, or whose copy was deleted) is read from SQLite once, and a copy
-# kept in the user's own cache folder.
-CACHE_ENV = "RUNTABLE_CACHE_DIR"
-
-
-def cache_dir() -> Path | None:
-    """Where :meth:`Database.table` keeps copies of tables of folders that have none:
-    ``$RUNTABLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/runtable`` or ``~/.cache/runtable``;
-    None if the variable is set to ``off`` (or empty)."""
-    env = os.environ.get(CACHE_ENV)
-    if env is not None:
-        return None if env.strip().lower() in ("", "off", "0", "no", "false") else Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "runtable")
-
-
-def _own_copy(directory: Path, db_path: Path) -> Path | None:
-    """The folder in the cache *directory* for this reader's copy of the table at
-    *db_path*; None if others could write there (they could plant any table)."""
-    key = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:24]
-    path = directory / "tables" / key
-    for part in (directory, directory / "tables", path):
-        try:
-            st = os.stat(part)
-        except FileNotFoundError:
-            break
-        except OSError:
-            return None
-        if st.st_uid != os.getuid() or st.st_mode & 0o022:
-            return None
-    return path
+# kept in the user's own cache folder (cache_dir()).
 
 
 def _frame(table: TableColumns) -> pd.DataFrame:
@@ -642,11 +612,7 @@ class Database:
 
     def _table_by_name(self) -> pd.DataFrame:
         if self._columns is None:
-            directory = cache_dir() if self._cache else None
-            own = _own_copy(directory, self._db.db_path) if directory is not None else None
-            if own is not None:
-                with contextlib.suppress(OSError):
-                    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            own = own_copy_dir(self._db.db_path) if self._cache else None
             self._columns = read_table(self._db, details=False,
                                        copy=own if own is not None else True)
             self._frame = None

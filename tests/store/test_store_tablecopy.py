@@ -261,3 +261,21 @@ def test_a_change_to_most_runs_is_caught_up_block_by_block(
         db.set_comment(PROPOSAL, run, f"comment {run}")
     assert max(seen) > 1  # blocks at different positions: it went block by block
     assert len({b.seq for b in manifest(db).blocks.values()}) == 1
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_building_a_copy_reports_progress_and_reads_the_same(
+        db: DatabaseFolder, monkeypatch: pytest.MonkeyPatch, processes: int) -> None:
+    """``runtable serve`` builds the copy of a folder without one block by block,
+    in child processes for a big table."""
+    monkeypatch.setattr(tablecopy, "PARALLEL_RUNS", 1)
+    directory = tablecopy.copy_dir(db.path)
+    shutil.rmtree(directory)
+    seen = []
+    manifest = tablecopy.build(db.db_path, directory,
+                               progress=lambda done, total: seen.append((done, total)),
+                               processes=processes)
+    assert manifest is not None and len(manifest.blocks) == 3
+    assert seen[-1] == (10, 10) and len(seen) == 3  # (runs 1-10 in blocks of 4)
+    assert tablecopy.read_manifest(directory) is not None
+    same_as_sqlite(db)

@@ -34,7 +34,7 @@ writing by runtable) is read whole on every refresh.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -491,7 +491,8 @@ def ordered_columns(columns: Mapping[str, Column], variables: Mapping[str, Varia
 
 
 def read_table(source: Any, runs: Any = None, names: Any = None, *,
-               details: bool = True, copy: bool | str | os.PathLike[str] = True
+               details: bool = True, copy: bool | str | os.PathLike[str] = True,
+               build: bool = False, progress: Callable[[int, int], None] | None = None
                ) -> TableColumns:
     """Read the run table in one consistent snapshot.
 
@@ -508,7 +509,9 @@ def read_table(source: Any, runs: Any = None, names: Any = None, *,
     (:mod:`runtable.store.tablecopy`) plus the runs changed since, when it has one;
     *copy* may also name a folder of the reader's own where a copy is kept for
     database folders without one (made there after reading SQLite), and ``False``
-    reads SQLite only.
+    reads SQLite only. With *build*, a folder without a usable copy gets one first
+    (in the database folder if it can be written, else in *copy*), read block by
+    block in several processes, calling ``progress(runs done, runs)``.
     """
     from . import tablecopy
     from .tableread import Reader, db_path
@@ -516,10 +519,12 @@ def read_table(source: Any, runs: Any = None, names: Any = None, *,
     runs_filter = None if runs is None else frozenset(int(r) for r in runs)
     names_filter = None if names is None else frozenset(str(n) for n in names)
     own = Path(copy) if isinstance(copy, (str, os.PathLike)) else None
+    path = db_path(source)
+    folder_copy = tablecopy.copy_dir(path.parent)
     copies = []
     if runs_filter is None and copy is not False:
         # (Manifests first: then nothing in them is newer than the snapshot.)
-        for directory in (tablecopy.copy_dir(db_path(source).parent), own):
+        for directory in (folder_copy, own):
             if directory is not None:
                 manifest = tablecopy.read_manifest(directory)
                 if manifest is not None and (manifest.details or not details):
@@ -530,7 +535,13 @@ def read_table(source: Any, runs: Any = None, names: Any = None, *,
                                    names=names_filter)
             if table is not None:
                 return table
-        table = reader.read_all(runs_filter, names_filter, details)
-    if own is not None and runs_filter is None and names_filter is None:
-        tablecopy.save(own, table)
-    return table
+        whole = runs_filter is None and copy is not False
+        if not (build and whole and reader.seq() is not None):
+            table = reader.read_all(runs_filter, names_filter, details)
+            if own is not None and whole and names_filter is None:
+                tablecopy.save(own, table)
+            return table
+    target = folder_copy if os.access(path.parent, os.W_OK) else own
+    if target is None or tablecopy.build(path, target, progress=progress) is None:
+        return read_table(source, runs, names, details=details, copy=False)
+    return read_table(source, runs, names, details=details, copy=copy)

@@ -46,7 +46,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +153,46 @@ class Manifest:
     def since(self) -> int:
         """The oldest position any run of the copy reflects."""
         return min([self.base, *(b.seq for b in self.blocks.values())])
+
+
+#: Environment variable naming the user's cache folder (``off``: none).
+CACHE_ENV = "RUNTABLE_CACHE_DIR"
+
+
+def cache_dir() -> Path | None:
+    """Where readers keep copies of tables of folders that have none:
+    ``$RUNTABLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/runtable`` or ``~/.cache/runtable``;
+    None if the variable is set to ``off`` (or empty)."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "no", "false") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "runtable")
+
+
+def own_copy_dir(db_path: Path) -> Path | None:
+    """The folder in the user's cache for their own copy of the table at *db_path*
+    (created, private); None without a cache, or if others could write there (they
+    could plant any table)."""
+    import hashlib
+
+    directory = cache_dir()
+    if directory is None:
+        return None
+    with contextlib.suppress(OSError):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = hashlib.sha256(str(Path(db_path).resolve()).encode()).hexdigest()[:24]
+    path = directory / "tables" / key
+    for part in (directory, directory / "tables", path):
+        try:
+            st = os.stat(part)
+        except FileNotFoundError:
+            break
+        except OSError:
+            return None
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return None
+    return path
 
 
 def copy_dir(folder: str | os.PathLike[str]) -> Path:
@@ -739,6 +779,7 @@ def _update(reader: Reader, directory: Path, manifest: Manifest, seq: int) -> bo
 
 
 def _build_with(reader: Reader, directory: Path, seq: int) -> Manifest:
+    """A copy of a small table, at once."""
     table = reader.read(None, None, True)
     table.seq, table.db_id = seq, reader.db_id()
     return _write_all(directory, table)
@@ -774,17 +815,135 @@ def save(directory: Path, table: TableColumns) -> bool:
         return False
 
 
-def build(db_path: Path, directory: Path) -> Manifest | None:
-    """Make the copy in *directory* anew from the database at *db_path* (one full read);
-    None when the database has no change log (a copy could not be kept up to date)."""
+#: Runs per process at which building a copy is shared among processes.
+PARALLEL_RUNS = 4 * BLOCK_RUNS
+
+
+def build(db_path: Path, directory: Path, *,
+          progress: Callable[[int, int], None] | None = None,
+          processes: int | None = None) -> Manifest | None:
+    """Make the copy in *directory* anew from the database at *db_path*: one read of
+    every cell, block by block, shared among up to *processes* processes (default: one
+    per core; each reads its blocks from SQLite through its own snapshot, and each block
+    records the change log position it was read at). ``progress(runs done, runs)`` is
+    called as blocks are done. None when the database has no change log (a copy could
+    not be kept up to date)."""
     from .tableread import Reader
 
-    directory.mkdir(exist_ok=True)
-    with _exclusive(directory, wait=True), Reader(db_path) as reader:
+    directory.mkdir(parents=True, exist_ok=True)
+    with _exclusive(directory, wait=True):
+        with Reader(db_path) as reader:
+            seq = reader.seq()
+            if seq is None:
+                return None
+            sizes = _block_sizes(reader, BLOCK_RUNS)
+            manifest = Manifest(reader.db_id(), seq, block_runs=BLOCK_RUNS)
+            total = sum(sizes.values())
+            if processes is None:
+                processes = os.cpu_count() or 1
+            processes = max(1, min(processes, total // PARALLEL_RUNS))
+            if processes == 1:
+                done = 0
+                for key in sizes:
+                    block = _build_block(reader, directory, key, seq, BLOCK_RUNS)
+                    if block is not None:
+                        manifest.blocks[key] = block
+                    done += sizes[key]
+                    if progress is not None:
+                        progress(done, total)
+        if processes > 1:
+            for block in _build_in_processes(db_path, directory, sizes, processes, progress):
+                manifest.blocks[block.key] = block
+        old = read_manifest(directory)
+        write_manifest(directory, manifest)
+        _remove_unused(directory, manifest, old)
+        return manifest
+
+
+def _block_sizes(reader: Reader, block_runs: int) -> dict[tuple[int, int], int]:
+    """(proposal, block) -> number of runs, of every block with runs."""
+    return {(int(p), int(b)): int(n) for p, b, n in reader.rows(
+        "SELECT CAST(proposal AS INTEGER) AS p, CAST(run AS INTEGER) / ? AS b, count(*) "
+        "FROM run_info WHERE proposal IS NOT NULL AND run IS NOT NULL GROUP BY p, b "
+        "ORDER BY p, b", (block_runs,))}
+
+
+def _build_block(reader: Reader, directory: Path, key: tuple[int, int], seq: int,
+                 block_runs: int) -> Block | None:
+    runs = _runs_of_block(reader, key[0], key[1], block_runs)
+    part = reader.read(runs, None, True)
+    if not len(part):
+        return None
+    return Block(key[0], key[1], write_block(directory, key, part), seq, len(part))
+
+
+def _build_in_processes(db_path: Path, directory: Path, sizes: dict[tuple[int, int], int],
+                        processes: int, progress: Callable[[int, int], None] | None
+                        ) -> list[Block]:
+    """Build the blocks *sizes* names in *processes* child processes (``python -m
+    runtable.store.tablecopy``), every n-th block in the same one."""
+    import selectors
+    import subprocess
+    import sys
+    import tempfile
+
+    keys = list(sizes)
+    blocks: list[Block] = []
+    failed = []
+    with contextlib.ExitStack() as stack:
+        children = []
+        for i in range(processes):
+            error = stack.enter_context(tempfile.TemporaryFile("w+"))
+            children.append((stack.enter_context(subprocess.Popen(
+                [sys.executable, "-m", "runtable.store.tablecopy", str(db_path),
+                 str(directory), str(BLOCK_RUNS), json.dumps(keys[i::processes])],
+                stdout=subprocess.PIPE, stderr=error, text=True)), error))
+        total, done = sum(sizes.values()), 0
+        selector = stack.enter_context(selectors.DefaultSelector())
+        for child, _ in children:
+            assert child.stdout is not None
+            selector.register(child.stdout, selectors.EVENT_READ)
+        open_pipes = len(children)
+        while open_pipes:
+            for event, _ in selector.select():
+                line = event.fileobj.readline()  # type: ignore[union-attr]
+                if not line:
+                    selector.unregister(event.fileobj)
+                    open_pipes -= 1
+                    continue
+                info = json.loads(line)
+                key = (int(info["key"][0]), int(info["key"][1]))
+                if info["file"] is not None:
+                    blocks.append(Block(key[0], key[1], info["file"], int(info["seq"]),
+                                        int(info["rows"])))
+                done += sizes[key]
+                if progress is not None:
+                    progress(done, total)
+        for child, error in children:
+            child.wait()
+            if child.returncode != 0:
+                error.seek(0)
+                failed.append(error.read().strip().splitlines()[-3:])
+    if failed:
+        raise OSError(f"building the table's copy failed in a child process: {failed}")
+    return blocks
+
+
+def _main() -> None:
+    """A child of :func:`build`: builds the blocks it is given, one JSON line each."""
+    import sys
+
+    from .tableread import Reader
+
+    db_path, directory, block_runs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    keys = [(int(p), int(b)) for p, b in json.loads(sys.argv[4])]
+    with Reader(db_path) as reader:
         seq = reader.seq()
-        if seq is None:
-            return None
-        return _build_with(reader, directory, seq)
+        assert seq is not None
+        for key in keys:
+            block = _build_block(reader, directory, key, seq, block_runs)
+            print(json.dumps({"key": key, "file": block and block.file, "seq": seq,
+                              "rows": block and block.rows}), flush=True)
 
 
 def _remove_unused(directory: Path, manifest: Manifest, previous: Manifest | None) -> None:
@@ -807,3 +966,7 @@ def _older_than(entry: os.DirEntry, seconds: float) -> bool:
         return entry.stat().st_mtime < time.time() - seconds
     except OSError:
         return False
+
+
+if __name__ == "__main__":
+    _main()

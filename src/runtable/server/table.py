@@ -283,6 +283,8 @@ class EncodedColumn:
         #: that a double holds exactly; None otherwise (the column is sent as JSON).
         self.f64 = f64
         self._f64_bytes: bytes | None = None
+        self._f64_gz: bytes | None = None
+        self._points_gz: tuple[bytes, bytes] | None = None
 
     @classmethod
     def empty(cls, n_rows: int, units: str | None = None) -> EncodedColumn:
@@ -328,7 +330,22 @@ class EncodedColumn:
             return None
         if self._f64_bytes is None:
             self._f64_bytes = self.f64.astype("<f8", copy=False).tobytes()
+            self._f64_gz = None
         return self._f64_bytes
+
+    def f64_deflated(self) -> bytes | None:
+        """:meth:`f64_bytes` as a piece of a deflate stream (see :func:`_deflate`)."""
+        raw = self.f64_bytes()
+        if raw is not None and self._f64_gz is None:
+            self._f64_gz = _deflate(raw, BINARY_LEVEL)
+        return self._f64_gz if raw is not None else None
+
+    def points_deflated(self) -> bytes:
+        """The trendline points of :meth:`binary_cells` as a piece of a deflate stream."""
+        points = self.binary_cells()[1]
+        if self._points_gz is None or self._points_gz[0] is not points:
+            self._points_gz = (points, _deflate(points, BINARY_LEVEL))
+        return self._points_gz[1]
 
     def binary_cells(self) -> tuple[bytes, bytes]:
         """``{...}``: the cells for the binary form, where a trendline's ``points`` is
@@ -505,17 +522,33 @@ def _blobs(conn: sqlite3.Connection, name: str, keys: list[tuple[int, int]] | No
     return out
 
 
+#: How long a whole-table request waits for the first read before it is told the
+#: progress instead.
+READY_WAIT_S = 1.0
+
+
+class TableNotReady(Exception):
+    """The table is being read for the first time (of a folder without a copy: every
+    cell of SQLite). ``done`` of ``total`` runs are read."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"Reading the table for the first time: {done} of {total} runs")
+        self.done, self.total = done, total
+
+
 class TableCache:
     """The encoded table of one folder, kept in server memory and up to date.
 
-    :meth:`snapshot` answers ``GET /api/table``: it first brings the store's columnar
-    table up to date (:meth:`runtable.store.table.TableColumns.refresh` reads only the
-    runs changed since), re-encodes only the changed cells, and serves filtered
-    requests from memory. Thread-safe: one lock around refresh and encoding.
+    :meth:`snapshot` and :meth:`binary` answer ``GET /api/table``: they first bring
+    the store's columnar table up to date (:meth:`runtable.store.table.TableColumns.refresh`
+    reads only the runs changed since), re-encode only the changed cells, and serve
+    filtered requests from memory. A column is encoded the first time it is asked
+    for. Thread-safe: one lock around refresh and encoding.
 
-    The full snapshot is also kept gzip-compressed, one deflate piece per column
+    The full JSON snapshot is also kept gzip-compressed, one deflate piece per column
     (:class:`_Gzipped`), so an unchanged table costs no compression and a changed
-    cell costs compressing its column again.
+    cell costs compressing its column again; the binary form's numbers are kept
+    deflated beside them where that makes them smaller.
     """
 
     def __init__(self, folder: FolderAccess, bus: EventBus) -> None:
@@ -531,24 +564,41 @@ class TableCache:
         #: (name, has a leading comma) -> the column's key in the snapshot.
         self._keys_json: dict[tuple[str, bool], bytes] = {}
         self._gzip = _Gzipped()
+        self._head_gz: tuple[bytes, bytes] | None = None
         self._warm_up_thread: threading.Thread | None = None
+        #: (runs read, runs) while the first read runs in the background.
+        self.progress: tuple[int, int] | None = None
 
     def warm_up(self) -> threading.Thread:
-        """Read and encode the table in a background thread, so that the first browser
-        does not wait for it (requests meanwhile wait for the lock, then are quick)."""
+        """Read the table in a background thread, so that the first browser does not
+        wait for it; meanwhile whole-table answers raise :class:`TableNotReady` with
+        the progress (a folder without a copy has every cell read once, and the copy
+        made)."""
 
         def run() -> None:
             try:
                 with self._lock:
                     self._refresh()
-                    self._gzip.body(self._pieces(), b"}}")
             except Exception:  # e.g. the app closed meanwhile: the next request retries
                 log.warning("Could not prepare the table in advance", exc_info=True)
+            finally:
+                self.progress = None
 
+        self.progress = (0, 0)
         thread = threading.Thread(target=run, name="runtable-table-warm-up", daemon=True)
         thread.start()
         self._warm_up_thread = thread
         return thread
+
+    def _check_ready(self) -> None:
+        thread = self._warm_up_thread
+        if thread is not None and self._table is None:
+            # (A folder with a copy is read in a moment: only a first read of one
+            # without takes long.)
+            thread.join(READY_WAIT_S)
+            progress = self.progress
+            if progress is not None and self._table is None:
+                raise TableNotReady(*progress)
 
     def wait_for_warm_up(self) -> None:
         """Return once the background read (if any) has ended: closing the folder's
@@ -572,6 +622,7 @@ class TableCache:
             # without bringing the whole cache up to date (that waits for the next
             # full snapshot).
             return self._read_rows(runs, names)[:-2] + tail, False
+        self._check_ready()
         with self._lock:
             self._refresh()
             rows = self._rows(None)
@@ -583,9 +634,12 @@ class TableCache:
         return b"".join(pieces) + tail, False
 
     def binary(self, jobs: dict[str, str] | None = None, first: int | None = None,
-               skip: int = 0) -> bytes:
-        """The full table in the binary form (``GET /api/table?format=binary``): the
-        JSON snapshot with numeric columns as ``{"f64": k}``, then their float64 blocks.
+               skip: int = 0, names: set[str] | None = None, gzip: bool = False
+               ) -> tuple[bytes, bool]:
+        """The table in the binary form (``GET /api/table?format=binary``): the JSON
+        snapshot with numeric columns as ``{"f64": k}``, then their float64 blocks; and
+        whether it is gzip-compressed (when *gzip*: the blocks that shrink are sent
+        deflated, kept so; the others as they are).
 
         Layout: ``RTB1``, the JSON's length (uint32 little-endian), the JSON (UTF-8),
         zeros up to a multiple of 8 bytes, then block ``k`` of every binary column at
@@ -594,28 +648,35 @@ class TableCache:
         blocks, the trendline points (float32): a column's ``"pts": base`` and a cell's
         ``"pts": [start, count]`` are ``count`` points at ``base + start``.
 
-        ``first`` / ``skip``: only the data of the first ``first`` columns / of the
-        columns after the first ``skip`` (``variables`` still lists every column), so
-        that the grid can show the columns on screen before the rest have arrived.
+        ``first`` / ``skip`` / ``names``: only the data of the first ``first`` columns
+        / of the columns after the first ``skip`` / of the columns ``names``
+        (``variables`` still lists every column), so that the grid can show the
+        columns on screen before the rest have arrived, and fetch a column when it is
+        first needed.
         """
         seq = self.bus.last_seq
+        self._check_ready()
         with self._lock:
             self._refresh()
             if len(self._rows(None)) != len(self._keys):
                 # Rows of other proposals in the folder: the JSON subset (rare).
-                body = self._encode_subset(self._rows(None), None)[:-2]
+                body = self._encode_subset(self._rows(None), names)[:-2]
                 head = body + f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode()
-                return _binary_frame(head, [])
+                return _binary_frame(head, []), False
             if self._head is None:
                 self._head = (_dumps(self._header(None, self._order))[:-1]
                               + ',"columns":{').encode()
-            parts = [self._head]
-            blocks: list[bytes] = []
-            points: list[bytes] = []
+                self._head_gz = None
+            parts: list[bytes] = []
+            blocks: list[tuple[bytes, bytes | None]] = []
+            points: list[tuple[bytes, bytes | None]] = []
             n_points = 0
-            end = None if first is None else skip + first
-            for i, info in enumerate(self._order[skip:end]):
-                column = self._columns[info.name]
+            if names is not None:
+                selected = [c for c in self._order if c.name in names]
+            else:
+                selected = self._order[skip:None if first is None else skip + first]
+            for i, info in enumerate(selected):
+                column = self._column(info)
                 parts.append(((',"' if i else '"') + _dumps(info.name)[1:] + ":").encode())
                 block = column.f64_bytes()
                 cells, line_points = column.binary_cells()
@@ -625,14 +686,24 @@ class TableCache:
                     parts.append(b"]")
                 else:
                     parts.append(b'{"f64":%d' % len(blocks))
-                    blocks.append(block)
+                    blocks.append((block, column.f64_deflated() if gzip else None))
                 if line_points:
                     parts.append(b',"pts":%d' % n_points)
-                    points.append(line_points)
+                    points.append((line_points, column.points_deflated() if gzip else None))
                     n_points += len(line_points) // 4
                 parts.extend((b',"cells":', cells, b"}"))
             parts.append(f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode())
-            return _binary_frame(b"".join(parts), blocks + points)
+            head, rest = self._head, b"".join(parts)
+            if not gzip:
+                return _binary_frame(head + rest, [b for b, _ in blocks + points]), False
+            if self._head_gz is None or self._head_gz[0] is not head:
+                self._head_gz = (head, _deflate(head, BINARY_LEVEL))
+            head_gz = self._head_gz[1]
+        size = len(head) + len(rest)
+        pad = b"\0" * (-(8 + size) % 8)
+        pieces = [(b"RTB1" + struct.pack("<I", size), None), (head, head_gz),
+                  (rest + pad, None), *blocks, *points]
+        return _gzip_join(pieces), True
 
     def _rows(self, runs: set[int] | None) -> list[int]:
         proposal = self.folder.proposal
@@ -650,8 +721,10 @@ class TableCache:
         order = column_order(part.variables.values(), part.columns)
         if names is not None:
             order = [c for c in order if c.name in names]
-        with self._lock:  # the column units the cache found over all rows
-            known = {c.name: c.units for c in self._order}
+        # The column units the cache found over all rows (read without its lock, which
+        # a first read of the whole table may hold for long; the list is replaced, not
+        # changed).
+        known = {c.name: c.units for c in self._order}
         keys = list(zip(part.proposal.tolist(), part.run.tolist(), strict=True))
         rows = keep.tolist()
         columns = {}
@@ -710,20 +783,44 @@ class TableCache:
                 key = ((',"' if i else '"') + _dumps(info.name)[1:] + ':{"values":[').encode()
                 self._keys_json[info.name, bool(i)] = key
             pieces.append(key)
-            pieces.extend(self._columns[info.name].pieces())
+            pieces.extend(self._column(info).pieces())
         return pieces
 
     def _encode_subset(self, rows: list[int], names: set[str] | None) -> bytes:
         order = [c for c in self._order if names is None or c.name in names]
         head = self._header(rows, order)
-        head["columns"] = {c.name: self._columns[c.name].subset(rows) for c in order}
+        head["columns"] = {c.name: self._column(c).subset(rows) for c in order}
         return _dumps(head).encode()
 
     # -- keeping up to date -----------------------------------------------------------
+    def _column(self, info: ColumnInfo) -> EncodedColumn:
+        """The encoded column of *info* (encoded now if it wasn't yet)."""
+        column = self._columns.get(info.name)
+        if column is None:
+            assert self._table is not None
+            column = self._columns[info.name] = _encode_table_column(
+                self._table, self._keys, info.name, info.type, self.folder.reader().conn,
+                info.units, find_units=False)
+        return column
+
+    def _load(self) -> st.TableColumns:
+        """The whole table: through the folder's copy, else (the first time a folder is
+        served) read once and a copy made, with progress."""
+        from ..store.tablecopy import own_copy_dir
+
+        db = self.folder.reader()
+
+        def progress(done: int, total: int) -> None:
+            self.progress = (done, total)
+
+        own = own_copy_dir(db.db_path)
+        return st.read_table(db, copy=own if own is not None else True, build=True,
+                             progress=progress)
+
     def _refresh(self) -> None:
         db = self.folder.reader()
         if self._table is None:
-            self._table = st.read_table(db)
+            self._table = self._load()
             self._rebuild()
             return
         changes = self._table.refresh(db)
@@ -741,46 +838,40 @@ class TableCache:
             col.grow(n)
         rows = sorted(set(changes.rows.tolist()))
         columns = self._table.columns
-        if changes.variables_changed or set(columns) - set(self._columns) or \
-                set(self._columns) - set(columns) - {"comment"}:
-            self._order = column_order(self._table.variables.values(), columns)
-            for info in self._order:
-                if info.name in self._columns:
-                    info.units = self._columns[info.name].units
+        if changes.variables_changed or {c.name for c in self._order} != (
+                set(columns) - RUN_FIELDS):
+            self._set_order()
         types = {c.name: c.type for c in self._order}
         for name in changes.names:
             if name == "comment":
                 self._encode_rows(self._comment, columns.get(name), rows, name, None)
-            elif name not in types:
-                self._columns.pop(name, None)
-            elif name not in self._columns:
-                self._columns[name] = self._encode_column(name, types[name])
-            else:
+            elif name in self._columns:  # (others are encoded when first asked for)
                 self._encode_rows(self._columns[name], columns.get(name), rows, name,
-                                  types[name])
-        for info in self._order:  # new columns without cells (e.g. a new user variable)
-            if info.name not in self._columns:
-                self._columns[info.name] = self._encode_column(info.name, info.type)
+                                  types.get(name))
         for name in set(self._columns) - set(types):
             del self._columns[name]
+
+    def _set_order(self) -> None:
+        """The columns' order and descriptions, from the table. A column the cache knows
+        keeps its units, even None: its clients know no other, so cells with other
+        units carry them."""
+        assert self._table is not None
+        known = {c.name: c.units for c in self._order}
+        self._order = column_order(self._table.variables.values(), self._table.columns)
+        for info in self._order:
+            info.units = known[info.name] if info.name in known else column_units(
+                self._table, info.name)
 
     def _rebuild(self) -> None:
         table = self._table
         assert table is not None
         self._keys = list(zip(table.proposal.tolist(), table.run.tolist(), strict=True))
-        self._order = column_order(table.variables.values(), table.columns)
-        self._comment = self._encode_column("comment", None)
-        self._columns = {c.name: self._encode_column(c.name, c.type) for c in self._order}
+        self._order = []
+        self._set_order()
+        self._comment = _encode_table_column(table, self._keys, "comment", None,
+                                             self.folder.reader().conn)
+        self._columns = {}
         self._head = None
-
-    def _encode_column(self, name: str, vtype: str | None) -> EncodedColumn:
-        assert self._table is not None
-        encoded = _encode_table_column(self._table, self._keys, name, vtype,
-                                       self.folder.reader().conn)
-        for info in self._order:
-            if info.name == name:
-                info.units = encoded.units
-        return encoded
 
     def _encode_rows(self, encoded: EncodedColumn, column: st.Column | None,
                      rows: Sequence[int], name: str, vtype: str | None) -> None:
@@ -803,15 +894,8 @@ def _encode_table_column(table: st.TableColumns, keys: list[tuple[int, int]], na
     Cells whose units differ from the column's carry their own."""
     n = len(keys)
     column = table.columns.get(name)
-    meta = table.variables.get(name)
     if units is None and find_units:
-        units = meta.units if meta is not None else None
-    if units is None and find_units and column is not None and column.attributes:
-        # The first units found (cells of one variable share them in practice).
-        for attrs in column.attributes.values():
-            if isinstance(attrs, dict) and attrs.get("units"):
-                units = str(attrs["units"])
-                break
+        units = column_units(table, name)
     if column is None:
         return EncodedColumn.empty(n, units)
     kinds, values = column.kind, column.values
@@ -837,6 +921,19 @@ def _encode_table_column(table: st.TableColumns, keys: list[tuple[int, int]], na
             special.update(np.flatnonzero(column.max_diff > MAX_DIFF_THRESHOLD).tolist())
     _encode_rows(encoded, column, sorted(special), name, vtype, keys, conn, all_rows=whole)
     return encoded
+
+
+def column_units(table: st.TableColumns, name: str) -> str | None:
+    """A column's units: its variable's, else the first a cell of it has (cells of one
+    variable share them in practice)."""
+    meta = table.variables.get(name)
+    if meta is not None and meta.units is not None:
+        return meta.units
+    column = table.columns.get(name)
+    for attrs in (column.attributes.values() if column is not None else ()):
+        if isinstance(attrs, dict) and attrs.get("units"):
+            return str(attrs["units"])
+    return None
 
 
 def _encode_rows(encoded: EncodedColumn, column: st.Column | None, rows: Sequence[int],
@@ -881,6 +978,36 @@ def _times(values: np.ndarray) -> list[float | None]:
 
 # -- gzip, piece by piece ------------------------------------------------------------------
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no mtime, OS unknown
+#: Deflate level of the binary form's numbers: they shrink little, so the fast end.
+BINARY_LEVEL = 1
+#: Bytes of a piece deflated to see whether deflating it pays.
+_PROBE = 1 << 15
+
+
+def _deflate(piece: bytes, level: int) -> bytes:
+    """*piece* as a raw deflate stream ending with a sync flush, so that such pieces
+    can be joined into one stream; stored rather than compressed when a sample of it
+    would not shrink by a tenth (float64 of measured data barely does)."""
+    if len(piece) > _PROBE:
+        probe = zlib.compressobj(level, zlib.DEFLATED, -15)
+        if len(probe.compress(piece[:_PROBE]) + probe.flush()) > 0.9 * _PROBE:
+            level = 0
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+def _gzip_join(pieces: list[tuple[bytes, bytes | None]]) -> bytes:
+    """A gzip file of the pieces' raw bytes one after the other, each piece given with
+    its :func:`_deflate` form when it has one kept."""
+    out = [_GZIP_HEADER]
+    crc = size = 0
+    for raw, deflated in pieces:
+        out.append(deflated if deflated is not None else _deflate(raw, BINARY_LEVEL))
+        crc = zlib.crc32(raw, crc)
+        size += len(raw)
+    out.append(zlib.compressobj(BINARY_LEVEL, zlib.DEFLATED, -15).flush(zlib.Z_FINISH))
+    out.append(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
+    return b"".join(out)
 
 
 class _Gzipped:

@@ -148,19 +148,36 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
     token = token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
     check_token(token)
     bus = EventBus()
+    # The service is started by the table's warm-up thread, once the port answers:
+    # on the first start on a folder the reference made, upgrading it (WAL, the
+    # change log, an index) takes seconds, and the table is read after it. Until
+    # then, notify and processing answer 503, the table its progress.
     app = create_app(db_dir, token, bus=bus,
-                     notify=service.notify if service is not None else _log_notify,
-                     control=service)
+                     notify=_log_notify if service is None else None, warm_up=False)
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     base = public_url(host, bound_port)
     # The access log would write every URL, including `?token=`, to the terminal.
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    try:
-        with _stop_on_signals():
+    failure: list[BaseException] = []
+    start_ended = threading.Event()
+
+    def start_service() -> None:
+        try:
             if service is not None:
                 service.start(bus)
+                app.state.notify, app.state.control = service.notify, service
+        except BaseException as exc:
+            failure.append(exc)
+            server.should_exit = True
+            raise
+        finally:
+            start_ended.set()
+
+    try:
+        with _stop_on_signals():
+            app.state.table.warm_up(before=start_service)
             with advertised(db_dir, base, token) as info_file:
                 print(f"Serving {db_dir} -- open this URL in a browser:\n"
                       f"    {base}/?token={token}", file=out, flush=True)
@@ -173,8 +190,11 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
         pass
     finally:
         sock.close()
+        start_ended.wait()  # (a service still starting is not stopped under its feet)
         if service is not None:
             service.stop()
+    if failure:
+        raise failure[0]
     print("Stopped.", file=out, flush=True)
     return 0
 

@@ -36,7 +36,7 @@ import sqlite3
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -569,14 +569,18 @@ class TableCache:
         #: (runs read, runs) while the first read runs in the background.
         self.progress: tuple[int, int] | None = None
 
-    def warm_up(self) -> threading.Thread:
+    def warm_up(self, before: Callable[[], object] | None = None) -> threading.Thread:
         """Read the table in a background thread, so that the first browser does not
         wait for it; meanwhile whole-table answers raise :class:`TableNotReady` with
         the progress (a folder without a copy has every cell read once, and the copy
-        made)."""
+        made). The thread calls *before* first (``runtable serve`` starts the service
+        there, which upgrades a folder the reference made: the read must not hold a
+        lock the upgrade waits for)."""
 
         def run() -> None:
             try:
+                if before is not None:
+                    before()
                 with self._lock:
                     self._refresh()
             except Exception:  # e.g. the app closed meanwhile: the next request retries

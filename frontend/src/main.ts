@@ -15,7 +15,8 @@ import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export"
 import { RunGrid, formatTimestamp } from "./grid";
 import { LiveUpdates, type LiveEvent } from "./live";
 import { NotesPanel } from "./notes";
-import { FIRST_COLUMNS, TableStore, fetchSnapshot, lastFetch, loadRest, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
+import { ColumnLoader } from "./columnloader";
+import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
 import { loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
@@ -49,6 +50,7 @@ class App {
   private readonly columns: ColumnsPanel;
   private readonly notes: NotesPanel;
   private readonly dialog: VariableDialog;
+  private readonly loader: ColumnLoader;
   private emptyMessage = "No runs yet";
   private follow = loadFlag("follow", true);
   /** Coalesced `values_merged`: run → names (null: all). */
@@ -68,7 +70,14 @@ class App {
       editComment: (row, text, previous) => void this.editComment(row, text, previous),
       editValue: (row, variable, text, previous) => void this.editValue(row, variable, text, previous),
       viewChanged: () => this.viewChanged(),
+      needColumns: (names) => this.loader.need(names),
     });
+    this.loader = new ColumnLoader(
+      this.store,
+      (names) => this.columnsLoaded(names),
+      (error) => toast(`Could not load some columns: ${errorText(error)}`, "error"),
+      () => this.allColumnsLoaded(),
+    );
     this.columns = new ColumnsPanel(this.grid, this.store);
     this.notes = new NotesPanel(toast);
     this.dialog = new VariableDialog(this.store, (info) => {
@@ -98,6 +107,7 @@ class App {
       reload: async () => {
         await this.live.reload();
       },
+      ensureColumns: (names) => this.loader.need(names),
     };
   }
 
@@ -121,10 +131,19 @@ class App {
     }[state];
   }
 
-  /** Load the whole table (first load, or after any doubt about the event stream). */
+  /**
+   * Load the whole table (first load, or after any doubt about the event stream): the
+   * rows and the first columns' data; the other columns then come by name (those on
+   * screen first), while events already apply.
+   */
   async reload(): Promise<{ seq: number; bus: string }> {
     try {
-      const { snapshot, message } = await loadSnapshot();
+      const { snapshot, message } = await loadSnapshot((done, total) => {
+        const share = total > 0 ? ` ${Math.floor((100 * done) / total)}% (${done.toLocaleString()} of ${plural(total, "run")})` : "";
+        this.status.textContent = `Reading the table for the first time:${share}…`;
+        this.status.dataset.progress = String(total > 0 ? done / total : 0);
+      });
+      delete this.status.dataset.progress;
       const t0 = performance.now();
       this.store.load(snapshot);
       this.activeJobs.clear();
@@ -133,25 +152,10 @@ class App {
       this.grid.setTable(this.emptyMessage);
       this.timings = { ...lastFetch, store_ms: t1 - t0, grid_ms: performance.now() - t1, shown_at: performance.now() };
       this.columns.refresh();
-      this.updateStatus(message);
       if (this.follow) this.grid.scrollToLast();
-      if (snapshot.variables.length > FIRST_COLUMNS) {
-        // The rest of the columns; events wait until they are in (live.ts buffers
-        // them while this reload runs), so nothing older overwrites a newer value.
-        const rest = await loadRest();
-        const t2 = performance.now();
-        this.store.mergeColumns(rest);
-        this.grid.api.refreshCells({ force: true });
-        // A saved sort or filter on one of these columns ran on empty cells: again.
-        if (this.grid.api.isAnyFilterPresent()) this.grid.api.onFilterChanged();
-        if (this.grid.api.getColumnState().some((c) => c.sort)) this.grid.api.onSortChanged();
-        this.timings.rest_download_ms = lastFetch.download_ms;
-        this.timings.rest_parse_ms = lastFetch.parse_ms;
-        this.timings.rest_bytes = lastFetch.bytes;
-        this.timings.rest_store_ms = performance.now() - t2;
-        this.updateStatus(message);
-      }
-      this.timings.complete_at = performance.now();
+      this.loader.reset(this.store.variables.map((v) => v.name));
+      void this.loader.need(this.grid.columnsInView());
+      this.updateStatus(message);
       this.dataChanged(null);
       return { seq: snapshot.seq, bus: snapshot.bus };
     } catch (error) {
@@ -163,6 +167,18 @@ class App {
     }
   }
 
+  /** Data of columns came: show it, and sort or filter again by them. */
+  private columnsLoaded(names: string[]): void {
+    if (names.length === 0) return;
+    this.grid.columnsLoaded(names);
+    this.updateStatus();
+  }
+
+  private allColumnsLoaded(): void {
+    if (this.timings.complete_at === undefined) this.timings.complete_at = performance.now();
+    this.updateStatus();
+  }
+
   private updateStatus(message?: string): void {
     const shown = this.grid.api.getDisplayedRowCount();
     const total = this.store.rows.length;
@@ -171,7 +187,9 @@ class App {
     const queued = this.store.jobs.size - running;
     const busy = [running > 0 ? `processing ${running}` : "", queued > 0 ? `${queued} queued` : ""];
     const jobs = busy.filter((s) => s !== "").map((s) => ` · ${s}`).join("");
-    this.status.textContent = message ?? `${runs} · ${plural(this.store.variables.length, "variable")}${jobs}`;
+    const left = this.loader.remaining;
+    const loading = left > 0 ? ` · loading ${plural(left, "column")}…` : "";
+    this.status.textContent = message ?? `${runs} · ${plural(this.store.variables.length, "variable")}${jobs}${loading}`;
   }
 
   private onEvent(event: LiveEvent): void {
@@ -215,7 +233,7 @@ class App {
         const name = typeof event.name === "string" ? event.name : null;
         if (row === undefined || name === null) return;
         const value = event.value as Value;
-        this.store.setValue(row, name, value ?? null, value === null ? undefined : { provenance: "user" });
+        this.store.setValue(row, name, value ?? null, value === null ? undefined : { provenance: "user" }, event.seq);
         this.grid.refreshRows([row], [name]);
         this.dataChanged([row.run]);
         return;
@@ -448,6 +466,7 @@ class App {
         toast("Select rows first (click, Ctrl/Shift-click), then copy them", "error");
         return;
       }
+      await this.loader.need(this.grid.displayedColumns().flatMap((c) => (c.name === null ? [] : [c.name])));
       const text = toMarkdown(this.exportTable(rows));
       try {
         await navigator.clipboard.writeText(text);
@@ -457,6 +476,8 @@ class App {
       }
       return;
     }
+    // Columns whose data is not in yet: fetched first.
+    await this.loader.need(this.grid.displayedColumns().flatMap((c) => (c.name === null ? [] : [c.name])));
     const table = this.exportTable(this.grid.displayedRows());
     if (kind === "csv") download(`${this.baseName()}.csv`, toCsv(table), "text/csv;charset=utf-8");
     else if (kind === "md") download(`${this.baseName()}.md`, toMarkdown(table), "text/markdown;charset=utf-8");

@@ -565,6 +565,7 @@ class TableCache:
         self._keys_json: dict[tuple[str, bool], bytes] = {}
         self._gzip = _Gzipped()
         self._head_gz: tuple[bytes, bytes] | None = None
+        self._rows_head = b""
         self._warm_up_thread: threading.Thread | None = None
         #: (runs read, runs) while the first read runs in the background.
         self.progress: tuple[int, int] | None = None
@@ -671,6 +672,13 @@ class TableCache:
                 self._head = (_dumps(self._header(None, self._order))[:-1]
                               + ',"columns":{').encode()
                 self._head_gz = None
+                table = self._table
+                assert table is not None
+                # Columns asked for by name come with what places their rows only.
+                self._rows_head = (_dumps({
+                    "proposal": self.folder.proposal, "db_id": table.db_id,
+                    "bus": self.bus.id, "runs": table.run.tolist()})[:-1]
+                    + ',"columns":{').encode()
             parts: list[bytes] = []
             blocks: list[tuple[bytes, bytes | None]] = []
             points: list[tuple[bytes, bytes | None]] = []
@@ -697,7 +705,7 @@ class TableCache:
                     n_points += len(line_points) // 4
                 parts.extend((b',"cells":', cells, b"}"))
             parts.append(f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode())
-            head, rest = self._head, b"".join(parts)
+            head, rest = self._head if names is None else self._rows_head, b"".join(parts)
             if not gzip:
                 return _binary_frame(head + rest, [b for b, _ in blocks + points]), False
             if self._head_gz is None or self._head_gz[0] is not head:

@@ -6,8 +6,11 @@
 
 import { fetchSnapshot, type TableStore } from "./table";
 
-/** Bytes of column data per background request (8 per row and column). */
+/** Bytes of column data per background request (8 per row and column)... */
 const BATCH_BYTES = 4_000_000;
+/** ...and columns: the server encodes a request's new columns under its table's lock,
+ * which a request for a column just scrolled to then waits for. */
+const BATCH_COLUMNS = 24;
 /** Requests for needed columns at once (beside one background request). */
 const URGENT_REQUESTS = 2;
 
@@ -83,7 +86,8 @@ export class ColumnLoader {
   }
 
   private batchSize(): number {
-    return Math.max(4, Math.floor(BATCH_BYTES / (8 * Math.max(1, this.store.rows.length))));
+    const byBytes = Math.floor(BATCH_BYTES / (8 * Math.max(1, this.store.rows.length)));
+    return Math.min(BATCH_COLUMNS, Math.max(4, byBytes));
   }
 
   private async fetch(names: string[], urgent: boolean): Promise<void> {

@@ -21,7 +21,7 @@ from runtable.server.table import EncodedColumn
 from runtable.store import DatabaseFolder, create_folder
 from runtable.testing.server_thread import serve_in_thread
 
-from .helpers import TOKEN, RunningServer
+from .helpers import TOKEN, RunningServer, get_ready
 
 PROPOSAL = 4321
 
@@ -99,7 +99,7 @@ def server(tmp_path: Path) -> Iterator[tuple[RunningServer, DatabaseFolder]]:
 
 
 def get(server: RunningServer, path: str, **headers: str) -> tuple[dict[str, str], bytes]:
-    status, hdrs, body = server.request("GET", path, headers=headers)
+    status, hdrs, body = get_ready(server, path, **headers)
     assert status == 200, body
     return hdrs, body
 

@@ -35,6 +35,7 @@ import re
 import sqlite3
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -193,6 +194,50 @@ def trendline_points(blob: bytes) -> list[float | None]:
     return out
 
 
+def trendline_points_many(blobs: Sequence[bytes]) -> list[list[float | None]]:
+    """:func:`trendline_points` of many blobs: those of one array layout (a column's
+    usually share it) at once, with the same numbers."""
+    out: list[list[float | None] | None] = [None] * len(blobs)
+    groups: dict[tuple[np.dtype, tuple[int, ...], bool, int, int], list[int]] = {}
+    for i, blob in enumerate(blobs):
+        parts = _npy_parts(blob)
+        if parts is None or parts[0].hasobject or parts[0].kind not in "iufb" or (
+                len(blob) < parts[3] + parts[0].itemsize * math.prod(parts[1])):
+            out[i] = trendline_points(blob)
+        else:
+            groups.setdefault((*parts, len(blob)), []).append(i)
+    for (dtype, shape, fortran, offset, _), members in groups.items():
+        count = math.prod(shape)
+        raw = np.stack([np.frombuffer(blobs[i], dtype=dtype, offset=offset, count=count)
+                        for i in members])
+        if fortran:  # (column-major: each array is the transpose of its reversed shape)
+            arrays = raw.reshape((len(members), *shape[::-1])).transpose(
+                0, *range(len(shape), 0, -1))
+        else:
+            arrays = raw.reshape((len(members), *shape))
+        if len(shape) == 2 and shape[0] == 2:
+            y = arrays[:, 1].astype(np.float64)
+        else:
+            y = arrays.reshape(len(members), -1).astype(np.float64)
+        if y.shape[1] > MAX_POINTS:
+            y = y[:, np.linspace(0, y.shape[1] - 1, MAX_POINTS).round().astype(np.intp)]
+        finite = np.isfinite(y)
+        top = np.where(finite, np.abs(y), 0).max(axis=1, initial=0)
+        magnitude = np.floor(np.log10(np.where(top > 0, top, 1)))
+        digits = (POINT_DIGITS - 1 - magnitude).astype(np.int64)
+        # np.round(y, d) row by row: rint(y * 10**d) / 10**d, or for d < 0
+        # rint(y / 10**-d) * 10**-d.
+        scale = 10.0 ** np.abs(digits)[:, None]
+        with np.errstate(invalid="ignore", over="ignore"):
+            y = np.where(digits[:, None] >= 0, np.rint(y * scale) / scale,
+                         np.rint(y / scale) * scale)
+        cells = y.astype(object)
+        cells[~finite] = None
+        for i, line in zip(members, cells.tolist(), strict=True):
+            out[i] = line
+    return out  # type: ignore[return-value]
+
+
 def array_label(blob: bytes) -> str:
     """``"float64: (3, 4)"`` from the start of a ``.npy`` blob (its header)."""
     parts = _npy_parts(blob)
@@ -201,12 +246,14 @@ def array_label(blob: bytes) -> str:
 
 def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
                 provenance: str | None, max_diff: float | None, blob: bytes | None = None,
-                boolean: bool = False) -> tuple[Any, dict[str, Any] | None]:
+                boolean: bool = False, points: list[float | None] | None = None
+                ) -> tuple[Any, dict[str, Any] | None]:
     """One cell -> (``values[row]``, ``cells[row]`` or None).
 
     ``kind`` is a :mod:`runtable.store.table` ``KIND_*`` code; ``value`` the column's
     value (numbers, strings, complex); ``blob`` the trendline's ``.npy`` bytes or the
-    start of an array's; ``boolean``: the column holds booleans (SQLite stores 0/1).
+    start of an array's (or ``points``, a trendline's :func:`trendline_points` made
+    already); ``boolean``: the column holds booleans (SQLite stores 0/1).
     """
     attrs = attrs if isinstance(attrs, dict) else {}
     extra: dict[str, Any] = {}
@@ -228,7 +275,9 @@ def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
     elif kind == st.KIND_IMAGE:
         extra["kind"] = "image"
     elif kind == st.KIND_TRENDLINE:
-        extra.update(kind="trendline", points=trendline_points(blob) if blob else [])
+        if points is None:
+            points = trendline_points(blob) if blob else []
+        extra.update(kind="trendline", points=points)
     elif kind == st.KIND_ARRAY:
         out = array_label(blob) if blob else "array"
         extra["kind"] = "array"
@@ -268,15 +317,26 @@ CHUNK_ROWS = 512
 
 
 class EncodedColumn:
-    """One column's encoded cells for every row of the cache, and its JSON text."""
+    """One column's encoded cells for every row of the cache, and its JSON text.
 
-    def __init__(self, values: list[Any], cells: dict[int, dict[str, Any]] | None = None,
-                 units: str | None = None, f64: np.ndarray | None = None) -> None:
-        self.values = values
+    A column of numbers keeps them as float64 only (what the binary form sends); its
+    list of values for JSON is made from the store's array the first time JSON is
+    asked for (``source``), so that a table loaded by the grid costs no Python object
+    per number.
+    """
+
+    def __init__(self, values: list[Any] | None, cells: dict[int, dict[str, Any]] | None = None,
+                 units: str | None = None, f64: np.ndarray | None = None,
+                 source: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self._values = values
+        #: (the store's values, which of them are shown) while ``_values`` is not made.
+        self._source = source
+        self._overrides: dict[int, Any] = {}
+        self._n = len(values) if values is not None else len(source[0]) if source else 0
         self.cells: dict[int, dict[str, Any]] = cells if cells is not None else {}
         #: The column's units (None: none); cells carry ``units`` only where theirs differ.
         self.units = units
-        self._chunks: list[bytes | None] = [None] * _n_chunks(len(values))
+        self._chunks: list[bytes | None] = [None] * _n_chunks(self._n)
         self._cells_json: bytes | None = None
         self._binary_cells: tuple[bytes, bytes] | None = None
         #: ``values`` as float64 (null -> NaN) while every value is a finite number
@@ -291,11 +351,29 @@ class EncodedColumn:
         """A column of ``n_rows`` empty cells."""
         return cls([None] * n_rows, None, units)
 
+    @property
+    def values(self) -> list[Any]:
+        """One JSON value per row."""
+        if self._values is None:
+            assert self._source is not None
+            array, shown = self._source
+            out = array.tolist()
+            for i in np.flatnonzero(~shown).tolist():
+                out[i] = None
+            out.extend([None] * (self._n - len(out)))
+            for row, value in self._overrides.items():
+                out[row] = value
+            self._values, self._source, self._overrides = out, None, {}
+        return self._values
+
     def set(self, row: int, out: Any, extra: dict[str, Any] | None) -> None:
         """Store the encoded cell of ``row``."""
         if extra is not None and self.units is not None and extra.get("units") == self.units:
             extra = {k: v for k, v in extra.items() if k != "units"} or None
-        self.values[row] = out
+        if self._values is None:
+            self._overrides[row] = out
+        else:
+            self._values[row] = out
         if self.f64 is not None:
             self._f64_bytes = None
             if out is None:
@@ -314,15 +392,17 @@ class EncodedColumn:
 
     def grow(self, n_rows: int) -> None:
         """Add empty rows at the end, up to ``n_rows``."""
-        if n_rows > len(self.values):
-            first = len(self.values) // CHUNK_ROWS
-            self.values.extend([None] * (n_rows - len(self.values)))
+        if n_rows > self._n:
+            first = self._n // CHUNK_ROWS
+            if self._values is not None:
+                self._values.extend([None] * (n_rows - self._n))
             self._chunks.extend([None] * (_n_chunks(n_rows) - len(self._chunks)))
             self._chunks[first] = None
             if self.f64 is not None:
                 self.f64 = np.concatenate(
                     [self.f64, np.full(n_rows - len(self.f64), math.nan)])
                 self._f64_bytes = None
+            self._n = n_rows
 
     def f64_bytes(self) -> bytes | None:
         """The values as little-endian float64 (NaN: null), or None if not numeric."""
@@ -826,8 +906,14 @@ class TableCache:
             self.progress = (done, total)
 
         own = own_copy_dir(db.db_path)
-        return st.read_table(db, copy=own if own is not None else True, build=True,
-                             progress=progress)
+        started = time.monotonic()
+        table = st.read_table(db, copy=own if own is not None else True, build=True,
+                              progress=progress)
+        if self.progress is not None and self.progress[1]:
+            log.info("Read the table of %s for the first time (%d runs) in %.1f s, and "
+                     "kept its copy", self.folder.db_dir, self.progress[1],
+                     time.monotonic() - started)
+        return table
 
     def _refresh(self) -> None:
         db = self.folder.reader()
@@ -912,27 +998,48 @@ def _encode_table_column(table: st.TableColumns, keys: list[tuple[int, int]], na
         return EncodedColumn.empty(n, units)
     kinds, values = column.kind, column.values
     is_value = kinds == st.KIND_VALUE
-    out = values.tolist()
-    for i in np.flatnonzero(~is_value).tolist():
-        out[i] = None
-    if values.dtype.kind == "f":
-        for i in np.flatnonzero(is_value & ~np.isfinite(values)).tolist():
-            out[i] = _json_number(out[i])
-    elif values.dtype == object or vtype == "boolean":
-        for i in np.flatnonzero(is_value).tolist():
-            out[i] = _plain(out[i], vtype == "boolean")
     f64 = None if vtype == "boolean" else _numeric_copy(values, is_value)
-    encoded = EncodedColumn(out, None, units, f64)
+    if f64 is not None:
+        # Numbers: their JSON list only when asked for (see EncodedColumn).
+        encoded = EncodedColumn(None, None, units, f64, source=(values, is_value))
+    else:
+        out = values.tolist()
+        for i in np.flatnonzero(~is_value).tolist():
+            out[i] = None
+        if values.dtype.kind == "f":
+            for i in np.flatnonzero(is_value & ~np.isfinite(values)).tolist():
+                out[i] = _json_number(out[i])
+        elif values.dtype == object or vtype == "boolean":
+            for i in np.flatnonzero(is_value).tolist():
+                out[i] = _plain(out[i], vtype == "boolean")
+        encoded = EncodedColumn(out, None, units, None)
     # Cells that need more than a value go through encode_cell one by one.
     special = set(np.flatnonzero(~is_value & (kinds != st.KIND_MISSING)
                                  & (kinds != st.KIND_NONE)).tolist())
-    special.update(column.attributes)
+    # Attributes that change nothing (units the column's own, as on every cell of a
+    # variable with units) need no cell of their own; cells share their dicts.
+    matters: dict[int, bool] = {}
+    for row, attrs in column.attributes.items():
+        key = id(attrs)
+        if key not in matters:
+            matters[key] = _attributes_matter(attrs, encoded.units)
+        if matters[key]:
+            special.add(row)
     special.update(column.provenance)
     if column.max_diff is not None:
         with np.errstate(invalid="ignore"):
             special.update(np.flatnonzero(column.max_diff > MAX_DIFF_THRESHOLD).tolist())
     _encode_rows(encoded, column, sorted(special), name, vtype, keys, conn, all_rows=whole)
     return encoded
+
+
+def _attributes_matter(attrs: Any, units: str | None) -> bool:
+    """Whether a cell's attributes show (see :func:`encode_cell`) in a column of *units*."""
+    if not isinstance(attrs, dict):
+        return False
+    cell_units = attrs.get("units")
+    return bool(attrs.get("bold")) or attrs.get("background") is not None or (
+        bool(cell_units) and str(cell_units) != units)
 
 
 def column_units(table: st.TableColumns, name: str) -> str | None:
@@ -960,6 +1067,10 @@ def _encode_rows(encoded: EncodedColumn, column: st.Column | None, rows: Sequenc
     blobs: dict[tuple[int, int], bytes] = {}
     if need_blobs:
         blobs = _blobs(conn, name, None if all_rows else [keys[r] for r in need_blobs])
+    # A column's trendlines at once (one numpy operation per array layout).
+    lines = [r for r in need_blobs if kinds[r] == st.KIND_TRENDLINE and keys[r] in blobs]
+    points = dict(zip(lines, trendline_points_many([blobs[keys[r]] for r in lines]),
+                      strict=True))
     boolean = vtype == "boolean"
     values, diffs = column.values, column.max_diff
     for row in rows:
@@ -969,7 +1080,8 @@ def _encode_rows(encoded: EncodedColumn, column: st.Column | None, rows: Sequenc
         diff = None if diffs is None or diffs[row] != diffs[row] else float(diffs[row])
         out, extra = encode_cell(
             int(kinds[row]), value, column.attributes.get(row),
-            column.provenance.get(row), diff, blobs.get(keys[row]), boolean)
+            column.provenance.get(row), diff, blobs.get(keys[row]), boolean,
+            points.get(row))
         encoded.set(row, out, extra)
 
 

@@ -458,14 +458,6 @@ def _typed_dtype(values: np.ndarray, kind: np.ndarray) -> type | None:
     return None
 
 
-def typed_values(values: np.ndarray, kind: np.ndarray) -> np.ndarray:
-    """An object column's *values* as float64 / int64 when every value shown is a
-    float / an int (the dtype a read of SQLite gives it), else as they are."""
-    if values.dtype == object and _typed_dtype(values, kind) is not None:
-        return _typed(values, kind)
-    return values
-
-
 def shown(kind: np.ndarray) -> np.ndarray:
     """Boolean array: which cells of kinds *kind* have their value in ``values``."""
     return _SHOWN[kind]

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .table import Column, TableColumns, row_keys, shown, typed_values
+from .table import Column, TableColumns, row_keys, shown
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -288,8 +288,9 @@ def _array(arrow: pa.Table, i: int | str) -> Any:
 
 
 def _chunks(arrow: pa.Table, i: int | str) -> np.ndarray:
-    """Field *i* of a block as numpy (a view where possible)."""
-    return _array(arrow, i).to_numpy(zero_copy_only=False)
+    """Field *i* of a block (numbers, no nulls) as a numpy view."""
+    # (zero_copy_only=False would import pandas, a second of a server's start.)
+    return _array(arrow, i).to_numpy(zero_copy_only=True)
 
 
 @dataclass
@@ -330,9 +331,15 @@ class _Decoded:
             return "i"
         return "o" if "t" in self.objects.get(name, {}) else "n"
 
-    def texts_only(self, name: str) -> bool:
-        parts = self.objects.get(name, {})
-        return not ({"of", "oi"} & set(parts))
+    def value_types(self, name: str) -> set[int]:
+        """The types (``_O_*``) of the values column *name* has here."""
+        category = self.category(name)
+        if category in "fi":
+            return {_O_FLOAT if category == "f" else _O_INT}
+        if category == "n":
+            return set()
+        return set(np.unique(_chunks(self.arrow, self.objects[name]["t"])).tolist()) - {
+            _O_NONE}
 
     def objects_of(self, name: str, kind: np.ndarray) -> np.ndarray:
         """The values of column *name* as an object array."""
@@ -396,19 +403,18 @@ def assemble(blocks: list[_Decoded], details: bool = True,
         for name in block.names:
             if names is None or name in names:
                 order.setdefault(name, len(order))
-    all_names = list(order)
-    categories = {name: set() for name in all_names}
+    # One dtype per column, as a read of SQLite gives it: float64 if every value is a
+    # float, int64 if every one is an integer, else object (from how blocks hold them).
+    types: dict[str, set[int]] = {name: set() for name in order}
     for block in blocks:
         for name in block.names:
-            if name in categories:
-                categories[name].add(block.category(name))
-    for cats in categories.values():
-        cats.discard("n")
-    floats = [name for name in all_names if categories[name] == {"f"}]
-    ints = [name for name in all_names if categories[name] == {"i"}]
+            if name in types:
+                types[name] |= block.value_types(name)
+    floats = [name for name, t in types.items() if t == {_O_FLOAT}]
+    ints = [name for name, t in types.items() if t == {_O_INT}]
     f_pos = {name: i for i, name in enumerate(floats)}
     i_pos = {name: i for i, name in enumerate(ints)}
-    kind2d = np.zeros((len(all_names), n), np.uint8)
+    kind2d = np.zeros((len(order), n), np.uint8)
     f2d = np.full((len(floats), n), np.nan)
     i2d = np.zeros((len(ints), n), np.int64)
     for block, start, end in zip(blocks, starts[:-1], starts[1:], strict=True):
@@ -420,6 +426,17 @@ def assemble(blocks: list[_Decoded], details: bool = True,
         for name, values in block.i64.items():
             if name in i_pos:
                 i2d[i_pos[name], start:end] = values
+        for name in block.objects:
+            # (A block may hold the numbers of a column as objects: its own cells mixed
+            # types before a change.)
+            if name in f_pos or name in i_pos:
+                kind = kind2d[order[name], start:end]
+                objects = block.objects_of(name, kind)
+                at = shown(kind)
+                if name in f_pos:
+                    f2d[f_pos[name], start:end][at] = objects[at].astype(np.float64)
+                else:
+                    i2d[i_pos[name], start:end][at] = objects[at].astype(np.int64)
     for name, j in order.items():
         kind = kind2d[j]
         if name in f_pos:
@@ -428,64 +445,62 @@ def assemble(blocks: list[_Decoded], details: bool = True,
             values = i2d[i_pos[name]]
         else:
             values = np.full(n, None, dtype=object)
-            retype = False
             for block, start, end in zip(blocks, starts[:-1], starts[1:], strict=True):
                 if name in block.names and block.category(name) != "n":
                     values[start:end] = block.objects_of(name, kind[start:end])
-                    retype |= not block.texts_only(name)
-            if retype:  # (blocks may each hold floats one way or the other)
-                values = typed_values(values, kind)
         table.columns[name] = Column(name, kind, values, None)
     if details:
-        _details(table, blocks, starts, all_names)
+        _details(table, blocks, starts)
     return table
 
 
-def _details(table: TableColumns, blocks: list[_Decoded], starts: list[int],
-             all_names: list[str]) -> None:
+def _details(table: TableColumns, blocks: list[_Decoded], starts: list[int]) -> None:
     """Fill max_diff, attributes and provenance from the blocks' entries."""
     from .tableread import json_object
 
     n = len(table)
-    md_rows, md_cols, md_values = [], [], []
     for block, start in zip(blocks, starts, strict=False):
+        names = np.array(block.names, dtype=object)
         rows, cols, values = block.entries("max_diff")
-        md_rows.append(rows + start)
-        md_cols.append(np.array(block.names, dtype=object)[cols] if len(cols) else
-                       np.zeros(0, object))
-        md_values.append(values.to_numpy(zero_copy_only=False))
-        for what, target in (("attributes", "attributes"), ("provenance", "provenance")):
+        if len(rows):
+            values = values.to_numpy(zero_copy_only=True).astype(np.float64)
+            for c in np.unique(cols).tolist():
+                column = table.columns.get(names[c])
+                if column is not None:
+                    if column.max_diff is None:
+                        column.max_diff = np.full(n, np.nan)
+                    at = cols == c
+                    column.max_diff[rows[at] + start] = values[at]
+        for what in ("attributes", "provenance"):
             rows, cols, values = block.entries(what)
             if not len(rows):
                 continue
             indices, texts = _dictionary_array(values)
-            decoded = ([json_object(t) for t in texts.tolist()] if what == "attributes"
-                       else texts.tolist())
-            for r, c, i in zip(rows.tolist(), cols.tolist(), indices.tolist(), strict=True):
-                column = table.columns.get(block.names[c])
-                if column is not None and i >= 0 and decoded[i] is not None and (
-                        decoded[i] or what != "attributes"):
-                    getattr(column, target)[start + r] = decoded[i]
-    rows = np.concatenate(md_rows) if md_rows else np.zeros(0, np.intp)
-    if len(rows):
-        cols = np.concatenate(md_cols)
-        values = np.concatenate(md_values).astype(np.float64)
-        for name in set(cols.tolist()):
-            column = table.columns.get(name)
-            if column is None:
-                continue
-            at = cols == name
-            column.max_diff = np.full(n, np.nan)
-            column.max_diff[rows[at]] = values[at]
-    del all_names
+            decoded = np.empty(len(texts) + 1, dtype=object)  # (the last for null)
+            decoded[:-1] = ([json_object(t) or None for t in texts.tolist()]
+                            if what == "attributes" else texts.tolist())
+            picked = decoded[indices]  # (-1: the last, None)
+            order = np.argsort(cols, kind="stable")
+            bounds = np.flatnonzero(np.diff(cols[order])) + 1
+            for group in np.split(order, bounds):
+                column = table.columns.get(names[cols[group[0]]])
+                if column is None:
+                    continue
+                target = getattr(column, what)
+                target.update(zip((rows[group] + start).tolist(), picked[group].tolist(),
+                                  strict=True))
+                if None in target.values():
+                    for row in [r for r, v in target.items() if v is None]:
+                        del target[row]
 
 
 def _dictionary_array(array: Any) -> tuple[np.ndarray, np.ndarray]:
     """(indices with -1 for null, the dictionary as an object array) of a dictionary
     array."""
-    indices = array.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    return (np.asarray(indices, dtype=np.intp),
-            np.asarray(array.dictionary.to_numpy(zero_copy_only=False), dtype=object))
+    indices = array.indices.fill_null(-1).to_numpy(zero_copy_only=True)
+    dictionary = np.empty(len(array.dictionary), dtype=object)
+    dictionary[:] = array.dictionary.to_pylist()  # (to_numpy would import pandas)
+    return np.asarray(indices, dtype=np.intp), dictionary
 
 
 def _dictionary(arrow: pa.Table, i: int) -> tuple[np.ndarray, np.ndarray]:

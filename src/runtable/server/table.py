@@ -1029,8 +1029,21 @@ def _encode_table_column(table: st.TableColumns, keys: list[tuple[int, int]], na
     if column.max_diff is not None:
         with np.errstate(invalid="ignore"):
             special.update(np.flatnonzero(column.max_diff > MAX_DIFF_THRESHOLD).tolist())
+    # Thumbnails with nothing else to them (every cell of an image column) share one
+    # description instead of going through the cell encoder one by one.
+    images = np.flatnonzero(kinds == st.KIND_IMAGE)
+    if len(images):
+        plain = [r for r in images.tolist() if r not in special or (
+            r not in column.provenance and not matters.get(id(column.attributes.get(r)), False)
+            and (column.max_diff is None or not column.max_diff[r] > MAX_DIFF_THRESHOLD))]
+        encoded.cells.update(dict.fromkeys(plain, _IMAGE_CELL))
+        special.difference_update(plain)
     _encode_rows(encoded, column, sorted(special), name, vtype, keys, conn, all_rows=whole)
     return encoded
+
+
+#: The description of a thumbnail cell (shared: cell descriptions are never changed).
+_IMAGE_CELL: dict[str, Any] = {"kind": "image"}
 
 
 def _attributes_matter(attrs: Any, units: str | None) -> bool:

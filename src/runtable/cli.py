@@ -509,8 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export",
         help="write the run table to a CSV, Excel, Markdown or Parquet file",
-        description="Write the run table to a file. Images become '<image>', trendlines "
-        "'<trendline>' and other arrays '<array>'; numeric columns stay numeric.",
+        description="Write the run table to a file. Images become '<thumbnail>', "
+        "trendlines '<sparkline>' and other arrays '<ndarray>' (the read API's words); "
+        "numeric columns stay numeric.",
     )
     _add_in(export)
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",

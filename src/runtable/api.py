@@ -23,6 +23,7 @@ are imported by the methods that return their objects, and matplotlib only by
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -112,6 +113,16 @@ def _decode_db_value(value: Any, summary_type: str | None) -> Any:
 # what changed after) and turns them into a DataFrame. A folder without a copy (made
 # by the reference, or whose copy was deleted) is read from SQLite once, and a copy
 # kept in the user's own cache folder (cache_dir()).
+
+
+@functools.cache
+def _copy_on_write() -> bool:
+    """Whether pandas copies data a frame shares before changing it (always from 3)."""
+    import pandas as pd
+
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    return pd.get_option("mode.copy_on_write") is True
 
 
 def _frame(table: TableColumns) -> pd.DataFrame:
@@ -620,8 +631,9 @@ class Database:
             self._frame = None
         if self._frame is None:
             self._frame = _frame(self._columns)
-        # A copy: the caller may change what it gets, the next call starts afresh.
-        return self._frame.copy()
+        # A copy: the caller may change what it gets, the next call starts afresh
+        # (with pandas' copy-on-write, always on from pandas 3, a shallow one is enough).
+        return self._frame.copy(deep=not _copy_on_write())
 
     def close(self) -> None:
         """Close the database connection (also done when used with ``with``)."""

@@ -10,7 +10,7 @@ import { fetchSnapshot, type TableStore } from "./table";
 const BATCH_BYTES = 4_000_000;
 /** ...and columns: the server encodes a request's new columns under its table's lock,
  * which a request for a column just scrolled to then waits for. */
-const BATCH_COLUMNS = 24;
+const BATCH_COLUMNS = 16;
 /** Requests for needed columns at once (beside one background request). */
 const URGENT_REQUESTS = 2;
 

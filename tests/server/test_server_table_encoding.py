@@ -140,3 +140,26 @@ def test_gzip_from_pieces_is_one_valid_stream() -> None:
     second = zipper.body(pieces, b',"seq":22}')
     assert gzip.decompress(second) == b"".join(pieces) + b',"seq":22}'
     assert json.loads(gzip.decompress(second))["b"] == "changed"
+
+
+def test_a_columns_trendlines_at_once_are_the_same_as_one_by_one() -> None:
+    """The whole-column path (arrays of one layout stacked) gives every line's points
+    exactly as the one-cell path, odd lines included."""
+    from runtable.server.table import _dumps, trendline_points, trendline_points_many
+
+    def npy(array: np.ndarray) -> bytes:
+        out = io.BytesIO()
+        np.save(out, array)
+        return out.getvalue()
+
+    rng = np.random.default_rng(0)
+    blobs = [npy(np.vstack([np.arange(150.0), rng.normal(size=150) * 10.0 ** int(e)]))
+             for e in rng.integers(-5, 5, size=30)]
+    blobs += [npy(rng.normal(size=300) * 1e3), npy(np.array([1.5, np.nan, 2.5])),
+              npy(np.zeros(5)), npy(np.array([np.nan, np.inf])), b"not an array",
+              npy(np.asfortranarray(rng.normal(size=(2, 7)))),
+              npy(np.asfortranarray(rng.normal(size=(2, 7)))),
+              npy(np.arange(10, dtype=np.int32)), npy(np.array([1e-300, 2e-300])),
+              npy(np.arange(6, dtype=">f8"))]
+    many = [json.loads(_dumps(points)) for points in trendline_points_many(blobs)]
+    assert many == [trendline_points(blob) for blob in blobs]

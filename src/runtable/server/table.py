@@ -194,10 +194,11 @@ def trendline_points(blob: bytes) -> list[float | None]:
     return out
 
 
-def trendline_points_many(blobs: Sequence[bytes]) -> list[list[float | None]]:
+def trendline_points_many(blobs: Sequence[bytes]) -> list[list[float | None] | np.ndarray]:
     """:func:`trendline_points` of many blobs: those of one array layout (a column's
-    usually share it) at once, with the same numbers."""
-    out: list[list[float | None] | None] = [None] * len(blobs)
+    usually share it) at once, with the same numbers, as float64 arrays (NaN: null)
+    that the JSON encoding turns into lists (and the binary form into float32)."""
+    out: list[list[float | None] | np.ndarray | None] = [None] * len(blobs)
     groups: dict[tuple[np.dtype, tuple[int, ...], bool, int, int], list[int]] = {}
     for i, blob in enumerate(blobs):
         parts = _npy_parts(blob)
@@ -206,10 +207,12 @@ def trendline_points_many(blobs: Sequence[bytes]) -> list[list[float | None]]:
             out[i] = trendline_points(blob)
         else:
             groups.setdefault((*parts, len(blob)), []).append(i)
-    for (dtype, shape, fortran, offset, _), members in groups.items():
+    for (dtype, shape, fortran, offset, length), members in groups.items():
         count = math.prod(shape)
-        raw = np.stack([np.frombuffer(blobs[i], dtype=dtype, offset=offset, count=count)
-                        for i in members])
+        # (Blobs of one layout and length: one buffer, the headers cut off.)
+        raw = np.frombuffer(b"".join([blobs[i] for i in members]), np.uint8).reshape(
+            len(members), length)[:, offset:offset + count * dtype.itemsize]
+        raw = np.ascontiguousarray(raw).view(dtype).reshape(len(members), count)
         if fortran:  # (column-major: each array is the transpose of its reversed shape)
             arrays = raw.reshape((len(members), *shape[::-1])).transpose(
                 0, *range(len(shape), 0, -1))
@@ -231,9 +234,8 @@ def trendline_points_many(blobs: Sequence[bytes]) -> list[list[float | None]]:
         with np.errstate(invalid="ignore", over="ignore"):
             y = np.where(digits[:, None] >= 0, np.rint(y * scale) / scale,
                          np.rint(y / scale) * scale)
-        cells = y.astype(object)
-        cells[~finite] = None
-        for i, line in zip(members, cells.tolist(), strict=True):
+        y[~finite] = np.nan
+        for i, line in zip(members, y, strict=True):
             out[i] = line
     return out  # type: ignore[return-value]
 
@@ -246,7 +248,8 @@ def array_label(blob: bytes) -> str:
 
 def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
                 provenance: str | None, max_diff: float | None, blob: bytes | None = None,
-                boolean: bool = False, points: list[float | None] | None = None
+                boolean: bool = False,
+                points: list[float | None] | np.ndarray | None = None
                 ) -> tuple[Any, dict[str, Any] | None]:
     """One cell -> (``values[row]``, ``cells[row]`` or None).
 
@@ -309,7 +312,19 @@ def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
 
 # -- columns ---------------------------------------------------------------------------
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False,
+                      default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    """Trendline points kept as arrays (see :func:`trendline_points_many`): a list, NaN
+    as null."""
+    if isinstance(value, np.ndarray):
+        out = value.tolist()
+        for i in np.flatnonzero(~np.isfinite(value)).tolist():
+            out[i] = None
+        return out
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 #: Rows per piece of cached JSON text: one changed cell re-encodes only its piece.
@@ -434,16 +449,20 @@ class EncodedColumn:
         bits suffice, and thousands of little number lists cost no JSON parsing."""
         if self._binary_cells is None:
             cells: dict[str, dict[str, Any]] = {}
-            points: list[float | None] = []
+            lines: list[np.ndarray] = []
+            n_points = 0
             for row in sorted(self.cells):
                 extra = self.cells[row]
                 if "points" in extra:
                     line = extra["points"]
+                    if not isinstance(line, np.ndarray):
+                        line = np.array([math.nan if p is None else p for p in line])
                     extra = {k: v for k, v in extra.items() if k != "points"}
-                    extra["pts"] = [len(points), len(line)]
-                    points.extend(line)
+                    extra["pts"] = [n_points, len(line)]
+                    lines.append(line)
+                    n_points += len(line)
                 cells[str(row)] = extra
-            block = np.array([math.nan if p is None else p for p in points], dtype="<f4")
+            block = np.concatenate(lines).astype("<f4") if lines else np.zeros(0, "<f4")
             self._binary_cells = (_dumps(cells).encode(), block.tobytes())
         return self._binary_cells
 

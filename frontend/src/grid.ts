@@ -358,7 +358,10 @@ export class RunGrid {
             ? text(p.data)
             : "…",
       width: 150,
-      comparator: (a, b, nodeA, nodeB) => compareValues(a, b, nodeA.data && cellOf(nodeA.data), nodeB.data && cellOf(nodeB.data)),
+      // (Two numbers compare as numbers whatever their cells: the common case, without
+      // looking the cells up, for sorting 20,000 rows quickly.)
+      comparator: (a, b, nodeA, nodeB) =>
+        typeof a === "number" && typeof b === "number" ? a - b : compareValues(a, b, nodeA.data && cellOf(nodeA.data), nodeB.data && cellOf(nodeB.data)),
       cellClassRules: {
         "rt-bold": (p: CellClassParams<RunRow>) => {
           const c = p.data && cellOf(p.data);

@@ -393,16 +393,12 @@ def test_change_log_is_not_fooled_by_clock(db: DatabaseFolder) -> None:
     assert table.columns["count"].values[1] == 5
 
 
-def test_refresh_random_changes(db: DatabaseFolder) -> None:
-    """Many random writes of every value type, deletions and new runs: after
-    each, a refreshed table (kept all along) equals a fresh read."""
+def random_cell(rng: np.random.Generator) -> tuple[Any, str | None, str | None]:
+    """(value, summary_type, attributes) of a cell of any kind the table knows."""
     import json
     import struct
 
-    rng = np.random.default_rng(11)
-    names = ["a", "b", "c", "d"]
-    runs = [1, 2, 3, 4]
-    values = [
+    makers = [
         lambda: (float(rng.normal()), None, None),
         lambda: (int(rng.integers(-5, 5)), None, None),
         lambda: (2**60 + int(rng.integers(9)), None, None),
@@ -412,6 +408,15 @@ def test_refresh_random_changes(db: DatabaseFolder) -> None:
         lambda: (struct.pack("<dd", 1.0, float(rng.integers(3))), "complex", None),
         lambda: (b"\x89PNG\r\n\x1a\nxx", None, json.dumps({"units": "V"})),
     ]
+    return makers[int(rng.integers(len(makers)))]()
+
+
+def test_refresh_random_changes(db: DatabaseFolder) -> None:
+    """Many random writes of every value type, deletions and new runs: after
+    each, a refreshed table (kept all along) equals a fresh read."""
+    rng = np.random.default_rng(11)
+    names = ["a", "b", "c", "d"]
+    runs = [1, 2, 3, 4]
     tables = [read_table(db), read_table(db, details=False), read_table(db, runs=[2, 3]),
               read_table(db, names=["a", "c"])]
     for _ in range(80):
@@ -419,7 +424,7 @@ def test_refresh_random_changes(db: DatabaseFolder) -> None:
         with db.transaction() as conn:
             if action < 7:
                 run, name = int(rng.choice(runs)), str(rng.choice(names))
-                value, summary_type, attrs = values[int(rng.integers(len(values)))]()
+                value, summary_type, attrs = random_cell(rng)
                 conn.execute("INSERT INTO run_info(proposal, run, start_time) VALUES (?, ?, ?) "
                              "ON CONFLICT DO NOTHING", (PROPOSAL, run, START + run))
                 conn.execute(

@@ -4,11 +4,9 @@ exactly what reading SQLite gives, after any write, whatever state the copy is i
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from runtable.context.cell import Cell
 from runtable.store import DatabaseFolder, create_folder, open_db, tablecopy
 from runtable.store.table import read_table
 
-from .test_store_table import PROPOSAL, START, assert_same, merge, run_cells
+from .test_store_table import PROPOSAL, START, assert_same, merge, random_cell, run_cells
 
 
 @pytest.fixture
@@ -111,23 +109,13 @@ def test_every_kind_of_write_keeps_the_copy_exact(db: DatabaseFolder) -> None:
 def test_random_writes_read_the_same_through_the_copy(db: DatabaseFolder) -> None:
     rng = np.random.default_rng(5)
     names = ["a", "b", "c"]
-    values = [
-        lambda: (float(rng.normal()), None, None),
-        lambda: (int(rng.integers(-5, 5)), None, None),
-        lambda: (2**60 + int(rng.integers(9)), None, None),
-        lambda: (f"s{rng.integers(3)}", None, None),
-        lambda: (None, None, None),
-        lambda: (None, None, json.dumps({"error": "bad", "error_cls": "ValueError"})),
-        lambda: (struct.pack("<dd", 1.0, float(rng.integers(3))), "complex", None),
-        lambda: (b"\x89PNG\r\n\x1a\nxx", None, json.dumps({"units": "V"})),
-    ]
     kept = read_table(db)
     for _ in range(60):
         action = rng.integers(10)
         with db.transaction() as conn:
             run, name = int(rng.integers(1, 20)), str(rng.choice(names))
             if action < 7:
-                value, summary_type, attrs = values[int(rng.integers(len(values)))]()
+                value, summary_type, attrs = random_cell(rng)
                 conn.execute("INSERT INTO run_info(proposal, run, start_time) VALUES (?, ?, ?) "
                              "ON CONFLICT DO NOTHING", (PROPOSAL, run, START + run))
                 conn.execute(

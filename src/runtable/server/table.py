@@ -760,6 +760,7 @@ class TableCache:
         """
         seq = self.bus.last_seq
         self._check_ready()
+        self._encode_ahead(names, first, skip)
         with self._lock:
             self._refresh()
             if len(self._rows(None)) != len(self._keys):
@@ -815,6 +816,28 @@ class TableCache:
         pieces = [(b"RTB1" + struct.pack("<I", size), None), (head, head_gz),
                   (rest + pad, None), *blocks, *points]
         return _gzip_join(pieces), True
+
+    def _encode_ahead(self, names: set[str] | None, first: int | None, skip: int) -> None:
+        """Encode the columns an answer needs that are not yet, one at a time, each
+        under the lock: a request for a column just scrolled to gets the lock between
+        two of another request's many (the answer is then made under the lock at once,
+        from what is encoded, brought up to date)."""
+        with self._lock:
+            self._refresh()
+            if names is not None:
+                wanted = [c.name for c in self._order if c.name in names]
+            else:
+                wanted = [c.name for c in self._order[skip:None if first is None
+                                                       else skip + first]]
+            missing = [name for name in wanted if name not in self._columns]
+        if len(missing) < 2:
+            return
+        for name in missing:
+            time.sleep(0)  # (lets a thread waiting for the lock run)
+            with self._lock:
+                info = next((c for c in self._order if c.name == name), None)
+                if info is not None and self._table is not None:
+                    self._column(info)
 
     def _rows(self, runs: set[int] | None) -> list[int]:
         proposal = self.folder.proposal

@@ -22,7 +22,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 PROPOSAL = 1234
 #: Runs the writer cycles through (the first pass adds them, later passes rewrite them).
@@ -30,13 +29,6 @@ RUNS = 40
 #: Variables written by every merge.
 NAMES = tuple(f"v{i}" for i in range(8))
 START = 1_700_000_000.0
-
-
-@dataclass
-class _Results:
-    cells: dict[str, Any]
-    errors: dict[str, BaseException] = field(default_factory=dict)
-    provenance: str = "context.py"
 
 
 def make_folder(path: Path) -> Path:
@@ -52,8 +44,7 @@ def make_folder(path: Path) -> Path:
 
 def run_writer(folder: Path, seconds: float, progress: Path) -> int:
     """Merge fragments for ``seconds``; returns the number of merges."""
-    from runtable.context.cell import Cell
-    from runtable.execute import write_fragment
+    from runtable.context import Cell, Results
     from runtable.store import open_db
 
     end = time.monotonic() + seconds
@@ -64,8 +55,7 @@ def run_writer(folder: Path, seconds: float, progress: Path) -> int:
             cells = {"start_time": Cell(START + run)}
             cells.update((name, Cell(float(i))) for name in NAMES)
             with open_db(folder) as db:
-                db.merge_fragment(write_fragment(_Results(cells), db.extracted_dir,
-                                                 PROPOSAL, run))
+                db.merge_fragment(Results(cells, {}).save(db.extracted_dir, PROPOSAL, run))
                 if i % 5 == 4:
                     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             log.write(f"{i} {run}\n")

@@ -19,7 +19,7 @@ from runtable.server import discovery
 from runtable.server.serve import bind_socket, public_url
 from runtable.store import create_folder
 
-from .helpers import cli_env, run_cli, runtable_cmd
+from .helpers import cli_env, run_cli, runtable_cmd, wait_for
 
 URL_RE = re.compile(r"(http://127\.0\.0\.1:(\d+))/\?token=(\S+)")
 
@@ -53,6 +53,9 @@ def test_serve_prints_the_url_and_advertises_itself(tmp_path: Path) -> None:
     try:
         base, token = match[1], match[3]
         info_file = tmp_path / discovery.SERVER_FILE
+        # Written once the service runs (the port answers before: a first start on a
+        # folder the reference made upgrades it meanwhile).
+        wait_for(info_file.exists, timeout=30)
         assert stat.S_IMODE(info_file.stat().st_mode) == 0o600
         info = json.loads(info_file.read_text())
         assert info == {"url": base, "token": token, "pid": proc.pid,

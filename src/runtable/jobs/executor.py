@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runtable.execute import RunOutcome
+from runtable.execute.fragment import partial_path
 from runtable.execute.subprocess import describe_exit
 
 from .limits import Limits
@@ -76,6 +77,7 @@ class LocalExecutor(Executor):
         self._updates: queue.SimpleQueue[Update] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running: set[int] = set()
+        self._partials: dict[int, str] = {}  # job id -> the fragment it writes
         self._ready = threading.Event()
         self.import_s: float | None = None
 
@@ -105,7 +107,8 @@ class LocalExecutor(Executor):
         elif kind == "finished":
             with self._lock:
                 self._running.discard(event["id"])
-            self._push(_finished_update(event))
+                partial = self._partials.pop(event["id"], None)
+            self._push(_finished_update(event, partial))
         elif kind == EOF:
             self._on_exit(proc, event["returncode"])
 
@@ -118,9 +121,11 @@ class LocalExecutor(Executor):
             else:  # stopped on purpose (shutdown or new interpreter)
                 lost = set()
         for job_id in lost:
+            with self._lock:
+                partial = self._partials.pop(job_id, None)
             self._push(Update(job_id, JobState.FAILED, error_type="ProcessingCrashed",
                               message="The local worker pool stopped unexpectedly "
-                                      f"({describe_exit(returncode)})"))
+                                      f"({describe_exit(returncode)})", partial=partial))
 
     def _push(self, update: Update) -> None:
         self._updates.put(update)
@@ -137,20 +142,24 @@ class LocalExecutor(Executor):
 
     def submit(self, job: Job, limits: Limits, settings: dict) -> str | None:
         self.start(settings.get("context_python") or None)
+        partial = str(partial_path(Path(settings["db_dir"]) / "extracted_data",
+                                   job.proposal, job.run))
         with self._lock:
             self._running.add(job.id)
+            self._partials[job.id] = partial
         request = {
             "op": "run", "id": job.id, "db_dir": str(settings["db_dir"]),
             "proposal": job.proposal, "run": job.run, "data": job.data,
             "variables": list(job.variables), "match": list(job.match),
             "cluster": job.cluster, "cpus": limits.cpus, "mem_bytes": limits.mem_bytes,
-            "time_s": limits.time_s,
+            "time_s": limits.time_s, "partial": partial,
         }
         try:
             self._send(request)
         except (OSError, RuntimeError):
             with self._lock:
                 self._running.discard(job.id)
+                self._partials.pop(job.id, None)
             raise
         return None
 
@@ -176,12 +185,13 @@ class LocalExecutor(Executor):
             proc.close(10, join_reader=False)
 
 
-def _finished_update(event: dict) -> Update:
+def _finished_update(event: dict, partial: str | None = None) -> Update:
     job_id = event["id"]
     killed = event.get("killed")
     if killed:
         state = JobState.CANCELLED if killed == "Cancelled" else JobState.FAILED
-        return Update(job_id, state, message=event.get("message"), error_type=killed)
+        return Update(job_id, state, message=event.get("message"), error_type=killed,
+                      partial=partial)
     if event.get("outcome"):
         try:
             outcome = RunOutcome.from_json(event["outcome"])
@@ -195,4 +205,4 @@ def _finished_update(event: dict) -> Update:
             return Update(job_id, JobState.FAILED, message=f"{cls}: {message}",
                           fragment=fragment, error_type=cls)
     return Update(job_id, JobState.FAILED, error_type="ProcessingCrashed",
-                  message=describe_exit(int(event.get("returncode") or 0)))
+                  message=describe_exit(int(event.get("returncode") or 0)), partial=partial)

@@ -71,6 +71,9 @@ class ProcessingControl(Protocol):
 class Service(ProcessingControl, Protocol):
     """What runs beside the web app for a database folder (the watcher/jobs wiring)."""
 
+    #: The server's URL, set before :meth:`start`.
+    url: str | None
+
     def start(self, bus: EventBus) -> None:
         """Start working; publish every change on ``bus`` (from any thread)."""
 
@@ -94,7 +97,10 @@ def bind_socket(host: str, port: int, retries: int = PORT_RETRIES) -> socket.soc
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     last: OSError | None = None
     for candidate in [port] if port == 0 else range(port, port + retries + 1):
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP;
+        # without it every small answer on a kept-alive connection waits ~40 ms
+        # (Nagle's algorithm meeting the client's delayed ACK).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, candidate))
@@ -147,11 +153,18 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
 
     token = token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
     check_token(token)
+    if service is not None:
+        from ..store import FolderBusy, current_writer
+
+        holder = current_writer(db_dir)
+        if holder is not None:  # (before printing or advertising anything)
+            raise FolderBusy(Path(db_dir).absolute(), holder, "runtable serve")
     bus = EventBus()
     # The service is started by the table's warm-up thread, once the port answers:
     # on the first start on a folder the reference made, upgrading it (WAL, the
     # change log, an index) takes seconds, and the table is read after it. Until
-    # then, notify and processing answer 503, the table its progress.
+    # then, notify and processing answer 503, the table its progress; the folder's
+    # discovery file is written once the service (the folder's writer) runs.
     app = create_app(db_dir, token, bus=bus,
                      notify=_log_notify if service is None else None, warm_up=False)
     sock = bind_socket(host, port)
@@ -162,12 +175,18 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
     start_ended = threading.Event()
+    discovery = contextlib.ExitStack()
 
     def start_service() -> None:
         try:
             if service is not None:
+                service.url = base  # named to a second server refused on this folder
                 service.start(bus)
                 app.state.notify, app.state.control = service.notify, service
+            if discovery.enter_context(advertised(db_dir, base, token)) is None:
+                print(f"(could not write {db_dir}/.runtable-server.json: `runtable "
+                      "notify` and `runtable events` need --url and --token)",
+                      file=out, flush=True)
         except BaseException as exc:
             failure.append(exc)
             server.should_exit = True
@@ -178,19 +197,15 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
     try:
         with _stop_on_signals():
             app.state.table.warm_up(before=start_service)
-            with advertised(db_dir, base, token) as info_file:
-                print(f"Serving {db_dir} -- open this URL in a browser:\n"
-                      f"    {base}/?token={token}", file=out, flush=True)
-                if info_file is None:
-                    print(f"(could not write {db_dir}/.runtable-server.json: `runtable "
-                          "notify` and `runtable events` need --url and --token)",
-                          file=out, flush=True)
-                server.run(sockets=[sock])
+            print(f"Serving {db_dir} -- open this URL in a browser:\n"
+                  f"    {base}/?token={token}", file=out, flush=True)
+            server.run(sockets=[sock])
     except _StopServing:
         pass
     finally:
         sock.close()
         start_ended.wait()  # (a service still starting is not stopped under its feet)
+        discovery.close()
         if service is not None:
             service.stop()
     if failure:

@@ -163,3 +163,32 @@ def test_a_columns_trendlines_at_once_are_the_same_as_one_by_one() -> None:
               npy(np.arange(6, dtype=">f8"))]
     many = [json.loads(_dumps(points)) for points in trendline_points_many(blobs)]
     assert many == [trendline_points(blob) for blob in blobs]
+
+
+def test_a_whole_column_skips_attributes_that_change_nothing_and_keeps_the_rest() -> None:
+    """Encoding a whole column leaves out cells whose attributes say nothing new (the
+    column's own units on every cell; a plain thumbnail) and keeps those that do: other
+    units, bold, a failed later job (``failed``), errors."""
+    from runtable.store.fragments import FAILED_ATTR
+
+    n = 6
+    kind = np.array([st.KIND_VALUE] * 4 + [st.KIND_IMAGE, st.KIND_ERROR], np.uint8)
+    values = np.array([1.0, 2.0, 3.0, 4.0, np.nan, np.nan])
+    own = {"units": "mJ"}
+    attributes = {0: own, 1: {"units": "J"}, 2: {"units": "mJ", "bold": True},
+                  3: {"units": "mJ", FAILED_ATTR: {"error": "oom", "error_cls": "MemoryError"}},
+                  5: {"error": "boom", "error_cls": "ValueError"}}
+    table = st.TableColumns(
+        np.full(n, 1234), np.arange(1, n + 1), np.zeros(n), np.zeros(n),
+        {"x": st.Column("x", kind, values, None, attributes)},
+        {"x": VariableMeta("x", "X", None, None, {"units": "mJ"}, ())})
+    keys = list(zip(table.proposal.tolist(), table.run.tolist(), strict=True))
+    encoded = tbl._encode_table_column(table, keys, "x", None, None, None)  # type: ignore[arg-type]
+    assert encoded.units == "mJ"
+    assert 0 not in encoded.cells
+    assert encoded.cells[1] == {"units": "J"}
+    assert encoded.cells[2] == {"bold": True}
+    assert encoded.cells[3]["failed"] == {"message": "oom", "error_cls": "MemoryError"}
+    assert encoded.cells[4] == {"kind": "image"}
+    assert encoded.cells[5]["kind"] == "error"
+    assert encoded.values[:4] == [1.0, 2.0, 3.0, 4.0]

@@ -1105,7 +1105,8 @@ def _attributes_matter(attrs: Any, units: str | None) -> bool:
         return False
     cell_units = attrs.get("units")
     return bool(attrs.get("bold")) or attrs.get("background") is not None or (
-        bool(cell_units) and str(cell_units) != units)
+        bool(cell_units) and str(cell_units) != units) or isinstance(
+        attrs.get(FAILED_ATTR), dict)
 
 
 def column_units(table: st.TableColumns, name: str) -> str | None:

@@ -162,3 +162,30 @@ def test_importing_the_server_package_stays_light() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_first_start_on_a_folder_the_reference_made(tmp_path: Path) -> None:
+    """The folder is upgraded (WAL, the change log) and its table read once, its
+    columnar copy made; the service starts in the background, then advertises itself
+    and reads as usual. A folder runtable wrote starts the service before its URL."""
+    import sqlite3
+
+    from tests.store.reference_db import make_reference_db
+
+    from runtable.store import open_db, schema
+
+    folder = make_reference_db(tmp_path / "ref", 4)
+    with sqlite3.connect(folder / "runs.sqlite") as conn:
+        assert schema.needs_upgrade(conn)
+    proc, match = _start(folder)
+    try:
+        base, token = match[1], match[3]
+        wait_for(lambda: (folder / discovery.SERVER_FILE).exists(), timeout=60)
+        wait_for(lambda: _get(f"{base}/api/table?format=binary", token) == 200, timeout=60)
+        assert (folder / "table_copy" / "manifest.json").is_file()
+        with open_db(folder, readonly=True) as db:
+            assert not schema.needs_upgrade(db.conn)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0

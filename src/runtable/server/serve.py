@@ -153,18 +153,21 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
 
     token = token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
     check_token(token)
+    upgrade = False
     if service is not None:
         from ..store import FolderBusy, current_writer
 
         holder = current_writer(db_dir)
         if holder is not None:  # (before printing or advertising anything)
             raise FolderBusy(Path(db_dir).absolute(), holder, "runtable serve")
+        upgrade = _needs_upgrade(db_dir)
     bus = EventBus()
-    # The service is started by the table's warm-up thread, once the port answers:
-    # on the first start on a folder the reference made, upgrading it (WAL, the
-    # change log, an index) takes seconds, and the table is read after it. Until
-    # then, notify and processing answer 503, the table its progress; the folder's
-    # discovery file is written once the service (the folder's writer) runs.
+    # The first start on a folder the reference made upgrades it (WAL, the change log,
+    # an index: seconds), so there the service is started by the table's warm-up
+    # thread once the port answers, and the table is read after it; until then notify
+    # and processing answer 503, the table its progress, and the folder's discovery
+    # file is written once the service (the folder's writer) runs. Otherwise the
+    # service is running when the URL is printed.
     app = create_app(db_dir, token, bus=bus,
                      notify=_log_notify if service is None else None, warm_up=False)
     sock = bind_socket(host, port)
@@ -196,7 +199,11 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
 
     try:
         with _stop_on_signals():
-            app.state.table.warm_up(before=start_service)
+            if upgrade:
+                app.state.table.warm_up(before=start_service)
+            else:
+                start_service()
+                app.state.table.warm_up()
             print(f"Serving {db_dir} -- open this URL in a browser:\n"
                   f"    {base}/?token={token}", file=out, flush=True)
             server.run(sockets=[sock])
@@ -212,6 +219,17 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
         raise failure[0]
     print("Stopped.", file=out, flush=True)
     return 0
+
+
+def _needs_upgrade(db_dir: str | os.PathLike[str]) -> bool:
+    """Whether the service's start will upgrade the folder (read-only look)."""
+    from ..store import StoreError, open_db, schema
+
+    try:
+        with open_db(db_dir, readonly=True) as db:
+            return schema.needs_upgrade(db.conn)
+    except StoreError:
+        return True  # (an older format: the writable open upgrades it, or says why not)
 
 
 class _StopServing(Exception):

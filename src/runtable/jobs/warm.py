@@ -10,7 +10,7 @@ Protocol: JSON lines. Requests on stdin::
 
     {"op": "run", "id": 7, "db_dir": "...", "proposal": 1234, "run": 5, "data": "raw",
      "variables": [], "match": [], "cluster": null, "context_file": null,
-     "cpus": 4, "mem_bytes": 26843545600, "time_s": 7200, "env": {}}
+     "cpus": 4, "mem_bytes": 26843545600, "time_s": 7200, "env": {}, "threads": null}
     {"op": "cancel", "id": 7}
 
 Events on stdout: ``{"event": "ready", "pid": P, "import_s": T}``,
@@ -20,11 +20,11 @@ Events on stdout: ``{"event": "ready", "pid": P, "import_s": T}``,
 "message": ...}``.
 
 Limits, enforced per job: CPUs with ``sched_setaffinity`` (the least-used CPUs of
-the parent's set; also ``OMP_NUM_THREADS`` & co. for libraries that start thread
-pools later); memory by a watchdog summing the resident memory of the child's whole
-process group every 0.1 s (RSS is what a user means by memory, and RLIMIT_AS
-counts address space that numpy and thread stacks reserve but never touch); wall
-time by a deadline. A child that breaks a limit, or is cancelled, is killed with its
+the parent's set; also ``OMP_NUM_THREADS`` & co., ``threads`` if given, for libraries
+that start thread pools later); memory by a watchdog summing the resident memory of
+the child's whole process group every 0.1 s (RSS is what a user means by memory, and
+RLIMIT_AS counts address space that numpy and thread stacks reserve but never
+touch); wall time by a deadline. A child that breaks a limit, or is cancelled, is killed with its
 whole process group. End of stdin ends the parent and all its children.
 
 The other side of the protocol: :class:`runtable.jobs.warm_client.WarmProcess`.
@@ -340,7 +340,7 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
         sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
         os.sched_setaffinity(0, cpus)
         for var in _THREAD_VARS:
-            os.environ[var] = str(len(cpus))
+            os.environ[var] = str(req.get("threads") or len(cpus))
         os.environ.update(req.get("env") or {})
         os.chdir(db_dir)
         outcome = execute_run(

@@ -1,0 +1,166 @@
+"""The task of a Slurm job array, run here as a plain process (as Slurm would start
+it, with ``SLURM_ARRAY_TASK_ID``): pulling runs from a batch folder, one process per
+run, per-run events, cancel requests, the end of the task's time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from runtable.execute.subprocess import child_env
+from runtable.jobs.batch import CANCELLED, BatchFolder, Item, Manifest
+
+from .conftest import PROPOSAL, wait_for, write_context
+
+BY_RUN = '''
+import os, time
+from runtable.context import Variable
+
+@Variable(title="Answer")
+def answer(run, number: "meta#run_number"):
+    if number == 2:
+        os._exit(3)
+    if number == 3:
+        time.sleep(float(os.environ.get("SLOW_S", "60")))
+    return 40 + number
+'''
+
+
+def _batch(folder: Path, runs: list[int], *, task_time_s: float = 300.0,
+           run_time_s: float = 300.0) -> BatchFolder:
+    items = tuple(Item(job_id=100 + i, proposal=PROPOSAL, run=run)
+                  for i, run in enumerate(runs))
+    return BatchFolder.create(folder, Manifest(
+        db_dir=str(folder), items=items, run_time_s=run_time_s, task_time_s=task_time_s,
+        mem_bytes=2 * 2**30, cpus=1))
+
+
+def _start(batch: BatchFolder, task: int, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "runtable.jobs.slurm_worker", str(batch.path)],
+        env=child_env({"SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_JOB_ID": "77", **env}),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _events(batch: BatchFolder) -> list[dict]:
+    return BatchFolder(batch.path).read_events()
+
+
+def _finished(events: list[dict]) -> dict[int, dict]:
+    return {e["id"]: e for e in events if e["event"] == "finished"}
+
+
+def test_two_tasks_share_the_runs_and_each_run_is_executed_once(folder):
+    write_context(folder, BY_RUN)
+    batch = _batch(folder, [1, 3, 1, 3, 1], run_time_s=60)
+    procs = [_start(batch, task, SLOW_S="0") for task in (0, 1)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out.decode()
+    events = _events(batch)
+    started = [e["id"] for e in events if e["event"] == "started"]
+    assert sorted(started) == [100, 101, 102, 103, 104]
+    finished = _finished(events)
+    assert sorted(finished) == [100, 101, 102, 103, 104]
+    for event in finished.values():
+        assert event["killed"] is None and '"failure":null' in event["outcome"]
+        assert event["task"] in (0, 1)
+    assert {e["task"] for e in events if e["event"] == "worker"} == {0, 1}
+    assert [e["event"] for e in events].count("exit") == 2
+    assert set(batch.claims().values()) <= {"0", "1"}
+    assert len(list((folder / "extracted_data").glob(f"p{PROPOSAL}_r*.ready.h5"))) == 5
+
+
+def test_a_crashing_run_ends_alone_and_the_task_goes_on(folder):
+    write_context(folder, BY_RUN)
+    batch = _batch(folder, [2, 1])
+    proc = _start(batch, 0)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    finished = _finished(_events(batch))
+    crashed, fine = finished[100], finished[101]
+    assert crashed["returncode"] == 3 and crashed["outcome"] is None
+    assert '"failure":null' in fine["outcome"]
+
+
+def test_a_task_with_everything_taken_exits_without_starting_a_pool(folder):
+    batch = _batch(folder, [1, 1])
+    assert batch.claim(0, "5") and batch.claim(1, CANCELLED)
+    start = time.monotonic()
+    proc = _start(batch, 3)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert [e["event"] for e in _events(batch)] == ["worker", "exit"]
+    assert time.monotonic() - start < 20  # no warm parent (several seconds of imports)
+
+
+def test_a_cancel_request_stops_the_running_run_and_the_next_one_runs(folder):
+    write_context(folder, BY_RUN)
+    batch = _batch(folder, [3, 1])
+    proc = _start(batch, 0)
+    reader = BatchFolder(batch.path)
+    seen: list[dict] = []
+    wait_for(lambda: seen.extend(reader.read_events()) or any(
+        e["event"] == "started" for e in seen), timeout=60, what="the slow run to start")
+    batch.request_cancel(100)
+    proc.communicate(timeout=60)
+    finished = _finished(_events(batch))
+    assert finished[100]["killed"] == "Cancelled"
+    assert '"failure":null' in finished[101]["outcome"]
+
+
+def test_a_cancel_request_before_the_start_skips_the_run(folder):
+    batch = _batch(folder, [3])
+    batch.request_cancel(100)
+    proc = _start(batch, 0)
+    proc.communicate(timeout=60)
+    [event] = _finished(_events(batch)).values()
+    assert event["killed"] == "Cancelled" and event["message"] == "Cancelled before it started"
+
+
+def test_a_run_cut_short_by_the_end_of_the_task_is_released(folder):
+    """The task's time (20 s, of which it keeps 5 s in hand) runs out during its second
+    run: that run is released, to be queued again, not failed."""
+    write_context(folder, BY_RUN)
+    batch = _batch(folder, [1, 3], task_time_s=20, run_time_s=300)
+    proc = _start(batch, 0)
+    proc.communicate(timeout=60)
+    events = _events(batch)
+    assert '"failure":null' in _finished(events)[100]["outcome"]
+    [released] = [e for e in events if e["event"] == "released"]
+    assert released["id"] == 101 and "queued again" in released["message"]
+    assert 101 not in _finished(events)
+
+
+def test_the_first_run_of_a_task_gets_the_whole_task_and_fails_when_it_runs_out(folder):
+    write_context(folder, BY_RUN)
+    batch = _batch(folder, [3], task_time_s=12, run_time_s=300)
+    proc = _start(batch, 0)
+    proc.communicate(timeout=60)
+    [event] = _finished(_events(batch)).values()
+    assert event["killed"] == "TimeLimitExceeded"
+    assert "end of the Slurm job's time limit (12 s)" in event["message"]
+
+
+def test_a_task_of_a_removed_batch_exits_quietly(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "runtable.jobs.slurm_worker",
+                           str(tmp_path / "gone")], capture_output=True, text=True,
+                          env=child_env(), timeout=60)
+    assert proc.returncode == 0 and "is gone; nothing to do" in proc.stderr
+
+
+def test_events_are_read_once_and_only_whole_lines(tmp_path):
+    batch = _batch(tmp_path, [1])
+    reader = BatchFolder(batch.path)
+    batch.append_event(0, {"event": "worker"})
+    with open(batch.events_path(0), "ab") as f:
+        f.write(b'{"event":"star')  # a line being written
+    assert [e["event"] for e in reader.read_events()] == ["worker"]
+    with open(batch.events_path(0), "ab") as f:
+        f.write(b'ted","id":100}\n')
+    assert reader.read_events() == [{"event": "started", "id": 100}]
+    assert reader.read_events() == []
+    assert os.path.exists(batch.path / "manifest.json")

@@ -89,7 +89,7 @@ def test_a_reprocess_is_one_array_and_each_run_has_its_own_states(make_queue, fo
     assert {j.external_id for j in done} <= {f"{array}_0", f"{array}_1"}
     for run in (1, 2, 3):
         assert _cell(folder, run, "answer")[0] == 42
-    assert not list((folder / "slurm_batches").iterdir())  # nothing left behind
+    assert not (folder / "slurm_batches").exists()  # nothing left behind
 
 
 def test_runs_that_fail_in_a_batch_fail_alone(make_queue, folder):
@@ -188,3 +188,27 @@ def test_cluster_and_other_variables_of_a_run_merge_into_one_row_on_slurm(make_q
     assert [j.state for j in done] == [JobState.DONE] * 2, [j.message for j in done]
     assert len({j.external_id.split("_")[0] for j in done}) == 1  # one array
     assert _cell(folder, 1, "base")[0] == 1 and _cell(folder, 1, "heavy")[0] == 2
+
+
+def test_slurm_max_jobs_caps_the_workers_submitted_at_once(folder):
+    """Each batch gets at most concurrent_jobs workers, and all batches together at most
+    slurm_max_jobs; what does not fit waits (nothing is submitted)."""
+    from runtable.jobs import Job, Limits, SlurmExecutor
+
+    write_context(folder, SLEEPS)
+    ex = SlurmExecutor()
+    settings = {"db_dir": folder, "concurrent_jobs": 2, "slurm_max_jobs": 3}
+    limits = Limits(cpus=1, mem="500M", slurm_time="5")
+    jobs = [Job(id=i, proposal=PROPOSAL, run=1, executor="slurm") for i in range(1, 7)]
+    arrays = []
+    try:
+        first = ex.submit_batch(jobs[:3], limits, settings)
+        arrays.append(first[0].external_id)
+        assert "2 workers" in first[0].message
+        second = ex.submit_batch(jobs[3:5], limits, settings)
+        arrays.append(second[0].external_id)
+        assert "1 worker)" in second[0].message
+        assert ex.submit_batch(jobs[5:], limits, settings) == []
+        assert [len(_tasks(a)) for a in arrays] == [2, 1]
+    finally:
+        subprocess.run(["scancel", *arrays], timeout=30)

@@ -4,11 +4,14 @@ run, per-run events, cancel requests, the end of the task's time."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import h5py
 
 from runtable.execute.subprocess import child_env
 from runtable.jobs.batch import CANCELLED, BatchFolder, Item, Manifest
@@ -164,3 +167,24 @@ def test_events_are_read_once_and_only_whole_lines(tmp_path):
     assert reader.read_events() == [{"event": "started", "id": 100}]
     assert reader.read_events() == []
     assert os.path.exists(batch.path / "manifest.json")
+
+
+def test_a_tasks_warm_parent_imports_pandas_and_xarray_once_its_first_run_is_going(folder):
+    """The first run starts before the warm parent imports pandas and xarray (it
+    imports them itself if it needs them); the runs after it find them imported."""
+    write_context(folder, '''
+        import sys
+        from runtable.context import Variable
+
+        @Variable(title="Preloaded")
+        def preloaded(run):
+            return int("xarray" in sys.modules and "pandas" in sys.modules)
+    ''')
+    batch = _batch(folder, [1, 1])
+    proc = _start(batch, 0)
+    proc.communicate(timeout=120)
+    outcomes = [_finished(_events(batch))[job]["outcome"] for job in (100, 101)]
+    fragments = [json.loads(o)["fragment"] for o in outcomes]
+    with h5py.File(fragments[0]) as first, h5py.File(fragments[1]) as second:
+        assert first["preloaded/data"][()] == 0
+        assert second["preloaded/data"][()] == 1

@@ -246,7 +246,10 @@ class BatchFolder:
         return "\n".join(text.strip().splitlines()[-lines:])
 
     def remove(self) -> None:
+        """Delete the batch folder (and ``slurm_batches`` once it is empty)."""
         shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.path.parent.rmdir()
 
 
 def find_batches(db_dir: str | Path) -> Iterable[BatchFolder]:

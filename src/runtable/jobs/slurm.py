@@ -226,6 +226,8 @@ class _Batch:
     index: dict[int, int] = field(default_factory=dict)
     #: Jobs being executed -> the task executing them.
     running: dict[int, int] = field(default_factory=dict)
+    #: Tasks that started (a ``worker`` event): they end on their own.
+    workers: set[int] = field(default_factory=set)
     #: Tasks that ended (an ``exit`` event, or a final state from Slurm).
     ended: dict[int, TaskState] = field(default_factory=dict)
     #: Jobs the service asked to cancel while a task had them.
@@ -398,6 +400,9 @@ class SlurmExecutor(Executor):
             kind, task = event.get("event"), int(event.get("task", 0))
             job_id = event.get("id")
             name = f"{batch.slurm_id}_{task}"
+            if kind == "worker":
+                batch.workers.add(task)
+                continue
             if kind == "exit":
                 batch.ended.setdefault(task, TaskState("COMPLETED"))
                 continue
@@ -491,7 +496,8 @@ class SlurmExecutor(Executor):
     def _cancel_pending(self, batch: _Batch) -> None:
         """No run of ``batch`` waits for a task: tasks still waiting in Slurm would start
         only to find nothing to do, so they are cancelled (once)."""
-        if not batch.pending_cancelled and batch.open_tasks > len(set(batch.running.values())):
+        unstarted = set(range(batch.tasks)) - batch.workers - set(batch.ended)
+        if unstarted and not batch.pending_cancelled:
             batch.pending_cancelled = True
             try:
                 _run(["scancel", "--state=PENDING", batch.slurm_id], check=False)

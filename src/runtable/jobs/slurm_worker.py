@@ -119,7 +119,8 @@ class Worker:
             self.warm_starts += 1
             # Our environment is already the job's (runtable.jobs.slurm.job_env).
             self.warm = WarmProcess(sys.executable, lambda p, e: self.events.put((p, e)),
-                                    name="runtable-worker-reader", env=os.environ)
+                                    name="runtable-worker-reader", env=os.environ,
+                                    fork_first=True)
         time_s = max(1.0, min(self.manifest.run_time_s, self.end - time.monotonic()))
         # All CPUs of the task's affinity (Slurm's allocation where it binds tasks);
         # thread pools sized to the CPUs the task asked for.

@@ -50,6 +50,8 @@ class WarmProcess:
     what it printed there. Otherwise it goes where this process's stderr goes.
 
     ``env``: its environment (default: :func:`runtable.execute.subprocess.child_env`).
+    ``fork_first``: the warm parent's ``--fork-first`` (some imports only once the
+    first job runs).
 
     It runs in a session of its own: Ctrl-C in a terminal reaches only this
     process, which decides when the warm parent stops (:meth:`close`).
@@ -58,7 +60,7 @@ class WarmProcess:
     def __init__(self, python: str, on_event: Callable[[WarmProcess, dict], None], *,
                  stderr: str | Path | None = None, capture_stderr: bool = False,
                  name: str = "runtable-warm-reader",
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, fork_first: bool = False) -> None:
         if stderr is not None and capture_stderr:
             raise ValueError("give either a stderr file or capture_stderr, not both")
         self.python = python
@@ -77,7 +79,8 @@ class WarmProcess:
             target = self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - close()
         try:
             self._proc = subprocess.Popen(
-                [python, "-m", "runtable.jobs.warm"], stdin=subprocess.PIPE,
+                [python, "-m", "runtable.jobs.warm", *(["--fork-first"] if fork_first else [])],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=target,
                 env=dict(env) if env is not None else _child_env(),
                 start_new_session=True)

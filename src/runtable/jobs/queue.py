@@ -366,7 +366,7 @@ class JobQueue:
             changes["message"] = update.message
         if update.fragment is not None:
             changes["fragment"] = update.fragment
-        now = time.time()
+        now = update.at or time.time()
         if update.state is JobState.RUNNING and job.started_at is None:
             changes["started_at"] = now
         if update.state.final:

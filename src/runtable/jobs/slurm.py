@@ -412,7 +412,8 @@ class SlurmExecutor(Executor):
                 batch.running[job_id] = task
                 batch.started_any = True
                 updates.append(Update(job_id, JobState.RUNNING, external_id=name,
-                                      message=f"Slurm job {name} on {event.get('host')}"))
+                                      message=f"Slurm job {name} on {event.get('host')}",
+                                      at=event.get("at")))
             elif kind == "finished":
                 del batch.index[job_id]
                 batch.running.pop(job_id, None)
@@ -420,7 +421,7 @@ class SlurmExecutor(Executor):
                 update = finished_update(event)
                 updates.append(Update(job_id, update.state, external_id=name,
                                       message=update.message, fragment=update.fragment,
-                                      error_type=update.error_type))
+                                      error_type=update.error_type, at=event.get("at")))
             elif kind == "released":
                 del batch.index[job_id]
                 batch.running.pop(job_id, None)

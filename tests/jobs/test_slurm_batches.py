@@ -212,3 +212,64 @@ def test_slurm_max_jobs_caps_the_workers_submitted_at_once(folder):
         assert [len(_tasks(a)) for a in arrays] == [2, 1]
     finally:
         subprocess.run(["scancel", *arrays], timeout=30)
+
+
+def test_runs_no_task_took_go_to_a_new_array_when_the_tasks_are_gone(make_queue, folder):
+    """Someone cancels the only task of an array: the run it held fails, the runs it
+    had not taken yet are queued again and processed by a new array."""
+    write_context(folder, '''
+        import time
+        from runtable.context import Variable
+
+        @Variable(title="Answer")
+        def answer(run):
+            time.sleep(3)
+            return 42
+    ''')
+    queue = make_queue("slurm", concurrent_jobs=1)
+    held, *rest = [j for run in (1, 2, 3) for j in queue.submit(PROPOSAL, run)]
+    wait_for(lambda: _running(queue, held.id), timeout=60, what="the first run to start")
+    task = queue.get(held.id).external_id
+    subprocess.run(["scancel", task], check=True, timeout=30)
+    [held] = queue.wait([held.id], timeout=60)
+    assert held.state is JobState.FAILED
+    assert held.message == f"Slurm job {task} ended CANCELLED (signal 15)"
+    done = queue.wait([j.id for j in rest], timeout=120)
+    assert [j.state for j in done] == [JobState.DONE] * 2, [j.message for j in done]
+    assert {j.external_id.split("_")[0] for j in done} != {task.split("_")[0]}
+    assert _cell(folder, 1, "answer")[1]["error_cls"] == "ProcessingCrashed"
+    assert _cell(folder, 2, "answer")[0] == _cell(folder, 3, "answer")[0] == 42
+
+
+def test_an_array_whose_tasks_cannot_start_fails_its_runs_with_their_output(
+        make_queue, folder, tmp_path):
+    """A worker that cannot run on the nodes (here: an interpreter wrapper that refuses
+    to) fails every run of the array with how the tasks ended and what they printed."""
+    import sys
+
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\ncase "$*" in *slurm_worker*) '
+                      f'echo "no runtable on this node" >&2; exit 7;; esac\n'
+                      f'exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    queue = make_queue("slurm", concurrent_jobs=2, context_python=str(python))
+    jobs = [j for run in (1, 2, 3) for j in queue.submit(PROPOSAL, run)]
+    done = queue.wait([j.id for j in jobs], timeout=90)
+    assert [j.state for j in done] == [JobState.FAILED] * 3
+    for job in done:
+        assert "ended FAILED (exit code 7), reason NonZeroExitCode before processing any " \
+               "run" in job.message
+        assert "no runtable on this node" in job.message
+    log = (folder / "process_logs" / f"r2-p{PROPOSAL}.out").read_text()
+    assert "no runtable on this node" in log
+    assert _cell(folder, 2, "answer")[1]["error_cls"] == "ProcessingCrashed"
+
+
+def test_a_batch_slurm_refuses_fails_its_runs_at_once(make_queue, folder):
+    queue = make_queue("slurm", slurm_partition="no-such-partition")
+    jobs = [j for run in (1, 2) for j in queue.submit(PROPOSAL, run)]
+    done = queue.wait([j.id for j in jobs], timeout=30)
+    assert [j.state for j in done] == [JobState.FAILED] * 2
+    assert "Could not start the job: sbatch" in done[0].message
+    assert "partition" in done[0].message.lower()
+    assert not (folder / "slurm_batches").exists()

@@ -189,3 +189,26 @@ def test_a_tasks_warm_parent_imports_pandas_and_xarray_once_its_first_run_is_goi
     with h5py.File(fragments[0]) as first, h5py.File(fragments[1]) as second:
         assert first["preloaded/data"][()] == 0
         assert second["preloaded/data"][()] == 1
+
+
+def test_a_run_over_the_memory_limit_ends_alone(folder):
+    write_context(folder, '''
+        import numpy as np
+        from runtable.context import Variable
+
+        @Variable(title="Big")
+        def big(run, number: "meta#run_number"):
+            if number == 3:
+                block = np.ones((3 * 2**30) // 8)  # 3 GB, touched
+                return float(block.sum())
+            return 1
+    ''')
+    items = (Item(100, PROPOSAL, 3), Item(101, PROPOSAL, 1))
+    batch = BatchFolder.create(folder, Manifest(
+        db_dir=str(folder), items=items, run_time_s=120, task_time_s=300,
+        mem_bytes=1 * 2**30, cpus=1))
+    proc = _start(batch, 0)
+    proc.communicate(timeout=120)
+    finished = _finished(_events(batch))
+    assert finished[100]["killed"] == "MemoryLimitExceeded"
+    assert '"failure":null' in finished[101]["outcome"]

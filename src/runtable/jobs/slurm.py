@@ -279,9 +279,8 @@ class SlurmExecutor(Executor):
         array) for each job taken: none while ``slurm_max_jobs`` tasks are open."""
         with self._lock:
             open_tasks = sum(b.open_tasks for b in self._batches.values())
-        room = int(settings.get("slurm_max_jobs") or 100) - open_tasks
-        tasks = min(len(jobs), int(settings.get("concurrent_jobs") or 1), room,
-                    MAX_ARRAY_TASKS)
+        room = _setting(settings, "slurm_max_jobs") - open_tasks
+        tasks = min(len(jobs), _setting(settings, "concurrent_jobs"), room, MAX_ARRAY_TASKS)
         if tasks <= 0 or not jobs:
             return []
         db_dir = Path(settings["db_dir"]).absolute()
@@ -544,3 +543,12 @@ class SlurmExecutor(Executor):
         with self._lock:
             self._batches.clear()
 
+
+def _setting(settings: dict[str, Any], key: str) -> int:
+    """An integer setting from ``settings``, or its default."""
+    value = settings.get(key)
+    if value is None:
+        from runtable.store.settings import SETTINGS
+
+        value = SETTINGS[key].default
+    return int(value)

@@ -196,3 +196,15 @@ def test_cluster_variables_become_a_separate_slurm_job(make_queue, folder):
     # Only a cluster variable asked for: no empty local job.
     [heavy] = queue.submit(PROPOSAL, 1, variables=["heavy"])
     assert (heavy.cluster, heavy.executor) == (True, "slurm")
+
+
+def test_a_run_goes_back_to_the_queue_twice_then_fails():
+    from runtable.jobs import SlurmExecutor
+
+    ex = SlurmExecutor()
+    again = [ex._requeue(7, "The Slurm job's time ran out", "TimeLimitExceeded",
+                         "raise slurm_time") for _ in range(3)]
+    assert [u.state for u in again] == [JobState.QUEUED, JobState.QUEUED, JobState.FAILED]
+    assert again[0].external_id is None and again[0].message.endswith("; queued again")
+    assert again[2].error_type == "TimeLimitExceeded"
+    assert again[2].message.endswith("given up after 2 tries: raise slurm_time")

@@ -135,7 +135,7 @@ def test_a_run_cut_short_by_the_end_of_the_task_is_released(folder):
     events = _events(batch)
     assert '"failure":null' in _finished(events)[100]["outcome"]
     [released] = [e for e in events if e["event"] == "released"]
-    assert released["id"] == 101 and "queued again" in released["message"]
+    assert released["id"] == 101 and "time ran out" in released["message"]
     assert 101 not in _finished(events)
 
 

@@ -47,7 +47,8 @@ log = logging.getLogger("runtable.jobs")
 CLIENT_TIMEOUT_S = 30.0
 #: Slurm's default ``MaxArraySize`` is 1001 (task ids 0-1000).
 MAX_ARRAY_TASKS = 1000
-#: A run stopped because its task's time ran out is queued again at most this often.
+#: A run goes back to the queue (its task's time ran out during it, or every task of its
+#: array ended before taking it) at most this often; then it fails.
 MAX_REQUEUES = 2
 #: Slurm states after which a job never runs again, and what they mean for the run a
 #: task was executing when it ended.
@@ -386,7 +387,9 @@ class SlurmExecutor(Executor):
             for batch in list(self._batches.values()):
                 updates += self._read(batch)
                 if status is not None:
-                    updates += self._reconcile(batch, status.get(batch.slurm_id))
+                    updates += self._task_ends(batch, status.get(batch.slurm_id))
+                if batch.index and batch.open_tasks == 0:
+                    updates += self._leftovers(batch)
                 if not batch.index:
                     self._close(batch)
                 elif len(batch.running) == len(batch.index):
@@ -424,21 +427,24 @@ class SlurmExecutor(Executor):
             elif kind == "released":
                 del batch.index[job_id]
                 batch.running.pop(job_id, None)
-                updates.append(self._requeue(job_id, str(event.get("message"))))
+                updates.append(self._requeue(job_id, str(event.get("message")),
+                                             "TimeLimitExceeded", "raise slurm_time or "
+                                             "lower job_time_limit_s"))
         return updates
 
-    def _requeue(self, job_id: int, why: str) -> Update:
+    def _requeue(self, job_id: int, why: str, error_type: str, advice: str) -> Update:
+        """Back to the queue (a new batch), unless that happened too often already."""
         self._requeues[job_id] += 1
         if self._requeues[job_id] > MAX_REQUEUES:
             del self._requeues[job_id]
-            return Update(job_id, JobState.FAILED, error_type="TimeLimitExceeded",
-                          message=f"{why}; given up after {MAX_REQUEUES} tries: raise "
-                                  "slurm_time or lower job_time_limit_s")
-        return Update(job_id, JobState.QUEUED, external_id=None, message=why)
+            return Update(job_id, JobState.FAILED, error_type=error_type,
+                          message=f"{why}; given up after {MAX_REQUEUES} tries: {advice}")
+        return Update(job_id, JobState.QUEUED, external_id=None, message=f"{why}; "
+                      "queued again")
 
-    def _reconcile(self, batch: _Batch, tasks: dict[int, TaskState] | None) -> list[Update]:
+    def _task_ends(self, batch: _Batch, tasks: dict[int, TaskState] | None) -> list[Update]:
         """Runs held by tasks that ended without reporting them fail with the task's
-        end; when every task has ended, runs no task took go back to the queue."""
+        end (``tasks``: what Slurm says, None when it knows nothing of the array)."""
         if tasks is None:
             tasks = {}
         for task in range(batch.tasks):
@@ -461,24 +467,27 @@ class SlurmExecutor(Executor):
             del batch.index[job_id], batch.running[job_id]
             updates.append(Update(job_id, state, external_id=name, message=message,
                                   error_type=error_type))
-        if batch.index and batch.open_tasks == 0:
-            waiting = list(batch.index)
-            if batch.started_any:
-                why = (f"Slurm job {batch.slurm_id} ended before a worker took this run; "
-                       "queued again")
-                updates += [self._requeue(job_id, why) for job_id in waiting]
-            else:
-                ends = sorted({e.describe(batch.slurm_id) for e in batch.ended.values()})
-                tail = batch.folder.log_tail(min(batch.ended)) if batch.ended else ""
-                message = ("; ".join(ends) + " before processing any run"
-                           + (f":\n{tail}" if tail else ""))
-                for job_id in waiting:
-                    self._log_task_end(batch, job_id, None, message)
-                updates += [Update(job_id, JobState.FAILED, external_id=batch.slurm_id,
-                                   error_type="ProcessingCrashed", message=message)
-                            for job_id in waiting]
-            batch.index.clear()
         return updates
+
+    def _leftovers(self, batch: _Batch) -> list[Update]:
+        """Every task of ``batch`` has ended, and some runs were never taken: they go to a
+        new batch, unless no task processed anything (then they fail with why)."""
+        waiting = list(batch.index)
+        if batch.started_any:
+            batch.index.clear()
+            why = f"Slurm job {batch.slurm_id} ended before a worker took this run"
+            return [self._requeue(job_id, why, "ProcessingCrashed",
+                                  "Slurm's workers keep ending before reaching it")
+                    for job_id in waiting]
+        ends = sorted({e.describe(batch.slurm_id) for e in batch.ended.values()})
+        tail = batch.folder.log_tail(min(batch.ended)) if batch.ended else ""
+        message = ("; ".join(ends) + " before processing any run"
+                   + (f":\n{tail}" if tail else ""))
+        for job_id in waiting:
+            self._log_task_end(batch, job_id, None, message)
+        batch.index.clear()
+        return [Update(job_id, JobState.FAILED, external_id=batch.slurm_id,
+                       error_type="ProcessingCrashed", message=message) for job_id in waiting]
 
     def _log_task_end(self, batch: _Batch, job_id: int, task: int | None,
                       message: str) -> None:

@@ -166,7 +166,7 @@ class Worker:
         if cut and self.done:
             self.emit({"event": "released", "id": item.job_id,
                        "message": f"The Slurm job's time ran out after {took:.0f} s of "
-                                  "this run; it is queued again"})
+                                  "this run"})
             self.end = time.monotonic()  # no time left for anything else either
             return
         if cut:

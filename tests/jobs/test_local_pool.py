@@ -55,8 +55,10 @@ def test_time_limit(make_queue, folder):
     queue = make_queue(job_time_limit_s=1.5)
     start = time.monotonic()
     [job] = queue.submit(PROPOSAL, 1)
-    [job] = queue.wait([job.id], timeout=30)
-    assert time.monotonic() - start < 10
+    # Killed long before its 60 s sleep ends, however slowly the warm parent starts on
+    # a loaded machine.
+    [job] = queue.wait([job.id], timeout=55)
+    assert time.monotonic() - start < 55
     assert job.state is JobState.FAILED
     assert "time limit" in job.message
     _, attrs = _error(folder, "slow")

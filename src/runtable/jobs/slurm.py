@@ -459,7 +459,9 @@ class SlurmExecutor(Executor):
             name = f"{batch.slurm_id}_{task}"
             state, error_type = _FINAL[end.state]
             message = end.describe(name)
-            if job_id in batch.cancelling and end.state == "CANCELLED":
+            if end.state == "COMPLETED":  # its worker ended, or could not report
+                message = f"Slurm job {name} ended without reporting the end of this run"
+            elif job_id in batch.cancelling and end.state == "CANCELLED":
                 message = f"Cancelled (Slurm job {name})"
             elif state is JobState.CANCELLED:
                 state, error_type = JobState.FAILED, "ProcessingCrashed"  # not by us

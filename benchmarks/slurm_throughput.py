@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import statistics
 import tempfile
 import threading
 import time
@@ -118,7 +120,17 @@ def measure(prop, name: str, settings: dict, runs: int) -> tuple[float, float, d
         traffic = {k: v - calls.get(k, 0) for k, v in slurm.CALLS.items()}
     finally:
         service.stop()
-    return catch_up, reprocess, traffic
+    return catch_up, reprocess, traffic, _execute_s(db_dir)
+
+
+def _execute_s(db_dir: Path) -> float:
+    """Mean time of the last execution of each run, as its log says."""
+    times = []
+    for log in (db_dir / "process_logs").glob("r*.out"):
+        found = re.findall(r"----- Finished r\d+ \(p\d+\) in ([\d.]+) s", log.read_text())
+        if found:
+            times.append(float(found[-1]))
+    return statistics.mean(times) if times else float("nan")
 
 
 def main() -> None:
@@ -149,16 +161,16 @@ def main() -> None:
         local_rate = None
         for name, settings in configs:
             load = Path("/proc/loadavg").read_text().split()[0]
-            catch_up, reprocess, traffic = measure(prop, name.replace("/", "-"),
-                                                   {**common, **settings}, args.runs)
+            catch_up, reprocess, traffic, execute_s = measure(
+                prop, name.replace("/", "-"), {**common, **settings}, args.runs)
             rate = args.runs / reprocess * 60
             if name == "local":
                 local_rate = rate
             ratio = f"; {rate / local_rate:.0%} of local" if local_rate else ""
             print(f"{name:>9}: reprocess all {args.runs} runs in {reprocess:.1f} s = "
                   f"{rate:.0f} runs/min{ratio} (catch-up on start: "
-                  f"{args.runs / catch_up * 60:.0f} runs/min); load average {load} at "
-                  "start", flush=True)
+                  f"{args.runs / catch_up * 60:.0f} runs/min; {execute_s:.3f} s per "
+                  f"run in execute_run); load average {load} at start", flush=True)
             if name != "local":
                 per100 = ", ".join(f"{k} {v * 100 / args.runs:.1f}"
                                    for k, v in sorted(traffic.items()) if v)

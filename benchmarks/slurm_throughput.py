@@ -29,7 +29,6 @@ import os
 import re
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -80,42 +79,27 @@ def age_runs(prop) -> None:
 
 def measure(prop, name: str, settings: dict, runs: int) -> tuple[float, float, dict]:
     """Catch-up and reprocess-all times (s) and the Slurm calls of the reprocess."""
+    from reprocess_throughput import MergeClock
+
     from runtable.jobs import slurm
-    from runtable.server.events import EventBus, ValuesMerged
     from runtable.service import Service
     from runtable.store import create_folder
 
     db_dir = prop.path / "usr" / "Shared" / name
     create_folder(db_dir, 1234, context_text=CONTEXT).close()
     age_runs(prop)
-    merged: list[float] = []
-    cond = threading.Condition()
-
-    class Bus(EventBus):
-        def publish(self, event):  # type: ignore[override]
-            if isinstance(event, ValuesMerged):
-                with cond:
-                    merged.append(time.perf_counter())
-                    cond.notify_all()
-            return super().publish(event)
-
-    def wait_merged(count: int) -> float:
-        with cond:
-            if not cond.wait_for(lambda: len(merged) >= count, 3600):
-                raise TimeoutError(f"only {len(merged)} of {count} runs merged")
-            return merged[count - 1]
-
+    bus = MergeClock()
     service = Service(db_dir, settings={"ready_quiet_s": 3600, **settings})
     start = time.perf_counter()
-    service.start(Bus())
+    service.start(bus)
     try:
-        catch_up = wait_merged(runs) - start
+        catch_up = bus.wait(runs, 3600) - start
         service.wait_idle(600)
-        before = len(merged)
+        before = len(bus.merged)
         calls = dict(slurm.CALLS)
         start = time.perf_counter()
         service.reprocess(range(1, runs + 1), data="raw")
-        reprocess = wait_merged(before + runs) - start
+        reprocess = bus.wait(before + runs, 3600) - start
         service.wait_idle(600)
         traffic = {k: v - calls.get(k, 0) for k, v in slurm.CALLS.items()}
     finally:

@@ -27,20 +27,27 @@ from pathlib import Path
 from runtable.server.events import EventBus, ValuesMerged
 
 COMPUTE_S = 0.05
-CONTEXT = f'''
+
+
+def context(compute_s: float) -> str:
+    """A context file of two variables whose own compute is ``compute_s`` in all."""
+    return f'''
 import time
 from runtable.context import Variable
 
 @Variable(title="Trains")
 def n_trains(run):
-    time.sleep({COMPUTE_S / 2})
+    time.sleep({compute_s / 2})
     return len(run.train_ids)
 
 @Variable(title="Flux", units="uJ", summary="mean")
 def flux(run):
-    time.sleep({COMPUTE_S / 2})
+    time.sleep({compute_s / 2})
     return run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].ndarray()
 '''
+
+
+CONTEXT = context(COMPUTE_S)
 
 
 class MergeClock(EventBus):

@@ -32,28 +32,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from reprocess_throughput import MergeClock, context
+
 COMPUTE_S = 0.1
-CONTEXT = f'''
-import time
-from runtable.context import Variable
-
-@Variable(title="Trains")
-def n_trains(run):
-    time.sleep({COMPUTE_S / 2})
-    return len(run.train_ids)
-
-@Variable(title="Flux", units="uJ", summary="mean")
-def flux(run):
-    time.sleep({COMPUTE_S / 2})
-    return run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].ndarray()
-'''
+CONTEXT = context(COMPUTE_S)
 TARGET_PER_MIN = 600
 TARGET_RATIO = 0.45
 TARGET_SBATCH_PER_100 = 5
 
 
 def make_runs(root: Path, runs: int):
-    """A mock proposal with ``runs`` raw runs, long complete (settled)."""
+    """A mock proposal with ``runs`` raw runs (hard links of the first one's files)."""
     from runtable.testing import add_raw_run, make_proposal
 
     prop = make_proposal(root, 1234, runs=[])
@@ -79,8 +68,6 @@ def age_runs(prop) -> None:
 
 def measure(prop, name: str, settings: dict, runs: int) -> tuple[float, float, dict]:
     """Catch-up and reprocess-all times (s) and the Slurm calls of the reprocess."""
-    from reprocess_throughput import MergeClock
-
     from runtable.jobs import slurm
     from runtable.service import Service
     from runtable.store import create_folder

@@ -14,6 +14,7 @@ from runtable.jobs import slurm as slurm_module
 from runtable.store import open_db
 
 from .conftest import PROPOSAL, wait_for, write_context
+from .test_job_backends import SLEEPS
 from .test_jobs_units import CLUSTERED
 
 BY_RUN = '''
@@ -30,15 +31,14 @@ def answer(run, number: "meta#run_number"):
     return 40 + number
 '''
 
-SLEEPS = '''
+TAKES_3_S = '''
 import time
 from runtable.context import Variable
 
-@Variable(title="Slow")
-def slow(run):
-    print("started sleeping", flush=True)
-    time.sleep(300)
-    return 1
+@Variable(title="Answer")
+def answer(run):
+    time.sleep(3)
+    return 42
 '''
 
 
@@ -154,15 +154,7 @@ def test_cancelling_every_run_of_a_batch_cancels_its_array(make_queue, folder):
 
 
 def test_a_restart_while_an_array_runs_follows_it_to_the_end(make_queue, folder):
-    write_context(folder, '''
-        import time
-        from runtable.context import Variable
-
-        @Variable(title="Answer")
-        def answer(run):
-            time.sleep(2)
-            return 42
-    ''')
+    write_context(folder, TAKES_3_S)
     queue = make_queue("slurm", concurrent_jobs=1)
     calls = slurm_module.CALLS["sbatch"]
     jobs = [j for run in (1, 2, 3) for j in queue.submit(PROPOSAL, run)]
@@ -217,15 +209,7 @@ def test_slurm_max_jobs_caps_the_workers_submitted_at_once(folder):
 def test_runs_no_task_took_go_to_a_new_array_when_the_tasks_are_gone(make_queue, folder):
     """Someone cancels the only task of an array: the run it held fails, the runs it
     had not taken yet are queued again and processed by a new array."""
-    write_context(folder, '''
-        import time
-        from runtable.context import Variable
-
-        @Variable(title="Answer")
-        def answer(run):
-            time.sleep(3)
-            return 42
-    ''')
+    write_context(folder, TAKES_3_S)
     queue = make_queue("slurm", concurrent_jobs=1)
     held, *rest = [j for run in (1, 2, 3) for j in queue.submit(PROPOSAL, run)]
     wait_for(lambda: _running(queue, held.id), timeout=60, what="the first run to start")

@@ -100,7 +100,7 @@ def test_cancel_running(make_queue, folder, backend):
 def test_slurm_job_that_vanishes_is_failed(make_queue, folder, slurm_ready):
     import pytest
 
-    from runtable.jobs.batch import BatchFolder, Item, Manifest
+    from runtable.jobs.batch import BatchFolder, Manifest
 
     if slurm_ready is not None:
         pytest.skip(f"Slurm cannot run here: {slurm_ready}")
@@ -109,7 +109,7 @@ def test_slurm_job_that_vanishes_is_failed(make_queue, folder, slurm_ready):
     stale = queue.store.add(Job(id=0, proposal=PROPOSAL, run=1, executor="slurm",
                                 state=JobState.RUNNING, external_id="987654321_0"))
     batch = BatchFolder.create(folder, Manifest(
-        db_dir=str(folder), items=(Item(stale.id, PROPOSAL, 1),), run_time_s=60,
+        db_dir=str(folder), items=(Job(stale.id, PROPOSAL, 1),), run_time_s=60,
         task_time_s=60, mem_bytes=None, cpus=1))
     batch.set_submitted("987654321", 1)
     batch.append_event(0, {"event": "started", "id": stale.id, "host": "gone"})

@@ -8,6 +8,7 @@ import shlex
 import pytest
 
 from runtable.jobs import (
+    Job,
     JobState,
     Limits,
     check_context,
@@ -15,7 +16,7 @@ from runtable.jobs import (
     parse_memory,
     parse_slurm_time,
 )
-from runtable.jobs.batch import BatchFolder, Item, Manifest
+from runtable.jobs.batch import BatchFolder, Manifest
 from runtable.jobs.errors import make_error
 from runtable.jobs.slurm import (
     TaskState,
@@ -58,7 +59,7 @@ def test_limits_from_settings():
 
 def _sbatch(tmp_path, tasks=4, **settings):
     batch = BatchFolder.create(tmp_path, Manifest(
-        db_dir=str(tmp_path), items=(Item(1, 1234, 7, "proc", ("a",), (), True),),
+        db_dir=str(tmp_path), items=(Job(1, 1234, 7, "proc", ("a",), (), True),),
         run_time_s=3600, task_time_s=3600, mem_bytes=5 * 2**30, cpus=3))
     cmd = sbatch_command(batch, tasks, Limits(cpus=3, mem="5G", slurm_time="01:00:00"),
                          {"db_dir": tmp_path, **settings})

@@ -14,7 +14,8 @@ from pathlib import Path
 import h5py
 
 from runtable.execute.subprocess import child_env
-from runtable.jobs.batch import CANCELLED, BatchFolder, Item, Manifest
+from runtable.jobs import Job
+from runtable.jobs.batch import CANCELLED, BatchFolder, Manifest
 
 from .conftest import PROPOSAL, wait_for, write_context
 
@@ -34,7 +35,7 @@ def answer(run, number: "meta#run_number"):
 
 def _batch(folder: Path, runs: list[int], *, task_time_s: float = 300.0,
            run_time_s: float = 300.0) -> BatchFolder:
-    items = tuple(Item(job_id=100 + i, proposal=PROPOSAL, run=run)
+    items = tuple(Job(id=100 + i, proposal=PROPOSAL, run=run)
                   for i, run in enumerate(runs))
     return BatchFolder.create(folder, Manifest(
         db_dir=str(folder), items=items, run_time_s=run_time_s, task_time_s=task_time_s,
@@ -203,7 +204,7 @@ def test_a_run_over_the_memory_limit_ends_alone(folder):
                 return float(block.sum())
             return 1
     ''')
-    items = (Item(100, PROPOSAL, 3), Item(101, PROPOSAL, 1))
+    items = (Job(100, PROPOSAL, 3), Job(101, PROPOSAL, 1))
     batch = BatchFolder.create(folder, Manifest(
         db_dir=str(folder), items=items, run_time_s=120, task_time_s=300,
         mem_bytes=1 * 2**30, cpus=1))

@@ -22,8 +22,8 @@ and write, each file with one writer::
 Claiming with ``O_EXCL`` is atomic on local disks, NFS (v3 and later) and GPFS, so
 every item is processed by at most one task, and a task that starts late simply finds
 less to do (the tasks *pull* work: see ``docs/adr/004-slurm-job-arrays-pull-workers.md``).
-This module imports only the standard library: the workers load it before deciding
-whether there is anything to do.
+This module imports only the standard library (and :mod:`runtable.jobs.model`): the
+workers load it before deciding whether there is anything to do.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .model import Job
+
 #: Where batches live, in the database folder.
 BATCHES_DIR = "slurm_batches"
 MANIFEST = "manifest.json"
@@ -47,28 +49,16 @@ CANCELLED = "cancelled"
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Item:
-    """One job of a batch: the arguments of :func:`runtable.execute.execute_run`."""
+def _job_to_json(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "proposal": job.proposal, "run": job.run, "data": job.data,
+            "variables": list(job.variables), "match": list(job.match),
+            "cluster": job.cluster}
 
-    job_id: int
-    proposal: int
-    run: int
-    data: str = "raw"
-    variables: tuple[str, ...] = ()
-    match: tuple[str, ...] = ()
-    cluster: bool | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.job_id, "proposal": self.proposal, "run": self.run,
-                "data": self.data, "variables": list(self.variables),
-                "match": list(self.match), "cluster": self.cluster}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Item:
-        return cls(job_id=int(d["id"]), proposal=int(d["proposal"]), run=int(d["run"]),
-                   data=str(d.get("data", "raw")), variables=tuple(d.get("variables", ())),
-                   match=tuple(d.get("match", ())), cluster=d.get("cluster"))
+def _job_from_json(d: Mapping[str, Any]) -> Job:
+    return Job(id=int(d["id"]), proposal=int(d["proposal"]), run=int(d["run"]),
+               data=str(d.get("data", "raw")), variables=tuple(d.get("variables", ())),
+               match=tuple(d.get("match", ())), cluster=d.get("cluster"), executor="slurm")
 
 
 @dataclass(frozen=True)
@@ -76,7 +66,9 @@ class Manifest:
     """What every task of a batch needs to know."""
 
     db_dir: str
-    items: tuple[Item, ...]
+    #: The jobs, by what they execute (id, proposal, run, data, variables, match,
+    #: cluster); a task reports on each under its job id.
+    items: tuple[Job, ...]
     #: Wall time of one run (``job_time_limit_s``, else ``slurm_time``).
     run_time_s: float
     #: Wall time of a task (``slurm_time``): a task stops taking runs before it ends.
@@ -90,7 +82,7 @@ class Manifest:
         return json.dumps({"version": FORMAT_VERSION, "db_dir": self.db_dir,
                            "run_time_s": self.run_time_s, "task_time_s": self.task_time_s,
                            "mem_bytes": self.mem_bytes, "cpus": self.cpus,
-                           "items": [i.to_json() for i in self.items]})
+                           "items": [_job_to_json(j) for j in self.items]})
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -98,7 +90,7 @@ class Manifest:
         if d.get("version") != FORMAT_VERSION:
             raise ValueError(f"batch manifest version {d.get('version')!r}, expected "
                              f"{FORMAT_VERSION} (a different runtable wrote it)")
-        return cls(db_dir=d["db_dir"], items=tuple(Item.from_json(i) for i in d["items"]),
+        return cls(db_dir=d["db_dir"], items=tuple(_job_from_json(i) for i in d["items"]),
                    run_time_s=float(d["run_time_s"]), task_time_s=float(d["task_time_s"]),
                    mem_bytes=d.get("mem_bytes"), cpus=int(d.get("cpus") or 1))
 

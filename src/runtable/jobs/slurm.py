@@ -37,7 +37,7 @@ from typing import Any
 from runtable.execute.runner import log_path_for
 from runtable.execute.subprocess import child_env
 
-from .batch import CANCELLED, BatchFolder, Item, Manifest, find_batches
+from .batch import CANCELLED, BatchFolder, Manifest, find_batches
 from .executor import Executor, finished_update
 from .limits import Limits, parse_slurm_time
 from .model import Job, JobState, Update
@@ -237,7 +237,7 @@ class _Batch:
     #: Tasks still waiting in Slurm were cancelled: every run had a task already.
     pending_cancelled: bool = False
 
-    def item(self, job_id: int) -> Item:
+    def item(self, job_id: int) -> Job:
         return self.folder.manifest().items[self.index[job_id]]
 
     @property
@@ -288,8 +288,7 @@ class SlurmExecutor(Executor):
         (db_dir / "process_logs").mkdir(parents=True, exist_ok=True)
         manifest = Manifest(
             db_dir=str(db_dir),
-            items=tuple(Item(j.id, j.proposal, j.run, j.data, j.variables, j.match,
-                             j.cluster) for j in jobs),
+            items=tuple(jobs),
             run_time_s=limits.time_s, task_time_s=parse_slurm_time(limits.slurm_time),
             mem_bytes=limits.mem_bytes, cpus=limits.cpus)
         folder = BatchFolder.create(db_dir, manifest)
@@ -330,7 +329,7 @@ class SlurmExecutor(Executor):
         if batch is None:
             return False
         index = next((i for i, item in enumerate(batch.folder.manifest().items)
-                      if item.job_id == job.id), None)
+                      if item.id == job.id), None)
         if index is None:
             return False
         batch.index[job.id] = index

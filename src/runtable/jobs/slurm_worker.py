@@ -29,7 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-from .batch import BatchFolder, Item
+from .batch import BatchFolder
+from .model import Job
 from .warm_client import EOF, WarmProcess, run_request
 
 #: How often the running job's cancel request is looked for.
@@ -65,7 +66,7 @@ class Worker:
         self.warm: WarmProcess | None = None
         self.warm_starts = 0
         # The run being executed: item, when it started, its time limit.
-        self.current: tuple[Item, float, float] | None = None
+        self.current: tuple[Job, float, float] | None = None
         self.cancel_sent = False
         self.cpus = len(os.sched_getaffinity(0))
 
@@ -95,7 +96,7 @@ class Worker:
 
     # -- taking runs -----------------------------------------------------------------------
 
-    def _next(self) -> Item | None:
+    def _next(self) -> Job | None:
         if self.warm_starts >= MAX_WARM_STARTS and self.warm is None:
             return None
         left = self.end - time.monotonic()
@@ -109,9 +110,9 @@ class Worker:
                 return items[index]
         return None
 
-    def _start(self, item: Item) -> None:
-        if self.batch.cancel_requested(item.job_id):
-            self.emit({"event": "finished", "id": item.job_id, "killed": "Cancelled",
+    def _start(self, item: Job) -> None:
+        if self.batch.cancel_requested(item.id):
+            self.emit({"event": "finished", "id": item.id, "killed": "Cancelled",
                        "message": "Cancelled before it started", "returncode": None,
                        "outcome": None})
             return
@@ -124,7 +125,7 @@ class Worker:
         time_s = max(1.0, min(self.manifest.run_time_s, self.end - time.monotonic()))
         # All CPUs of the task's affinity (Slurm's allocation where it binds tasks);
         # thread pools sized to the CPUs the task asked for.
-        request = run_request(item.job_id, self.manifest.db_dir, item, cpus=self.cpus,
+        request = run_request(item.id, self.manifest.db_dir, item, cpus=self.cpus,
                               mem_bytes=self.manifest.mem_bytes, time_s=time_s,
                               threads=self.manifest.cpus)
         self.current = (item, time.monotonic(), time_s)
@@ -149,7 +150,7 @@ class Worker:
             self.warm = None
             if self.current is not None:
                 tail = proc.stderr_tail()
-                self._finished({"event": "finished", "id": self.current[0].job_id,
+                self._finished({"event": "finished", "id": self.current[0].id,
                                 "returncode": event.get("returncode"), "outcome": None,
                                 "killed": "ProcessingCrashed",
                                 "message": "The worker's process pool stopped unexpectedly"
@@ -164,7 +165,7 @@ class Worker:
         cut = (event.get("killed") == "TimeLimitExceeded"
                and time_s < self.manifest.run_time_s)
         if cut and self.done:
-            self.emit({"event": "released", "id": item.job_id,
+            self.emit({"event": "released", "id": item.id,
                        "message": f"The Slurm job's time ran out after {took:.0f} s of "
                                   "this run"})
             self.end = time.monotonic()  # no time left for anything else either
@@ -180,7 +181,7 @@ class Worker:
     def _check_cancel(self) -> None:
         if self.current is None or self.cancel_sent or self.warm is None:
             return
-        job_id = self.current[0].job_id
+        job_id = self.current[0].id
         if self.batch.cancel_requested(job_id):
             self.cancel_sent = True
             with contextlib.suppress(OSError):

@@ -5,9 +5,10 @@ machines) share nothing but the file system, so a batch is a folder that both re
 and write, each file with one writer::
 
     slurm_batches/<name>/
-        manifest.json       the runs (one item per job), limits, interpreter; written
-                            once by the service before ``sbatch``
-        slurm_id            the array's Slurm job id, written by the service after it
+        manifest.json       the jobs (each an item: what to execute), the database
+                            folder, limits; written once by the service before ``sbatch``
+        submitted.json      the array's Slurm job id and number of tasks, written by
+                            the service after ``sbatch``
         claims/<index>      made with O_EXCL: by the task that processes item <index>
                             (content: its task id), or by the service when the job is
                             cancelled before any task took it (content: ``cancelled``)
@@ -115,10 +116,6 @@ class BatchFolder:
         _write_atomic(batch.path / MANIFEST, manifest.to_json())
         batch._manifest = manifest
         return batch
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
     def manifest(self) -> Manifest:
         if self._manifest is None:

@@ -81,8 +81,9 @@ export const varColId = (name: string): string => `var:${name}`;
 
 /** What the grid asks of the page when a person edits a cell. */
 export interface GridCallbacks {
-  editComment(row: RunRow, text: string, previous: string | null): void;
-  editValue(row: RunRow, variable: VariableInfo, text: string, previous: Value): void;
+  /** `base`: the comment when the person started editing (what the edit was made on). */
+  editComment(row: RunRow, text: string, previous: string | null, base: string | null): void;
+  editValue(row: RunRow, variable: VariableInfo, text: string, previous: Value, base: Value): void;
   /** Columns, widths, order, sort or filters changed (for the filter bar, the panel). */
   viewChanged(): void;
 }
@@ -158,6 +159,8 @@ export class RunGrid {
   private viewKey = "";
   private saveTimer: number | undefined;
   private restoring = false;
+  /** The value of each cell being edited when its editing started (by `run/colId`). */
+  private editBases = new Map<string, Value>();
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
     this.store = store;
@@ -185,6 +188,10 @@ export class RunGrid {
         enableClickSelection: true,
       },
       stopEditingWhenCellsLoseFocus: true,
+      // What an edit was made on: a live event may change the cell while someone types.
+      onCellEditingStarted: (e) => {
+        if (e.data !== undefined) this.editBases.set(`${e.data.run}/${e.column.getColId()}`, (e.value ?? null) as Value);
+      },
       animateRows: false,
       onColumnMoved: (e) => e.finished && this.viewChanged(),
       onColumnResized: (e) => e.finished && this.viewChanged(),
@@ -279,13 +286,15 @@ export class RunGrid {
             return false;
           }
           store.comment[p.data.slot] = text;
-          this.callbacks.editComment(p.data, text, previous);
+          const base = this.takeEditBase(p.data, "comment", previous);
+          this.callbacks.editComment(p.data, text, previous, typeof base === "string" ? base : null);
           return true;
         },
         editable: true,
         cellEditor: "agLargeTextCellEditor",
         cellEditorPopup: true,
-        cellEditorParams: { maxLength: 10_000, rows: 4, cols: 50 },
+        // The server's one cap for typed text (runtable.store.uservars.MAX_TEXT).
+        cellEditorParams: { maxLength: 100_000, rows: 4, cols: 50 },
         width: 260,
         tooltipValueGetter: (p) => (typeof p.value === "string" && p.value !== "" ? p.value : null),
         filterParams: this.filterParams(
@@ -298,6 +307,13 @@ export class RunGrid {
 
   private filterParams(valueOf: (row: RunRow) => Value, textOf: (row: RunRow) => string, cellOf: (row: RunRow) => CellInfo | undefined = () => undefined) {
     return { valueOf, textOf, cellOf, allRows: () => this.store.rows };
+  }
+
+  private takeEditBase(row: RunRow, colId: string, fallback: Value): Value {
+    const key = `${row.run}/${colId}`;
+    const base = this.editBases.has(key) ? (this.editBases.get(key) ?? null) : fallback;
+    this.editBases.delete(key);
+    return base;
   }
 
   private variableColumn(variable: VariableInfo): ColDef<RunRow> {
@@ -326,6 +342,7 @@ export class RunGrid {
         },
         "rt-error": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "error",
         "rt-skip": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "skip",
+        "rt-failed": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.failed !== undefined,
         "rt-external": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "external",
         "rt-user-value": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "user",
         "rt-number": (p: CellClassParams<RunRow>) => typeof p.value === "number",
@@ -352,6 +369,10 @@ export class RunGrid {
         if (c?.max_diff === true) notes.push("(varied within the run)");
         if (c?.provenance === "external") notes.push("(not from the context file)");
         if (c?.provenance === "user") notes.push("(typed in)");
+        if (c?.failed !== undefined) {
+          notes.push(`\nThe latest processing did not finish it (${c.failed.error_cls}: ${c.failed.message}); ` +
+            "this value is from the processing before.");
+        }
         return notes.length > 0 ? notes.join(" ") : null;
       },
       cellRendererSelector: (p: ICellRendererParams<RunRow>) => {
@@ -371,7 +392,7 @@ export class RunGrid {
         if (typed === (previous === null ? "" : String(previous))) {
           return false;
         }
-        this.callbacks.editValue(p.data, variable, typed, previous);
+        this.callbacks.editValue(p.data, variable, typed, previous, this.takeEditBase(p.data, varColId(name), previous));
         return true;
       };
       if (variable.type === "boolean") {

@@ -10,6 +10,7 @@ import { install as installPlots } from "./plots";
 import { install as installPreview } from "./preview";
 import { install as installProcessing } from "./processing";
 import { setupTabs } from "./tabs";
+import { chooseVersion } from "./conflict";
 import { ColumnsPanel } from "./columns";
 import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
 import { RunGrid, formatTimestamp } from "./grid";
@@ -65,8 +66,8 @@ class App {
 
   constructor() {
     this.grid = new RunGrid(element("run-table", HTMLElement), this.store, {
-      editComment: (row, text, previous) => void this.editComment(row, text, previous),
-      editValue: (row, variable, text, previous) => void this.editValue(row, variable, text, previous),
+      editComment: (row, text, previous, base) => void this.editComment(row, text, previous, base),
+      editValue: (row, variable, text, previous, base) => void this.editValue(row, variable, text, previous, base),
       viewChanged: () => this.viewChanged(),
     });
     this.columns = new ColumnsPanel(this.grid, this.store);
@@ -291,10 +292,17 @@ class App {
     }
   }
 
-  private async editComment(row: RunRow, text: string, previous: string | null): Promise<void> {
+  private async editComment(row: RunRow, text: string, previous: string | null, base: string | null): Promise<void> {
     try {
-      const stored = await sendJson<{ text: string | null }>("PUT", `api/runs/${row.run}/comment`, { text });
-      this.store.comment[row.slot] = stored?.text ?? text;
+      const stored = await this.sendEdit<{ text: string | null }>(`api/runs/${row.run}/comment`, { text }, base,
+        `The comment of run ${row.run}`, text, (current) => {
+          this.store.comment[row.slot] = typeof current === "string" ? current : null;
+        });
+      if (stored === null) {
+        this.grid.refreshRows([row], ["comment"]);
+        return;
+      }
+      this.store.comment[row.slot] = stored.text ?? (text || null);
     } catch (error) {
       this.store.comment[row.slot] = previous;
       this.grid.refreshRows([row], ["comment"]);
@@ -303,13 +311,18 @@ class App {
     }
   }
 
-  private async editValue(row: RunRow, variable: VariableInfo, text: string, previous: Value): Promise<void> {
+  private async editValue(row: RunRow, variable: VariableInfo, text: string, previous: Value, base: Value): Promise<void> {
     const value = text === "" ? null : text;
     // Show what was typed at once; the server's answer (or event) replaces it.
     this.store.setValue(row, variable.name, value, { provenance: "user" });
     try {
-      const stored = await sendJson<{ value: Value }>("PUT", `api/runs/${row.run}/values/${encodeURIComponent(variable.name)}`, { value });
-      this.store.setValue(row, variable.name, stored?.value ?? null, stored?.value == null ? undefined : { provenance: "user" });
+      const stored = await this.sendEdit<{ value: Value }>(`api/runs/${row.run}/values/${encodeURIComponent(variable.name)}`,
+        { value }, base, `${variable.title}, run ${row.run}`, text, (current) => {
+          this.store.setValue(row, variable.name, current, current === null ? undefined : { provenance: "user" });
+        });
+      if (stored !== null) {
+        this.store.setValue(row, variable.name, stored.value ?? null, stored.value == null ? undefined : { provenance: "user" });
+      }
     } catch (error) {
       this.store.setValue(row, variable.name, previous, previous === null ? undefined : { provenance: "user" });
       const why = error instanceof ApiError ? error.message : errorText(error);
@@ -317,6 +330,25 @@ class App {
       toast(`${variable.title}, run ${row.run}: ${why.replace(/\.$/, "")}. You typed: ${text}`, "error");
     }
     this.grid.refreshRows([row], [variable.name]);
+  }
+
+  /**
+   * PUT an edit made on `base`. When someone else changed the cell meanwhile (409), the
+   * person chooses: their edit is sent again on the value stored now, or the stored
+   * value stays (`keep` shows it; the answer is then null).
+   */
+  private async sendEdit<T>(path: string, body: Record<string, unknown>, base: Value, what: string,
+    typed: string, keep: (current: Value) => void): Promise<T | null> {
+    try {
+      return await sendJson<T>("PUT", path, { ...body, base });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 409) throw error;
+      const current = (error.body as { current?: Value } | null)?.current ?? null;
+      const choice = await chooseVersion({ what, mine: typed, theirs: current === null ? "" : String(current) });
+      if (choice === "mine") return sendJson<T>("PUT", path, { ...body, base: current });
+      keep(current);
+      return null;
+    }
   }
 
   private viewChanged(): void {

@@ -6,7 +6,8 @@ import { getJson, sendJson } from "./api";
 
 interface TimeComment {
   id: number;
-  timestamp: number;
+  /** null: the stored time is not a valid time (written by another program). */
+  timestamp: number | null;
   text: string;
 }
 
@@ -91,7 +92,7 @@ export class NotesPanel {
       return;
     }
     if (ticket !== this.loads) return;
-    notes.sort((a, b) => b.timestamp - a.timestamp || b.id - a.id);
+    notes.sort((a, b) => (b.timestamp ?? -Infinity) - (a.timestamp ?? -Infinity) || b.id - a.id);
     const editing = this.editing;
     const items = notes.map((note) => {
       if (editing === null || note.id !== editing.note.id) return this.item(note);
@@ -231,6 +232,10 @@ function button(label: string, onClick: () => void): HTMLButtonElement {
 
 function timeOf(note: TimeComment): HTMLTimeElement {
   const time = document.createElement("time");
+  if (note.timestamp === null) {
+    time.textContent = "(no valid time: edit to set one)";
+    return time;
+  }
   time.dateTime = new Date(note.timestamp * 1000).toISOString();
   time.textContent = when.format(new Date(note.timestamp * 1000));
   return time;

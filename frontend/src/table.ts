@@ -28,6 +28,8 @@ export interface CellInfo {
   units?: string;
   max_diff?: boolean;
   provenance?: string;
+  /** The value is from an earlier processing: the latest job for it died. */
+  failed?: { message: string; error_cls: string };
 }
 
 /** One column per variable of the context file (or user-editable variable). */

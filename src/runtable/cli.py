@@ -124,7 +124,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from .context.check import check_file
 
-    return check_file(args.file)
+    if args.timeout is not None and args.timeout <= 0:
+        raise CommandError("--timeout must be a positive number of seconds")
+    return check_file(args.file, timeout=args.timeout)
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -199,6 +201,7 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
     from .reprocess import (
         ConsoleReporter,
         ContextLoadError,
+        FolderInUse,
         ReprocessError,
         ReprocessInterrupted,
         parse_runs,
@@ -225,6 +228,8 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    except FolderInUse as exc:
+        return _hand_over(folder, args, exc)
     except ReprocessError as exc:
         _err(str(exc))
         return 1
@@ -234,6 +239,41 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
     print(summary_line(outcomes) if outcomes else "No runs to process.")
+    return 0
+
+
+def _hand_over(folder: Path, args: argparse.Namespace, busy: Exception) -> int:
+    """``runtable reprocess`` while a service writes the folder: queue the runs there."""
+    from .server.client import ClientError, post_reprocess
+    from .server.discovery import read_server_file
+
+    holder = getattr(busy, "holder", None)
+    info = read_server_file(folder)
+    if holder is None or not holder.url or info is None or info.url != holder.url:
+        raise CommandError(str(busy))
+    variables = list(dict.fromkeys(args.var)) or None
+    if variables is None and args.match:
+        from .jobs import inspect_context
+        from .store import open_db
+
+        with open_db(folder, readonly=True) as db:
+            python = db.get_setting("context_python")
+        context = inspect_context(folder, python)
+        if context.problems:
+            raise CommandError(f"the context file cannot be loaded:\n{context.problems}")
+        variables = context.select(args.data, (), args.match)
+        if not variables:
+            raise CommandError(f"No variable title contains "
+                               f"{' or '.join(map(repr, args.match))}")
+    try:
+        answer = post_reprocess(info, ",".join(args.runs), variables, args.data)
+    except ClientError as exc:
+        raise CommandError(f"{holder.describe()} writes this folder, and it did not "
+                           f"take the runs: {exc}") from None
+    jobs = answer.get("jobs") or []
+    print(f"{holder.describe()} writes this folder: handed the runs to it, "
+          f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} queued. Follow them on its "
+          "web page or with `runtable events`.")
     return 0
 
 
@@ -249,6 +289,9 @@ def _cmd_config(args: argparse.Namespace) -> int:
         for key, setting in SETTINGS.items():
             if key in stored:
                 print(f"{key}={stored[key]}")
+            elif setting.default_rule:
+                print(f"{key}={setting.default}  # default on this machine: "
+                      f"{setting.default_rule}")
             elif setting.default is not None:
                 print(f"{key}={setting.default}  # default")
             else:
@@ -321,8 +364,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from .server.serve import serve
     from .service import Service, ServiceError
+    from .store import open_db
 
     folder = folder_arg(args.dir)
+    # A damaged database is an Error line before anything starts (or is written).
+    open_db(folder).close()
     # What the service does (runs found, jobs failing, the context file not loading)
     # is what a person watching this terminal needs to see.
     handler = logging.StreamHandler()
@@ -454,8 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reprocess",
         help="process runs again here and now, and merge the results",
         description="Execute the context file for the given runs in parallel local "
-        "processes and merge each run's results as it finishes. Do not use it while a "
-        "service runs on the same folder. Exits with status 1 only when nothing could be "
+        "processes and merge each run's results as it finishes. While a service runs "
+        "on the folder (its only writer), the runs are handed to it instead. Exits with "
+        "status 1 only when nothing could be "
         "processed (the context file does not load, a run does not exist); errors of "
         "single variables or runs are reported and logged in process_logs/.",
     )
@@ -573,12 +620,31 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="load and validate a context file without touching any database",
-        description="Compile a context file and report every problem with its line, "
-        "pyflakes warnings, and the variables it defines.",
+        description="Compile a context file (in a separate process, stopped after a time "
+        "limit) and report every problem with its line, pyflakes warnings, and the "
+        "variables it defines.",
     )
     check.add_argument("file", nargs="?", type=Path, default=Path("context.py"))
+    check.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="stop loading the file after this long (default 60): it is "
+                       "loaded in a separate process, as the service loads it")
     check.set_defaults(func=_cmd_check)
     return parser
+
+
+def _store_problem(exc: Exception) -> str | None:
+    """What to tell a person about a problem of the database folder, or None when
+    ``exc`` is none (a bug, which deserves its traceback)."""
+    import sqlite3
+
+    from .store import StoreError
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return (f"the database runs.sqlite is damaged ({exc}); restore it from a backup. "
+                "Nothing was changed.")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -588,6 +654,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except CommandError as exc:
         _err(str(exc))
+        return 1
+    except Exception as exc:
+        # A damaged database folder: a sentence, not a traceback (nothing was changed).
+        message = _store_problem(exc)
+        if message is None:
+            raise
+        _err(message)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -143,7 +143,8 @@ def settings_markdown() -> str:
         "| --- | --- | --- | --- |",
     ]
     for key, setting in SETTINGS.items():
-        default = "—" if setting.default is None else f"`{setting.default}`"
+        default = ("—" if setting.default is None else setting.default_rule
+                   or f"`{setting.default}`")
         description = setting.description + (" *Managed.*" if setting.readonly else "")
         lines.append(f"| `{key}` | {_cell(setting.value_type)} | {default} | "
                      f"{_cell(description)} |")

@@ -20,6 +20,7 @@ a context file that does not load, runs that don't exist, an unknown variable na
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import re
@@ -34,15 +35,18 @@ from .execute.runner import RunDataName, RunOutcome
 
 if TYPE_CHECKING:
     from .context import Pipeline
+    from .jobs import ContextInfo
     from .store import DatabaseFolder
 
 __all__ = [
     "ConsoleReporter",
     "ContextLoadError",
+    "FolderInUse",
     "MissingRunsError",
     "Reporter",
     "ReprocessError",
     "ReprocessInterrupted",
+    "RunRanges",
     "load_context",
     "outcome_line",
     "parse_runs",
@@ -66,14 +70,26 @@ class ContextLoadError(ReprocessError):
         super().__init__("The context file cannot be loaded:\n" + "\n".join(self.problems))
 
 
-class MissingRunsError(ReprocessError):
-    """Some of the requested runs are not on disk; ``runs`` lists them."""
+class FolderInUse(ReprocessError):
+    """Another process (a running service, another ``reprocess``) writes the folder;
+    ``holder`` says which (None when unknown), ``holder.url`` where it serves."""
 
-    def __init__(self, runs: Sequence[int], proposal: int, where: str) -> None:
-        self.runs = sorted(runs)
-        listed = ", ".join(map(str, self.runs))
-        noun = "Run" if len(self.runs) == 1 else "Runs"
-        verb = "does" if len(self.runs) == 1 else "do"
+    def __init__(self, busy: Exception) -> None:
+        self.holder = getattr(busy, "holder", None)
+        super().__init__(str(busy))
+
+
+class MissingRunsError(ReprocessError):
+    """Some of the requested runs are not on disk; ``runs`` (:class:`RunRanges`) says
+    which."""
+
+    def __init__(self, runs: Sequence[int] | RunRanges, proposal: int, where: str) -> None:
+        ranges = runs if isinstance(runs, RunRanges) else RunRanges((r, r) for r in runs)
+        self.runs = ranges
+        listed = str(ranges)
+        single = len(ranges.ranges) == 1 and ranges.ranges[0][0] == ranges.ranges[0][1]
+        noun = "Run" if single else "Runs"
+        verb = "does" if single else "do"
         super().__init__(f"{noun} {listed} of proposal {proposal} {verb} not exist "
                          f"(no run folder under {where})")
 
@@ -102,19 +118,72 @@ class Reporter:
         """Ctrl-C: ``running`` runs are being stopped; nothing new starts."""
 
 
-def parse_runs(specs: Iterable[str]) -> list[int] | Literal["all"]:
+class RunRanges:
+    """Run numbers as given by a person: sorted, merged ranges, never expanded (a
+    range like ``1-1000000000`` costs nothing until compared with the runs that exist).
+    """
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        merged: list[list[int]] = []
+        for first, last in sorted(ranges):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], last)
+            else:
+                merged.append([first, last])
+        self.ranges = [(first, last) for first, last in merged]
+        self._starts = [first for first, _ in self.ranges]
+
+    def __contains__(self, run: object) -> bool:
+        if not isinstance(run, int):
+            return False
+        i = bisect.bisect_right(self._starts, run) - 1
+        return i >= 0 and run <= self.ranges[i][1]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunRanges) and other.ranges == self.ranges
+
+    def __repr__(self) -> str:
+        return f"RunRanges({self})"
+
+    def __str__(self) -> str:
+        return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in self.ranges)
+
+    def select(self, existing: Iterable[int]) -> list[int]:
+        """The runs of ``existing`` in these ranges, sorted."""
+        return sorted({run for run in existing if run in self})
+
+    def missing(self, existing: Iterable[int]) -> RunRanges:
+        """The parts of these ranges with no run of ``existing``."""
+        have = self.select(existing)
+        gaps = []
+        for first, last in self.ranges:
+            start = first
+            for run in have[bisect.bisect_left(have, first):bisect.bisect_right(have, last)]:
+                if run > start:
+                    gaps.append((start, run - 1))
+                start = run + 1
+            if start <= last:
+                gaps.append((start, last))
+        return RunRanges(gaps)
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges)
+
+
+def parse_runs(specs: Iterable[str]) -> RunRanges | Literal["all"]:
     """Run numbers from command-line words: ``"5"``, ``"3-7"``, ``"1,4,9-10"`` or
-    ``"all"`` (alone). Sorted, without duplicates; ValueError for anything else.
+    ``"all"`` (alone), as :class:`RunRanges` (compare them with the runs that exist
+    with :meth:`RunRanges.select`); ValueError for anything else.
 
     >>> parse_runs(["3-5", "9,1"])
-    [1, 3, 4, 5, 9]
+    RunRanges(1, 3-5, 9)
     """
     words = [w for spec in specs for w in str(spec).split(",") if w.strip()]
     if [w.strip().lower() for w in words] == ["all"]:
         return "all"
     if not words:
         raise ValueError("No runs given: name run numbers (e.g. 5 3-7 1,2) or 'all'")
-    runs: set[int] = set()
+    ranges = []
     for word in words:
         match = _RANGE_RE.match(word.strip())
         if match is None:
@@ -124,8 +193,8 @@ def parse_runs(specs: Iterable[str]) -> list[int] | Literal["all"]:
         last = int(match.group(2)) if match.group(2) else first
         if last < first:
             raise ValueError(f"Range {word!r} goes backwards")
-        runs.update(range(first, last + 1))
-    return sorted(runs)
+        ranges.append((first, last))
+    return RunRanges(ranges)
 
 
 def proposal_dir(db_dir: str | Path, proposal: int) -> Path:
@@ -160,7 +229,7 @@ def load_context(context_path: str | Path) -> Pipeline:
 
 def reprocess(
     db_dir: str | Path,
-    runs: Iterable[int] | Literal["all"],
+    runs: Iterable[int] | RunRanges | Literal["all"],
     *,
     data: RunDataName = "all",
     variables: Sequence[str] = (),
@@ -170,7 +239,7 @@ def reprocess(
     timeout: float | None = None,
     reporter: Reporter | None = None,
 ) -> list[RunOutcome]:
-    """Process ``runs`` (run numbers, or ``"all"`` runs on disk) of the folder's
+    """Process ``runs`` (run numbers, :class:`RunRanges`, or ``"all"`` runs on disk) of the folder's
     proposal again and merge the results; returns one outcome per run, by run number.
 
     ``data``: which variables, as if that data had just arrived (``'all'``:
@@ -182,13 +251,13 @@ def reprocess(
 
     Also merges result fragments left in the folder by an earlier command or service
     that was killed, and updates the folder's ``variables`` table from the context
-    file. Refuses to run while a service runs on the folder. Raises
+    file. It is the folder's single writer meanwhile: raises :class:`FolderInUse`
+    while another process (a service) is. Raises
     :class:`ContextLoadError`, :class:`MissingRunsError` or :class:`ReprocessError`
     before processing anything; :class:`ReprocessInterrupted` on Ctrl-C, after
     stopping the running processes and merging what had finished.
     """
-    from .sources import ProposalNotFoundError, scan_runs
-    from .store import open_db
+    from .store import FolderBusy, become_writer, open_db
 
     if data not in ("raw", "proc", "all"):
         raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
@@ -199,83 +268,97 @@ def reprocess(
         if proposal is None:
             raise ReprocessError(f"{db_dir} has no proposal set; "
                                  "set it with `runtable config proposal NUMBER`")
-        _refuse_if_served(db_dir)
         try:
-            prop_dir = proposal_dir(db_dir, proposal)
-        except ProposalNotFoundError as exc:
-            raise ReprocessError(str(exc)) from None
-        # Results a killed command or service left behind come first, so that the
-        # newer ones merged below win.
-        db.merge_pending()
-
-        on_disk = {r.run: r for r in scan_runs(prop_dir)}
-        wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
-                  "all": lambda r: r.raw or r.proc}[data]
-        if runs == "all":
-            run_list = sorted(n for n, r in on_disk.items() if wanted(r))
-        else:
-            run_list = sorted(set(runs))
-            missing = [n for n in run_list if n not in on_disk or not wanted(on_disk[n])]
-            if missing:
-                kinds = "raw/ or proc/" if data == "all" else f"{data}/"
-                raise MissingRunsError(missing, proposal, f"{prop_dir}{os.sep}{kinds}")
-
-        python = str(python or db.get_setting("context_python") or sys.executable)
-        if not (Path(python).is_file() or _on_path(python)):
-            raise ReprocessError(
-                f"The context_python interpreter {python} does not exist; set another "
-                "with `runtable config context_python PATH`")
-        if jobs is None:
-            jobs = min(int(db.get_setting("concurrent_jobs") or 1), os.cpu_count() or 1)
-        jobs = max(1, min(jobs, len(run_list) or 1))
-        limits = _limits(db, timeout)
-
-        # The worker imports numpy, h5py and extra_data while this process loads the
-        # context file: the two biggest start-up costs overlap.
-        pool = _WorkerPool(python) if run_list else None
-        try:
-            pipeline = load_context(db.context_path)
-            _check_selection(pipeline, data, variables, match)
-            db.update_computed_variables(pipeline.vars_to_dict())
-            if pool is None:
-                return []
-            # The workers find the runs under the same root we did, even when it was
-            # known only from where the database folder is.
-            env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2])}
-            request = {"db_dir": str(db.path), "proposal": proposal, "data": data,
-                       "variables": list(variables), "match": list(match),
-                       "cluster": None, "env": env, **limits}
-            reporter.start(run_list, jobs)
-            return _Batch(db, proposal, pool, request).run(run_list, jobs, reporter)
-        finally:
-            if pool is not None:
-                pool.close()
+            writer = become_writer(db_dir, "runtable reprocess")
+        except FolderBusy as exc:
+            raise FolderInUse(exc) from None
+        with writer:
+            return _reprocess(db, db_dir, proposal, runs, data, variables, match, jobs,
+                              python, timeout, reporter)
 
 
-def _refuse_if_served(db_dir: Path) -> None:
-    """A running service is the folder's single writer: no second one beside it."""
-    from .server.discovery import read_server_file
+def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
+               runs: Iterable[int] | RunRanges | Literal["all"], data: RunDataName,
+               variables: Sequence[str], match: Sequence[str], jobs: int | None,
+               python: str | Path | None, timeout: float | None,
+               reporter: Reporter) -> list[RunOutcome]:
+    from .sources import ProposalNotFoundError, scan_runs
 
-    info = read_server_file(db_dir)
-    if info is not None:
-        where = f"process {info.pid}" + (f" on {info.host}" if info.host else "")
-        raise ReprocessError(
-            f"A runtable service is running for {db_dir} ({info.url}, {where}), and only "
-            "one process may write a database folder. Reprocess from its web page, or "
-            "stop the service first.")
-
-
-def _check_selection(pipeline: Pipeline, data: str, variables: Sequence[str],
-                     match: Sequence[str]) -> None:
     try:
-        selected = pipeline.select(variables=tuple(variables), match=tuple(match),
-                                   run_data=data)
-    except KeyError as exc:
-        known = ", ".join(sorted(pipeline.vars)) or "none"
-        raise ReprocessError(f"{exc.args[0]} in the context file; its variables: "
-                             f"{known}") from None
-    if match and not variables and not selected.vars:
+        prop_dir = proposal_dir(db_dir, proposal)
+    except ProposalNotFoundError as exc:
+        raise ReprocessError(str(exc)) from None
+    # Results a killed command or service left behind come first, so that the
+    # newer ones merged below win.
+    from .jobs.limits import Limits
+
+    db.merge_pending(Limits.from_settings(db.settings()).longest_s)
+
+    on_disk = {r.run: r for r in scan_runs(prop_dir)}
+    wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
+              "all": lambda r: r.raw or r.proc}[data]
+    present = sorted(n for n, r in on_disk.items() if wanted(r))
+    if runs == "all":
+        run_list = present
+    else:
+        # Never expanded: a range is compared with the runs that exist.
+        ranges = runs if isinstance(runs, RunRanges) else RunRanges((r, r) for r in runs)
+        run_list = ranges.select(present)
+        missing = ranges.missing(present)
+        if missing:
+            kinds = "raw/ or proc/" if data == "all" else f"{data}/"
+            raise MissingRunsError(missing, proposal, f"{prop_dir}{os.sep}{kinds}")
+
+    python = str(python or db.get_setting("context_python") or sys.executable)
+    if not (Path(python).is_file() or _on_path(python)):
+        raise ReprocessError(
+            f"The context_python interpreter {python} does not exist; set another "
+            "with `runtable config context_python PATH`")
+    if jobs is None:
+        jobs = min(int(db.get_setting("concurrent_jobs") or 1), os.cpu_count() or 1)
+    jobs = max(1, min(jobs, len(run_list) or 1))
+    limits = _limits(db, timeout)
+
+    # The worker imports numpy, h5py and extra_data while the context file loads (in a
+    # child process: it is user code, which may exit, hang or crash): the two biggest
+    # start-up costs overlap.
+    pool = _WorkerPool(python) if run_list else None
+    try:
+        from .jobs import inspect_context
+
+        context = inspect_context(db.path, python)
+        if context.problems:
+            raise ContextLoadError(context.problems.splitlines())
+        names = _check_selection(context, data, variables, match)
+        db.update_computed_variables(context.definitions)
+        if pool is None:
+            return []
+        # The workers find the runs under the same root we did, even when it was
+        # known only from where the database folder is.
+        env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2])}
+        request = {"db_dir": str(db.path), "proposal": proposal, "data": data,
+                   "variables": list(variables), "match": list(match),
+                   "cluster": None, "env": env, **limits}
+        reporter.start(run_list, jobs)
+        return _Batch(db, proposal, pool, request, names).run(run_list, jobs, reporter)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _check_selection(context: ContextInfo, data: str, variables: Sequence[str],
+                     match: Sequence[str]) -> list[str]:
+    """The names the selection computes (stored ones: not transient), or
+    ReprocessError for an unknown name or a title nothing matches."""
+    unknown = [v for v in variables if v not in context.variables]
+    if unknown:
+        known = ", ".join(sorted(context.variables)) or "none"
+        raise ReprocessError(f"No variable named {', '.join(map(repr, unknown))} in the "
+                             f"context file; its variables: {known}")
+    selected = context.select(data, variables, match)
+    if match and not variables and not selected:
         raise ReprocessError(f"No variable title contains {' or '.join(map(repr, match))}")
+    return [n for n in selected if not context.variables[n].transient]
 
 
 def _on_path(name: str) -> bool:
@@ -330,11 +413,21 @@ class _Batch:
     as it arrives (the folder's single writer) and handles Ctrl-C."""
 
     def __init__(self, db: DatabaseFolder, proposal: int, pool: _WorkerPool,
-                 request: dict) -> None:
+                 request: dict, names: list[str]) -> None:
         self.db = db
         self.proposal = proposal
         self.pool = pool
         self.request = request
+        #: What each run computes: the variables a run that dies gets its error for.
+        self.names = names
+        self.partials: dict[int, str] = {}  # run -> the fragment its process writes
+
+    def _submit(self, run: int) -> bool:
+        from .execute.fragment import partial_path
+
+        partial = str(partial_path(self.db.extracted_dir, self.proposal, run))
+        self.partials[run] = partial
+        return self.pool.submit({**self.request, "id": run, "run": run, "partial": partial})
 
     def run(self, runs: list[int], jobs: int, reporter: Reporter) -> list[RunOutcome]:
         import queue
@@ -349,7 +442,7 @@ class _Batch:
                 while waiting and len(running) < jobs and dead is None:
                     if stop.is_set():
                         break
-                    if self.pool.submit({**self.request, "id": waiting[0], "run": waiting[0]}):
+                    if self._submit(waiting[0]):
                         running.add(waiting.pop(0))
                     else:
                         dead = self._death_note()
@@ -364,7 +457,7 @@ class _Batch:
                 if kind == "eof":
                     dead = self._death_note()
                     for run in sorted(running):
-                        outcomes[run] = self._failed(run, "ProcessingCrashed", dead)
+                        outcomes[run] = self._merge(self._died(run, "ProcessingCrashed", dead))
                         reporter.finished(outcomes[run])
                     running.clear()
                 elif kind == "finished" and event.get("id") in running:
@@ -384,6 +477,7 @@ class _Batch:
                             reporter.finished(outcomes[run])
                 reporter.stopping(len(running))
                 self.pool.close()  # kills the runs still going; nothing more is merged
+                self._discard_partials()
                 for run in runs:
                     outcomes.setdefault(run, RunOutcome(self.proposal, run, failure=(
                         "Interrupted", "stopped by Ctrl-C before it finished"
@@ -414,19 +508,43 @@ class _Batch:
             log.write(f"----- Failed r{run} (p{self.proposal}): {message} -----\n")
         return outcome
 
+    def _discard_partials(self) -> None:
+        """Remove what runs stopped on purpose (Ctrl-C) had written."""
+        from .execute.fragment import journal_path
+
+        for partial in self.partials.values():
+            for path in (Path(partial), journal_path(partial)):
+                path.unlink(missing_ok=True)
+        self.partials.clear()
+
+    def _died(self, run: int, cls: str, message: str) -> RunOutcome:
+        """A run whose process died: what it had finished and the error for the rest
+        go into a fragment (:mod:`runtable.jobs.errors`), merged like any other."""
+        from .jobs.errors import make_error, write_error_fragment
+
+        outcome = self._failed(run, cls, message)
+        try:
+            outcome.fragment = write_error_fragment(
+                self.db.path, self.proposal, run, self.names, make_error(cls, message),
+                partial=self.partials.pop(run, None))
+        except Exception as exc:  # a full disk, say: the run's log still tells
+            outcome.failure = (cls, f"{message} (and its error could not be recorded: "
+                                    f"{exc})")
+        return outcome
+
     def _outcome(self, run: int, event: dict) -> RunOutcome:
         from .execute.subprocess import describe_exit
 
         if event.get("killed"):
-            return self._failed(run, str(event["killed"]), str(event.get("message") or ""))
+            return self._died(run, str(event["killed"]), str(event.get("message") or ""))
         if event.get("outcome"):
             try:
                 return RunOutcome.from_json(event["outcome"])
             except (ValueError, TypeError):
                 pass
-        return self._failed(run, "ProcessingCrashed",
-                            describe_exit(int(event.get("returncode") or 0)) +
-                            "; see the run's log in process_logs/")
+        return self._died(run, "ProcessingCrashed",
+                          describe_exit(int(event.get("returncode") or 0)) +
+                          "; see the run's log in process_logs/")
 
     def _merge(self, outcome: RunOutcome) -> RunOutcome:
         if outcome.fragment is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from runtable.server.frontend import mount_frontend, static_dir
 from runtable.testing.browser import CHROMIUM_ARGS, find_chromium
@@ -63,6 +63,15 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         save_screenshot(page, f"FAILED-{request.node.name}")
+    context.close()
+
+
+@pytest.fixture
+def second_page(browser: Browser) -> Iterator[Page]:
+    """Another person's browser: its own context (cookies, storage)."""
+    context: BrowserContext = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
     context.close()
 
 

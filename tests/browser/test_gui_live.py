@@ -4,29 +4,17 @@ editing at once see each other's comments and values."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from runtable.context import Cell, Results
 from runtable.server.events import JobStateChanged
 from runtable.store import DatabaseFolder
 
-from .conftest import VIEWPORT
 from .gui_folder import PROPOSAL, GuiServer, gui_server, make_folder, write_run
 from .gui_page import cell, displayed_runs, edit_cell, has_class, open_table
-
-
-@pytest.fixture
-def second_page(browser: Browser) -> Iterator[Page]:
-    """Another person's browser: its own context (cookies, storage)."""
-    context: BrowserContext = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 def test_new_runs_appear_live_and_are_followed(page: Page, table_server: GuiServer) -> None:

@@ -46,7 +46,8 @@ def test_set_get_delete(folder: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert db.get_setting("noncluster_mem") == "4000M"
 
     code, out, _ = config(folder, capsys, "noncluster_mem", "--delete")
-    assert (code, out) == (0, "Deleted noncluster_mem; its default 25G applies\n")
+    default = SETTINGS["noncluster_mem"].default  # this machine's (at most 25G)
+    assert (code, out) == (0, f"Deleted noncluster_mem; its default {default} applies\n")
     code, out, _ = config(folder, capsys, "job_time_limit_s", "-d")
     assert (code, out) == (0, "Deleted job_time_limit_s\n")
     code, out, err = config(folder, capsys, "job_time_limit_s")
@@ -109,3 +110,22 @@ def test_config_as_a_command(folder: Path) -> None:
     result = run_cli("config", "--in", folder.parent)
     assert result.returncode == 1
     assert "is not a database folder (no runs.sqlite)" in result.stderr
+
+
+def test_default_job_limits_fit_this_machine(folder: Path) -> None:
+    import os
+
+    from runtable.jobs.limits import Limits
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    result = run_cli("config", "--in", folder)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split("=", 1)[0]: line for line in result.stdout.splitlines()}
+    assert "# default on this machine: half of the machine's memory, at most 25G" in \
+        lines["noncluster_mem"]
+    assert "# default on this machine: the CPUs of the machine, at most 4" in \
+        lines["noncluster_cpus"]
+    with open_db(folder, readonly=True) as db:
+        limits = Limits.from_settings(db.settings())
+    assert limits.mem_bytes <= memory / 2
+    assert limits.cpus <= len(os.sched_getaffinity(0))

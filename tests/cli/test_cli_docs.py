@@ -47,7 +47,8 @@ def test_every_setting_is_documented() -> None:
         cells = [c.strip() for c in rows[f"`{key}`"].strip("|").split(" | ")]
         assert len(cells) == 4, cells
         assert cells[1] == setting.value_type
-        assert cells[2] == ("—" if setting.default is None else f"`{setting.default}`")
+        assert cells[2] == ("—" if setting.default is None
+                            else setting.default_rule or f"`{setting.default}`")
         assert setting.description.split("(")[0].strip() in cells[3]
 
 

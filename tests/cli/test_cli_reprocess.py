@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -250,7 +251,9 @@ def test_job_time_limit_kills_a_slow_run(tmp_path: Path, data_root: MockProposal
     assert result.returncode == 0, result.stderr
     assert "r0002  FAILED  TimeLimitExceeded" in result.stdout
     assert "3 runs processed: 2 ok, 1 failed." in result.stdout
-    assert stored_values(folder) == {(1, "sleepy"): 1, (3, "sleepy"): 3}
+    # Run 2's cell says why it is empty.
+    assert stored_values(folder) == {(1, "sleepy"): 1, (2, "sleepy"): None, (3, "sleepy"): 3}
+    assert '"error_cls": "TimeLimitExceeded"' in attributes(folder, 2, "sleepy")
     log = (folder / "process_logs" / "r2-p1234.out").read_text()
     assert "time limit" in log
 
@@ -263,12 +266,11 @@ def test_broken_context_python(tmp_path: Path, data_root: MockProposal) -> None:
     with create_folder(folder, data_root.proposal, RICH_CONTEXT) as db:
         db.set_setting("context_python", str(fake))
     result = reprocess(folder, data_root, "1-2")
-    assert result.returncode == 0, result.stderr
-    for run in (1, 2):
-        line = next(ln for ln in result.stdout.splitlines() if ln.startswith(f"r{run:04d}"))
-        assert "FAILED  ProcessingCrashed" in line and str(fake) in line, line
-    log = (folder / "process_logs" / "r1-p1234.out").read_text()
-    assert "this python is broken" in log and "exited with code 3" in log
+    # The context file is loaded with that python too: nothing can be processed.
+    assert result.returncode == 1, result.stderr
+    assert "cannot be loaded; nothing was processed" in result.stderr
+    assert "(exit 3): this python is broken" in result.stderr
+    assert "Traceback" not in result.stderr
     assert stored_values(folder) == {}
 
     with open_db(folder) as db:
@@ -291,18 +293,19 @@ def test_leftover_fragments_are_merged_first(rich_folder: Path, data_root: MockP
     assert not outcome.fragment.exists()
 
 
-def test_refused_while_a_service_runs(rich_folder: Path, data_root: MockProposal) -> None:
-    from runtable.server.discovery import remove_server_file, write_server_file
+def test_refused_while_another_process_writes_the_folder(rich_folder: Path,
+                                                          data_root: MockProposal) -> None:
+    import os
 
-    # This test process stands in for the service: its process id is alive.
-    write_server_file(rich_folder, "http://127.0.0.1:8780", "token-0123456789abcdef")
-    try:
+    from runtable.store import become_writer
+
+    # This test process stands in for a service whose token reprocess cannot read.
+    with become_writer(rich_folder, "runtable serve", url="http://127.0.0.1:8780"):
         result = reprocess(rich_folder, data_root, "1")
-    finally:
-        remove_server_file(rich_folder)
     assert result.returncode == 1
-    assert "A runtable service is running for" in result.stderr
-    assert "http://127.0.0.1:8780" in result.stderr and "stop the service first" in result.stderr
+    assert result.stderr.startswith(f"Error: runtable serve (process {os.getpid()} on ")
+    assert "http://127.0.0.1:8780" in result.stderr
+    assert "only one process may write a folder" in result.stderr
     assert stored_values(rich_folder) == {}
     assert reprocess(rich_folder, data_root, "1", "--var", "label").returncode == 0
 
@@ -327,3 +330,42 @@ def test_progress_bar_in_a_terminal(rich_folder: Path, data_root: MockProposal) 
     assert "━" in text
     assert [o.run for o in outcomes] == [1, 2, 3]
     assert summary_line(outcomes) == "3 runs processed: 3 ok, 0 failed."
+
+
+# A truncated per-run HDF5 file no longer blocks its run: the next result sets it
+# aside (never deleted), rebuilds the run's file from the database and the new result,
+# and the cells whose full data stayed in it say so.
+def _failed(folder: Path, name: str) -> dict | None:
+    return json.loads(attributes(folder, 1, name) or "{}").get("failed")
+
+
+def test_a_truncated_run_file_is_set_aside_and_rebuilt(rich_folder, data_root):
+    assert reprocess(rich_folder, data_root, "1").returncode == 0
+    run_file = rich_folder / "extracted_data" / "p1234_r1.h5"
+    os.truncate(run_file, run_file.stat().st_size // 2)
+    damaged_bytes = run_file.read_bytes()
+    before = stored_values(rich_folder)
+
+    result = reprocess(rich_folder, data_root, "1", "--var", "label")
+    assert result.returncode == 0, result.stderr
+    assert "FAILED" not in result.stdout, result.stdout
+    # The damaged file is kept, byte for byte, beside the new one.
+    [aside] = (rich_folder / "extracted_data").glob("p1234_r1.h5.damaged-*")
+    assert aside.read_bytes() == damaged_bytes
+    with h5py.File(run_file, "r") as f:
+        assert f["label/data"][()].decode() == "run 1"
+        # Every other value of the run is rebuilt from the database, as its summary.
+        assert set(f[".reduced"]) >= {"xgm_flux", "n_trains", "camera", "label"}
+        assert f[".reduced/n_trains"][()] == before[(1, "n_trains")]
+        assert "broken" in f[".errors"]
+    assert stored_values(rich_folder) == before  # no value lost or changed
+    # The problem shows on the run's cells whose full data stayed in the damaged file.
+    failed = _failed(rich_folder, "xgm_flux")
+    assert failed["error_cls"] == "DamagedFile" and aside.name in failed["error"]
+    assert _failed(rich_folder, "label") is None
+
+    # Processing the run again brings everything back.
+    assert reprocess(rich_folder, data_root, "1").returncode == 0
+    assert _failed(rich_folder, "xgm_flux") is None
+    with h5py.File(run_file, "r") as f:
+        assert f["xgm_flux/data"].shape == (64,)

@@ -54,7 +54,8 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch, results_of):
     def broken(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fragment, "_write", broken)
+    monkeypatch.setattr(fragment, "_write_cell", broken)
+    monkeypatch.setattr(fragment, "_write_error", broken)
     with pytest.raises(OSError):
         write_fragment(results_of(a=1), tmp_path, 1, 1)
     assert list(tmp_path.iterdir()) == []

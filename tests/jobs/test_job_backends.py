@@ -64,7 +64,7 @@ def test_job_runs_and_fragment_merges(make_queue, folder, backend):
     assert "Finished r1" in log
 
 
-def test_crash_gives_every_selected_variable_an_error(make_queue, folder, backend):
+def test_crash_gives_the_unfinished_variables_an_error(make_queue, folder, backend):
     write_context(folder, EXITS)
     queue = make_queue(backend)
     [job] = queue.submit(PROPOSAL, 1)
@@ -72,7 +72,8 @@ def test_crash_gives_every_selected_variable_an_error(make_queue, folder, backen
     assert job.state is JobState.FAILED
     assert "exit code 3" in job.message or "exited with code 3" in job.message
     values = _merged(folder)
-    for name in ("fine", "exits"):
+    assert values["fine"] == (1, None)  # finished before the crash: kept
+    for name in ["exits"]:
         value, attrs = values[name]
         assert value is None
         assert attrs["error_cls"] == "ProcessingCrashed"

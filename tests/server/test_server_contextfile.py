@@ -112,7 +112,8 @@ def test_check_ok_lists_variables_and_warnings(srv: RunningServer) -> None:
     status, body = call(srv, "POST", "/api/context/check", {"text": "import os\n" + GOOD})
     assert status == 200
     assert body["ok"] is True and body["errors"] == []
-    assert body["variables"] == [{"name": "answer", "title": "Answer"}]
+    assert body["variables"] == [{"name": "answer", "title": "Answer", "data": "raw",
+                                  "cluster": False, "tags": []}]
     assert [(w["line"], w["message"]) for w in body["warnings"]] == [
         (1, "'os' imported but unused")]
     # Checking saved nothing.

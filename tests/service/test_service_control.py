@@ -113,8 +113,11 @@ def test_cancel_a_queued_and_a_running_job(processed, folder):
     assert service.cancel(first.id) is False
     assert service.cancel(99_999) is False
     service.wait_idle(TIMEOUT)
-    # The cancelled run's cell says why it is empty; the other variables are intact.
-    assert values(folder, 1)["slow"] == ("error", "Cancelled")
+    # The cancelled run's cell keeps its value and says why it was not computed
+    # again; the other variables are intact.
+    assert values(folder, 1)["slow"] == 1
+    with open_db(folder, readonly=True) as db:
+        assert db.get_attributes(PROPOSAL, 1, "slow")["failed"]["error_cls"] == "Cancelled"
     assert values(folder, 1)["answer"] == 42
     (folder / "hold").unlink()
 

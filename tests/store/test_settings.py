@@ -19,7 +19,7 @@ def test_defaults_and_listing(db: DatabaseFolder) -> None:
     values = db.settings()
     assert set(values) == set(SETTINGS)
     assert values["slurm_time"] == "02:00:00"
-    assert values["noncluster_mem"] == "25G"
+    assert values["noncluster_mem"] == SETTINGS["noncluster_mem"].default  # at most 25G
     assert values["data_format_version"] == 4
     assert values["slurm_partition"] is None
 

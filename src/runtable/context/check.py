@@ -95,37 +95,60 @@ def _is_runtable_annotation(node: ast.AST | None) -> bool:
     )
 
 
-def check_file(path: str | Path) -> int:
-    """Print a report for the context file at ``path``; the exit status for the CLI."""
+def check_file(path: str | Path, timeout: float | None = None) -> int:
+    """Print a report for the context file at ``path``; the exit status for the CLI.
+
+    The file is loaded in a child process (``runtable.server.contextcheck``), stopped
+    after ``timeout`` seconds: it is user code, which may exit, hang or crash at import.
+    """
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from runtable.server.contextcheck import CHECK_TIMEOUT_S, check_text
+
     console = Console(highlight=False)
     path = Path(path)
     try:
-        code = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         console.print(f"[red]Cannot read {escape(str(path))}: {exc.strerror}[/red]")
         return 2
-    report = check_source(code, path)
-    for problem in report.errors:
-        console.print(f"[red]error[/red] {escape(str(problem))}", soft_wrap=True)
-    for problem in report.warnings:
-        console.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
-    if not report.ok:
-        n = len(report.errors)
+    try:
+        code = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        console.print(f"[red]error[/red] {escape(str(path))}:{line}: the file is not UTF-8 "
+                      f"text (byte 0x{data[exc.start]:02x}); save it as UTF-8.",
+                      soft_wrap=True)
+        return 1
+    result = check_text(code, path.parent, timeout=timeout or CHECK_TIMEOUT_S,
+                        name=str(path.absolute()))
+
+    def where(issue: object) -> str:
+        line = getattr(issue, "line", None)
+        shown = getattr(issue, "path", "") or str(path)
+        return f"{shown}:{line}" if line else shown
+
+    for issue in result.errors:
+        console.print(f"[red]error[/red] {escape(where(issue))}: {escape(issue.message)}",
+                      soft_wrap=True)
+    for issue in result.warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(where(issue))}: "
+                      f"{escape(issue.message)}", soft_wrap=True)
+    if not result.ok:
+        n = len(result.errors)
         console.print(
             f"{escape(str(path))}: {n} error{'s' if n != 1 else ''}; the file cannot be used.",
             soft_wrap=True,
         )
         return 1
     table = Table("name", "title", "data", "cluster", "tags", title=f"{path}: variables")
-    for v in report.variables:
-        table.add_row(*map(escape, (v["name"], v["title"], v["data"])),
-                      "yes" if v["cluster"] else "", escape(", ".join(v["tags"])))
+    for v in result.variables:
+        table.add_row(*map(escape, (v["name"], v["title"], v.get("data", ""))),
+                      "yes" if v.get("cluster") else "", escape(", ".join(v.get("tags", []))))
     console.print(table)
-    n = len(report.variables)
+    n = len(result.variables)
     console.print(f"{escape(str(path))}: OK, {n} variable{'s' if n != 1 else ''}.",
                   soft_wrap=True)
     return 0

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,10 +85,20 @@ class Execution:
         self.errors: dict[str, BaseException] = {}
         self.metadata = MetadataCache(pipeline.proposal, pipeline.run_number)
 
-    def run(self) -> Results:
+    def run(self, on_result: Callable[[str, Cell | BaseException], None] | None = None
+            ) -> Results:
+        """Compute every variable in order. ``on_result(name, cell or exception)`` is
+        called as each stored (non-transient) variable finishes, ``start_time`` first,
+        so results can be saved before the next variable runs."""
         cells: dict[str, Cell] = {"start_time": Cell(start_time(self.run_obj))}
+        if on_result is not None:
+            on_result("start_time", cells["start_time"])
         for name, var in self.variables.items():
             cell = self._compute(name, var)
+            if on_result is not None and not var.transient:
+                result = self.errors.get(name, cell)
+                if result is not None:
+                    on_result(name, result)
             if cell is None:
                 continue
             if cell.data is not None:

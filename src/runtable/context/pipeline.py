@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -274,11 +274,14 @@ class Pipeline:
 
     # -- execution ------------------------------------------------------------------
 
-    def execute(self, data: Any = None, param_values: Mapping[str, Any] | None = None) -> Results:
+    def execute(self, data: Any = None, param_values: Mapping[str, Any] | None = None,
+                on_result: Callable[[str, Any], None] | None = None) -> Results:
         """Compute every variable for this pipeline's run and return :class:`Results`.
 
         ``data`` is the run object passed to the variables; by default ``self.data``,
         else the run is opened with ``extra_data.open_run(proposal, run_number)``.
+        ``on_result(name, cell_or_exception)`` is called as each stored variable
+        finishes (a processing job saves it at once, so a crash later keeps it).
         """
         if self.proposal is None or self.run_number is None:
             raise ValueError("proposal and run_number must be set")
@@ -287,7 +290,7 @@ class Pipeline:
         if run is None:
             run, variables = self._open_run(variables)
         params = {**self.param_values, **(param_values or {})}
-        results = Execution(self, run, variables, params).run()
+        results = Execution(self, run, variables, params).run(on_result)
         self.results = results
         return results
 

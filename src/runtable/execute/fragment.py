@@ -20,10 +20,11 @@ can't be stored becomes an error for that variable alone.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,13 @@ class StoreError(Exception):
     """A value that could not be written to the fragment (recorded as its error)."""
 
 
+#: Attribute of ``/.errors/<name>`` marking the error of a job that died before
+#: finishing the variable: the merge keeps the value stored before, with the failure.
+JOB_FAILURE_ATTR = "job_failure"
+#: Suffix of the journal beside a fragment being written: one finished name per line.
+JOURNAL_SUFFIX = ".done"
+
+
 def write_fragment(
     results: ResultsLike,
     out_dir: str | Path,
@@ -73,25 +81,143 @@ def write_fragment(
     ``provenance`` defaults to ``results.provenance`` (or ``"context.py"``). Raises only
     when the file itself can't be written (e.g. disk full); the partial file is removed.
     """
-    out_dir = Path(out_dir)
-    _make_dirs(out_dir)
     if provenance is None:
         provenance = getattr(results, "provenance", None) or DEFAULT_PROVENANCE
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f"p{proposal}_r{run}.", suffix=".writing.h5", dir=out_dir
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    writer = FragmentWriter(out_dir, proposal, run, provenance, journal=False)
     try:
-        # Explicit mode, not umask: the service and users' jobs share these files.
-        os.chmod(tmp, 0o666)
-        _write(tmp, results, provenance)
-        ready = tmp.with_name(tmp.name.removesuffix(".writing.h5") + ".ready.h5")
-        os.replace(tmp, ready)
+        errors = dict(results.errors)
+        for name, cell in results.cells.items():
+            if name not in errors:
+                writer.add(name, cell)
+        for name, exc in errors.items():
+            writer.add(name, exc)
+        return writer.finish()
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        writer.abort()
         raise
-    return ready
+
+
+def partial_path(out_dir: str | Path, proposal: int, run: int) -> Path:
+    """A new, unique name for a fragment being written: ``p{proposal}_r{run}.<random>
+    .writing.h5`` (renamed to ``….ready.h5`` once complete)."""
+    return Path(out_dir) / f"p{proposal}_r{run}.{secrets.token_hex(8)}.writing.h5"
+
+
+def journal_path(partial: str | Path) -> Path:
+    """The journal of a fragment being written: the names it holds completely."""
+    return Path(str(partial) + JOURNAL_SUFFIX)
+
+
+class FragmentWriter:
+    """A fragment written one variable at a time, as each finishes.
+
+    With ``journal`` (what a processing job uses), the file is flushed after each
+    variable and the variable's name appended to :func:`journal_path`: when the job
+    dies, what it had finished can be taken from the partial file
+    (:func:`runtable.jobs.errors.write_error_fragment`). :meth:`finish` renames the
+    file to ``….ready.h5``; :meth:`abort` removes it. ``path``: the ``….writing.h5``
+    name to use (default: a new one); nothing is created before the first variable.
+    """
+
+    def __init__(self, out_dir: str | Path, proposal: int, run: int,
+                 provenance: str = DEFAULT_PROVENANCE, *, path: str | Path | None = None,
+                 journal: bool = True) -> None:
+        self.out_dir = Path(out_dir)
+        self.path = Path(path) if path is not None else partial_path(out_dir, proposal, run)
+        self.provenance = provenance
+        self.journal = journal
+        self.names: list[str] = []
+        self._file: h5py.File | None = None
+        self._journal_fd: int | None = None
+
+    def _open(self) -> h5py.File:
+        if self._file is None:
+            if self.path.exists():
+                self._file = h5py.File(self.path, "a")
+            else:
+                _make_dirs(self.out_dir)
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                # Explicit mode, not umask: the service and users' jobs share these files.
+                os.chmod(self.path, 0o666)
+                self._file = h5py.File(self.path, "w")
+                self._file.attrs["provenance"] = self.provenance
+                for group in SPECIAL_GROUPS:
+                    self._file.create_group(group)
+        return self._file
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def add(self, name: str, result: Any) -> None:
+        """Store one variable's result: a Cell, or the exception it failed with. A value
+        that can't be stored becomes that variable's error."""
+        f = self._open()
+        if isinstance(result, BaseException):
+            _write_error(f, name, result)
+        else:
+            try:
+                deferred = _write_cell(f, name, result)
+            except Exception as exc:
+                log.error("Could not store %s", name, exc_info=True)
+                _remove(f, name)
+                _write_error(f, name, _store_error(result, exc))
+            else:
+                if deferred:
+                    self._close()  # h5netcdf opens the file itself
+                    failed = _write_netcdf(self.path, deferred)
+                    f = self._open()
+                    for item in deferred:
+                        if item.name in failed:
+                            _remove(f, item.name)
+                        elif item.group in f:
+                            f[item.group].attrs[OBJTYPE_ATTR] = item.objtype
+                    for failed_name, exc in failed.items():
+                        _write_error(f, failed_name, exc)
+        self.names.append(name)
+        if self.journal:
+            f.flush()
+            self._note_done(name)
+
+    def _note_done(self, name: str) -> None:
+        if self._journal_fd is None:
+            self._journal_fd = os.open(journal_path(self.path),
+                                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        os.write(self._journal_fd, (name + "\n").encode())
+
+    def finish(self) -> Path:
+        """Close the file and rename it to ``….ready.h5``; returns that path."""
+        self._open()  # a fragment with no variables is still a fragment
+        self._close()
+        ready = self.path.with_name(self.path.name.removesuffix(".writing.h5") + ".ready.h5")
+        os.replace(self.path, ready)
+        self._drop_journal()
+        return ready
+
+    def abort(self) -> None:
+        """Remove what was written (the file could not be completed)."""
+        with contextlib.suppress(Exception):
+            self._close()
+        self.path.unlink(missing_ok=True)
+        self._drop_journal()
+
+    def _drop_journal(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        if self.journal:
+            journal_path(self.path).unlink(missing_ok=True)
+
+
+def _write_error(f: h5py.File, name: str, exc: BaseException) -> None:
+    errors = f[".errors"]
+    if name in errors:
+        del errors[name]
+    ds = errors.create_dataset(name, data=str(exc), dtype=_STR)
+    ds.attrs["type"] = type(exc).__name__
+    if getattr(exc, "keeps_previous_value", False):
+        ds.attrs[JOB_FAILURE_ATTR] = True
 
 
 def _make_dirs(path: Path) -> None:
@@ -116,37 +242,6 @@ class _Deferred:
     group: str
     obj: Any
     objtype: str
-
-
-def _write(path: Path, results: ResultsLike, provenance: str) -> None:
-    errors: dict[str, BaseException] = dict(results.errors)
-    deferred: list[_Deferred] = []
-    with h5py.File(path, "w") as f:
-        f.attrs["provenance"] = provenance
-        for group in SPECIAL_GROUPS:
-            f.create_group(group)
-        for name, cell in results.cells.items():
-            if name in errors:
-                continue
-            try:
-                deferred += _write_cell(f, name, cell)
-            except Exception as exc:
-                log.error("Could not store %s", name, exc_info=True)
-                _remove(f, name)
-                errors[name] = _store_error(cell, exc)
-    if deferred:
-        failed = _write_netcdf(path, deferred)
-        with h5py.File(path, "a") as f:
-            for item in deferred:
-                if item.name in failed:
-                    _remove(f, item.name)
-                elif item.group in f:
-                    f[item.group].attrs[OBJTYPE_ATTR] = item.objtype
-            errors.update(failed)
-    with h5py.File(path, "a") as f:
-        for name, exc in errors.items():
-            ds = f[".errors"].create_dataset(name, data=str(exc), dtype=_STR)
-            ds.attrs["type"] = type(exc).__name__
 
 
 def _store_error(cell: Any, exc: BaseException) -> StoreError:
@@ -315,6 +410,8 @@ class FragmentContents:
     other arrays as numpy arrays; attrs are decoded (``str``, ``bool``, ``float``,
     ``background`` as a uint8 array).
     ``errors``: name -> ``(exception class name, message)``.
+    ``job_failures``: the errors' names recorded because the job died (the value
+    stored before stays, see :data:`JOB_FAILURE_ATTR`).
     """
 
     path: Path
@@ -323,6 +420,7 @@ class FragmentContents:
     data_names: list[str] = field(default_factory=list)
     summaries: dict[str, Summary] = field(default_factory=dict)
     errors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    job_failures: set[str] = field(default_factory=set)
 
     @property
     def start_time(self) -> float | None:
@@ -355,6 +453,8 @@ def read_fragment(path: str | Path) -> FragmentContents:
                 continue
             cls = _decode(ds.attrs.get("type", "Exception"))
             contents.errors[key] = (cls, _read_str(ds))
+            if ds.attrs.get(JOB_FAILURE_ATTR, False):
+                contents.job_failures.add(key)
     return contents
 
 

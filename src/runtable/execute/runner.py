@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .fragment import read_fragment, write_fragment
+from .fragment import DEFAULT_PROVENANCE, FragmentWriter, read_fragment
 
 log = logging.getLogger("runtable.execute")
 
@@ -102,6 +102,7 @@ def execute_run(
     context_file: str | Path | None = None,
     run_data: Any = None,
     capture_output: bool = True,
+    partial: str | Path | None = None,
 ) -> RunOutcome:
     """Execute the context file for one run and write its result fragment.
 
@@ -117,6 +118,10 @@ def execute_run(
     ``runtable`` loggers are appended to the run's log (``capture_output=False``
     leaves ``sys.stdout``/``sys.stderr`` alone). Safe to call repeatedly in one
     process; never raises for problems in the context file or the data.
+
+    ``partial``: the ``….writing.h5`` name of the fragment while it is written (see
+    :func:`runtable.execute.fragment.partial_path`); whoever starts the job chooses it
+    to find what a job that died had finished.
     """
     db_dir = Path(db_dir)
     context_path = Path(context_file) if context_file is not None else db_dir / "context.py"
@@ -130,7 +135,7 @@ def execute_run(
         with _capture(logfile, capture_output):
             try:
                 _execute(outcome, db_dir, context_path, data, variables, match, cluster,
-                         run_data)
+                         run_data, partial)
             # SystemExit too: sys.exit() in a context file must not end a warm worker.
             except (Exception, SystemExit) as exc:
                 log.error("Processing failed", exc_info=True)
@@ -151,6 +156,7 @@ def _execute(
     match: Sequence[str],
     cluster: bool | None,
     run_data: Any,
+    partial: str | Path | None,
 ) -> None:
     from runtable.context import Pipeline
 
@@ -187,14 +193,19 @@ def _execute(
                 outcome.failure = (type(exc).__name__, f"Could not open the run: {exc}")
                 return
 
-    with timer("execute"):
-        results = selected.execute(data=dc)
-    with timer("write"):
-        fragment = write_fragment(
-            results, db_dir / "extracted_data", outcome.proposal, outcome.run,
-            provenance=getattr(results, "provenance", None) or None,
-        )
-        contents = read_fragment(fragment)
+    # Each variable is saved as it finishes: if the job dies (a crash, a limit), what
+    # it had computed is kept (runtable.jobs.errors.write_error_fragment).
+    writer = FragmentWriter(db_dir / "extracted_data", outcome.proposal, outcome.run,
+                            selected.provenance or DEFAULT_PROVENANCE, path=partial)
+    try:
+        with timer("execute"):
+            results = selected.execute(data=dc, on_result=writer.add)
+        with timer("write"):
+            fragment = writer.finish()
+            contents = read_fragment(fragment)
+    except BaseException:
+        writer.abort()
+        raise
     outcome.fragment = fragment
     outcome.errors = dict(contents.errors)
     outcome.ok = [n for n in results.cells if n != "start_time" and n not in outcome.errors]

@@ -5,8 +5,9 @@ machines) share nothing but the file system, so a batch is a folder that both re
 and write, each file with one writer::
 
     slurm_batches/<name>/
-        manifest.json       the jobs (each an item: what to execute), the database
-                            folder, limits; written once by the service before ``sbatch``
+        manifest.json       the jobs (each an item: what to execute, and where its
+                            run writes its fragment meanwhile), the database folder,
+                            limits; written once by the service before ``sbatch``
         submitted.json      the array's Slurm job id and number of tasks, written by
                             the service after ``sbatch``
         claims/<index>      made with O_EXCL: by the task that processes item <index>
@@ -22,7 +23,7 @@ and write, each file with one writer::
 
 Claiming with ``O_EXCL`` is atomic on local disks, NFS (v3 and later) and GPFS, so
 every item is processed by at most one task, and a task that starts late simply finds
-less to do (the tasks *pull* work: see ``docs/adr/004-slurm-job-arrays-pull-workers.md``).
+less to do (the tasks *pull* work: see ``docs/adr/005-slurm-job-arrays-pull-workers.md``).
 This module imports only the standard library (and :mod:`runtable.jobs.model`): the
 workers load it before deciding whether there is anything to do.
 """
@@ -78,12 +79,19 @@ class Manifest:
     mem_bytes: int | None
     #: CPUs of a task (``--cpus-per-task``): thread pools are sized to it.
     cpus: int
+    #: For each item, where its run writes its fragment while it runs: what it had
+    #: finished is kept if it dies (see :mod:`runtable.jobs.errors`).
+    partials: tuple[str, ...] = ()
+
+    def partial(self, index: int) -> str | None:
+        return self.partials[index] if index < len(self.partials) else None
 
     def to_json(self) -> str:
         return json.dumps({"version": FORMAT_VERSION, "db_dir": self.db_dir,
                            "run_time_s": self.run_time_s, "task_time_s": self.task_time_s,
                            "mem_bytes": self.mem_bytes, "cpus": self.cpus,
-                           "items": [_job_to_json(j) for j in self.items]})
+                           "items": [_job_to_json(j) for j in self.items],
+                           "partials": list(self.partials)})
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -93,7 +101,8 @@ class Manifest:
                              f"{FORMAT_VERSION} (a different runtable wrote it)")
         return cls(db_dir=d["db_dir"], items=tuple(_job_from_json(i) for i in d["items"]),
                    run_time_s=float(d["run_time_s"]), task_time_s=float(d["task_time_s"]),
-                   mem_bytes=d.get("mem_bytes"), cpus=int(d.get("cpus") or 1))
+                   mem_bytes=d.get("mem_bytes"), cpus=int(d.get("cpus") or 1),
+                   partials=tuple(d.get("partials") or ()))
 
 
 class BatchFolder:

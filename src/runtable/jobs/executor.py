@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runtable.execute import RunOutcome
+from runtable.execute.fragment import partial_path
 from runtable.execute.subprocess import describe_exit
 
 from .limits import Limits
@@ -93,6 +94,7 @@ class LocalExecutor(Executor):
         self._updates: queue.SimpleQueue[Update] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running: set[int] = set()
+        self._partials: dict[int, str] = {}  # job id -> the fragment it writes
         self._ready = threading.Event()
         self.import_s: float | None = None
 
@@ -122,7 +124,8 @@ class LocalExecutor(Executor):
         elif kind == "finished":
             with self._lock:
                 self._running.discard(event["id"])
-            self._push(finished_update(event))
+                partial = self._partials.pop(event["id"], None)
+            self._push(finished_update(event, partial))
         elif kind == EOF:
             self._on_exit(proc, event["returncode"])
 
@@ -135,9 +138,11 @@ class LocalExecutor(Executor):
             else:  # stopped on purpose (shutdown or new interpreter)
                 lost = set()
         for job_id in lost:
+            with self._lock:
+                partial = self._partials.pop(job_id, None)
             self._push(Update(job_id, JobState.FAILED, error_type="ProcessingCrashed",
                               message="The local worker pool stopped unexpectedly "
-                                      f"({describe_exit(returncode)})"))
+                                      f"({describe_exit(returncode)})", partial=partial))
 
     def _push(self, update: Update) -> None:
         self._updates.put(update)
@@ -154,15 +159,20 @@ class LocalExecutor(Executor):
 
     def submit(self, job: Job, limits: Limits, settings: dict) -> str | None:
         self.start(settings.get("context_python") or None)
+        partial = str(partial_path(Path(settings["db_dir"]) / "extracted_data",
+                                   job.proposal, job.run))
         with self._lock:
             self._running.add(job.id)
+            self._partials[job.id] = partial
         request = run_request(job.id, settings["db_dir"], job, cpus=limits.cpus,
-                              mem_bytes=limits.mem_bytes, time_s=limits.time_s)
+                              mem_bytes=limits.mem_bytes, time_s=limits.time_s,
+                              partial=partial)
         try:
             self._send(request)
         except (OSError, RuntimeError):
             with self._lock:
                 self._running.discard(job.id)
+                self._partials.pop(job.id, None)
             raise
         return None
 
@@ -188,14 +198,16 @@ class LocalExecutor(Executor):
             proc.close(10, join_reader=False)
 
 
-def finished_update(event: dict) -> Update:
+def finished_update(event: dict, partial: str | None = None) -> Update:
     """What a warm parent's ``finished`` event (:mod:`runtable.jobs.warm`) means for
-    the job: done, failed (with the error to record) or cancelled."""
+    the job: done, failed (with the error to record, and ``partial``, the fragment it
+    was writing) or cancelled."""
     job_id = event["id"]
     killed = event.get("killed")
     if killed:
         state = JobState.CANCELLED if killed == "Cancelled" else JobState.FAILED
-        return Update(job_id, state, message=event.get("message"), error_type=killed)
+        return Update(job_id, state, message=event.get("message"), error_type=killed,
+                      partial=partial)
     if event.get("outcome"):
         try:
             outcome = RunOutcome.from_json(event["outcome"])
@@ -209,4 +221,4 @@ def finished_update(event: dict) -> Update:
             return Update(job_id, JobState.FAILED, message=f"{cls}: {message}",
                           fragment=fragment, error_type=cls)
     return Update(job_id, JobState.FAILED, error_type="ProcessingCrashed",
-                  message=describe_exit(int(event.get("returncode") or 0)))
+                  message=describe_exit(int(event.get("returncode") or 0)), partial=partial)

@@ -51,6 +51,11 @@ class Limits:
     slurm_time: str = "02:00:00"
 
     @property
+    def longest_s(self) -> float:
+        """The longest any job may run: the local or the Slurm time limit."""
+        return max(self.time_s, parse_slurm_time(self.slurm_time))
+
+    @property
     def mem_bytes(self) -> int:
         return parse_memory(self.mem)
 
@@ -58,8 +63,10 @@ class Limits:
     def from_settings(cls, settings: Mapping[str, Any]) -> Limits:
         """``noncluster_cpus``, ``noncluster_mem``, ``slurm_time``; the local time limit
         is ``job_time_limit_s`` when set, else ``slurm_time``."""
-        cpus = int(settings.get("noncluster_cpus") or 4)
-        mem = str(settings.get("noncluster_mem") or "25G")
+        from runtable.store.settings import SETTINGS
+
+        cpus = int(settings.get("noncluster_cpus") or SETTINGS["noncluster_cpus"].default)
+        mem = str(settings.get("noncluster_mem") or SETTINGS["noncluster_mem"].default)
         slurm_time = str(settings.get("slurm_time") or "02:00:00")
         limit = settings.get("job_time_limit_s")
         time_s = float(limit) if limit not in (None, "") else parse_slurm_time(slurm_time)

@@ -82,6 +82,9 @@ class Update:
     #: Exception class name to record for the selected variables when the job failed
     #: without writing a fragment (e.g. ``TimeLimitExceeded``).
     error_type: str | None = None
+    #: The fragment the job was writing when it died (``….writing.h5``), if known: what
+    #: it had finished is taken from there.
+    partial: str | None = None
     #: When it happened (epoch seconds), if the executor learns it later (a Slurm
     #: task's event); None: now.
     at: float | None = None

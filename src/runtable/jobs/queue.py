@@ -380,15 +380,17 @@ class JobQueue:
             self._emit(new, previous)
 
     def _record_failure(self, job: Job, update: Update) -> Job:
-        """Give every variable the job was computing the job's error, in a fragment the
-        store merges, so the table shows why the cells are empty."""
+        """Keep what the job had finished, and give every other variable it was
+        computing the job's error, in a fragment the store merges, so the table shows
+        why (see :mod:`runtable.jobs.errors`)."""
         message = update.message or "Processing failed"
         try:
             info = inspect_context(self.db_dir, self.settings().get("context_python"))
             names = [n for n in info.select(job.data, job.variables, job.match, job.cluster)
                      if not info.variables[n].transient]
             path = write_error_fragment(self.db_dir, job.proposal, job.run, names,
-                                        make_error(update.error_type, message))
+                                        make_error(update.error_type, message),
+                                        partial=update.partial)
         except Exception:
             log.exception("could not write the error fragment of job %d", job.id)
             return job

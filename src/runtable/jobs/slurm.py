@@ -17,7 +17,7 @@ was executing gets the task's end as its error, runs no task took are queued aga
 ``sacct`` is used, when the site has accounting, for arrays ``squeue`` no longer
 knows (after ``MinJobAge``); without it they count as vanished.
 
-See ``docs/adr/004-slurm-job-arrays-pull-workers.md`` for the options weighed.
+See ``docs/adr/005-slurm-job-arrays-pull-workers.md`` for the options weighed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtable.execute.fragment import journal_path, partial_path
 from runtable.execute.runner import log_path_for
 from runtable.execute.subprocess import child_env
 
@@ -240,6 +241,10 @@ class _Batch:
     def item(self, job_id: int) -> Job:
         return self.folder.manifest().items[self.index[job_id]]
 
+    def partial(self, job_id: int) -> str | None:
+        """The fragment the job's run writes while it runs."""
+        return self.folder.manifest().partial(self.index[job_id])
+
     @property
     def open_tasks(self) -> int:
         return self.tasks - len(self.ended)
@@ -290,7 +295,9 @@ class SlurmExecutor(Executor):
             db_dir=str(db_dir),
             items=tuple(jobs),
             run_time_s=limits.time_s, task_time_s=parse_slurm_time(limits.slurm_time),
-            mem_bytes=limits.mem_bytes, cpus=limits.cpus)
+            mem_bytes=limits.mem_bytes, cpus=limits.cpus,
+            partials=tuple(str(partial_path(db_dir / "extracted_data", j.proposal, j.run))
+                           for j in jobs))
         folder = BatchFolder.create(db_dir, manifest)
         try:
             out = _run(sbatch_command(folder, tasks, limits, settings)).stdout.strip()
@@ -416,14 +423,16 @@ class SlurmExecutor(Executor):
                                       message=f"Slurm job {name} on {event.get('host')}",
                                       at=event.get("at")))
             elif kind == "finished":
+                update = finished_update(event, batch.partial(job_id))
                 del batch.index[job_id]
                 batch.running.pop(job_id, None)
                 batch.started_any = True
-                update = finished_update(event)
                 updates.append(Update(job_id, update.state, external_id=name,
                                       message=update.message, fragment=update.fragment,
-                                      error_type=update.error_type, at=event.get("at")))
+                                      error_type=update.error_type, partial=update.partial,
+                                      at=event.get("at")))
             elif kind == "released":
+                _discard(batch.partial(job_id))  # it starts afresh in its next batch
                 del batch.index[job_id]
                 batch.running.pop(job_id, None)
                 updates.append(self._requeue(job_id, str(event.get("message")),
@@ -465,9 +474,10 @@ class SlurmExecutor(Executor):
             elif state is JobState.CANCELLED:
                 state, error_type = JobState.FAILED, "ProcessingCrashed"  # not by us
             self._log_task_end(batch, job_id, task, message)
+            partial = batch.partial(job_id)
             del batch.index[job_id], batch.running[job_id]
             updates.append(Update(job_id, state, external_id=name, message=message,
-                                  error_type=error_type))
+                                  error_type=error_type, partial=partial))
         return updates
 
     def _leftovers(self, batch: _Batch) -> list[Update]:
@@ -552,6 +562,13 @@ class SlurmExecutor(Executor):
         # Slurm jobs outlive the service on purpose: a restarted service re-attaches.
         with self._lock:
             self._batches.clear()
+
+
+def _discard(partial: str | None) -> None:
+    """Remove a partial fragment and its journal (the run will be computed again)."""
+    if partial is not None:
+        for path in (Path(partial), journal_path(partial)):
+            path.unlink(missing_ok=True)
 
 
 def _setting(settings: dict[str, Any], key: str) -> int:

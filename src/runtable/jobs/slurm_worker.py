@@ -83,10 +83,10 @@ class Worker:
         try:
             while True:
                 if self.current is None:
-                    item = self._next()
-                    if item is None:
+                    index = self._next()
+                    if index is None:
                         break
-                    self._start(item)
+                    self._start(index)
                 self._wait()
         finally:
             if self.warm is not None:
@@ -96,7 +96,8 @@ class Worker:
 
     # -- taking runs -----------------------------------------------------------------------
 
-    def _next(self) -> Job | None:
+    def _next(self) -> int | None:
+        """The index of the next item this task takes, if any."""
         if self.warm_starts >= MAX_WARM_STARTS and self.warm is None:
             return None
         left = self.end - time.monotonic()
@@ -107,10 +108,11 @@ class Worker:
             index = self.cursor
             self.cursor += 1
             if self.batch.claim(index, str(self.task)):
-                return items[index]
+                return index
         return None
 
-    def _start(self, item: Job) -> None:
+    def _start(self, index: int) -> None:
+        item = self.manifest.items[index]
         if self.batch.cancel_requested(item.id):
             self.emit({"event": "finished", "id": item.id, "killed": "Cancelled",
                        "message": "Cancelled before it started", "returncode": None,
@@ -127,6 +129,7 @@ class Worker:
         # thread pools sized to the CPUs the task asked for.
         request = run_request(item.id, self.manifest.db_dir, item, cpus=self.cpus,
                               mem_bytes=self.manifest.mem_bytes, time_s=time_s,
+                              partial=self.manifest.partial(index),
                               threads=self.manifest.cpus)
         self.current = (item, time.monotonic(), time_s)
         self.cancel_sent = False

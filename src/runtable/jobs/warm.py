@@ -10,7 +10,8 @@ Protocol: JSON lines. Requests on stdin::
 
     {"op": "run", "id": 7, "db_dir": "...", "proposal": 1234, "run": 5, "data": "raw",
      "variables": [], "match": [], "cluster": null, "context_file": null,
-     "cpus": 4, "mem_bytes": 26843545600, "time_s": 7200, "env": {}, "threads": null}
+     "cpus": 4, "mem_bytes": 26843545600, "time_s": 7200, "env": {}, "threads": null,
+     "partial": "<db>/extracted_data/p1234_r5.<random>.writing.h5"}
     {"op": "cancel", "id": 7}
 
 Events on stdout: ``{"event": "ready", "pid": P, "import_s": T}``,
@@ -357,6 +358,7 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
             db_dir, req["proposal"], req["run"], data=req.get("data", "raw"),
             variables=req.get("variables") or (), match=req.get("match") or (),
             cluster=req.get("cluster"), context_file=req.get("context_file"),
+            partial=req.get("partial"),
         )
         data = (outcome.to_json() + "\n").encode()
         while data:

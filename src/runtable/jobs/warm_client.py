@@ -27,15 +27,17 @@ EOF = "eof"
 
 
 def run_request(job_id: int, db_dir: str | Path, job: Any, *, cpus: int,
-                mem_bytes: int | None, time_s: float | None,
+                mem_bytes: int | None, time_s: float | None, partial: str | None,
                 threads: int | None = None) -> dict[str, Any]:
     """The warm parent's ``run`` request for ``job`` (anything with ``proposal``,
     ``run``, ``data``, ``variables``, ``match`` and ``cluster``, e.g. a
-    :class:`~runtable.jobs.Job`), reported back under ``job_id``."""
+    :class:`~runtable.jobs.Job`), reported back under ``job_id``; ``partial``: where it
+    writes its fragment while it runs (see :mod:`runtable.jobs.errors`)."""
     return {"op": "run", "id": job_id, "db_dir": str(db_dir), "proposal": job.proposal,
             "run": job.run, "data": job.data, "variables": list(job.variables),
             "match": list(job.match), "cluster": job.cluster, "cpus": cpus,
-            "mem_bytes": mem_bytes, "time_s": time_s, "threads": threads}
+            "mem_bytes": mem_bytes, "time_s": time_s, "threads": threads,
+            "partial": partial}
 
 
 class WarmProcess:

@@ -23,6 +23,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
+from ..store.uservars import INT64_MAX
 from .access import FolderAccess
 from .auth import TokenAuthMiddleware
 from .edits import HTTPProblem, problem_response
@@ -52,7 +53,7 @@ _CLOSE_TIMEOUT_S = 5.0
 class NotifyRequest(BaseModel):
     """Body of ``POST /api/notify``."""
 
-    run: Annotated[int, Field(ge=0, strict=True, description="run number")]
+    run: Annotated[int, Field(ge=0, le=INT64_MAX, strict=True, description="run number")]
     data: Literal["raw", "proc"] = Field("raw", description="which data is complete")
 
 
@@ -89,9 +90,11 @@ def _readable(exc: RequestValidationError) -> str:
 
 
 def _plain(exc: RequestValidationError) -> list[dict]:
-    """The error list without ``ctx``, which can hold the exception object itself
-    (a validator's ``ValueError``) and would make the answer unserialisable."""
-    return [{k: v for k, v in err.items() if k != "ctx"} for err in exc.errors()]
+    """The error list without ``ctx`` (it can hold the exception object itself) and
+    ``input`` (the bytes of a body that is no JSON, a NaN, a huge text): echoing them
+    back could make the answer unserialisable, and never helps."""
+    return [{k: v for k, v in err.items() if k not in ("ctx", "input")}
+            for err in exc.errors()]
 
 
 def close_app(app: FastAPI) -> None:

@@ -24,7 +24,7 @@ from ..store import (
     CellDataError,
     read_cell,
 )
-from .edits import HTTPProblem
+from .edits import HTTPProblem, RunPath
 
 router = APIRouter(prefix="/api", tags=["cells"])
 
@@ -91,7 +91,7 @@ def encode_json(data: CellData) -> bytes:
     413: {"description": "full resolution over the limit"},
     422: {"description": "a slice, region or path that does not fit the data"}})
 def get_cell_data(
-    run: int,
+    run: RunPath,
     name: str,
     request: Request,
     path: Annotated[str | None, Query(description="a member of a Dataset / column of a "

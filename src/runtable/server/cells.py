@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ..jobs import JobState, active_jobs
-from .edits import HTTPProblem
+from .edits import HTTPProblem, RunPath
 from .table import BadQuery, TableCache, parse_names, parse_runs
 
 router = APIRouter(prefix="/api", tags=["table"])
@@ -93,7 +93,7 @@ def get_table(
     200: {"content": {"image/png": {}}, "description": "the cell's thumbnail"},
     304: {"description": "unchanged since the ETag sent in If-None-Match"},
     404: {"description": "no such cell, or it holds no image"}})
-def get_thumbnail(run: int, name: str, request: Request) -> Response:
+def get_thumbnail(run: RunPath, name: str, request: Request) -> Response:
     """The PNG thumbnail of one cell. Answers carry an ``ETag``; send it back in
     ``If-None-Match`` to get 304 while the image is unchanged."""
     folder = request.app.state.folder

@@ -71,6 +71,14 @@ def post_notify(info: ServerInfo, run: int, data: str = "raw") -> dict[str, Any]
     return _request(info, "POST", "/api/notify", {"run": run, "data": data})
 
 
+def post_reprocess(info: ServerInfo, runs: str, variables: list[str] | None,
+                   data: str = "all") -> dict[str, Any]:
+    """``POST /api/reprocess``: queue ``runs`` (e.g. ``"3-7,9"`` or ``"all"``) on the
+    server; its answer (``{"jobs": [...]}``), or ClientError with its message."""
+    return _request(info, "POST", "/api/reprocess",
+                    {"runs": runs, "variables": variables, "data": data}, timeout=60)
+
+
 def events_url(base_url: str) -> str:
     """The WebSocket URL of the event stream of the server at ``base_url``."""
     parts = urlsplit(base_url)

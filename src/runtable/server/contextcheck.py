@@ -48,8 +48,9 @@ class CheckResult:
 
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
-    #: ``[{"name", "title"}]`` of the variables, when the file loads.
-    variables: list[dict[str, str]] = field(default_factory=list)
+    #: ``[{"name", "title", "data", "cluster", "tags"}]`` of the variables, when the
+    #: file loads.
+    variables: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -63,14 +64,15 @@ class CheckResult:
 
 
 def check_text(text: str, db_dir: str | os.PathLike[str], python: str | None = None,
-               timeout: float = CHECK_TIMEOUT_S) -> CheckResult:
-    """Load and lint ``text`` as ``db_dir``'s context file, in ``python`` (default: this
-    interpreter). Never raises for problems in the text, the interpreter or a time-out:
-    they come back as errors a person can act on."""
+               timeout: float = CHECK_TIMEOUT_S, name: str | None = None) -> CheckResult:
+    """Load and lint ``text`` as ``db_dir``'s context file (``name``: its path, by
+    default ``db_dir/context.py``), in ``python`` (default: this interpreter). Never
+    raises for problems in the text, the interpreter or a time-out: they come back as
+    errors a person can act on."""
     from runtable.execute.subprocess import child_env
 
     db_dir = Path(db_dir).absolute()
-    name = str(db_dir / "context.py")
+    name = name or str(db_dir / "context.py")
     python = python or sys.executable
     cmd = [python, "-m", "runtable.server.contextcheck", name]
     try:
@@ -96,9 +98,10 @@ def check_text(text: str, db_dir: str | os.PathLike[str], python: str | None = N
             return _parse(json.loads(line))
     tail = "\n".join(err.decode("utf-8", "replace").strip().splitlines()[-8:])
     return CheckResult([Issue(
-        f"Checking the context file failed (the checker exited with status "
-        f"{proc.returncode}); is runtable installed in {python}?", kind="Setup",
-        traceback=tail)])
+        f"Loading the context file ended its process without an answer (exit status "
+        f"{proc.returncode}). Look for os._exit(), a crash in a library it imports, or "
+        f"code that kills its own process at the top level of the file; or runtable is "
+        f"not installed in {python}.", kind="Exited", traceback=tail)])
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -134,7 +137,7 @@ def _check_in_child(text: str, name: str) -> dict[str, Any]:
     except SyntaxError as exc:
         column = exc.offset
     errors: list[dict[str, Any]] = []
-    variables: list[dict[str, str]] = []
+    variables: list[dict[str, Any]] = []
     try:
         pipeline = Pipeline.from_str(text, path=name)
     except ContextFileErrors as exc:
@@ -144,7 +147,8 @@ def _check_in_child(text: str, name: str) -> dict[str, Any]:
                 p.message, p.line, column if p.kind == "SyntaxError" else None, p.kind,
                 p.path if other else "", getattr(p, "traceback", ""))))
     else:
-        variables = [{"name": v.name, "title": v.title or v.name}
+        variables = [{"name": v.name, "title": v.title or v.name, "data": v.data.value,
+                      "cluster": bool(v.cluster), "tags": list(v.tags)}
                      for v in pipeline.vars.values()]
     try:
         warnings = [asdict(Issue(w.message, w.line or None, kind="pyflakes"))

@@ -14,6 +14,7 @@ SQLite lock (the service merging a large fragment) never stalls the event loop.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 import unicodedata
@@ -21,17 +22,30 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from ..store import ReadOnlyError, ValidationError
-from ..store.uservars import RESERVED_NAMES, check_name, check_type
+from ..store import EditConflict, ReadOnlyError, ValidationError
+from ..store.folder import UNCHECKED, check_timestamp
+from ..store.uservars import (
+    INT64_MAX,
+    MAX_TEXT,
+    RESERVED_NAMES,
+    check_name,
+    check_text,
+    check_type,
+)
 from .access import FolderAccess, FolderUnwritable
 from .events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
 from .table import AFTER_ATTR
 
-#: Longest comment accepted: far more than a logbook line, far less than a mistake.
-MAX_TEXT = 100_000
+#: A run number or an id in a path: what SQLite's INTEGER holds (beyond: 422, no crash).
+RunPath = Annotated[int, PathParam(ge=0, le=INT64_MAX, description="run number")]
+IdPath = Annotated[int, PathParam(ge=0, le=INT64_MAX, description="id")]
+
+#: A text a person types: at most MAX_TEXT characters of valid Unicode.
+PersonText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(check_text)]
 
 router = APIRouter(prefix="/api", tags=["edits"])
 
@@ -43,25 +57,30 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class HTTPProblem(Exception):
-    """An answer other than 2xx, with a sentence for the person who sent the request."""
+    """An answer other than 2xx, with a sentence for the person who sent the request
+    (and, in ``extra``, more fields of the answer: the current value of a conflict)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.extra = extra
 
 
 def problem_response(exc: HTTPProblem) -> JSONResponse:
     """The JSON answer for ``exc``."""
-    return JSONResponse(status_code=exc.status, content={"detail": exc.detail})
+    return JSONResponse(status_code=exc.status, content={**exc.extra, "detail": exc.detail})
 
 
 # -- bodies and answers ------------------------------------------------------------------
 class CommentBody(BaseModel):
     """Body of ``PUT /api/runs/{run}/comment``."""
 
-    text: Annotated[str | None, Field(max_length=MAX_TEXT,
-                                      description="the comment; empty or null clears it")]
+    text: Annotated[PersonText | None, Field(description="the comment; empty or null "
+                                                        "clears it")]
+    base: str | None = Field(None, description="the comment the edit was made on (what "
+                             "the page showed); if the stored one differs, the answer is "
+                             "409 with the `current` one and nothing changes")
 
 
 class CommentOut(BaseModel):
@@ -76,6 +95,9 @@ class ValueBody(BaseModel):
 
     value: Any = Field(description="a boolean, number or string as the variable's type "
                        "needs (strings like \"3.5\" or \"yes\" are converted); null clears")
+    base: Any = Field(None, description="the value the edit was made on (what the page "
+                      "showed); if the stored one differs, the answer is 409 with the "
+                      "`current` one and nothing changes")
 
 
 class ValueOut(BaseModel):
@@ -89,13 +111,13 @@ class ValueOut(BaseModel):
 class VariableBody(BaseModel):
     """Body of ``POST /api/variables``: a new user-editable column."""
 
-    title: Annotated[str, Field(min_length=1, max_length=200,
-                                description="shown in the header; '/' makes groups")]
+    title: Annotated[PersonText, Field(min_length=1, max_length=200,
+                                       description="shown in the header; '/' makes groups")]
     name: Annotated[str | None, Field(
         default=None, description="the column's name in the database and the Python API; "
         "derived from the title when not given")]
     type: Annotated[str, Field(description="boolean, integer, number or string")]
-    description: Annotated[str | None, Field(default=None, max_length=MAX_TEXT)]
+    description: Annotated[PersonText | None, Field(default=None)]
     after: Annotated[str | None, Field(
         default=None, description="name of the variable this column follows, or "
         "\"comment\" for the first place; null: after all others")]
@@ -117,17 +139,20 @@ class VariableOut(BaseModel):
 class TimeCommentBody(BaseModel):
     """Body of the time-comment routes."""
 
-    text: Annotated[str, Field(max_length=MAX_TEXT)]
-    timestamp: Annotated[float | datetime | None, Field(
+    text: PersonText
+    timestamp: Annotated[Annotated[float, Field(allow_inf_nan=False)] | datetime | None, Field(
         default=None, description="epoch seconds or ISO 8601 (without a zone: the "
         "server's local time); default now")]
+    base: str | None = Field(None, description="PUT only: the text the edit was made "
+                             "on; if the stored one differs, the answer is 409 with the "
+                             "`current` one and nothing changes")
 
 
 class TimeCommentOut(BaseModel):
-    """A standalone comment as stored."""
+    """A standalone comment as stored (``timestamp`` null: not a valid time)."""
 
     id: int
-    timestamp: float
+    timestamp: float | None
     text: str
 
 
@@ -161,6 +186,8 @@ def _writing(call: Any, *args: Any, **kwargs: Any) -> Any:
     """``call(*args)`` with the store's exceptions turned into answers."""
     try:
         return call(*args, **kwargs)
+    except EditConflict as exc:
+        raise HTTPProblem(409, str(exc), current=exc.current) from exc
     except ValidationError as exc:
         raise HTTPProblem(422, str(exc)) from exc
     except (FolderUnwritable, ReadOnlyError) as exc:
@@ -174,9 +201,11 @@ def _writing(call: Any, *args: Any, **kwargs: Any) -> Any:
 def _stamp(value: float | datetime | None) -> float | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value.timestamp()  # naive: local time, as a person at the beamline means
-    return float(value)
+    try:
+        # Naive datetimes: local time, as a person at the beamline means.
+        return check_timestamp(value.timestamp() if isinstance(value, datetime) else value)
+    except (ValidationError, OverflowError, OSError) as exc:
+        raise HTTPProblem(422, f"timestamp: {exc}") from exc
 
 
 def name_from_title(title: str) -> str:
@@ -205,18 +234,19 @@ def _variable_out(folder: FolderAccess, name: str) -> VariableOut:
 
 # -- routes ------------------------------------------------------------------------------
 @router.put("/runs/{run}/comment", response_model=CommentOut, responses=_ERRORS)
-def put_comment(run: int, body: CommentBody, request: Request) -> CommentOut:
+def put_comment(run: RunPath, body: CommentBody, request: Request) -> CommentOut:
     """Set a run's comment; an empty text clears it. Publishes ``comment_set``."""
     folder = _folder(request)
     proposal = _proposal_of(folder, run)
     text = body.text or None
-    _writing(lambda: folder.writer().set_comment(proposal, run, text))
+    base = body.base if "base" in body.model_fields_set else UNCHECKED
+    _writing(lambda: folder.writer().set_comment(proposal, run, text, base))
     _bus(request).publish(CommentSet(proposal, run, text or ""))
     return CommentOut(run=run, text=text)
 
 
 @router.put("/runs/{run}/values/{name}", response_model=ValueOut, responses=_ERRORS)
-def put_value(run: int, name: str, body: ValueBody, request: Request) -> ValueOut:
+def put_value(run: RunPath, name: str, body: ValueBody, request: Request) -> ValueOut:
     """Set one cell of a user-editable variable (null or "" clears it), validated for
     the variable's type. Publishes ``user_value_set``."""
     folder = _folder(request)
@@ -230,9 +260,10 @@ def put_value(run: int, name: str, body: ValueBody, request: Request) -> ValueOu
     if isinstance(body.value, list | dict):
         raise HTTPProblem(422, f"{name!r} holds one {info.type} per run, not a list or "
                           "an object")
+    base = body.base if "base" in body.model_fields_set else UNCHECKED
     try:
         stored = _writing(
-            lambda: folder.writer().set_user_value(proposal, run, name, body.value))
+            lambda: folder.writer().set_user_value(proposal, run, name, body.value, base))
     except HTTPProblem as exc:
         if exc.status == 422:  # say which cell, and what it takes
             exc = HTTPProblem(422, f"Run {run}, {info.title or name}: {exc.detail} "
@@ -281,8 +312,12 @@ def post_variable(body: VariableBody, request: Request) -> VariableOut:
 @router.get("/time-comments", response_model=list[TimeCommentOut], tags=["edits"])
 def list_time_comments(request: Request) -> list[TimeCommentOut]:
     """Every standalone comment, oldest first."""
-    return [TimeCommentOut(id=c.id, timestamp=c.timestamp, text=c.comment)
+    return [TimeCommentOut(id=c.id, timestamp=_finite(c.timestamp), text=c.comment)
             for c in _folder(request).reader().time_comments()]
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _text(text: str) -> str:
@@ -305,7 +340,7 @@ def post_time_comment(body: TimeCommentBody, request: Request) -> TimeCommentOut
 
 
 @router.put("/time-comments/{comment_id}", response_model=TimeCommentOut, responses=_ERRORS)
-def put_time_comment(comment_id: int, body: TimeCommentBody,
+def put_time_comment(comment_id: IdPath, body: TimeCommentBody,
                      request: Request) -> TimeCommentOut:
     """Change a standalone comment's text (and its time, when given). Publishes
     ``time_comment`` with action ``edited``."""
@@ -316,6 +351,12 @@ def put_time_comment(comment_id: int, body: TimeCommentBody,
     def edit() -> None:
         db = folder.writer()
         with db.transaction() as conn:
+            if "base" in body.model_fields_set:
+                row = conn.execute("SELECT comment FROM time_comments WHERE rowid = ?",
+                                   (comment_id,)).fetchone()
+                if row is not None and row[0] != body.base:
+                    raise HTTPProblem(409, "Someone else changed this comment meanwhile; "
+                                      "nothing was changed", current=row[0])
             cur = conn.execute("UPDATE time_comments SET comment = ?, timestamp = "
                                "coalesce(?, timestamp) WHERE rowid = ?",
                                (text, stamp, comment_id))
@@ -329,7 +370,7 @@ def put_time_comment(comment_id: int, body: TimeCommentBody,
 
 
 @router.delete("/time-comments/{comment_id}", status_code=204, responses=_ERRORS)
-def delete_time_comment(comment_id: int, request: Request) -> None:
+def delete_time_comment(comment_id: IdPath, request: Request) -> None:
     """Delete a standalone comment. Publishes ``time_comment`` with action ``deleted``."""
     folder = _folder(request)
 
@@ -350,4 +391,4 @@ def _time_comment(folder: FolderAccess, comment_id: int) -> TimeCommentOut:
         (comment_id,)).fetchone()
     if row is None:  # deleted by another request in between
         raise HTTPProblem(404, f"There is no time comment with id {comment_id}")
-    return TimeCommentOut(id=int(row[0]), timestamp=float(row[1]), text=row[2])
+    return TimeCommentOut(id=int(row[0]), timestamp=_finite(float(row[1])), text=row[2])

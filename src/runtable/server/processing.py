@@ -20,7 +20,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ..jobs import Job
-from .edits import HTTPProblem
+from ..store.uservars import INT64_MAX
+from .edits import HTTPProblem, IdPath, RunPath
 
 router = APIRouter(prefix="/api", tags=["processing"])
 
@@ -103,7 +104,7 @@ class DeletedOut(BaseModel):
 class NewRowsBody(BaseModel):
     """Body of ``POST /api/runs``: either ``runs`` or ``count``."""
 
-    runs: list[Annotated[int, Field(ge=0, strict=True)]] | None = Field(
+    runs: list[Annotated[int, Field(ge=0, le=INT64_MAX, strict=True)]] | None = Field(
         None, max_length=MAX_NEW_ROWS, description="run numbers to create")
     count: Annotated[int, Field(ge=1, le=MAX_NEW_ROWS, strict=True)] | None = Field(
         None, description="create this many runs after the last one")
@@ -180,11 +181,12 @@ def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
         if not runs:
             raise HTTPProblem(422, "The table has no runs yet: nothing to reprocess")
     else:
-        runs = parsed
-        missing = sorted(set(runs) - set(known))
+        # Ranges are compared with the table's runs, never expanded (1-1000000000).
+        runs = parsed.select(known)
+        missing = parsed.missing(known)
         if missing:
             have = f"it has runs {compress_runs(known)}" if known else "it has no runs yet"
-            raise HTTPProblem(422, f"Run(s) {compress_runs(missing)} are not in the table "
+            raise HTTPProblem(422, f"Run(s) {missing} are not in the table "
                               f"({have}); correct the run range")
     names: list[str] = []
     if body.variables is not None:
@@ -214,7 +216,7 @@ def list_jobs(request: Request) -> JobsOut:
 @router.delete("/jobs/{job_id}", response_model=JobOut, status_code=202,
                responses={**_ERRORS, 404: {"description": "unknown job"},
                           409: {"description": "the job has ended already"}})
-def cancel_job(job_id: int, request: Request) -> JobOut:
+def cancel_job(job_id: IdPath, request: Request) -> JobOut:
     """Cancel a queued or running job. A running job is stopped; its state becomes
     ``cancelled`` (a ``job_state`` event) once it has."""
     control = _control(request, "cancel jobs")
@@ -277,7 +279,7 @@ def read_log_chunk(path: os.PathLike[str] | str, offset: int | None,
 
 @router.get("/runs/{run}/log", response_model=LogOut,
             responses={404: {"description": "unknown run"}})
-def run_log(request: Request, run: int,
+def run_log(request: Request, run: RunPath,
             offset: Annotated[int | None, Query(ge=0, description="byte to read from; "
                                                 "absent: the log's last part")] = None
             ) -> LogOut:

@@ -71,6 +71,9 @@ class ProcessingControl(Protocol):
 class Service(ProcessingControl, Protocol):
     """What runs beside the web app for a database folder (the watcher/jobs wiring)."""
 
+    #: The server's URL, set before :meth:`start`.
+    url: str | None
+
     def start(self, bus: EventBus) -> None:
         """Start working; publish every change on ``bus`` (from any thread)."""
 
@@ -94,7 +97,10 @@ def bind_socket(host: str, port: int, retries: int = PORT_RETRIES) -> socket.soc
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     last: OSError | None = None
     for candidate in [port] if port == 0 else range(port, port + retries + 1):
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP;
+        # without it every small answer on a kept-alive connection waits ~40 ms
+        # (Nagle's algorithm meeting the client's delayed ACK).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, candidate))
@@ -165,6 +171,7 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
     try:
         with _stop_on_signals():
             if service is not None:
+                service.url = base  # named to a second server refused on this folder
                 service.start(bus)
             with advertised(db_dir, base, token) as info_file:
                 print(f"Serving {db_dir} -- open this URL in a browser:\n"

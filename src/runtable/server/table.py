@@ -22,7 +22,8 @@ Encoding of one cell (``run_variables`` row) -> ``values[row]`` and ``cells[row]
 * other arrays: ``"float64: (3, 4)"``, ``kind: "array"`` (only the ``.npy`` header is read)
 * complex: its string form, ``kind: "complex"``, ``re``, ``im``
 * errors: null, ``kind: "error"`` or ``"skip"``, ``message``, ``error_cls``
-* plus ``bold``, ``background`` (``#rrggbb``), ``units``, ``max_diff``, ``provenance``.
+* plus ``bold``, ``background`` (``#rrggbb``), ``units``, ``max_diff``, ``provenance``,
+  and ``failed`` (``{message, error_cls}``) on a value kept while a later job for it died.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..store import table as st
+from ..store.fragments import FAILED_ATTR
 from .access import FolderAccess
 from .events import EventBus
 
@@ -246,6 +248,11 @@ def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
             extra["background"] = colour
     if attrs.get("units"):
         extra["units"] = str(attrs["units"])
+    failed = attrs.get(FAILED_ATTR)
+    if isinstance(failed, dict) and kind != st.KIND_ERROR:
+        # A value kept from an earlier processing: the latest one died before it.
+        extra["failed"] = {"message": str(failed.get("error") or ""),
+                           "error_cls": str(failed.get("error_cls") or "Exception")}
     # Bold-when-varied is about the number shown; images and trendlines show the variation.
     if max_diff is not None and max_diff > MAX_DIFF_THRESHOLD and \
             kind in (st.KIND_VALUE, st.KIND_COMPLEX):  # NaN compares False

@@ -115,6 +115,9 @@ class Service:
         self._proposal_arg = Path(proposal_path).absolute() if proposal_path else None
 
         self.bus: EventBus | None = None
+        #: Where the web server of this service listens (``runtable serve`` sets it),
+        #: named to any second writer the folder's lock refuses.
+        self.url: str | None = None
         self.proposal: int | None = None
         #: The proposal folder being watched (None until it is found).
         self.proposal_path: Path | None = None
@@ -160,17 +163,33 @@ class Service:
             raise RuntimeError("the service was already started")
         self._started = True
         self.bus = bus if bus is not None else EventBus()
-        from runtable.store import open_db
+        from runtable.store import StoreError, become_writer, open_db
         from runtable.store.table import keep_adbc_out
 
         # This process writes through sqlite3 from now on: the table reader (the web
         # server's too) must not bring a second SQLite library to the same file.
         self._cleanup.enter_context(keep_adbc_out())
-        self._db = open_db(self.db_dir)
-        self.proposal = self._db.proposal
-        if self.proposal is None:
-            raise ServiceError(f"{self.db_dir} has no proposal set; set it with "
-                               "`runtable config proposal NUMBER`")
+        try:
+            db = open_db(self.db_dir)
+        except StoreError as exc:
+            self._stopped = True
+            self._cleanup.close()
+            raise ServiceError(str(exc)) from None
+        try:
+            self.proposal = db.proposal
+            if self.proposal is None:
+                raise ServiceError(f"{self.db_dir} has no proposal set; set it with "
+                                   "`runtable config proposal NUMBER`")
+            # Held until stop(): merges and the job queue are this process's alone.
+            self._cleanup.enter_context(become_writer(self.db_dir, "runtable serve",
+                                                      url=self.url))
+        except (StoreError, ServiceError) as exc:
+            db.close()
+            self._stopped = True
+            self._cleanup.close()
+            raise ServiceError(str(exc)) from None
+        self._db = db
+        self._cleanup.callback(db.close)  # before the lock is released
         self._runs = {run for prop, run in self._db.runs() if prop == self.proposal}
         self.ready_quiet_s = float(self._setting("ready_quiet_s"))
         self.queue = JobQueue(self.db_dir, executors=self._executors,
@@ -199,8 +218,7 @@ class Service:
         """
         if data not in ("raw", "proc"):
             raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
-        if isinstance(run, bool) or not isinstance(run, int) or run < 0:
-            raise ValueError(f"run must be a non-negative integer, not {run!r}")
+        _check_run(run)
         if not self._started or self._stopping.is_set():
             raise RuntimeError("the service is not running")
         log.info("Notified that run %d (%s) is complete", run, data)
@@ -240,9 +258,7 @@ class Service:
                 # crash the process, and SQLite recovers an unfinished transaction.
                 log.warning("the writer thread did not finish within 120 s")
                 return
-        if self._db is not None:
-            self._db.close()
-        self._cleanup.close()
+        self._cleanup.close()  # the database, then the writer lock
         log.info("Service stopped for %s", self.db_dir)
 
     def __enter__(self) -> Service:
@@ -517,10 +533,12 @@ class Service:
 
     def _merge_pending(self) -> None:
         self._merge_failed = False
+        from runtable.jobs.limits import Limits
         from runtable.store.merge import pending_fragments
 
+        assert self.queue is not None
         before = len(pending_fragments(self.db))
-        results = self.db.merge_pending()
+        results = self.db.merge_pending(Limits.from_settings(self.queue.settings()).longest_s)
         for result in results:
             self._merged(result)
         if len(results) < before:
@@ -691,8 +709,8 @@ class Service:
 
 
 def _check_run(run: object) -> int:
-    if isinstance(run, bool) or not isinstance(run, int) or run < 0:
-        raise ValueError(f"run must be a non-negative integer, not {run!r}")
+    if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run < 2**63:
+        raise ValueError(f"run must be a non-negative integer below 2**63, not {run!r}")
     return run
 
 

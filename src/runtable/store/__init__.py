@@ -36,6 +36,8 @@ Public surface::
     read_table(db, runs=None, names=None) -> TableColumns   # the run table, columnar
     table.refresh(db) -> TableChanges                 # only what changed since
     with db.transaction() as conn: ...                # one write transaction
+    with become_writer(path, "runtable reprocess"):   # the folder's one writer (OS lock)
+    current_writer(path) -> WriterInfo | None         # who writes it now
     db.close()                                        # or use `with open_db(...) as db:`
     read_cell(db, proposal, run, name, path=, slice=, region=, max_points=,
               max_pixels=, preview=) -> CellData      # one cell's full data, read lazily
@@ -66,7 +68,14 @@ from .celldata import (
     TooMuchData,
     read_cell,
 )
-from .errors import ReadOnlyError, StoreError, UnsupportedVersionError, ValidationError
+from .errors import (
+    DamagedDatabase,
+    EditConflict,
+    ReadOnlyError,
+    StoreError,
+    UnsupportedVersionError,
+    ValidationError,
+)
 from .folder import DatabaseFolder, TimeComment, VariableInfo, create_folder, open_db
 from .merge import MergeResult
 from .merge import merge_pending_in as merge_pending
@@ -75,6 +84,7 @@ from .settings import SETTINGS, Setting
 from .summaries import decode_summary, encode_summary
 from .table import TableChanges, TableColumns, read_table
 from .uservars import USER_TYPES
+from .writer import FolderBusy, WriterInfo, WriterLock, become_writer, current_writer
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -86,7 +96,10 @@ __all__ = [
     "CellData",
     "CellDataError",
     "CellNotFound",
+    "DamagedDatabase",
     "DatabaseFolder",
+    "EditConflict",
+    "FolderBusy",
     "MergeResult",
     "ReadOnlyError",
     "Setting",
@@ -98,7 +111,11 @@ __all__ = [
     "UnsupportedVersionError",
     "ValidationError",
     "VariableInfo",
+    "WriterInfo",
+    "WriterLock",
+    "become_writer",
     "create_folder",
+    "current_writer",
     "decode_summary",
     "encode_summary",
     "merge_pending",

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -20,10 +21,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import schema, settings
-from .errors import ReadOnlyError, StoreError, UnsupportedVersionError, ValidationError
+from .errors import (
+    DamagedDatabase,
+    EditConflict,
+    ReadOnlyError,
+    StoreError,
+    UnsupportedVersionError,
+    ValidationError,
+)
 from .h5merge import TMP_SUFFIX, remove_from_run_file
 from .summaries import decode_summary
-from .uservars import USER_TYPES, check_name, check_type, coerce_value
+from .uservars import USER_TYPES, check_name, check_text, check_type, coerce_value
 
 if TYPE_CHECKING:
     from .merge import MergeResult
@@ -38,6 +46,8 @@ CONTEXT_NAME = "context.py"
 BUSY_TIMEOUT_S = 30.0
 #: Provenance of values typed by a person (comments, user-editable variables).
 USER_PROVENANCE = ""
+#: ``base`` of an edit that is not checked against the stored value (last write wins).
+UNCHECKED: Any = object()
 
 DEFAULT_CONTEXT = '''\
 """Context file: each @Variable function below becomes a column of the run table."""
@@ -108,7 +118,13 @@ class DatabaseFolder:
             raise FileNotFoundError(f"No {DB_NAME} in {self.path}")
         self._lock = threading.RLock()
         self._schema_cache: tuple[int, set[str]] | None = None
-        self.conn = _connect(self.db_path, readonly)
+        _refuse_empty(self.db_path)
+        try:
+            self.conn = _connect(self.db_path, readonly)
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise DamagedDatabase(self.db_path, exc) from None
         try:
             version = schema.detect_version(self.conn)
             schema.check_openable(version)
@@ -127,6 +143,12 @@ class DatabaseFolder:
                     if not names <= self._view_columns():
                         with self.transaction():
                             self._ensure_view_columns(names)
+        except sqlite3.OperationalError:
+            self.conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise DamagedDatabase(self.db_path, exc) from None
         except BaseException:
             self.conn.close()
             raise
@@ -300,26 +322,38 @@ class DatabaseFolder:
         return json.loads(row[0]) if row and row[0] else None
 
     # -- comments ----------------------------------------------------------------
-    def set_comment(self, proposal: int, run: int, text: str | None) -> None:
-        """Set (or with None, clear) a run's comment."""
-        if text is not None and not isinstance(text, str):
-            raise ValidationError(f"{text!r} is not a string")
-        self._set_user_cell(proposal, run, "comment", text)
+    def set_comment(self, proposal: int, run: int, text: str | None,
+                    base: Any = UNCHECKED) -> None:
+        """Set (or with None, clear) a run's comment.
+
+        ``base``: the comment the edit was made on (None: none); when the stored one
+        differs, nothing changes and :class:`EditConflict` says what it is now.
+        """
+        if text is not None:
+            if not isinstance(text, str):
+                raise ValidationError(f"{text!r} is not a string")
+            check_text(text, "The comment")
+        if base is not UNCHECKED and base == "":
+            base = None
+        self._set_user_cell(proposal, run, "comment", text or None, base)
 
     def add_time_comment(self, text: str, timestamp: float | None = None) -> int:
         """Add a standalone comment at *timestamp* (default: now); returns its id."""
         if not isinstance(text, str):
             raise ValidationError(f"{text!r} is not a string")
+        check_text(text, "The comment")
+        timestamp = time.time() if timestamp is None else check_timestamp(timestamp)
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO time_comments(timestamp, comment) VALUES (?, ?)",
-                (time.time() if timestamp is None else float(timestamp), text),
+                (timestamp, text),
             )
             return int(cur.lastrowid)
 
     def edit_time_comment(self, comment_id: int, text: str) -> None:
         if not isinstance(text, str):
             raise ValidationError(f"{text!r} is not a string")
+        check_text(text, "The comment")
         with self.transaction() as conn:
             cur = conn.execute("UPDATE time_comments SET comment = ? WHERE rowid = ?",
                                (text, comment_id))
@@ -331,8 +365,13 @@ class DatabaseFolder:
             conn.execute("DELETE FROM time_comments WHERE rowid = ?", (comment_id,))
 
     def time_comments(self) -> list[TimeComment]:
-        return [TimeComment(int(i), float(t), c) for i, t, c in self.conn.execute(
-            "SELECT rowid, timestamp, comment FROM time_comments ORDER BY timestamp, rowid")]
+        """Every standalone comment, oldest first. A timestamp that is no finite number
+        (written by something else) reads as NaN, so the comment can still be seen
+        and fixed."""
+        return [TimeComment(int(i), _finite_or_nan(t), str(c if c is not None else ""))
+                for i, t, c in self.conn.execute(
+                    "SELECT rowid, timestamp, comment FROM time_comments "
+                    "ORDER BY timestamp, rowid")]
 
     # -- variables table -----------------------------------------------------------
     def variables(self) -> dict[str, VariableInfo]:
@@ -443,20 +482,40 @@ class DatabaseFolder:
             raise ValidationError(f"{name!r} is not a user-editable variable")
         return info
 
-    def set_user_value(self, proposal: int, run: int, name: str, value: Any) -> Any:
+    def set_user_value(self, proposal: int, run: int, name: str, value: Any,
+                       base: Any = UNCHECKED) -> Any:
         """Set one cell of a user-editable variable (None clears it); returns the
-        stored value. Raises ValidationError, e.g. "'abc' is not a number"."""
+        stored value. Raises ValidationError, e.g. "'abc' is not a number".
+
+        ``base``: the value the edit was made on; when the stored one differs, nothing
+        changes and :class:`EditConflict` says what it is now.
+        """
         info = self._user_variable(name)
         assert info.type in USER_TYPES
-        if value is None or (value == "" and info.type != "string"):
-            stored = None
-        else:
-            stored = coerce_value(info.type, value)
-        self._set_user_cell(proposal, run, name, stored)
+
+        def coerce(v: Any) -> Any:
+            if v is None or (v == "" and info.type != "string"):
+                return None
+            return coerce_value(info.type, v)
+
+        stored = coerce(value)
+        if base is not UNCHECKED:
+            # A base that is no value of the column cannot match the stored one.
+            with contextlib.suppress(ValidationError):
+                base = coerce(base)
+        self._set_user_cell(proposal, run, name, stored, base)
         return stored
 
-    def _set_user_cell(self, proposal: int, run: int, name: str, value: Any) -> None:
+    def _set_user_cell(self, proposal: int, run: int, name: str, value: Any,
+                       base: Any = UNCHECKED) -> None:
         with self.transaction() as conn:
+            if base is not UNCHECKED:
+                # Checked inside the write transaction: no edit can come in between.
+                current = self.get_value(proposal, run, name)
+                if current != base:
+                    raise EditConflict(
+                        f"Run {run}, {name}: someone else changed it meanwhile; it is "
+                        f"now {current!r}. Nothing was changed", current)
             if value is None:
                 conn.execute("DELETE FROM run_variables WHERE proposal = ? AND run = ? "
                              "AND name = ?", (proposal, run, name))
@@ -509,17 +568,54 @@ class DatabaseFolder:
 
         return merge_fragment(self, Path(path))
 
-    def merge_pending(self) -> list[MergeResult]:
+    def merge_pending(self, max_job_s: float | None = None) -> list[MergeResult]:
         """Finish interrupted work and merge every fragment waiting in
-        ``extracted_data``, oldest first. Returns the list of MergeResults."""
+        ``extracted_data``, oldest first. Returns the list of MergeResults.
+        ``max_job_s``: also remove partial fragments older than jobs may run."""
         from .merge import merge_pending
 
-        return merge_pending(self)
+        return merge_pending(self, max_job_s)
 
     def clean_temporary_files(self) -> None:
         """Remove half-written per-run files left by a crash (call under hdf5_lock)."""
         for tmp in self.extracted_dir.glob(f"*{TMP_SUFFIX}"):
             tmp.unlink(missing_ok=True)
+
+
+def _refuse_empty(db_path: Path) -> None:
+    """SQLite takes an empty file for an empty database and would write a new one
+    over it: a zero-byte ``runs.sqlite`` is refused instead (its WAL may hold data)."""
+    try:
+        empty = db_path.stat().st_size == 0
+        wal = db_path.with_name(db_path.name + "-wal")
+        empty = empty and not (wal.exists() and wal.stat().st_size > 0)
+    except OSError:
+        return
+    if empty:
+        raise DamagedDatabase(db_path, "it is empty: 0 bytes")
+
+
+def _finite_or_nan(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def check_timestamp(value: Any) -> float:
+    """A time comment's timestamp (epoch seconds), if it is a time: a finite number
+    from year 1 to 9999; ValidationError otherwise."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(f"{value!r} is not a time (epoch seconds)") from None
+    if not _MIN_TIMESTAMP <= number <= _MAX_TIMESTAMP:
+        raise ValidationError(f"{value!r} is not a time between the years 1 and 9999")
+    return number
+
+
+_MIN_TIMESTAMP, _MAX_TIMESTAMP = -62135596800.0, 253402300799.0
 
 
 def _insert_run(conn: sqlite3.Connection, proposal: int, run: int,

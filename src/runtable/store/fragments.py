@@ -23,6 +23,9 @@ from .summaries import encode_summary
 
 SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
 FRAGMENT_RE = re.compile(r"^p(\d+)_r(\d+)\.(.+)\.ready\.h5$")
+#: Key of ``run_variables.attributes`` on a value kept from an earlier processing while
+#: a later job died before computing it: ``{"error": message, "error_cls": class}``.
+FAILED_ATTR = "failed"
 # Attributes of .reduced/<name> that have a column (or no meaning) in SQLite.
 _COLUMN_ATTRS = {"summary_method", "max_diff", "summary_type"}
 
@@ -52,6 +55,9 @@ class FragmentContents:
     summaries: dict[str, SummaryRow] = field(default_factory=dict)
     #: name -> (message, exception class name)
     errors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Errors of a job that died before finishing these names: a value stored before
+    #: is kept, with the failure noted (:data:`FAILED_ATTR`).
+    job_failures: set[str] = field(default_factory=set)
     start_time: float | None = None
 
 
@@ -111,6 +117,7 @@ def read_fragment(path: str | Path) -> FragmentContents:
     contents = FragmentContents(path, ids[0], ids[1], raw.provenance, names=set(raw.names))
     contents.summaries = {name: _summary_row(s) for name, s in raw.summaries.items()}
     contents.errors = {name: (message, cls) for name, (cls, message) in raw.errors.items()}
+    contents.job_failures = set(raw.job_failures)
     if "start_time" in contents.summaries:
         start = contents.summaries.pop("start_time").value
         contents.start_time = float(start) if start is not None else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,14 +160,16 @@ def _copy_root_attrs(src: h5py.File, out: h5py.File) -> None:
 
 
 def merge_into_run_file(fragment: Path, dst: Path, replace: set[str], skip: set[str],
-                        checkpoint: Checkpoint = _noop) -> None:
+                        checkpoint: Checkpoint = _noop,
+                        extra: Callable[[h5py.File], None] | None = None) -> None:
     """Make *dst* hold the fragment's objects (except *skip*) instead of the old
-    objects named in *replace*, keeping everything else.
+    objects named in *replace*, keeping everything else; ``extra(out)`` adds more
+    (after the fragment's objects) to the file being written.
 
     When *dst* does not exist, the fragment itself becomes it (hard link, so the
     fragment stays in place until the caller removes it).
     """
-    if not dst.exists() and not skip:
+    if not dst.exists() and not skip and extra is None:
         try:
             os.link(fragment, dst)
             fsync_dir(dst.parent)
@@ -189,8 +192,44 @@ def merge_into_run_file(fragment: Path, dst: Path, replace: set[str], skip: set[
             if not root_done:
                 _copy_root_attrs(new, out)
             copier.copy_filtered(new, skip)
+        if extra is not None:
+            extra(out)
 
     _write_atomically(dst, build, checkpoint)
+
+
+def damage(path: Path) -> str | None:
+    """Why the HDF5 file at *path* cannot be read (truncated, overwritten...), or None
+    when it can be opened and all its objects listed. A file that is not there, or
+    that this process may not read, is not damaged."""
+    if not path.exists() or not os.access(path, os.R_OK):
+        return None
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda name, obj: None)
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... for damage
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file to ``<name>.damaged-<UTC time>`` beside it (never deleted:
+    someone may still get data out of it); returns the new path."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    os.replace(path, aside)
+    fsync_dir(path.parent)
+    return aside
+
+
+def copy_variables(src: h5py.File, out: h5py.File, drop: set[str]) -> None:
+    """Copy every variable's objects of *src* into *out* except those named in *drop*
+    (data groups with their ``.reduced``/``.preview``/``.errors`` entries)."""
+    _Copier(out, _noop).copy_filtered(src, drop)
 
 
 def remove_from_run_file(dst: Path, names: set[str]) -> bool:

@@ -34,6 +34,13 @@ Crash windows (SIGKILL at any instant) and why each is safe:
 
 Merging the same fragment twice is therefore a no-op (ledger), and even
 without the ledger step 2 and 3 are idempotent upserts.
+
+Two cases change step 2. Errors of a job that died (marked as job failures) do not
+replace a value stored before: its objects stay, and step 3 notes the failure in the
+row's attributes. A per-run file that cannot be read is renamed aside
+(``….damaged-<time>``, never deleted) and rebuilt from the fragment and the database's
+summaries; a crash between the rename and the rebuild leaves the run with the
+fragment's objects only (the retry links it), the damaged file still beside it.
 """
 
 from __future__ import annotations
@@ -47,9 +54,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import h5py
+import numpy as np
+
 from . import h5merge
 from .folder import _insert_run
-from .fragments import FRAGMENT_RE, attributes_json, read_fragment
+from .fragments import FAILED_ATTR, FRAGMENT_RE, FragmentContents, attributes_json, read_fragment
+from .summaries import decode_summary
 
 if TYPE_CHECKING:
     from .folder import DatabaseFolder
@@ -81,6 +92,8 @@ class MergeResult:
     #: Names the fragment carried but we refused (comment, user variables).
     protected: list[str] = field(default_factory=list)
     start_time: float | None = None
+    #: Where the run's HDF5 file went when it was found damaged (and rebuilt).
+    damaged: Path | None = None
 
 
 _UPSERT = (
@@ -119,10 +132,20 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
         log.warning("%s: ignoring %s (comments and user-editable variables are only set "
                     "by people)", path.name, sorted(skip))
     result.protected = sorted(skip)
-    h5merge.merge_into_run_file(
-        path, db.run_file(contents.proposal, contents.run),
-        replace=contents.names - skip, skip=skip, checkpoint=_checkpoint,
-    )
+    # A job that died erases nothing: values stored before stay, with the failure noted.
+    kept = _values_kept(db, contents, skip)
+    dst = db.run_file(contents.proposal, contents.run)
+    rebuilt: dict[str, dict] = {}
+    try:
+        h5merge.merge_into_run_file(
+            path, dst, replace=contents.names - skip - kept.keys(), skip=skip | kept.keys(),
+            checkpoint=_checkpoint,
+        )
+    except Exception:
+        reason = h5merge.damage(dst)
+        if reason is None:
+            raise
+        result.damaged, rebuilt = _rebuild(db, contents, path, dst, reason, skip | kept.keys())
     _checkpoint("hdf5_replaced")
 
     now = time.time()
@@ -134,12 +157,24 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
                      summary.max_diff, contents.provenance, summary.summary_type,
                      summary.summary_method, attributes_json(summary.attributes)))
     for name, (message, cls) in contents.errors.items():
-        if name in skip or name == "start_time":
+        if name in skip or name in kept or name == "start_time":
             continue
         rows.append((contents.proposal, contents.run, name, None, now, None,
                      contents.provenance, None, None,
                      json.dumps({"error": message, "error_cls": cls})))
-    result.names = sorted(r[2] for r in rows)
+    marked = []
+    for name, attrs in kept.items():
+        message, cls = contents.errors[name]
+        marked.append((json.dumps({**attrs, FAILED_ATTR: {"error": message, "error_cls": cls}},
+                                  sort_keys=True), contents.proposal, contents.run, name))
+    for name, attrs in rebuilt.items():
+        note = {"error": f"The run's HDF5 file was damaged and set aside as "
+                         f"{result.damaged.name if result.damaged else '?'}; this "
+                         "value's full data is in that file, and comes back when the "
+                         "run is processed again", "error_cls": "DamagedFile"}
+        marked.append((json.dumps({**attrs, FAILED_ATTR: note}, sort_keys=True),
+                       contents.proposal, contents.run, name))
+    result.names = sorted({r[2] for r in rows} | kept.keys() | rebuilt.keys())
 
     with db.transaction() as conn:
         _insert_run(conn, contents.proposal, contents.run, None)
@@ -147,6 +182,8 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
             conn.execute("UPDATE run_info SET start_time = ? WHERE proposal = ? AND run = ?",
                          (contents.start_time, contents.proposal, contents.run))
         conn.executemany(_UPSERT, rows)
+        conn.executemany("UPDATE run_variables SET attributes = ? WHERE proposal = ? AND "
+                         "run = ? AND name = ?", marked)
         conn.execute(
             "INSERT INTO runtable_merged_fragments(name, size, proposal, run, merged_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET size = excluded.size, "
@@ -159,6 +196,78 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
     h5merge.fsync_dir(path.parent)
     _checkpoint("fragment_removed")
     return result
+
+
+def _rebuild(db: DatabaseFolder, contents: FragmentContents, fragment: Path, dst: Path,
+             reason: str, skip: set[str]) -> tuple[Path, dict[str, dict]]:
+    """Set the damaged per-run file aside (never deleted) and write a new one: the
+    fragment's objects and, for every other variable of the run, its summary (or
+    error) from the database. Returns where the damaged file went and the attributes
+    of the values whose full data stayed in it (to be marked on their cells)."""
+    aside = h5merge.set_aside(dst)
+    log.error("%s could not be read (%s); it was set aside as %s, and the run's file is "
+              "rebuilt from the database and %s", dst.name, reason, aside.name,
+              fragment.name)
+    protected = db.user_variable_names() | {"comment"}
+    applied = contents.names - skip
+    rows = [r for r in db.conn.execute(
+        "SELECT name, value, summary_type, attributes FROM run_variables WHERE "
+        "proposal = ? AND run = ?", (contents.proposal, contents.run))
+        if r[0] not in applied and r[0] not in protected]
+    lost: dict[str, dict] = {}
+
+    def restore(out: h5py.File) -> None:
+        for name, value, summary_type, attributes in rows:
+            try:
+                attrs = json.loads(attributes) if attributes else {}
+            except ValueError:
+                attrs = {}
+            attrs = attrs if isinstance(attrs, dict) else {}
+            if value is None and "error" in attrs:
+                group = out.require_group(".errors")
+                if name not in group:
+                    ds = group.create_dataset(name, data=str(attrs["error"]),
+                                              dtype=h5py.string_dtype())
+                    ds.attrs["type"] = str(attrs.get("error_cls") or "Exception")
+                continue
+            lost[name] = attrs
+            summary = decode_summary(value, summary_type)
+            group = out.require_group(".reduced")
+            if summary is None or name in group:
+                continue
+            if isinstance(summary, str):
+                group.create_dataset(name, data=summary, dtype=h5py.string_dtype())
+            elif isinstance(summary, bytes):
+                group.create_dataset(name, data=np.frombuffer(summary, dtype=np.uint8))
+            else:
+                group.create_dataset(name, data=np.asarray(summary))
+
+    h5merge.merge_into_run_file(fragment, dst, replace=set(), skip=skip, extra=restore)
+    return aside, lost
+
+
+def _values_kept(db: DatabaseFolder, contents: FragmentContents,
+                 skip: set[str]) -> dict[str, dict]:
+    """The job failures of ``contents`` whose variable holds a value (not an error)
+    now, with that row's attributes: these values stay."""
+    names = sorted(contents.job_failures & contents.errors.keys() - skip)
+    if not names:
+        return {}
+    kept = {}
+    for name, value, attributes in db.conn.execute(
+            f"SELECT name, value, attributes FROM run_variables WHERE proposal = ? AND "
+            f"run = ? AND name IN ({','.join('?' * len(names))})",
+            (contents.proposal, contents.run, *names)):
+        try:
+            attrs = json.loads(attributes) if attributes else {}
+        except ValueError:
+            attrs = {}
+        if not isinstance(attrs, dict):
+            attrs = {}
+        if value is None and "error" in attrs:
+            continue  # an error before: the new one replaces it
+        kept[name] = attrs
+    return kept
 
 
 def pending_fragments(db: DatabaseFolder) -> list[Path]:
@@ -175,14 +284,45 @@ def pending_fragments(db: DatabaseFolder) -> list[Path]:
     return [p for _, _, p in sorted(found)]
 
 
-def merge_pending(db: DatabaseFolder) -> list[MergeResult]:
+#: Margin over the longest job time limit after which a partial fragment is stale.
+PARTIAL_MARGIN_S = 600.0
+
+
+def remove_stale_partials(db: DatabaseFolder, max_job_s: float) -> list[Path]:
+    """Remove fragments still being written (``*.writing.h5`` and their journals) by
+    jobs that cannot be alive any more: untouched for longer than the longest job may
+    run (``max_job_s``) plus a margin. A live job's file (a Slurm job may outlive the
+    service) is younger than that."""
+    if not db.extracted_dir.is_dir():
+        return []
+    cutoff = time.time() - max_job_s - PARTIAL_MARGIN_S
+    removed = []
+    for path in db.extracted_dir.iterdir():
+        if not (path.name.endswith(".writing.h5") or path.name.endswith(".writing.h5.done")):
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            continue
+    if removed:
+        log.info("Removed %d partial result file(s) of jobs that died long ago",
+                 len(removed))
+    return removed
+
+
+def merge_pending(db: DatabaseFolder, max_job_s: float | None = None) -> list[MergeResult]:
     """Finish what a crash interrupted, then merge all waiting fragments.
 
     A fragment that cannot be merged is logged and left in place (so nothing
-    is lost); the others are still merged.
+    is lost); the others are still merged. With ``max_job_s`` (the longest a job
+    may run), partial fragments of jobs long dead are removed too.
     """
     with db.hdf5_lock():
         db.clean_temporary_files()
+        if max_job_s is not None:
+            remove_stale_partials(db, max_job_s)
     db.finish_pending_deletions()
     results = []
     for path in pending_fragments(db):

@@ -9,6 +9,7 @@ that its tools read them unchanged; keys of our own follow them.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ class Setting:
     default: Any = None
     #: Internal bookkeeping: readable, but only runtable itself writes it.
     readonly: bool = False
+    #: How the default is derived from this machine, when it is (``default`` is then
+    #: this machine's value; docs show the rule).
+    default_rule: str = ""
 
     @property
     def value_type(self) -> str:
@@ -102,6 +106,28 @@ def _executor(value: Any) -> str:
     return text
 
 
+#: The reference system's per-job limits, for machines that have room for them.
+_REFERENCE_MEM_G, _REFERENCE_CPUS = 25, 4
+
+
+def machine_memory_default() -> str:
+    """Half of this machine's memory, at most 25G (whole GiB, at least 1G)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return f"{_REFERENCE_MEM_G}G"
+    return f"{max(1, min(_REFERENCE_MEM_G, total // 2 // 1024**3))}G"
+
+
+def machine_cpus_default() -> int:
+    """The CPUs this process may use, at most 4."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    return max(1, min(_REFERENCE_CPUS, available))
+
+
 _VALUE_TYPES: dict[Callable[[Any], Any], str] = {
     _str: "text",
     _positive_int: "integer >= 1",
@@ -130,9 +156,12 @@ SETTINGS: dict[str, Setting] = {
                 "batch, each processing runs one after the other).",
                 _positive_int, default=15),
         Setting("noncluster_cpus", "CPUs for a job that computes the non-cluster variables.",
-                _positive_int, default=4),
-        Setting("noncluster_mem", "Memory for a job that computes the non-cluster variables.",
-                _memory, default="25G"),
+                _positive_int, default=machine_cpus_default(),
+                default_rule=f"the CPUs of the machine, at most {_REFERENCE_CPUS}"),
+        Setting("noncluster_mem", "Memory for a job that computes the non-cluster variables; "
+                "a job using more is stopped.", _memory,
+                default=machine_memory_default(),
+                default_rule=f"half of the machine's memory, at most {_REFERENCE_MEM_G}G"),
         Setting("slurm_time", "Time limit of a Slurm job (a worker stops taking runs "
                 "before it ends).", _slurm_time, default="02:00:00"),
         Setting("slurm_partition", "Slurm partition for cluster=True variables.", _str),
@@ -143,8 +172,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("slurm_max_jobs", "Most Slurm jobs (workers) submitted and not yet "
                 "ended at once, for the site's limit on submitted jobs.", _positive_int,
                 default=100),
-        Setting("job_time_limit_s", "Seconds a local processing job may run before it is "
-                "killed (default: not set, then slurm_time applies).", _positive_float),
+        Setting("job_time_limit_s", "Seconds a processing job (one run, locally or in a "
+                "Slurm worker) may run before it is killed (default: not set, then "
+                "slurm_time applies).", _positive_float),
         Setting("ready_quiet_s", "Seconds a run folder must stay unchanged before it is "
                 "processed.", _non_negative_float, default=10.0),
         Setting("executor", "Where jobs run: 'local' (process pool) or 'slurm'.", _executor,

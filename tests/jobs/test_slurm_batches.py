@@ -21,8 +21,12 @@ BY_RUN = '''
 import os, time
 from runtable.context import Variable
 
+@Variable(title="First")
+def first(run):
+    return 1
+
 @Variable(title="Answer")
-def answer(run, number: "meta#run_number"):
+def answer(run, number: "meta#run_number", one: "var#first"):
     print("started run", number, flush=True)
     if number == 2:
         os._exit(3)
@@ -107,6 +111,8 @@ def test_runs_that_fail_in_a_batch_fail_alone(make_queue, folder):
     assert _cell(folder, 1, "answer")[0] == 41
     assert _cell(folder, 2, "answer")[1]["error_cls"] == "ProcessingCrashed"
     assert _cell(folder, 3, "answer")[1]["error_cls"] == "TimeLimitExceeded"
+    # What the runs had finished before they died is kept.
+    assert _cell(folder, 2, "first")[0] == _cell(folder, 3, "first")[0] == 1
     log = (folder / "process_logs" / f"r3-p{PROPOSAL}.out").read_text()
     assert "started run 3" in log
 
@@ -127,6 +133,7 @@ def test_a_task_killed_by_slurms_time_limit_fails_only_the_run_it_held(make_queu
     assert slow.state is JobState.FAILED
     assert slow.message == f"Slurm job {task} ended TIMEOUT (signal 15), reason TimeLimit"
     assert _cell(folder, 3, "answer")[1]["error_cls"] == "TimeLimitExceeded"
+    assert _cell(folder, 3, "first")[0] == 1  # finished before Slurm ended the task
     log = (folder / "process_logs" / f"r3-p{PROPOSAL}.out").read_text()
     assert f"----- Slurm job {task} ended TIMEOUT" in log
 

@@ -42,3 +42,33 @@ def slurm_ready() -> str | None:
     if proc.returncode != 0:
         return f"scripts/slurm-up.sh failed: {proc.stderr.strip().splitlines()[:3]}"
     return slurm_available(cached=False)
+
+
+#: The reference's package, installed beside runtable where compatibility is tested.
+REFERENCE = "damnit==0.4.0"
+BOTH_VENV = REPO / ".venv-damnit-runtable"
+
+
+@pytest.fixture(scope="session")
+def python_with_damnit() -> Path:
+    """A venv (kept at the repository root, git-ignored) with runtable (editable) and
+    the reference's package, as at a facility whose analysis package installs
+    ``damnit`` as a dependency. Skips when it can't be installed."""
+    import shutil
+    import sys
+
+    python = BOTH_VENV / "bin" / "python"
+    check = [str(python), "-c", "import runtable, damnit.api, extra_proposal"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    beside = Path(sys.executable).with_name("uv")
+    uv = str(beside) if beside.exists() else shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not installed, so the reference package can't be installed")
+    for cmd in ([uv, "venv", "--quiet", "--python", sys.executable, str(BOTH_VENV)],
+                [uv, "pip", "install", "--quiet", "--python", str(python), "-c",
+                 str(REPO / "constraints.txt"), "-e", str(REPO), REFERENCE, "extra-proposal"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            pytest.skip(f"could not install {REFERENCE}: {proc.stderr.strip()[-500:]}")
+    return python

@@ -40,6 +40,7 @@ import h5py
 import numpy as np
 
 from .store import decode_summary, open_db
+from .store.columns import column_order
 from .store.table import (
     KIND_ARRAY,
     KIND_BLOB,
@@ -249,6 +250,7 @@ def _frame(table: TableColumns) -> pd.DataFrame:
     if "comment" not in columns:
         columns["comment"] = pd.Series([None] * n_rows, dtype=object)
     ordered = ["proposal", "run", "start_time", "comment"]
+    ordered += [c for c in column_order(table.variables.values(), columns) if c in columns]
     ordered += [c for c in columns if c not in ordered]
     return pd.DataFrame({c: columns[c] for c in ordered})
 
@@ -641,6 +643,23 @@ class Database:
     def proposal(self) -> int | None:
         """The proposal the folder belongs to."""
         return self._db.proposal
+
+    def write(self, run: int, name: str, value: Any, *, title: str | None = None,
+              proposal: int | None = None) -> None:
+        """Store ``value`` (anything a variable may return, or a ``Cell``) as variable
+        ``name`` of ``run``, with the provenance ``"external"``; the variable is made if
+        needed (titled ``title``, default its name). It goes through the folder's one
+        writer: the running service, else this process (see :mod:`runtable.external`).
+        Many values at once: :func:`runtable.external.write_values`.
+
+            >>> db.write(100, "sample_thickness", 0.25)    # doctest: +SKIP
+
+        Raises :class:`~runtable.external.ExternalWriteError` for what can't be stored.
+        """
+        from .external import write_values
+
+        write_values(self._path, run, {name: value}, proposal=proposal,
+                     titles={name: title} if title else None)
 
     def runs(self) -> list[int]:
         """Run numbers taken by the DAQ (those with a start time), in order."""

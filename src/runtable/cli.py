@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
@@ -414,6 +415,58 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_value(text: str) -> Any:
+    """A value typed on the command line: a number, true/false, a JSON list of numbers
+    (an array), else the text itself."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if value is None or isinstance(value, dict | str):
+        return text
+    return value
+
+
+def _cmd_set(args: argparse.Namespace) -> int:
+    from .external import ExternalWriteError, write_values
+
+    folder = folder_arg(args.folder)
+    value = args.value if args.string else parse_value(args.value)
+    try:
+        names = write_values(folder, args.run, {args.name: value},
+                             titles={args.name: args.title} if args.title else None)
+    except ExternalWriteError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Stored {', '.join(names)} = {value!r} for run {args.run}.")
+    return 0
+
+
+def _cmd_read_context(args: argparse.Namespace) -> int:
+    from .external import ExternalWriteError, read_context
+
+    folder = folder_arg(args.folder)
+    try:
+        problems, changed = read_context(folder)
+    except ExternalWriteError as exc:
+        raise CommandError(str(exc)) from None
+    if problems is not None:
+        raise CommandError(f"the context file {folder / 'context.py'} cannot be loaded; "
+                           f"the table's variables are unchanged:\n{problems}")
+    from .server.discovery import read_server_file
+
+    if read_server_file(folder) is not None:
+        print("A service runs for this folder: it reads the context file itself whenever "
+              "it changes, so its variables are in the table already.")
+    elif changed:
+        print(f"Updated {len(changed)} variable{'s' if len(changed) != 1 else ''}: "
+              f"{', '.join(changed)}.")
+    else:
+        print("The table's variables were up to date.")
+    return 0
+
+
 def _cmd_events(args: argparse.Namespace) -> int:
     import json
 
@@ -616,6 +669,36 @@ def build_parser() -> argparse.ArgumentParser:
     evs.add_argument("-n", "--count", type=int, default=None, metavar="N",
                      help="exit after N events")
     evs.set_defaults(func=_cmd_events)
+
+    setv = sub.add_parser(
+        "set",
+        help="store a value for a run from outside the context file",
+        description="Store VALUE as variable NAME of run RUN, as if a context file had "
+        "returned it (same summary), with the provenance 'external'; the variable is "
+        "made if needed. Through the running service when there is one, else written "
+        "here. VALUE is read as a number, true/false or a JSON list (an array) when it "
+        "is one, else as text.",
+    )
+    setv.add_argument("run", type=int, metavar="RUN", help="run number")
+    setv.add_argument("name", metavar="NAME", help="variable name (a Python identifier)")
+    setv.add_argument("value", metavar="VALUE", help="the value")
+    setv.add_argument("--string", action="store_true",
+                      help="store VALUE as text even if it looks like a number")
+    setv.add_argument("--title", default=None,
+                      help="title of the column when the variable is new")
+    _add_in(setv)
+    setv.set_defaults(func=_cmd_set)
+
+    rctx = sub.add_parser(
+        "read-context",
+        help="update the table's columns from the context file without processing runs",
+        description="Load the context file (in the folder's context_python) and bring "
+        "the table's variables (columns, titles, descriptions, tags, order) up to date, "
+        "so new columns appear before the next run is processed. A running service does "
+        "this itself whenever the file changes.",
+    )
+    _add_in(rctx)
+    rctx.set_defaults(func=_cmd_read_context)
 
     check = sub.add_parser(
         "check",

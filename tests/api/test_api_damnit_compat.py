@@ -63,11 +63,11 @@ def damnit_python() -> Path:
     return python
 
 
-def _comment_third(table: dict[str, Any]) -> dict[str, Any]:
-    """The reference puts 'comment' at position 3 only when no run has a comment
-    (else among the sorted variable names); we always put it there."""
-    i = table["columns"].index("comment")
-    order = [0, 1, 2, i, *(j for j in range(3, len(table["columns"])) if j != i)]
+def _in_our_order(table: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """The reference sorts variable names and puts 'comment' at position 3 only when no
+    run has a comment; we keep the context file's order, 'comment' always fourth."""
+    assert sorted(table["columns"]) == sorted(columns)
+    order = [table["columns"].index(c) for c in columns]
     return {"columns": [table["columns"][j] for j in order],
             "dtypes": [table["dtypes"][j] for j in order],
             "rows": [[row[j] for j in order] for row in table["rows"]]}
@@ -85,7 +85,7 @@ def test_reference_package_reads_our_folder(damnit_python: Path, tmp_path: Path)
     ref = json.loads(proc.stdout)
 
     for key in ("table", "table_titles"):
-        ref[key] = _comment_third(ref[key])
+        ref[key] = _in_our_order(ref[key], ours[key]["columns"])
     # Deliberate difference: the reference raises KeyError for a variable that
     # has a summary but no data group (Cell(None, summary_value=...)); we return
     # the summary from read() and None from type_hint()/preview_data().

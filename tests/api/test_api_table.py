@@ -107,8 +107,8 @@ def test_unknown_variable(db: Database) -> None:
 def test_table_layout(db: Database) -> None:
     df = db.table()
     assert list(df.columns[:4]) == ["proposal", "run", "start_time", "comment"]
-    computed = sorted({*TITLES, "quality"} - {"never"})
-    assert list(df.columns[4:]) == [*computed, "never"]
+    # The variables table's order (the context file's), then the user-editable column.
+    assert list(df.columns[4:]) == [*TITLES, "quality"]
     assert df["run"].tolist() == [1, 2, 3]
     assert df["proposal"].tolist() == [PROPOSAL] * 3
     assert "added_at" not in df.columns

@@ -24,8 +24,12 @@ TINY_PNG = bytes.fromhex(
 
 
 def assert_like_legacy(folder: Path, **kwargs: object) -> pd.DataFrame:
+    """Equal to the legacy reader's table but for the column order (the legacy reader
+    sorts variable names; we keep the context file's order)."""
     df = Database(folder, **kwargs).table()
-    pd.testing.assert_frame_equal(df, legacy_table(folder))
+    legacy = legacy_table(folder)
+    assert sorted(df.columns) == sorted(legacy.columns)
+    pd.testing.assert_frame_equal(df, legacy[list(df.columns)])
     return df
 
 

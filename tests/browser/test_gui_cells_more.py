@@ -30,9 +30,9 @@ def dependent_results(run: int) -> Results:
         return Results({}, {"ratio_sq": error})
     if run % 6 == 3:
         # What the executor records when the only failed dependency was skipped.
-        from runtable.context.execution import DependencySkip
+        from runtable.context.execution import dependency_skip
 
-        skip = DependencySkip(DependencyError({"ratio": Skip("no beam in this run")}))
+        skip = dependency_skip(DependencyError({"ratio": Skip("no beam in this run")}))
         return Results({}, {"ratio_sq": skip})
     return Results({"ratio_sq": Cell((run / 7) ** 2)}, {})
 

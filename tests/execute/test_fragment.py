@@ -41,9 +41,10 @@ def test_atomic_naming_and_modes(tmp_path, results_of):
     assert path.parent == out
     assert path.name.startswith("p1234_r7.") and path.name.endswith(".ready.h5")
     assert not list(out.glob("*.writing.h5"))
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666
-    assert stat.S_IMODE(os.stat(out).st_mode) == 0o777
-    assert stat.S_IMODE(os.stat(out.parent).st_mode) == 0o777
+    # The team's (group-writable, setgid directories), never everyone's.
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o664
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o2775
+    assert stat.S_IMODE(os.stat(out.parent).st_mode) == 0o2775
     other = write_fragment(results_of(a=2), out, 1234, 7)
     assert other != path  # every execution gets its own file
 
@@ -210,7 +211,7 @@ def test_plotly_figure(write):
     assert f["pl"].attrs["_damnit_objtype"] == "PlotlyFigure"
     data = json.loads(f["pl/data"][()].tobytes())
     assert data["data"][0]["y"] == [1, 2, 3]
-    assert f[".reduced/pl"].asstr()[()] == "<plotly figure>"
+    assert f[".reduced/pl"][:8].tobytes() == PNG  # rendered offline (kaleido 0.2.1)
     assert f[".preview/v"].attrs["_damnit_objtype"] == "PlotlyFigure"
     import plotly.io
 

@@ -218,10 +218,36 @@ def test_figure_thumbnail_error(monkeypatch):
     assert summarise(Cell(Figure())).value == "<thumbnail error>"
 
 
-def test_plotly_without_browser_gives_placeholder():
+def test_plotly_without_a_renderer_gives_placeholder(monkeypatch):
     go = pytest.importorskip("plotly.graph_objects")
+    monkeypatch.setattr(S.thumbnails, "_plotly_renderer", lambda: None)  # no kaleido
     fig = go.Figure(go.Scatter(y=[1, 2, 3]))
     assert summarise(Cell(fig)).value == "<plotly figure>"
+
+
+def test_plotly_figures_get_a_300_px_thumbnail_offline():
+    """With the installed kaleido (0.2.1, its own browser), as on a fresh installation."""
+    go = pytest.importorskip("plotly.graph_objects")
+    fig = go.Figure(go.Scatter(y=[1, 4, 9]))
+    png = summarise(Cell(fig)).value
+    assert isinstance(png, bytes) and png.startswith(b"\x89PNG")
+    assert png_size(png) == (300, 214)  # plotly's 700x500, largest side 300
+
+
+def test_a_hung_plotly_renderer_costs_the_time_limit_once(monkeypatch):
+    import threading
+    import time
+
+    go = pytest.importorskip("plotly.graph_objects")
+    release = threading.Event()
+    monkeypatch.setattr(S.thumbnails, "_plotly_renderer",
+                        lambda: lambda fig: release.wait(60) and b"")
+    monkeypatch.setattr(S.thumbnails, "_plotly_stuck", False)
+    start = time.monotonic()
+    assert S.thumbnails.plotly_thumbnail(go.Figure(), timeout=0.5) is None
+    assert S.thumbnails.plotly_thumbnail(go.Figure(), timeout=0.5) is None
+    assert time.monotonic() - start < 5  # the second figure did not wait again
+    release.set()
 
 
 def test_plotly_failing_renderer_gives_placeholder(monkeypatch):
@@ -234,18 +260,17 @@ def test_plotly_failing_renderer_gives_placeholder(monkeypatch):
     assert summarise(Cell(go.Figure())).value == "<plotly figure>"
 
 
-def test_plotly_thumbnail_with_a_renderer(monkeypatch):
-    """When kaleido works, its PNG is resized to 300 px."""
-    import importlib.util
+def test_plotly_thumbnail_through_kaleido_1(monkeypatch):
+    """kaleido >= 1 (installed by a user instead) renders through plotly's to_image;
+    its PNG is resized to 300 px too."""
+    import importlib.metadata
 
     from runtable.execute import thumbnails
 
     go = pytest.importorskip("plotly.graph_objects")
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec",
-        lambda name, *a: object() if name == "kaleido" else real_find_spec(name, *a),
-    )
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "1.5.0" if name == "kaleido" else real_version(name))
     big = thumbnails.rgba_to_png(np.zeros((500, 700, 4), np.uint8), max_size=None)
     monkeypatch.setattr(go.Figure, "to_image", lambda self, format: big)
     assert png_size(summarise(Cell(go.Figure())).value) == (300, 214)

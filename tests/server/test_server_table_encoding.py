@@ -77,6 +77,11 @@ def test_errors_and_skips() -> None:
     assert tbl.encode_cell(st.KIND_ERROR, None, skip, None, None)[1]["kind"] == "skip"
 
 
+def test_a_source_missing_from_the_run_is_shown_as_skipped_as_in_the_reference() -> None:
+    missing = {"error": "This data has no source named 'X'", "error_cls": "SourceNameError"}
+    assert tbl.encode_cell(st.KIND_ERROR, None, missing, None, None)[1]["kind"] == "skip"
+
+
 def test_complex() -> None:
     out, extra = tbl.encode_cell(st.KIND_COMPLEX, 1.5 - 2j, None, None, None)
     assert out == "1.5-2j"

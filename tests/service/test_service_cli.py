@@ -27,6 +27,21 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "RUNTABLE_TOKEN"}
 
 
+def start_serve(folder, log_path) -> subprocess.Popen[str]:
+    """``runtable serve FOLDER`` as a real process, once it printed its URL (its log in
+    ``log_path``); stop it with SIGTERM."""
+    with open(log_path, "w") as log:
+        serve = subprocess.Popen(_runtable("serve", str(folder), "--port", "0"),
+                                 stdout=subprocess.PIPE, stderr=log, text=True, env=_env())
+    assert serve.stdout is not None
+    for line in serve.stdout:
+        if URL_RE.search(line):
+            return serve
+    serve.kill()
+    serve.communicate()
+    pytest.fail(f"no URL printed: {log_path.read_text()}")
+
+
 def test_serve_notify_and_events_end_to_end(proposal, folder, tmp_path):
     with open_db(folder) as db:
         for key, value in {**SETTINGS, "ready_quiet_s": 3600}.items():
@@ -34,17 +49,9 @@ def test_serve_notify_and_events_end_to_end(proposal, folder, tmp_path):
     add_raw_run(proposal, 1)  # on disk (and complete) before the service starts
     age_runs(proposal)
     log_path = tmp_path / "serve.log"
-    with open(log_path, "w") as log:
-        serve = subprocess.Popen(_runtable("serve", str(folder), "--port", "0"),
-                                 stdout=subprocess.PIPE, stderr=log, text=True, env=_env())
+    serve = start_serve(folder, log_path)
     events = None
     try:
-        assert serve.stdout is not None
-        for line in serve.stdout:
-            if URL_RE.search(line):
-                break
-        else:
-            pytest.fail(f"no URL printed: {log_path.read_text()}")
         # The run on disk at start is caught up on (before the events client connects).
         wait_for(lambda: values(folder, 1), what="run 1 to be processed")
         events = subprocess.Popen(

@@ -99,8 +99,12 @@ def test_new_run_appears_then_ready(
     prop: MockProposal, start_watcher: StartWatcher, use_inotify: bool
 ) -> None:
     rec, watcher = start_watcher(prop.path, use_inotify=use_inotify)
-    add_raw_run(prop, 5)  # raw/ did not exist when the watcher started
-    t_done = time.monotonic()
+    run_dir = add_raw_run(prop, 5)  # raw/ did not exist when the watcher started
+    # When the folder's files last changed, on the clock of the event times (a few ms
+    # of slack: file times come from the kernel's coarser clock). Not when writing
+    # returned: on a loaded machine that can be long after the last change.
+    newest = max(p.stat().st_mtime for p in (run_dir, *run_dir.iterdir()))
+    t_done = newest - (time.time() - time.monotonic()) - 0.05
     t_ready = rec.wait_for(RunReady(5, "raw", "quiet"))
     assert rec.seen() == [RunAppeared(5, "raw"), RunReady(5, "raw", "quiet")]
     assert t_ready - t_done >= QUIET * 0.9

@@ -52,6 +52,15 @@ class Cell:
     def __repr__(self) -> str:
         return f"Cell({_short_repr(self.data)}, summary={self.summary!r}, units={self.units!r})"
 
+    def get_summary(self, log_name: str = "unknown") -> Any:
+        """The value the table shows for this cell, by the rules of
+        :mod:`runtable.execute.summary`: a number (0-d array), a string, PNG bytes, a
+        ``(2, n)`` trendline array, or None. ``log_name`` names the cell in log
+        messages."""
+        from runtable.execute.summary import summary_value
+
+        return summary_value(self, log_name)
+
 
 def _short_repr(obj: Any) -> str:
     if isinstance(obj, np.ndarray):

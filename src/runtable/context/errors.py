@@ -7,10 +7,13 @@ so that one load reports every problem of the file at once.
 
 from __future__ import annotations
 
+import builtins
 import contextvars
+import graphlib
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -28,10 +31,25 @@ class Problem:
     #: The traceback from the context file's own frames on, for problems that were
     #: exceptions raised while its top level ran ("" otherwise).
     traceback: str = field(default="", compare=False, repr=False)
+    #: The class of the exception the problem was (for exceptions raised by the file's
+    #: own code, which may define it); else looked up from ``kind``.
+    error_class: type | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.message}"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A class defined by the context file can't be pickled; ``kind`` names it.
+        state = dict(self.__dict__)
+        cls = state.get("error_class")
+        if cls is not None and getattr(builtins, cls.__name__, None) is not cls:
+            state["error_class"] = None
+        return state
+
+
+class GroupError(Exception):
+    """A Group is declared, named or linked in a way that cannot work."""
 
 
 class ContextFileErrors(Exception):
@@ -41,19 +59,67 @@ class ContextFileErrors(Exception):
 
         context.py:12: variable 'foo': units must be a non-empty string
         context.py:20: Missing dependency: 'bar' for 'foo'
+
+    When every problem is of one kind that the reference system raises as its own
+    exception type (a missing dependency as ``KeyError``, a cycle as
+    ``graphlib.CycleError``, ``GroupError``, ``AttributeError``, or the exception the
+    file's code raised), the error is also an instance of that type, so code written
+    to catch the reference's exceptions keeps working.
     """
+
+    def __new__(cls, problems: Iterable[Problem] = (), *args: Any) -> ContextFileErrors:
+        problems = list(problems)
+        if cls is ContextFileErrors:
+            cls = _typed_class(problems)
+        return super().__new__(cls, problems, *args)
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = list(problems)
-        super().__init__("\n".join(map(str, self.problems)))
+        # Not super().__init__: a typed subclass's other base may take other arguments.
+        Exception.__init__(self, "\n".join(map(str, self.problems)))
+
+    def __str__(self) -> str:
+        return "\n".join(map(str, self.problems))
 
     def __reduce__(self) -> tuple:
         # Errors travel between processes (worker pools); keep the problems intact.
-        return type(self), (self.problems,)
+        # The typed subclass is made again from the problems on the other side.
+        return ContextFileErrors, (self.problems,)
 
 
-class GroupError(Exception):
-    """A Group is declared, named or linked in a way that cannot work."""
+#: Problem kinds that are not the name of a built-in exception.
+_KIND_CLASSES: dict[str, type] = {"GroupError": GroupError, "CycleError": graphlib.CycleError}
+_TYPED: dict[type, type] = {}
+
+
+def _problem_class(problem: Problem) -> type | None:
+    cls = problem.error_class
+    if cls is None and problem.kind:
+        cls = _KIND_CLASSES.get(problem.kind) or getattr(builtins, problem.kind, None)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        return cls
+    return None
+
+
+def _typed_class(problems: list[Problem]) -> type:
+    """ContextFileErrors, or a subclass that is also the problems' common type."""
+    kinds = {_problem_class(p) for p in problems}
+    if len(kinds) != 1 or None in kinds:
+        return ContextFileErrors
+    base = kinds.pop()
+    assert base is not None
+    if issubclass(base, ContextFileErrors):
+        return ContextFileErrors
+    typed = _TYPED.get(base)
+    if typed is None:
+        try:
+            typed = type("ContextFileErrors", (ContextFileErrors, base),
+                         {"__module__": __name__, "__qualname__": "ContextFileErrors"})
+        except TypeError:  # an exception type that can't be combined (layout, metaclass)
+            return ContextFileErrors
+        if getattr(builtins, base.__name__, None) is base or base in _KIND_CLASSES.values():
+            _TYPED[base] = typed  # (classes of context files are not kept alive)
+    return typed
 
 
 class DependencyError(Exception):

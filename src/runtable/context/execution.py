@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .annotations import matching, resolve_var
 from .cell import Cell
+from .environment import explain_missing_module
 from .errors import DependencyError
 from .metadata import MetadataCache
 from .variable import Skip, Variable
@@ -29,15 +30,25 @@ log = logging.getLogger("runtable.context")
 DEFAULT_NAME = "default"
 
 
-class DependencySkip(Skip):
-    """A variable skipped because every failed dependency was itself skipped."""
+def dependency_skip(error: DependencyError) -> Skip:
+    """The error of a variable skipped because every dependency that failed was itself
+    skipped (or its source is missing from the run).
 
-    def __init__(self, error: DependencyError) -> None:
-        self.dependency_error = error
-        super().__init__(str(error))
+    A plain :class:`Skip`, so it is stored with the class name the reference stores
+    (its readers show only ``Skip`` cells as skipped), carrying the dependency tree as
+    its message and as ``dependency_error``.
+    """
+    skip = Skip(str(error))
+    skip.dependency_error = error  # type: ignore[attr-defined]
+    return skip
 
-    def __reduce__(self) -> tuple:
-        return type(self), (self.dependency_error,)
+
+def _skips(exc: BaseException) -> bool:
+    # A source missing from the run is a property of the data, not a bug: the
+    # reference skips its dependents too. (Checked by name: extra_data may be absent.)
+    cls = type(exc)
+    return isinstance(exc, Skip) or (
+        cls.__name__ == "SourceNameError" and cls.__module__.startswith("extra_data"))
 
 
 class Results:
@@ -132,6 +143,7 @@ class Execution:
             self.errors[name] = exc
             return None
         except (Exception, SystemExit) as exc:
+            explain_missing_module(exc, self.pipeline._folder)
             log.error("%sCould not get data for %s", label, name, exc_info=True)
             self.errors[name] = exc
             return None
@@ -178,8 +190,8 @@ class Execution:
             return Skip("Dependencies returned no data:\n"
                         + "\n".join(f"- '{n}'" for n in missing))
         error = DependencyError(failed)
-        if all(isinstance(e, Skip) for e in failed.values()):
-            return DependencySkip(error)
+        if all(_skips(e) for e in failed.values()):
+            return dependency_skip(error)
         return error
 
     def _meta(self, field: str) -> Any:
@@ -222,8 +234,9 @@ def _data_collection(run: Any) -> bool:
 
 
 def start_time(run: Any) -> float:
-    """Epoch seconds of the run's first train; else the first raw file's mtime (any
-    file if none is raw); the current time when ``run`` is not a DataCollection."""
+    """Epoch seconds of the run's first train; else the mtime of the first raw file in
+    name order (any file if none is raw); the current time when ``run`` is not a
+    DataCollection."""
     if not _data_collection(run):
         return time.time()
     import numpy as np
@@ -234,7 +247,9 @@ def start_time(run: Any) -> float:
             return first[0].astype("datetime64[ns]").astype(np.int64) / 1e9
     except Exception:
         log.debug("No train timestamps", exc_info=True)
-    files = [f.filename for f in run.files]
+    # In name order, as the reference does: the order files are listed in varies
+    # between openings of the same run.
+    files = sorted(f.filename for f in run.files)
     raw = [f for f in files if Path(f).name.upper().startswith("RAW-")]
     for name in raw + files:
         try:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from .annotations import matching
 from .errors import Problem
-from .variable import RunData, Variable
+from .variable import RunData, Variable, valid_name
 
 
 def dependencies(var: Variable, names: Iterable[str]) -> list[str]:
@@ -39,6 +39,11 @@ def check_and_order(variables: Iterable[Variable], problems: list[Problem]) -> d
     by_name: dict[str, Variable] = {}
     titles: dict[str, str] = {}
     for var in variables:
+        if not isinstance(var.name, str) or not valid_name(var.name):
+            # Checked at decoration too; a name set afterwards is checked here.
+            problems.append(Problem(*_where(var), f"variable {var.name!r}: its name must be a "
+                                    "Python identifier (dotted in groups)"))
+            continue
         other = by_name.get(var.name)
         if other is not None:
             if other.origin is not var.origin:
@@ -58,7 +63,8 @@ def check_and_order(variables: Iterable[Variable], problems: list[Problem]) -> d
         for p in var.params:
             if p.kind == "var" and not p.has_default and not matching(p.target, by_name):
                 problems.append(Problem(*_where(var),
-                                        f"Missing dependency: '{p.target}' for '{var.name}'"))
+                                        f"Missing dependency: '{p.target}' for '{var.name}'",
+                                        "KeyError"))
         deps[var.name] = dependencies(var, by_name)
 
     order = _order(deps, by_name, problems)

@@ -198,14 +198,20 @@ def assign_names(
             _problem(problems, _site(obj),
                      f"Group name '{name}' is used by multiple group instances")
         object.__setattr__(obj, _NAME_ATTR, name)
+        # As in the reference, the instance's own fields say what it was named, so
+        # its methods can use self.name and self.title.
+        if obj.name is None:
+            object.__setattr__(obj, "name", name)
+        if obj.title is None:
+            object.__setattr__(obj, "title", name.replace(".", _sep(obj)))
     return [obj for obj in order if id(obj) in names]
 
 
 def expand(instance: Any, problems: list[Problem]) -> list[Variable]:
     """The variables of one named group instance, with ``self#`` resolved."""
     gname = group_name(instance)
-    title = instance.title or gname
-    sep = instance.sep if isinstance(instance.sep, str) else "/"
+    sep = _sep(instance)
+    title = instance.title or gname.replace(".", sep)
     gtags = _as_tags(instance.tags) or ()
     out: list[Variable] = []
     placeholders: dict[str, Variable] = {}
@@ -240,6 +246,10 @@ def expand(instance: Any, problems: list[Problem]) -> list[Variable]:
         new.group = instance
         out.append(new)
     return list(placeholders.values()) + out
+
+
+def _sep(instance: Any) -> str:
+    return instance.sep if isinstance(instance.sep, str) else "/"
 
 
 def _resolve_self(instance: Any, gname: str, path: str) -> str | None:

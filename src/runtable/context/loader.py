@@ -16,13 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .environment import context_environment, context_folder, explain_missing_module
 from .errors import LOADING, ContextFileErrors, LoadState, Problem
 from .group import is_group
 from .pipeline import DEFAULT_NAME, Pipeline
 from .variable import Variable
 
-#: Context files written for the reference system import from this name.
-COMPAT_MODULE = "damnit_ctx"
 _MODULE_NAME = "runtable_context_file"
 
 
@@ -39,7 +38,8 @@ def load_file(path: str | Path) -> Pipeline:
 
 
 def load_source(code: str, path: str = "context.py") -> Pipeline:
-    """Load context-file ``code``; ``path`` names it in messages and tracebacks."""
+    """Load context-file ``code``; ``path`` names it in messages and tracebacks, and its
+    folder comes first on ``sys.path`` while the file loads and runs."""
     state = LoadState(path)
     try:
         tree = ast.parse(code, filename=path)
@@ -47,55 +47,42 @@ def load_source(code: str, path: str = "context.py") -> Pipeline:
         raise ContextFileErrors([Problem(path, exc.lineno, f"SyntaxError: {exc.msg}",
                                          "SyntaxError")]) from None
     state.deflines = _def_lines(tree)
-    added_alias = _install_alias()
+    folder = context_folder(path)
     module = types.ModuleType(_MODULE_NAME)
     module.__file__ = path
     namespace = module.__dict__
     token = LOADING.set(state)
-    ok = False
     # While its top level runs, the file is a module (dataclasses and typing look
     # classes' modules up); afterwards it is removed so loads don't accumulate.
     previous = sys.modules.get(_MODULE_NAME)
     sys.modules[_MODULE_NAME] = module
     try:
-        try:
-            exec(compile(tree, path, "exec", dont_inherit=True), namespace)
-        except (Exception, SystemExit) as exc:
-            state.problems.append(_problem_from_exception(exc, path))
-            raise ContextFileErrors(_sorted(state.problems)) from None
-        finally:
-            if previous is None:
-                sys.modules.pop(_MODULE_NAME, None)
-            else:
-                sys.modules[_MODULE_NAME] = previous
-        pipeline = _collect(state, namespace)
-        try:
-            state.problems.extend(pipeline._compile())
-        except Exception as exc:
-            # Options already reported as invalid can trip later checks; the
-            # reported problems are what the user needs to fix first.
-            if not state.problems:
-                state.problems.append(_problem_from_exception(exc, path))
-        if state.problems:
-            raise ContextFileErrors(_sorted(state.problems))
-        ok = True
-        return pipeline
+        with context_environment(folder):
+            try:
+                try:
+                    exec(compile(tree, path, "exec", dont_inherit=True), namespace)
+                except (Exception, SystemExit) as exc:
+                    state.problems.append(_problem_from_exception(exc, path, folder))
+                    raise ContextFileErrors(_sorted(state.problems)) from None
+            finally:
+                if previous is None:
+                    sys.modules.pop(_MODULE_NAME, None)
+                else:
+                    sys.modules[_MODULE_NAME] = previous
+            pipeline = _collect(state, namespace)
+            pipeline._folder = folder
+            try:
+                state.problems.extend(pipeline._compile())
+            except Exception as exc:
+                # Options already reported as invalid can trip later checks; the
+                # reported problems are what the user needs to fix first.
+                if not state.problems:
+                    state.problems.append(_problem_from_exception(exc, path, folder))
+            if state.problems:
+                raise ContextFileErrors(_sorted(state.problems))
+            return pipeline
     finally:
         LOADING.reset(token)
-        if added_alias and not ok:
-            sys.modules.pop(COMPAT_MODULE, None)
-
-
-def _install_alias() -> bool:
-    """Make ``import damnit_ctx`` give this package; True if it was added now.
-
-    It stays after a successful load: objects made by the context file refer to it
-    (e.g. when pickled), and further loads need it anyway.
-    """
-    if COMPAT_MODULE in sys.modules:
-        return False
-    sys.modules[COMPAT_MODULE] = sys.modules[__package__]
-    return True
 
 
 def _def_lines(tree: ast.AST) -> dict[int, int]:
@@ -126,7 +113,8 @@ def _collect(state: LoadState, namespace: Mapping[str, Any]) -> Pipeline:
     return pipeline  # type: ignore[return-value]
 
 
-def _problem_from_exception(exc: BaseException, path: str) -> Problem:
+def _problem_from_exception(exc: BaseException, path: str, folder: Path | None) -> Problem:
+    explain_missing_module(exc, folder)
     line = None
     target = os.path.realpath(path)
     # The innermost frame in the context file is where the user should look.
@@ -140,7 +128,8 @@ def _problem_from_exception(exc: BaseException, path: str) -> Problem:
     message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if isinstance(exc, SystemExit):
         message = f"SystemExit({exc.code!r}): the context file called sys.exit()"
-    return Problem(path, line, message, type(exc).__name__, _user_traceback(exc, path))
+    return Problem(path, line, message, type(exc).__name__, _user_traceback(exc, path),
+                   type(exc))
 
 
 def _user_traceback(exc: BaseException, path: str) -> str:
@@ -156,4 +145,6 @@ def _user_traceback(exc: BaseException, path: str) -> str:
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.path != problems[0].path, p.line or 0))
+    # A problem found both by a decorator and when the pipeline is built is one.
+    unique = list({(p.path, p.message): p for p in reversed(problems)}.values())[::-1]
+    return sorted(unique, key=lambda p: (p.path != problems[0].path, p.line or 0))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .annotations import static_problems
+from .environment import context_environment
 from .errors import LOADING, ContextFileErrors, LoadState, Problem
 from .execution import DEFAULT_NAME, Execution, Results
 from .graph import check_and_order, select_names
@@ -61,6 +62,10 @@ class Pipeline:
         self._items: list[Any] = []
         self._vars: dict[str, Variable] = {}
         self._namespace: Mapping[str, Any] | None = None
+        #: The folder of the context file this pipeline was loaded from (first on
+        #: sys.path while it executes), or None.
+        self._folder: Path | None = None
+        self._file_order: list[str] = []  # names in definition order
         self._dirty = False
 
     def __repr__(self) -> str:
@@ -132,6 +137,7 @@ class Pipeline:
         for gid, gvars in expanded.items():  # groups reachable only through others
             if gid not in done:
                 variables.extend(gvars)
+        self._file_order = list(dict.fromkeys(v.name for v in variables))
         for var in variables:
             in_group = getattr(var, "group", None) is not None
             for message in static_problems(var.params, in_group):
@@ -207,8 +213,8 @@ class Pipeline:
         raises unless ``on_conflict`` is ``"left"`` or ``"right"`` (which one wins)."""
         if on_conflict not in ("error", "left", "right"):
             raise ValueError("on_conflict must be 'error', 'left' or 'right'")
-        merged = dict(self.vars)
-        for name, var in other.vars.items():
+        merged = self._defined()
+        for name, var in other._defined().items():
             mine = merged.get(name)
             if mine is None:
                 merged[name] = var
@@ -223,13 +229,22 @@ class Pipeline:
         return new
 
     def vars_to_dict(self, inc_transient: bool = False) -> dict[str, dict[str, Any]]:
-        """``{name: {title, description, tags, attributes, type}}`` for the database."""
+        """``{name: {title, description, tags, attributes, type}}`` for the database,
+        in the order the variables are defined (not the order they are computed in)."""
         return {
             name: {"title": v.title, "description": v.description, "tags": list(v.tags),
                    "attributes": None, "type": None}
-            for name, v in self.vars.items()
+            for name, v in self._defined().items()
             if inc_transient or not v.transient
         }
+
+    def _defined(self) -> dict[str, Variable]:
+        """The variables by name in the order they are defined."""
+        variables = self.vars
+        order = [n for n in self._file_order if n in variables]
+        placed = set(order)
+        order += [n for n in variables if n not in placed]
+        return {n: variables[n] for n in order}
 
     # -- context files ----------------------------------------------------------------
 
@@ -290,7 +305,8 @@ class Pipeline:
         if run is None:
             run, variables = self._open_run(variables)
         params = {**self.param_values, **(param_values or {})}
-        results = Execution(self, run, variables, params).run(on_result)
+        with context_environment(self._folder):
+            results = Execution(self, run, variables, params).run(on_result)
         self.results = results
         return results
 

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
+from ..sharing import FILE_MODE, shared_dir, shared_file
 from . import thumbnails
 from .kinds import as_figure, value_kind
 from .summary import Summary, summarise
@@ -135,10 +136,10 @@ class FragmentWriter:
             if self.path.exists():
                 self._file = h5py.File(self.path, "a")
             else:
-                _make_dirs(self.out_dir)
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                shared_dir(self.out_dir)
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
                 # Explicit mode, not umask: the service and users' jobs share these files.
-                os.chmod(self.path, 0o666)
+                os.chmod(self.path, FILE_MODE)
                 self._file = h5py.File(self.path, "w")
                 self._file.attrs["provenance"] = self.provenance
                 for group in SPECIAL_GROUPS:
@@ -183,7 +184,8 @@ class FragmentWriter:
     def _note_done(self, name: str) -> None:
         if self._journal_fd is None:
             self._journal_fd = os.open(journal_path(self.path),
-                                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+                                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+            shared_file(journal_path(self.path))
         os.write(self._journal_fd, (name + "\n").encode())
 
     def finish(self) -> Path:
@@ -218,20 +220,6 @@ def _write_error(f: h5py.File, name: str, exc: BaseException) -> None:
     ds.attrs["type"] = type(exc).__name__
     if getattr(exc, "keeps_previous_value", False):
         ds.attrs[JOB_FAILURE_ATTR] = True
-
-
-def _make_dirs(path: Path) -> None:
-    missing = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir(mode=0o777)
-            os.chmod(d, 0o777)  # mkdir's mode is filtered by the umask
-        except FileExistsError:
-            pass
 
 
 @dataclass

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from ..sharing import shared_dir, shared_file
 from .fragment import DEFAULT_PROVENANCE, FragmentWriter, read_fragment
 
 log = logging.getLogger("runtable.execute")
@@ -334,14 +335,10 @@ def _run_log(path: Path) -> Iterator[IO[str]]:
     """The run's log file, opened for appending, with ``runtable`` log records
     going to it for the duration."""
     new = not path.exists()
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            os.chmod(path.parent, 0o777)
+    shared_dir(path.parent)
     with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as logfile:
         if new:
-            with contextlib.suppress(OSError):
-                os.chmod(path, 0o666)
+            shared_file(path)
         handler = logging.StreamHandler(logfile)
         handler.setFormatter(logging.Formatter(_LOG_FORMAT, "%H:%M:%S"))
         handler.setLevel(logging.INFO)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..sharing import shared_dir
 from .runner import RunDataName, RunOutcome, log_path_for
 
 
@@ -73,7 +74,7 @@ def run_in_subprocess(
     # Absolute: the child runs with cwd=db_dir, where a relative path means nothing.
     db_dir = Path(db_dir).absolute()
     log_path = log_path_for(db_dir, proposal, run)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    shared_dir(log_path.parent)
     cmd = command(db_dir, proposal, run, data=data, variables=variables, match=match,
                   cluster=cluster, context_file=context_file, python=python)
     start = time.perf_counter()

@@ -30,7 +30,6 @@ error>"``: a summary problem never costs the value itself.
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +93,11 @@ def summarise(cell: Any, name: str = "?") -> Summary | None:
     if is_trendline:
         attrs["summary_type"] = "trendline"
     return Summary(value, attrs)
+
+
+def summary_value(cell: Any, name: str = "?") -> Any:
+    """Just the summary value of a cell (``Cell.get_summary``), without attributes."""
+    return _summary_value(cell, name)[0]
 
 
 def _summary_value(cell: Any, name: str) -> tuple[Any, bool]:
@@ -174,11 +178,37 @@ def _array_summary(obj: Any, describe: Any) -> Any:
             return TRENDLINE_ERROR
     if arr.ndim == 2 and arr.dtype.kind in "biuf":
         try:
-            return thumbnails.image_thumbnail(arr)
+            return thumbnails.image_thumbnail(_as_plotted(obj, arr))
         except Exception:
             log.error("Could not render a thumbnail of 2-D data", exc_info=True)
             return THUMBNAIL_ERROR
     return describe_array(describe)
+
+
+def _as_plotted(obj: Any, arr: np.ndarray) -> np.ndarray:
+    """2-D data as it is drawn, first row at the top of the picture.
+
+    The reference draws a DataArray with xarray's ``imshow``, whose axes increase
+    upwards and to the right (so row 0 of plain indices is at the bottom), and a
+    numpy array with matplotlib's, row 0 at the top. Thumbnails follow both.
+    """
+    if value_kind(obj) != "dataarray":
+        return arr
+    ydim, xdim = obj.dims
+    if _increasing(obj, ydim):
+        arr = arr[::-1]
+    if not _increasing(obj, xdim):
+        arr = arr[:, ::-1]
+    return arr
+
+
+def _increasing(obj: Any, dim: str) -> bool:
+    if dim not in obj.coords:
+        return True
+    values = np.asarray(obj.coords[dim].values)
+    if values.ndim != 1 or len(values) < 2 or values.dtype.kind not in "biufM":
+        return True
+    return bool(values[-1] >= values[0])
 
 
 def describe_array(obj: Any) -> str:
@@ -205,8 +235,8 @@ def _trendline_x(obj: Any, arr: np.ndarray) -> np.ndarray | None:
 
 def trendline(y: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
     """A float64 ``(2, n)`` array ``[x; y]`` sorted by x, downsampled with FPCS so
-    peaks and dips survive. Datetime x values become epoch seconds; non-finite points
-    are dropped."""
+    peaks and dips survive (to about 150 points). Datetime x values become epoch
+    seconds."""
     y = np.asarray(y, dtype=np.float64)
     if x is None:
         x = np.arange(len(y), dtype=np.float64)
@@ -217,8 +247,12 @@ def trendline(y: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
         x = x.astype(np.float64)
         order = np.argsort(x, kind="stable")
         x, y = x[order], y[order]
-    n = len(y)
-    ratio = 1 if n <= TRENDLINE_POINTS else math.ceil(2 * n / TRENDLINE_POINTS)
+    if len(y) == 0:
+        return np.empty((2, 0), np.float64)
+    # The reference's rule, so its readers see the same points: windows of
+    # int(n / 120) points, of which FPCS keeps about 1.25 each (~150 in all), and
+    # every point of a line shorter than 240.
+    ratio = max(1, int(len(y) / (0.8 * TRENDLINE_POINTS)))
     try:
         import fpcs
     except ImportError:  # pragma: no cover - fpcs is a dependency; keep working without

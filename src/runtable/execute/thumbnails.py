@@ -9,8 +9,11 @@ value needs them.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,7 +60,7 @@ def figure_thumbnail(fig: Any) -> bytes:
 
 def image_thumbnail(data: np.ndarray) -> bytes:
     """A 300x300 RGBA PNG of 2-D data (viridis, no axes, aspect kept, transparent
-    margins), row 0 at the top as ``imshow`` draws it.
+    margins), row 0 at the top.
 
     The colour scale spans the 1st-99th percentile so a few hot pixels don't wash out
     the image; NaNs are drawn as zero. Drawn with Pillow and a built-in colour map
@@ -97,32 +100,78 @@ def image_thumbnail(data: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def plotly_thumbnail(fig: Any, timeout: float = 10.0) -> bytes | None:
-    """PNG of a plotly figure, or None when it can't be made quickly.
+#: Longest wait for one plotly thumbnail; the first in a process also starts the
+#: renderer's browser (about 1-3 s, more on a loaded machine).
+PLOTLY_TIMEOUT_S = 30.0
 
-    Plotly renders images through kaleido, which needs a browser. We only try when
-    kaleido is installed, in a background thread with a timeout, so a missing or hung
-    browser costs at most ``timeout`` seconds and never the run's other results.
+_plotly_lock = threading.Lock()
+_plotly_scope: Any = None
+_plotly_stuck = False
+
+
+def plotly_thumbnail(fig: Any, timeout: float = PLOTLY_TIMEOUT_S) -> bytes | None:
+    """PNG of a plotly figure (largest dimension 300 px), or None when it can't be made.
+
+    Rendered by kaleido: version 0.2 (a dependency of runtable) with the headless
+    Chromium inside its wheel, offline, one browser per process kept for further
+    figures; version 1 or later (if installed instead) through plotly, which needs a
+    Chrome. In a background thread with a time limit, so a missing or hung browser
+    costs at most ``timeout`` seconds once per process, never the run's other results.
     """
-    import contextlib
-    import importlib.util
-    import threading
-
-    if importlib.util.find_spec("kaleido") is None:
+    global _plotly_stuck
+    render = _plotly_renderer()
+    if render is None or _plotly_stuck:
         return None
     result: list[bytes] = []
 
-    def render() -> None:
+    def work() -> None:
         # Any kaleido/browser failure just means no thumbnail.
-        with contextlib.suppress(Exception):
-            result.append(fig.to_image(format="png"))
+        with contextlib.suppress(Exception), _plotly_lock:
+            result.append(render(fig))
 
-    thread = threading.Thread(target=render, name="plotly-thumbnail", daemon=True)
+    thread = threading.Thread(target=work, name="plotly-thumbnail", daemon=True)
     thread.start()
     thread.join(timeout)
+    if thread.is_alive():
+        _plotly_stuck = True  # don't wait again in this process
+        return None
     if not result:
         return None
     from PIL import Image
 
     image = Image.open(io.BytesIO(result[0])).convert("RGBA")
     return rgba_to_png(np.asarray(image))
+
+
+def _plotly_renderer() -> Callable[[Any], bytes] | None:
+    import importlib.metadata
+    import importlib.util
+
+    if importlib.util.find_spec("kaleido") is None:
+        return None
+    try:
+        major = int(importlib.metadata.version("kaleido").split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+    if major >= 1:
+        return lambda fig: fig.to_image(format="png")
+    return _render_with_scope
+
+
+def _render_with_scope(fig: Any) -> bytes:
+    """Render with kaleido 0.2's own browser, kept for the process's next figures.
+
+    plotly.js comes from the installed plotly package and MathJax is off, so nothing
+    is fetched from the network (plotly >= 6 no longer drives kaleido 0.2 itself).
+    """
+    global _plotly_scope
+    if _plotly_scope is None:
+        from pathlib import Path
+
+        import plotly
+        from kaleido.scopes.plotly import PlotlyScope
+
+        js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+        _plotly_scope = PlotlyScope(plotlyjs=str(js) if js.is_file() else None,
+                                    mathjax=False)
+    return _plotly_scope.transform(fig, format="png")

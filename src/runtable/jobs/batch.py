@@ -23,9 +23,11 @@ and write, each file with one writer::
 
 Claiming with ``O_EXCL`` is atomic on local disks, NFS (v3 and later) and GPFS, so
 every item is processed by at most one task, and a task that starts late simply finds
-less to do (the tasks *pull* work: see ``docs/adr/005-slurm-job-arrays-pull-workers.md``).
-This module imports only the standard library (and :mod:`runtable.jobs.model`): the
-workers load it before deciding whether there is anything to do.
+less to do (the tasks *pull* work: see ``docs/adr/006-slurm-job-arrays-pull-workers.md``).
+Its folders and files are the team's, like the rest of the database folder
+(:mod:`runtable.sharing`). This module imports only the standard library (and
+:mod:`runtable.jobs.model`, :mod:`runtable.sharing`): the workers load it before
+deciding whether there is anything to do.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from runtable.sharing import FILE_MODE, shared_dir
 
 from .model import Job
 
@@ -116,12 +120,10 @@ class BatchFolder:
     @classmethod
     def create(cls, db_dir: str | Path, manifest: Manifest) -> BatchFolder:
         """A new batch folder under ``<db_dir>/slurm_batches`` holding ``manifest``."""
-        root = Path(db_dir) / BATCHES_DIR
-        root.mkdir(parents=True, exist_ok=True)
         name = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(4)
-        batch = cls(root / name)
-        (batch.path / "claims").mkdir(parents=True)
-        (batch.path / "cancel").mkdir()
+        batch = cls(Path(db_dir) / BATCHES_DIR / name)
+        shared_dir(batch.path / "claims")
+        shared_dir(batch.path / "cancel")
         _write_atomic(batch.path / MANIFEST, manifest.to_json())
         batch._manifest = manifest
         return batch
@@ -152,8 +154,7 @@ class BatchFolder:
         """Take item ``index`` for ``owner`` (a task id, or :data:`CANCELLED`); False when
         someone took it first."""
         try:
-            fd = os.open(self.path / "claims" / str(index),
-                         os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o664)
+            fd = _create(self.path / "claims" / str(index), os.O_EXCL)
         except (FileExistsError, FileNotFoundError):  # taken, or the batch is gone
             return False
         try:
@@ -177,8 +178,7 @@ class BatchFolder:
     def request_cancel(self, job_id: int) -> None:
         """Ask the task running job ``job_id`` to stop it."""
         with contextlib.suppress(FileExistsError):
-            os.close(os.open(self.path / "cancel" / str(job_id),
-                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o664))
+            os.close(_create(self.path / "cancel" / str(job_id), os.O_EXCL))
 
     def cancel_requested(self, job_id: int) -> bool:
         return (self.path / "cancel" / str(job_id)).exists()
@@ -196,7 +196,7 @@ class BatchFolder:
         half of it once it is there)."""
         line = (json.dumps({**event, "task": task, "at": round(time.time(), 3)},
                            separators=(",", ":")) + "\n").encode()
-        fd = os.open(self.events_path(task), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664)
+        fd = _create(self.events_path(task), os.O_APPEND)
         try:
             while line:
                 line = line[os.write(fd, line):]
@@ -258,8 +258,17 @@ def find_batches(db_dir: str | Path) -> Iterable[BatchFolder]:
     return [BatchFolder(p) for p in sorted(root.iterdir()) if p.is_dir()]
 
 
+def _create(path: Path, flags: int) -> int:
+    """Open ``path`` for writing, creating it as a file of the team's
+    (:data:`runtable.sharing.FILE_MODE`, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, FILE_MODE)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, FILE_MODE)
+    return fd
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(text)
-    os.chmod(tmp, 0o664)
+    os.chmod(tmp, FILE_MODE)
     os.replace(tmp, path)

@@ -17,7 +17,7 @@ was executing gets the task's end as its error, runs no task took are queued aga
 ``sacct`` is used, when the site has accounting, for arrays ``squeue`` no longer
 knows (after ``MinJobAge``); without it they count as vanished.
 
-See ``docs/adr/005-slurm-job-arrays-pull-workers.md`` for the options weighed.
+See ``docs/adr/006-slurm-job-arrays-pull-workers.md`` for the options weighed.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any
 from runtable.execute.fragment import journal_path, partial_path
 from runtable.execute.runner import log_path_for
 from runtable.execute.subprocess import child_env
+from runtable.sharing import shared_dir
 
 from .batch import CANCELLED, BatchFolder, Manifest, find_batches
 from .executor import Executor, finished_update
@@ -141,8 +142,10 @@ def sbatch_command(batch: BatchFolder, tasks: int, limits: Limits,
 def _run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
     CALLS[cmd[0]] += 1
     try:
+        # umask 002: Slurm creates the job's log with the submitter's umask, and the
+        # job's own files are the team's (runtable.sharing).
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL, env=job_env())
+                              stdin=subprocess.DEVNULL, env=job_env(), umask=0o002)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SlurmError(f"{cmd[0]} failed: {exc}") from exc
     if check and proc.returncode != 0:
@@ -290,7 +293,7 @@ class SlurmExecutor(Executor):
         if tasks <= 0 or not jobs:
             return []
         db_dir = Path(settings["db_dir"]).absolute()
-        (db_dir / "process_logs").mkdir(parents=True, exist_ok=True)
+        shared_dir(db_dir / "process_logs")
         manifest = Manifest(
             db_dir=str(db_dir),
             items=tuple(jobs),

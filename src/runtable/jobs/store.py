@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..sharing import shared_file
 from .model import Job, JobState
 
 FILENAME = "jobs.sqlite"
@@ -49,8 +50,13 @@ class JobStore:
     def __init__(self, db_dir: str | Path) -> None:
         self.path = Path(db_dir) / FILENAME
         self._lock = threading.Lock()
+        new = not self.path.exists()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                      timeout=30)
+        if new:
+            # Before WAL mode: SQLite gives its -wal/-shm files the database's mode.
+            self._conn.execute("PRAGMA user_version").fetchone()
+            shared_file(self.path)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)

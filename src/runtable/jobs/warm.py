@@ -335,14 +335,16 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the parent ignores it
         _die_with_parent(parent_pid)
         from runtable.execute.runner import execute_run, log_path_for
+        from runtable.sharing import FILE_MODE, shared_dir, shared_file
 
         db_dir = os.path.abspath(req["db_dir"])  # before the chdir below
         log_path = log_path_for(db_dir, req["proposal"], req["run"])
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        shared_dir(log_path.parent)
         # fds 0-2 away from the parent's protocol pipes: output of C code and of
         # programs the job starts goes to the run's log.
         null = os.open(os.devnull, os.O_RDONLY)
-        logfd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        logfd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        shared_file(log_path)
         os.dup2(null, 0)
         os.dup2(logfd, 1)
         os.dup2(logfd, 2)

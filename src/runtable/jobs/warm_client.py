@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from runtable.sharing import shared_dir, shared_file
+
 #: The event the reader delivers last, once the warm parent has exited; the warm
 #: parent itself never prints it.
 EOF = "eof"
@@ -74,8 +76,9 @@ class WarmProcess:
         target: IO[bytes] | None = None
         if stderr is not None:
             self._stderr_path = Path(stderr)
-            self._stderr_path.parent.mkdir(parents=True, exist_ok=True)
+            shared_dir(self._stderr_path.parent)
             target = open(self._stderr_path, "ab")  # noqa: SIM115 - the child keeps it
+            shared_file(self._stderr_path)
             self._stderr_start = target.seek(0, 2)
         elif capture_stderr:
             target = self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - close()

@@ -71,6 +71,14 @@ def post_notify(info: ServerInfo, run: int, data: str = "raw") -> dict[str, Any]
     return _request(info, "POST", "/api/notify", {"run": run, "data": data})
 
 
+def post_merge(info: ServerInfo, fragment: str, titles: dict[str, str]) -> list[str]:
+    """``POST /api/fragments``: ask the service to merge the fragment ``fragment`` (a
+    file name in ``extracted_data``); the names stored, or ClientError."""
+    answer = _request(info, "POST", "/api/fragments", {"name": fragment, "titles": titles},
+                      timeout=120.0)
+    return list(answer["names"])
+
+
 def post_reprocess(info: ServerInfo, runs: str, variables: list[str] | None,
                    data: str = "all") -> dict[str, Any]:
     """``POST /api/reprocess``: queue ``runs`` (e.g. ``"3-7,9"`` or ``"all"``) on the

@@ -38,6 +38,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from ..sharing import FILE_MODE, shared_dir, shared_file
 from .contextcheck import CHECK_TIMEOUT_S, CheckResult, check_text
 from .edits import HTTPProblem
 from .events import ContextSaved
@@ -158,7 +159,8 @@ def _write_atomically(path: Path, text: str, mode: int | None) -> None:
             f.write(text.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, (mode & 0o7777) if mode is not None else 0o644)
+        # The mode the file had (never writable by others), else the team's.
+        os.chmod(tmp, mode & 0o7775 if mode is not None else FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -234,7 +236,7 @@ def _diff_summary(old: str, new: str) -> tuple[str, int | None]:
 
 def _record(folder: Path, text: str, kind: str, by: str, previous: str | None) -> str:
     """Keep ``text`` as a history entry (the text, then its JSON metadata); its id."""
-    folder.mkdir(exist_ok=True)
+    shared_dir(folder)
     now = time.time()
     entry = _new_id(folder, now)
     summary, first = ("first version kept", None) if previous is None else \
@@ -242,8 +244,10 @@ def _record(folder: Path, text: str, kind: str, by: str, previous: str | None) -
     meta = {"id": entry, "time": now, "kind": kind, "size": len(text.encode("utf-8")),
             "by": by, "summary": summary, "first_changed_line": first}
     # The text first: an entry whose metadata exists always has its text.
-    (folder / f"{entry}.py").write_text(text, encoding="utf-8")
-    (folder / f"{entry}.json").write_text(json.dumps(meta), encoding="utf-8")
+    for suffix, content in ((".py", text), (".json", json.dumps(meta))):
+        path = folder / f"{entry}{suffix}"
+        path.write_text(content, encoding="utf-8")
+        shared_file(path)
     return entry
 
 

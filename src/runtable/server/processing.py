@@ -338,3 +338,29 @@ def add_runs(body: NewRowsBody, request: Request) -> NewRowsOut:
     added = _call(control.add_runs, wanted)
     existing = sorted(set(wanted) - set(added))
     return NewRowsOut(added=added, existing=existing)
+
+
+# -- values written from outside the context file ----------------------------------------
+class FragmentBody(BaseModel):
+    """Body of ``POST /api/fragments``."""
+
+    name: str = Field(max_length=255, description="a fragment's file name in extracted_data "
+                      "(p<proposal>_r<run>.<id>.ready.h5)")
+    titles: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=dict, max_length=10_000,
+        description="titles of variables that are new to the table")
+
+
+class MergedOut(BaseModel):
+    """Answer of ``POST /api/fragments``."""
+
+    names: list[str] = Field(description="the variables stored")
+
+
+@router.post("/fragments", response_model=MergedOut, responses=_ERRORS)
+def merge_fragment(body: FragmentBody, request: Request) -> MergedOut:
+    """Merge a fragment that a script wrote into ``extracted_data`` (values from
+    outside the context file: ``runtable set``, ``Database.write``), by the service's
+    writer, so it never races the merges of processing."""
+    control = _control(request, "merge values written from outside the context file")
+    return MergedOut(names=_call(control.merge_external, body.name, body.titles))

@@ -63,6 +63,10 @@ class ProcessingControl(Protocol):
     def add_runs(self, runs: Iterable[int]) -> list[int]:
         """Create empty rows; returns the runs that were new."""
 
+    def merge_external(self, name: str, titles: dict[str, str]) -> list[str]:
+        """Merge the fragment ``extracted_data/<name>`` written from outside the
+        context file; returns the names stored."""
+
     @property
     def context(self) -> ContextInfo | None:
         """The latest result of loading the context file (None before the first)."""

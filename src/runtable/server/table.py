@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 
 from ..store import table as st
+from ..store.columns import AFTER_ATTR
+from ..store.columns import column_order as ordered_names
 from ..store.fragments import FAILED_ATTR
 from .access import FolderAccess
 from .events import EventBus
@@ -56,18 +58,14 @@ MAX_POINTS = 200
 POINT_DIGITS = 5
 #: |max - min| within a run above which a value "varied" (the reference's threshold).
 MAX_DIFF_THRESHOLD = 1e-9
-#: Skip exceptions: shown grey, not as failures.
-SKIP_CLASSES = frozenset({"Skip", "DependencySkip"})
+#: Skip exceptions: shown grey, not as failures. (``DependencySkip`` was stored for
+#: skipped dependents by earlier versions; ``SourceNameError``, a source missing from
+#: the run, is shown grey by the reference too.)
+SKIP_CLASSES = frozenset({"Skip", "DependencySkip", "SourceNameError"})
 #: ``run_variables.provenance`` of values a person typed.
 USER_PROVENANCE = ""
 #: Provenance of values computed by the context file (anything else is "external").
 CONTEXT_PROVENANCES = frozenset({"context.py", None})
-#: Key of a user-editable variable's ``variables.attributes`` JSON naming the column it
-#: follows in the table (``"comment"``: first of the variables). The reference's
-#: readers ignore attributes of user-editable variables.
-AFTER_ATTR = "runtable_after"
-#: Names that are run-level fields of the table, not variable columns.
-RUN_FIELDS = frozenset({"comment", "start_time", "added_at", "proposal", "run"})
 
 
 class BadQuery(ValueError):
@@ -443,46 +441,17 @@ class ColumnInfo:
 
 def column_order(variables: Iterable[st.VariableMeta], data_names: Iterable[str]
                  ) -> list[ColumnInfo]:
-    """The table's columns in display order.
-
-    Variables of the context file come in the order they were first recorded (the
-    context file's order); a user-editable variable goes right after the column its
-    ``runtable_after`` attribute names (``"comment"``: first), else last. Names that
-    have values but no ``variables`` row (folders written by other tools) come after
-    the context file's, sorted.
-    """
-    computed: list[ColumnInfo] = []
-    user: list[ColumnInfo] = []
-    known = set()
+    """The table's columns in display order (see :mod:`runtable.store.columns`)."""
+    variables = list(variables)
+    infos = {}
     for meta in variables:
-        known.add(meta.name)
-        if meta.name in RUN_FIELDS:
-            continue
         attrs = meta.attributes or {}
-        info = ColumnInfo(meta.name, meta.title or meta.name, meta.description,
-                          list(meta.tags), meta.user_editable, meta.type, meta.units,
-                          attrs.get(AFTER_ATTR) if meta.user_editable else None)
-        (user if meta.user_editable else computed).append(info)
-    extra = [ColumnInfo(n, n, None, [], False, None, None)
-             for n in sorted(set(data_names) - known - RUN_FIELDS)]
-    order = computed + extra
-    pending = user
-    # Anchors may themselves be user variables: place what can be placed, repeat.
-    while pending:
-        left = []
-        for info in pending:
-            names = [c.name for c in order]
-            if info.after == "comment":
-                order.insert(0, info)
-            elif info.after is not None and info.after in names:
-                order.insert(names.index(info.after) + 1, info)
-            else:
-                left.append(info)
-        if len(left) == len(pending):
-            order.extend(left)  # anchors gone (or none given): last, in creation order
-            break
-        pending = left
-    return order
+        infos[meta.name] = ColumnInfo(meta.name, meta.title or meta.name, meta.description,
+                                      list(meta.tags), meta.user_editable, meta.type,
+                                      meta.units,
+                                      attrs.get(AFTER_ATTR) if meta.user_editable else None)
+    return [infos.get(n) or ColumnInfo(n, n, None, [], False, None, None)
+            for n in ordered_names(variables, data_names)]
 
 
 # -- the cache ---------------------------------------------------------------------------

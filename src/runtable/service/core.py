@@ -358,6 +358,30 @@ class Service:
 
         return self._on_writer(task)
 
+    def merge_external(self, name: str, titles: dict[str, str]) -> list[str]:
+        """Merge the fragment ``extracted_data/<name>`` that a script wrote
+        (:mod:`runtable.external`), on the writer thread, so it never races a merge;
+        names new to the ``variables`` table get a row titled from ``titles``.
+        Returns the names stored; ``ValueError`` for a name that is not a fragment's."""
+        from runtable.external import merge_external
+        from runtable.store.fragments import FRAGMENT_RE
+
+        if not FRAGMENT_RE.match(name) or "/" in name:
+            raise ValueError(f"{name!r} is not the name of a fragment in extracted_data")
+        self._check_running()
+
+        def task() -> list[str]:
+            path = self.db.extracted_dir / name
+            if not path.is_file():
+                raise ValueError(f"there is no fragment {name!r} in extracted_data")
+            result, added = merge_external(self.db, path, titles)
+            if added:
+                self._publish(VariablesChanged(tuple(added)))
+            self._merged(result)
+            return result.names
+
+        return self._on_writer(task)
+
     def _check_running(self) -> None:
         if not self._started or self._stopping.is_set() or self.queue is None:
             raise RuntimeError("the service is not running")
@@ -602,7 +626,7 @@ class Service:
     def _monitor_loop(self) -> None:
         last_key: tuple | None = None
         last_status: tuple[bool, str | None] | None = None
-        last_definitions: dict | None = None
+        last_definitions: list | None = None
         next_find = next_merge_retry = 0.0
         next_settings = time.monotonic() + SETTINGS_TTL_S
         while True:
@@ -627,8 +651,10 @@ class Service:
                                         "until it is fixed:\n%s", info.problems)
                         self._publish(ContextStatus(ok=info.problems is None,
                                                     problems=problems))
-                    if info.problems is None and info.definitions != last_definitions:
-                        last_definitions = info.definitions
+                    # As a list: a new order of the same variables is a change too.
+                    if info.problems is None and (
+                            list(info.definitions.items()) != last_definitions):
+                        last_definitions = list(info.definitions.items())
                         self._tasks.put(partial(self._update_variables, info.definitions))
                 if (self._catch_up_due and self.proposal_path is not None
                         and self.context is not None and self.context.problems is None):

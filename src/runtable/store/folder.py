@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ..sharing import repair, shared_dir, shared_file
 from . import schema, settings
+from .columns import reorder_rows
 from .errors import (
     DamagedDatabase,
     EditConflict,
@@ -136,6 +138,9 @@ class DatabaseFolder:
                     )
             else:
                 start = schema.migrate(self.conn)
+                # Earlier versions made these writable by everyone.
+                for path in (self.path, self.extracted_dir, self.logs_dir, self.db_path):
+                    repair(path)
                 # Views made by older versions (or placeholders) may lack columns.
                 # Checking costs a scan of the names, so only in those cases.
                 if start < schema.LATEST_VERSION or len(self._view_columns()) <= 4:
@@ -210,8 +215,10 @@ class DatabaseFolder:
     def hdf5_lock(self) -> Iterator[None]:
         """Exclusive right to rewrite per-run HDF5 files (across processes)."""
         self._check_writable()
-        self.extracted_dir.mkdir(exist_ok=True)
-        with self._lock, open(self.extracted_dir / ".runtable-merge.lock", "a") as lockfile:
+        shared_dir(self.extracted_dir)
+        lock_path = self.extracted_dir / ".runtable-merge.lock"
+        with self._lock, open(lock_path, "a") as lockfile:
+            shared_file(lock_path)
             fcntl.flock(lockfile, fcntl.LOCK_EX)
             try:
                 yield
@@ -396,7 +403,8 @@ class DatabaseFolder:
 
     def update_computed_variables(self, variables: Mapping[str, Mapping[str, Any]]) -> list[str]:
         """Upsert the context file's variables (``{name: {title, description, tags,
-        attributes}}``); returns the names whose row or tags changed.
+        attributes}}``, in the context file's order, which the table's rows then
+        follow); returns the names whose row, tags or place changed.
 
         Variables no longer in the context file are kept: their values stay
         meaningful. A name that is a user-editable variable is left alone.
@@ -427,8 +435,21 @@ class DatabaseFolder:
                     tags = (tags,)
                 if _sync_tags(conn, name, set(tags)) or differs:
                     changed.append(name)
+            if reorder_rows(conn, list(variables)):
+                # A new order is a change of every column's place.
+                changed = list(variables)
             self._ensure_view_columns(set(variables))
         return changed
+
+    def add_variables(self, titles: Mapping[str, str]) -> list[str]:
+        """Give names that have none a row in the ``variables`` table (computed, i.e.
+        not user-editable, with the given title); returns the names added."""
+        with self.transaction() as conn:
+            added = [name for name, title in titles.items() if conn.execute(
+                "INSERT OR IGNORE INTO variables(name, type, title, description, attributes) "
+                "VALUES (?, NULL, ?, NULL, NULL)", (name, title)).rowcount]
+            self._ensure_view_columns(set(titles))
+        return added
 
     def add_user_variable(self, name: str, variable_type: str, title: str | None = None,
                           description: str | None = None) -> None:
@@ -661,7 +682,7 @@ def create_folder(path: str | os.PathLike[str], proposal: int,
     proposal = settings.SETTINGS["proposal"].parse(proposal)
     folder = Path(path).absolute()
     for directory in (folder, folder / EXTRACTED_DIR, folder / LOGS_DIR):
-        directory.mkdir(parents=True, exist_ok=True)
+        shared_dir(directory)  # the team's (runtable.sharing)
     db_path = folder / DB_NAME
     if db_path.exists():
         db = DatabaseFolder(folder)
@@ -670,6 +691,9 @@ def create_folder(path: str | os.PathLike[str], proposal: int,
             db.close()
             raise StoreError(f"{folder} already belongs to proposal {existing}")
     else:
+        # Group-writable before WAL mode: SQLite gives -wal/-shm the database's mode.
+        sqlite3.connect(db_path).close()
+        shared_file(db_path)
         conn = _connect(db_path, readonly=False)
         try:
             schema.migrate(conn)
@@ -687,5 +711,6 @@ def create_folder(path: str | os.PathLike[str], proposal: int,
     if context_text is not None or not context.exists():
         tmp = context.with_name(context.name + ".tmp")
         tmp.write_text(DEFAULT_CONTEXT if context_text is None else context_text)
+        shared_file(tmp)
         os.replace(tmp, context)
     return db

@@ -23,6 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..sharing import FILE_MODE
 from .fragments import SPECIAL_GROUPS
 
 TMP_SUFFIX = ".merging.tmp"
@@ -140,18 +141,12 @@ def _write_atomically(dst: Path, build: Callable[[h5py.File], None],
             build(out)
         _fsync_file(tmp)
         checkpoint("hdf5_tmp_written")
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, FILE_MODE)  # the team's, whatever this process's umask
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(dst.parent)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _copy_root_attrs(src: h5py.File, out: h5py.File) -> None:

@@ -30,6 +30,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..sharing import FILE_MODE, shared_file
 from .errors import StoreError
 
 LOCK_NAME = ".runtable-writer.lock"
@@ -166,9 +167,10 @@ def current_writer(db_dir: str | os.PathLike[str]) -> WriterInfo | None:
 
 
 def _open_lock_file(path: Path) -> int:
-    # Group members run the same commands on a shared folder: the umask decides.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    # Group members run the same commands on a shared folder (runtable.sharing).
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     os.set_inheritable(fd, False)  # children (jobs) must not keep the lock alive
+    shared_file(path)
     return fd
 
 

@@ -213,3 +213,19 @@ def test_a_run_over_the_memory_limit_ends_alone(folder):
     finished = _finished(_events(batch))
     assert finished[100]["killed"] == "MemoryLimitExceeded"
     assert '"failure":null' in finished[101]["outcome"]
+
+
+def test_a_batch_folder_is_the_teams_whatever_the_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        batch = _batch(tmp_path, [1])
+        batch.set_submitted("12", 1)
+        batch.claim(0, "0")
+        batch.request_cancel(100)
+        batch.append_event(0, {"event": "worker"})
+    finally:
+        os.umask(old)
+    for d in (batch.path.parent, batch.path, batch.path / "claims", batch.path / "cancel"):
+        assert d.stat().st_mode & 0o7777 == 0o2775, d
+    for f in ("manifest.json", "submitted.json", "claims/0", "cancel/100", "task-0.events"):
+        assert (batch.path / f).stat().st_mode & 0o777 == 0o664, f

@@ -99,12 +99,15 @@ def test_new_run_appears_then_ready(
     prop: MockProposal, start_watcher: StartWatcher, use_inotify: bool
 ) -> None:
     rec, watcher = start_watcher(prop.path, use_inotify=use_inotify)
-    run_dir = add_raw_run(prop, 5)  # raw/ did not exist when the watcher started
-    # When the folder's files last changed, on the clock of the event times (a few ms
-    # of slack: file times come from the kernel's coarser clock). Not when writing
-    # returned: on a loaded machine that can be long after the last change.
-    newest = max(p.stat().st_mtime for p in (run_dir, *run_dir.iterdir()))
-    t_done = newest - (time.time() - time.monotonic()) - 0.05
+    # The run is written beside the proposal and moved in at once (raw/ did not exist
+    # when the watcher started): written in place, a loaded machine can pause longer
+    # than the quiet period between two files, and the run is then rightly quiet early.
+    staged = add_raw_run(MockProposal(prop.root / "staging", prop.proposal), 5)
+    for p in [*staged.iterdir(), staged]:
+        os.utime(p)
+    t_done = time.monotonic()
+    prop.raw_dir(5).parent.mkdir(parents=True)
+    staged.rename(prop.raw_dir(5))
     t_ready = rec.wait_for(RunReady(5, "raw", "quiet"))
     assert rec.seen() == [RunAppeared(5, "raw"), RunReady(5, "raw", "quiet")]
     assert t_ready - t_done >= QUIET * 0.9

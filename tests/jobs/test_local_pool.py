@@ -182,8 +182,11 @@ def test_running_local_job_is_failed_after_a_restart(make_queue, folder):
     queue = make_queue()
     [job] = queue.submit(PROPOSAL, 1)
     log = folder / "process_logs" / f"r1-p{PROPOSAL}.out"
+    # The pid arrives with the job's start, which a loaded machine may report after
+    # the job has printed.
     wait_for(lambda: queue.step() is not None and log.exists()
-             and "started sleeping" in log.read_text(), what="job to start")
+             and "started sleeping" in log.read_text() and queue.get(job.id).external_id,
+             what="job to start")
     pid = int(queue.get(job.id).external_id)
     # What a killed service leaves behind: the row still says "running". (close()
     # kills the warm parent's children; their end is never recorded.)

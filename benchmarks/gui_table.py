@@ -73,14 +73,16 @@ def measure_update(page, db_dir: Path, bus, run: int, name: str,
                   [run, name])
     selector = f'.ag-row[row-id="{run}"] [col-id="var:{name}"]'
     page.wait_for_selector(selector)
-    expected = f"{value:.4f}"
     page.evaluate(
         """([selector, expected]) => {
             window.__updated = null;
             const find = () => document.querySelector(selector);
+            // The column's number style decides the decimals: compare the number.
+            const shows = (text) => Math.abs(parseFloat(text) - expected)
+                <= 1e-3 * Math.max(1, Math.abs(expected));
             const observer = new MutationObserver(() => {
                 const cell = find();
-                if (cell && cell.textContent.trim() === expected) {
+                if (cell && shows(cell.textContent.trim())) {
                     window.__updated = Date.now();
                     observer.disconnect();
                 }
@@ -88,7 +90,7 @@ def measure_update(page, db_dir: Path, bus, run: int, name: str,
             observer.observe(document.querySelector('.ag-root'),
                              {subtree: true, childList: true, characterData: true});
         }""",
-        [selector, expected])
+        [selector, value])
     with DatabaseFolder(db_dir) as db:
         path = Results({name: Cell(value)}, {}).save(db.extracted_dir, PROPOSAL, run)
         db.merge_fragment(path)

@@ -3,9 +3,10 @@
 // main.ts calls once at start-up; a module adds its own DOM, dialogs and menu actions
 // and never reaches into another module.
 
+import type { ExportTable } from "./export";
 import type { LiveEvent } from "./live";
 import type { RunGrid } from "./grid";
-import type { TableStore } from "./table";
+import type { RunRow, TableStore } from "./table";
 
 export interface AppContext {
   /** The table's data: variables, rows, values (see table.ts). Read-only by convention. */
@@ -22,6 +23,11 @@ export interface AppContext {
   onEvent(listener: (event: LiveEvent) => void): void;
   /** Run numbers of the selected rows, in table order. */
   selectedRuns(): number[];
+  /**
+   * `rows` in the shown columns (or only `colIds`), as exports and copies see them:
+   * raw values, and the text the table shows.
+   */
+  tableOf(rows: RunRow[], colIds?: string[]): ExportTable;
   /** Reload the whole table now (e.g. after the columns changed). */
   reload(): Promise<void>;
 }

@@ -16,9 +16,14 @@ export interface CellTarget {
   runs: number[];
 }
 
+/** Menu sections, in this order, with a line between them. */
+const GROUPS = ["view", "copy", "plots", "processing", "danger"] as const;
+
 export interface CellAction {
   /** Menu text; a function to say e.g. "Reprocess 3 runs…". */
   label: string | ((target: CellTarget) => string);
+  /** The menu's section (default "processing"); "danger" is last, set apart. */
+  group?: (typeof GROUPS)[number];
   /** Shown only when this says so (default: always). */
   when?: (target: CellTarget) => boolean;
   run: (target: CellTarget) => void;
@@ -55,12 +60,22 @@ export function closeCellMenu(): void {
 /** Show the menu for `target` at the mouse position of `event`. */
 export function showCellMenu(target: CellTarget, event: MouseEvent): void {
   closeCellMenu();
-  const items = actions.filter((action) => action.when === undefined || action.when(target));
+  const rank = (action: CellAction): number => GROUPS.indexOf(action.group ?? "processing");
+  const items = actions
+    .filter((action) => action.when === undefined || action.when(target))
+    .sort((a, b) => rank(a) - rank(b));
   if (items.length === 0) return;
   const list = document.createElement("div");
   list.className = "menu-list cell-menu";
   list.setAttribute("role", "menu");
+  let group = items[0]?.group ?? "processing";
   for (const action of items) {
+    if ((action.group ?? "processing") !== group) {
+      group = action.group ?? "processing";
+      const line = document.createElement("hr");
+      line.setAttribute("role", "separator");
+      list.append(line);
+    }
     const item = document.createElement("button");
     item.type = "button";
     item.setAttribute("role", "menuitem");

@@ -1,6 +1,7 @@
 // Cell renderers for the two kinds of cell that are pictures: PNG thumbnails (fetched
 // lazily: AG Grid only creates renderers for cells on screen) and trendline sparklines
-// (inline SVG from the points in the snapshot; no chart library).
+// (inline SVG from the points in the snapshot; no chart library), which read out the
+// value under the pointer.
 
 import type { ICellRendererComp, ICellRendererParams } from "ag-grid-community";
 
@@ -53,6 +54,21 @@ function movePreview(event: MouseEvent): void {
 function hidePreview(): void {
   preview?.remove();
   preview = null;
+}
+
+/** A sparkline's read-out: the value under the pointer, and the line's range. */
+function showReadout(text: string, summary: string, event: MouseEvent): void {
+  if (preview === null || !preview.classList.contains("rt-spark-readout")) {
+    hidePreview();
+    preview = document.createElement("div");
+    preview.className = "rt-preview rt-spark-readout";
+    preview.append(document.createElement("strong"), document.createElement("span"));
+    document.body.append(preview);
+  }
+  const [value, range] = preview.children;
+  if (value !== undefined) value.textContent = text;
+  if (range !== undefined) range.textContent = summary;
+  movePreview(event);
 }
 
 /** A PNG thumbnail; hovering shows it larger. */
@@ -140,7 +156,30 @@ export class SparklineRenderer implements ICellRendererComp<RunRow> {
     svg.append(line);
     const summary = `${points.length} points, min ${formatNumber(min)}, max ${formatNumber(max)}`;
     svg.setAttribute("aria-label", `trendline: ${summary}`);
-    this.gui.title = `trendline: ${summary}`;
+    // The value under the pointer: a dot on the line and a read-out beside it.
+    const dot = document.createElementNS(SVG_NS, "circle");
+    dot.setAttribute("r", "2.2");
+    dot.setAttribute("class", "rt-spark-dot");
+    dot.setAttribute("visibility", "hidden");
+    svg.append(dot);
+    svg.addEventListener("mousemove", (event) => {
+      const box = svg.getBoundingClientRect();
+      const i = Math.round(((event.clientX - box.left) / Math.max(box.width, 1)) * (points.length - 1));
+      const index = Math.min(points.length - 1, Math.max(0, i));
+      const value = points[index] ?? NaN;
+      if (Number.isFinite(value)) {
+        dot.setAttribute("cx", String(index * step));
+        dot.setAttribute("cy", String(height - 2 - ((value - min) / span) * (height - 4)));
+        dot.setAttribute("visibility", "visible");
+      } else {
+        dot.setAttribute("visibility", "hidden");
+      }
+      showReadout(`point ${index + 1} of ${points.length}: ${Number.isFinite(value) ? formatNumber(value) : "no value"}`, summary, event);
+    });
+    svg.addEventListener("mouseleave", () => {
+      dot.setAttribute("visibility", "hidden");
+      hidePreview();
+    });
     this.gui.append(svg);
   }
 
@@ -151,5 +190,9 @@ export class SparklineRenderer implements ICellRendererComp<RunRow> {
   refresh(params: PictureParams): boolean {
     this.render(params);
     return true;
+  }
+
+  destroy(): void {
+    hidePreview();
   }
 }

@@ -11,8 +11,9 @@ import "./editor.css";
 import { ApiError, getJson, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import type { CodeEditor, Marker } from "./editor-cm";
+import { formatTimestamp } from "./format";
 import type { LiveEvent } from "./live";
-import { openTab, type Tab } from "./tabs";
+import { onRestore, openTab, type Tab } from "./tabs";
 import { errorText, plural } from "./text";
 
 const TAB_ID = "context-editor";
@@ -85,9 +86,7 @@ function div(className: string, text?: string): HTMLDivElement {
 }
 
 function when(seconds: number): string {
-  return new Date(seconds * 1000).toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
+  return formatTimestamp(seconds);
 }
 
 /** One open editor tab. */
@@ -109,22 +108,18 @@ class ContextEditor {
   private readonly history = div("ed-history");
   private readonly host = div("ed-editor");
   private readonly buttons: HTMLButtonElement[] = [];
+  /** The variables of the last check or save (for completion). */
+  private lastVariables: { name: string; title: string }[] = [];
+  /** How many variables the file on disk has, when its check is known. */
+  private diskVariables: number | null = null;
   private readonly unload = (event: BeforeUnloadEvent): void => {
     if (!this.dirty) return;
     event.preventDefault();
     event.returnValue = "";
   };
-  private readonly guardClose = (event: MouseEvent): void => {
-    const target = event.target instanceof Element ? event.target : null;
-    const tab = target?.closest(`.tab[data-tab="${TAB_ID}"]`);
-    if (tab === null || tab === undefined || !this.dirty) return;
-    const closing = event.type === "auxclick" ? event.button === 1 : target?.closest(".tab-close") !== null;
-    if (!closing) return;
-    if (!window.confirm("The context file has unsaved edits. Close the editor and lose them?")) {
-      event.stopPropagation();
-      event.preventDefault();
-    }
-  };
+  /** Closing the tab with unsaved edits asks first (tabs.ts calls this). */
+  readonly canClose = (): boolean =>
+    !this.dirty || window.confirm("The context file has unsaved edits. Close the editor and lose them?");
 
   constructor(
     private readonly app: AppContext,
@@ -148,8 +143,6 @@ class ContextEditor {
     this.problems.hidden = true;
     body.append(bar, this.banner, main, this.problems);
     window.addEventListener("beforeunload", this.unload);
-    document.getElementById("tab-strip")?.addEventListener("click", this.guardClose, true);
-    document.getElementById("tab-strip")?.addEventListener("auxclick", this.guardClose, true);
     // Ctrl-S anywhere in the tab (the editor has its own binding too).
     body.addEventListener("keydown", (event) => {
       if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
@@ -166,6 +159,7 @@ class ContextEditor {
       this.editor = cm.createEditor(this.host, file.text, {
         changed: () => this.textChanged(),
         save: () => void this.save(),
+        variableNames: () => this.variableNames(),
       });
       this.adopt(file.text, file.version);
       this.setStatus(file.exists ? "Saved" : "No context file yet: saving creates it");
@@ -177,11 +171,21 @@ class ContextEditor {
     }
   }
 
+  /** Variables of the text being edited (as typed), of its last check and of the table. */
+  private variableNames(): string[] {
+    const names = new Set<string>();
+    const text = this.editor?.text() ?? "";
+    for (const match of text.matchAll(/^[ \t]*@Variable\b[^]*?^[ \t]*def[ \t]+(\w+)/gm)) {
+      if (match[1] !== undefined) names.add(match[1]);
+    }
+    for (const v of this.lastVariables) names.add(v.name);
+    for (const v of this.app.store.variables) if (!v.user_editable) names.add(v.name);
+    return [...names].sort();
+  }
+
   close(): void {
     window.clearInterval(this.timer);
     window.removeEventListener("beforeunload", this.unload);
-    document.getElementById("tab-strip")?.removeEventListener("click", this.guardClose, true);
-    document.getElementById("tab-strip")?.removeEventListener("auxclick", this.guardClose, true);
     this.editor?.destroy();
     this.editor = null;
   }
@@ -196,7 +200,8 @@ class ContextEditor {
     if (event.kind === "context_status") {
       const ok = event.ok === true;
       const problems = Array.isArray(event.problems) ? event.problems.filter((p): p is string => typeof p === "string") : [];
-      this.service.textContent = ok ? "Service: file loads" : `Service: file does not load — ${problems[0] ?? ""}`;
+      const count = this.diskVariables === null ? "" : `, ${plural(this.diskVariables, "variable")}`;
+      this.service.textContent = ok ? `Service: file loads${count}` : `Service: file does not load — ${problems[0] ?? ""}`;
       this.service.dataset.ok = String(ok);
       this.service.title = problems.join("\n");
       void this.pollDisk();
@@ -271,15 +276,23 @@ class ContextEditor {
     }
     if (this.editor === null || this.editor.text() !== file.text || this.busy) return;
     this.showResult(result, "check");
+    this.showDisk(result);
+  }
+
+  /** The line at the right of the bar: does the file on disk load, with how many variables. */
+  private showDisk(result: CheckResult): void {
+    this.diskVariables = result.ok ? result.variables.length : null;
     this.service.textContent = result.ok
       ? `On disk: loads, ${plural(result.variables.length, "variable")}`
       : `On disk: does not load (${plural(result.errors.length, "error")})`;
     this.service.dataset.ok = String(result.ok);
+    this.service.title = "";
   }
 
   /** Show errors and warnings: markers at their lines plus a list that jumps there. */
   private showResult(result: CheckResult, what: "check" | "save"): void {
     if (this.editor === null) return;
+    if (result.ok) this.lastVariables = result.variables;
     const here = (issue: Issue): boolean => issue.path === "";
     const markers: Marker[] = [
       ...result.errors.filter(here).map((e) => ({ severity: "error" as const, line: e.line, column: e.column, message: e.message })),
@@ -359,6 +372,7 @@ class ContextEditor {
       this.banner.hidden = true;
       this.textChanged(true);
       this.showResult(answer.check, "save");
+      this.showDisk(answer.check);
       if (!this.history.hidden) void this.loadHistory();
       const warnings = answer.check.warnings.length;
       if (!this.dirty) this.setStatus(answer.changed ? "Saved" : "Saved (no change)");
@@ -402,6 +416,7 @@ class ContextEditor {
     if (!this.dirty) {
       this.adopt(file.text, file.version);
       this.app.toast("The context file changed on disk; the editor shows the new text");
+      void this.checkOpened(file);
       return;
     }
     if (file.version === this.offered) return;
@@ -425,6 +440,7 @@ class ContextEditor {
     if (!this.dirty || this.editor.text() === file.text) {
       this.adopt(file.text, file.version);
       this.setStatus("Reloaded from disk");
+      void this.checkOpened(file);
       return;
     }
     await this.compare(file.text, file.version, "Reload: your unsaved edits and the file on disk");
@@ -558,6 +574,7 @@ let current: ContextEditor | null = null;
 
 function open(app: AppContext): void {
   const { tab, created } = openTab(TAB_ID, TITLE, {
+    canClose: () => current?.canClose() ?? true,
     onClose: () => {
       current?.close();
       current = null;
@@ -565,6 +582,7 @@ function open(app: AppContext): void {
     onShow: () => current?.shown(),
   });
   if (!created) return;
+  tab.remember("editor");
   current = new ContextEditor(app, tab);
   void current.start();
 }
@@ -577,4 +595,5 @@ export function install(app: AppContext): void {
   b.title = "Edit the context file (the variables computed for each run)";
   toolbar.append(b);
   app.onEvent((event) => current?.event(event));
+  onRestore("editor", () => open(app));
 }

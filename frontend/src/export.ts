@@ -15,6 +15,8 @@ import type { CellInfo, Value } from "./table";
 export interface ExportCell {
   value: Value;
   info?: CellInfo | undefined;
+  /** The text shown in the table, when it is not derived from the value (times). */
+  text?: string;
 }
 
 export interface ExportTable {
@@ -54,6 +56,19 @@ export function toCsv(table: ExportTable): string {
   return `${lines.join("\r\n")}\r\n`;
 }
 
+/**
+ * Tab-separated values for pasting into a spreadsheet: numbers in full, text on one
+ * line, times as shown (without their offset, so that spreadsheets read them as times).
+ */
+export function toTsv(table: ExportTable): string {
+  const field = (v: string | number | boolean | null): string => (v === null ? "" : String(v).replace(/[\t\r\n]+/g, " "));
+  const value = (cell: ExportCell): string | number | boolean | null =>
+    typeof cell.value === "string" && cell.text !== undefined && cell.info === undefined ? cell.text : plain(cell);
+  const lines = [table.headers.map(field).join("\t")];
+  for (const row of table.rows) lines.push(row.map((cell) => field(value(cell))).join("\t"));
+  return `${lines.join("\n")}\n`;
+}
+
 /** A GitHub-flavoured Markdown table of the shown text. */
 export function toMarkdown(table: ExportTable): string {
   const escape = (text: string): string => text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
@@ -68,6 +83,8 @@ export function toMarkdown(table: ExportTable): string {
 }
 
 function markdownText(cell: ExportCell): string {
+  if (cell.text !== undefined) return cell.text;
+  if (cell.info?.kind === "image" || cell.info?.kind === "trendline") return exportText(cell.value, cell.info);
   if (typeof cell.value === "number" && cell.info === undefined) {
     return formatNumber(cell.value);
   }

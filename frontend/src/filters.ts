@@ -13,6 +13,8 @@ export interface ValueFilterModel {
   max?: number;
   text?: string;
   choices?: string[];
+  /** With a range or choices: also keep cells without a number (empty, NaN). */
+  keepEmpty?: boolean;
 }
 
 export interface ValueFilterParams extends IFilterParams<RunRow> {
@@ -24,8 +26,9 @@ export interface ValueFilterParams extends IFilterParams<RunRow> {
   allRows: () => readonly RunRow[];
 }
 
-/** At most this many distinct strings make a checklist; more get a text box. */
+/** At most this many distinct values make a checklist; more strings get a text box. */
 const MAX_CHOICES = 40;
+const SVG_NS = "http://www.w3.org/2000/svg";
 
 let nextId = 0;
 
@@ -54,13 +57,14 @@ export function passes(
   if (model.presence === "value" && !hasValue) return false;
   if (model.presence === "empty" && (hasValue || error)) return false;
   if (model.presence === "error" && !error) return false;
+  const empty = !error && !hasValue;
   if (model.min !== undefined || model.max !== undefined) {
-    if (typeof value !== "number" || error) return false;
+    if (typeof value !== "number" || error) return empty && model.keepEmpty === true;
     if (model.min !== undefined && value < model.min) return false;
     if (model.max !== undefined && value > model.max) return false;
   }
   if (model.choices !== undefined && !model.choices.includes(choiceKey(value, cell, text))) {
-    return false;
+    return empty && model.keepEmpty === true;
   }
   if (model.text !== undefined && model.text !== "") {
     if (!text.toLowerCase().includes(model.text.toLowerCase())) return false;
@@ -81,10 +85,14 @@ export function describeFilter(model: ValueFilterModel): string {
     parts.push(`is ${shown.join(" | ")}${model.choices.length > 3 ? ` +${model.choices.length - 3}` : ""}`);
   }
   if (model.text) parts.push(`contains “${model.text}”`);
+  if (model.keepEmpty === true && (model.min !== undefined || model.max !== undefined || model.choices !== undefined)) {
+    parts.push("or empty");
+  }
   return parts.join(", ");
 }
 
 function isActive(model: ValueFilterModel): boolean {
+  // keepEmpty alone filters nothing: it only widens a range or choices.
   return (
     model.presence !== undefined ||
     model.min !== undefined ||
@@ -123,19 +131,26 @@ export class ValueFilter implements IFilterComp<RunRow> {
     let strings = 0;
     let min = Infinity;
     let max = -Infinity;
-    const distinct = new Map<string, number>();
+    // Each distinct value: how many cells have it, and how the cell shows it.
+    const distinct = new Map<string, { count: number; label: string }>();
+    const count = (key: string, row: RunRow): void => {
+      const known = distinct.get(key);
+      if (known !== undefined) known.count += 1;
+      else if (distinct.size <= MAX_CHOICES) distinct.set(key, { count: 1, label: this.params.textOf(row) || key });
+    };
+    const values: number[] = [];
     for (const row of rows) {
       const value = this.params.valueOf(row);
       if (typeof value === "number") {
+        if (!Number.isFinite(value) || isError(this.params.cellOf(row))) continue;
         numbers += 1;
+        values.push(value);
         if (value < min) min = value;
         if (value > max) max = value;
+        count(String(value), row);
       } else if (typeof value === "string" || typeof value === "boolean") {
         strings += 1;
-        const key = choiceKey(value, this.params.cellOf(row), this.params.textOf(row));
-        if (distinct.size <= MAX_CHOICES || distinct.has(key)) {
-          distinct.set(key, (distinct.get(key) ?? 0) + 1);
-        }
+        count(choiceKey(value, this.params.cellOf(row), this.params.textOf(row)), row);
       }
     }
     const numeric = numbers > 0 && numbers >= strings;
@@ -160,22 +175,30 @@ export class ValueFilter implements IFilterComp<RunRow> {
     this.gui.append(presence);
 
     if (numeric) {
-      const range = document.createElement("div");
-      range.className = "rt-filter-range";
-      const hint = Number.isFinite(min) ? ` (${min} … ${max})` : "";
-      range.append(
-        this.numberInput("min", "Minimum", this.model.min, `min${hint}`),
-        this.numberInput("max", "Maximum", this.model.max, "max"),
-      );
-      this.gui.append(range);
+      this.gui.append(this.rangeSection(values, min, max));
     }
-    if (categorical) {
+    if (numeric || categorical) {
+      const keep = document.createElement("label");
+      keep.className = "rt-filter-keep";
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = "keepEmpty";
+      box.checked = this.model.keepEmpty === true;
+      box.addEventListener("change", () => this.update({ keepEmpty: box.checked ? true : undefined }));
+      const words = document.createElement("span");
+      words.textContent = numeric ? "Also runs without a number (empty, NaN)" : "Also empty runs";
+      keep.append(box, words);
+      this.gui.append(keep);
+    }
+    if ((numeric && distinct.size <= MAX_CHOICES && distinct.size > 1) || categorical) {
       const list = document.createElement("fieldset");
       list.className = "rt-filter-choices";
       const legend = document.createElement("legend");
       legend.textContent = "Values";
       list.append(legend);
-      const keys = [...distinct.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+      const keys = numeric
+        ? [...distinct.keys()].sort((a, b) => Number(a) - Number(b))
+        : [...distinct.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
       keys.forEach((key, index) => {
         const label = document.createElement("label");
         const box = document.createElement("input");
@@ -188,7 +211,8 @@ export class ValueFilter implements IFilterComp<RunRow> {
           this.update({ choices: checked.length === keys.length ? undefined : checked });
         });
         const text = document.createElement("span");
-        text.textContent = `${key} (${distinct.get(key) ?? 0})`;
+        const { count: n = 0, label: shown = key } = distinct.get(key) ?? {};
+        text.textContent = `${shown} (${n})`;
         label.append(box, text);
         list.append(label);
       });
@@ -215,12 +239,106 @@ export class ValueFilter implements IFilterComp<RunRow> {
     this.gui.append(clear);
   }
 
+  /**
+   * The numeric range: a histogram of the column's values with a two-handled slider
+   * under it, and boxes for exact bounds. Bars outside the range are dimmed.
+   */
+  private rangeSection(values: number[], min: number, max: number): HTMLElement {
+    const section = document.createElement("div");
+    section.className = "rt-filter-numeric";
+    const span = max - min;
+    const bins = Math.max(1, Math.min(30, new Set(values).size));
+    const counts = new Array<number>(bins).fill(0);
+    for (const v of values) {
+      const i = span === 0 ? 0 : Math.min(bins - 1, Math.floor(((v - min) / span) * bins));
+      counts[i] = (counts[i] ?? 0) + 1;
+    }
+    const tallest = Math.max(1, ...counts);
+    const svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("class", "rt-filter-hist");
+    svg.setAttribute("viewBox", `0 0 ${bins} 40`);
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `distribution of ${values.length} values from ${min} to ${max}`);
+    const bars = counts.map((count, i) => {
+      const bar = document.createElementNS(SVG_NS, "rect");
+      bar.setAttribute("x", String(i + 0.08));
+      bar.setAttribute("width", "0.84");
+      const h = count === 0 ? 0 : Math.max(1.5, (count / tallest) * 40);
+      bar.setAttribute("y", String(40 - h));
+      bar.setAttribute("height", String(h));
+      const title = document.createElementNS(SVG_NS, "title");
+      const from = min + (span * i) / bins;
+      title.textContent = `${count} from ${from.toPrecision(4)}`;
+      bar.append(title);
+      svg.append(bar);
+      return { bar, from, to: min + (span * (i + 1)) / bins };
+    });
+
+    const sliders = document.createElement("div");
+    sliders.className = "rt-filter-sliders";
+    const low = this.slider("min", "Minimum (slider)", min, max, this.model.min ?? min);
+    const high = this.slider("max", "Maximum (slider)", min, max, this.model.max ?? max);
+    sliders.append(low, high);
+
+    const boxes = document.createElement("div");
+    boxes.className = "rt-filter-range";
+    const lowBox = this.numberInput("min", "Minimum", this.model.min, String(min));
+    const highBox = this.numberInput("max", "Maximum", this.model.max, String(max));
+    const to = document.createElement("span");
+    to.textContent = "to";
+    boxes.append(lowBox, to, highBox);
+
+    const shade = (): void => {
+      const a = this.model.min ?? -Infinity;
+      const b = this.model.max ?? Infinity;
+      for (const { bar, from, to: end } of bars) bar.classList.toggle("out", end < a || from > b);
+    };
+    const fromSlider = (input: HTMLInputElement, box: HTMLInputElement, key: "min" | "max"): void => {
+      const value = Number(input.value);
+      const atEnd = key === "min" ? value <= min : value >= max;
+      box.value = atEnd ? "" : String(value);
+      this.update({ [key]: atEnd ? undefined : value });
+      shade();
+    };
+    low.addEventListener("input", () => {
+      if (Number(low.value) > Number(high.value)) low.value = high.value;
+      fromSlider(low, lowBox, "min");
+    });
+    high.addEventListener("input", () => {
+      if (Number(high.value) < Number(low.value)) high.value = low.value;
+      fromSlider(high, highBox, "max");
+    });
+    for (const [box, input, end] of [[lowBox, low, min], [highBox, high, max]] as const) {
+      box.addEventListener("input", () => {
+        input.value = box.value.trim() === "" ? String(end) : box.value;
+        shade();
+      });
+    }
+    shade();
+    section.append(svg, sliders, boxes);
+    return section;
+  }
+
+  private slider(key: "min" | "max", label: string, min: number, max: number, value: number): HTMLInputElement {
+    const input = document.createElement("input");
+    input.type = "range";
+    input.name = `${key}-slider`;
+    input.min = String(min);
+    input.max = String(max);
+    input.step = "any";
+    input.value = String(value);
+    input.setAttribute("aria-label", label);
+    return input;
+  }
+
   private numberInput(key: "min" | "max", label: string, value: number | undefined, placeholder: string): HTMLInputElement {
     const input = document.createElement("input");
     input.type = "number";
     input.step = "any";
     input.name = key;
     input.placeholder = placeholder;
+    input.title = `${label}; the column's values go from ${placeholder}`;
     input.setAttribute("aria-label", label);
     input.value = value === undefined ? "" : String(value);
     input.addEventListener("input", () => {

@@ -25,6 +25,47 @@ export function formatNumber(value: number): string {
   return value.toFixed(4);
 }
 
+/**
+ * How the numbers of one column are written, so that they read alike and their
+ * decimal points line up: whole numbers as they are; others with the same number of
+ * decimals (4, fewer for large values, so 454000.3 is "454000.30" and not
+ * "4.5400e+5"); scientific notation for the whole column when it holds very small
+ * (< 1e-4) or very large (≥ 1e12) values.
+ */
+export type NumberStyle = { kind: "integer" } | { kind: "fixed"; decimals: number } | { kind: "exponent" };
+
+/** What a column's numbers are like; grows as values arrive (see `style`). */
+export class NumberStats {
+  count = 0;
+  private fractions = false;
+  private largest = 0;
+  private smallest = Infinity;
+
+  add(value: number): void {
+    if (!Number.isFinite(value)) return;
+    this.count += 1;
+    const magnitude = Math.abs(value);
+    if (!Number.isInteger(value) || magnitude >= 1e15) this.fractions = true;
+    if (magnitude > this.largest) this.largest = magnitude;
+    if (magnitude !== 0 && magnitude < this.smallest) this.smallest = magnitude;
+  }
+
+  style(): NumberStyle {
+    if (!this.fractions) return { kind: "integer" };
+    if (this.smallest < 1e-4 || this.largest >= 1e12) return { kind: "exponent" };
+    const digits = this.largest < 1 ? 1 : Math.floor(Math.log10(this.largest)) + 1;
+    return { kind: "fixed", decimals: Math.min(4, Math.max(0, 8 - digits)) };
+  }
+}
+
+/** `value` written in a column's style; without a style, as formatNumber does. */
+export function formatInStyle(value: number, style: NumberStyle | undefined): string {
+  if (style === undefined || !Number.isFinite(value)) return formatNumber(value);
+  if (style.kind === "exponent") return value.toExponential(4);
+  if (style.kind === "fixed") return value.toFixed(style.decimals);
+  return Number.isInteger(value) ? String(value) : formatNumber(value);
+}
+
 /** `re ± im j`, each part formatted as a number. */
 export function formatComplex(re: number, im: number): string {
   const sign = im < 0 || Object.is(im, -0) ? "-" : "+";
@@ -32,7 +73,7 @@ export function formatComplex(re: number, im: number): string {
 }
 
 /** The text of one cell (without units); "" for empty cells and pictures. */
-export function formatValue(value: Value | undefined, cell: CellInfo | undefined): string {
+export function formatValue(value: Value | undefined, cell: CellInfo | undefined, style?: NumberStyle): string {
   if (cell !== undefined) {
     switch (cell.kind) {
       case "complex":
@@ -55,7 +96,7 @@ export function formatValue(value: Value | undefined, cell: CellInfo | undefined
     return "";
   }
   if (typeof value === "number") {
-    return formatNumber(value);
+    return formatInStyle(value, style);
   }
   if (typeof value === "boolean") {
     return value ? "true" : "false";
@@ -68,8 +109,9 @@ export function displayText(
   value: Value | undefined,
   cell: CellInfo | undefined,
   columnUnits: string | null,
+  style?: NumberStyle,
 ): string {
-  const text = formatValue(value, cell);
+  const text = formatValue(value, cell, style);
   const units = cell?.units ?? columnUnits;
   if (text === "" || units === null || units === undefined || units === "") {
     return text;
@@ -123,4 +165,86 @@ export function cssColour(background: string | undefined): string | null {
     return null;
   }
   return /^#[0-9a-f]{6}$/i.test(background.trim()) ? background.trim() : null;
+}
+
+// -- times ---------------------------------------------------------------------------
+
+/** The zone times are shown in: the folder's `timezone` setting once the server said. */
+let zone: string | undefined;
+const timeFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** The parts of a time each style shows ("sv-SE" writes ISO order: 2026-01-31 14:05:09). */
+const STYLES = {
+  seconds: { dateStyle: "short", timeStyle: "medium" },
+  minutes: { dateStyle: "short", timeStyle: "short" },
+  clock: { timeStyle: "medium" },
+  zone: { timeZoneName: "short" },
+  offset: { timeZoneName: "longOffset" },
+} as const satisfies Record<string, Intl.DateTimeFormatOptions>;
+
+function timeFormat(style: keyof typeof STYLES): Intl.DateTimeFormat {
+  let format = timeFormats.get(style);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat("sv-SE", { ...STYLES[style], hourCycle: "h23", ...(zone === undefined ? {} : { timeZone: zone }) });
+    timeFormats.set(style, format);
+  }
+  return format;
+}
+
+/** Show times in the IANA zone `name` from now on; false (and no change) if this browser does not know it. */
+export function setTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+  } catch {
+    return false;
+  }
+  zone = name;
+  timeFormats.clear();
+  return true;
+}
+
+/** The IANA name of the zone times are shown in. */
+export function timeZone(): string {
+  return zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/**
+ * Seconds since the epoch as "YYYY-MM-DD HH:MM:SS" (or without seconds, or only the
+ * clock) in the folder's time zone; "" when unknown.
+ */
+export function formatTimestamp(value: unknown, style: "seconds" | "minutes" | "clock" = "seconds"): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    return "";
+  }
+  return timeFormat(style).format(new Date(value * 1000));
+}
+
+/** The UTC offset of the zone at that time: "+01:00". */
+function utcOffset(date: Date): string {
+  const name = timeFormat("offset").formatToParts(date).find((p) => p.type === "timeZoneName")?.value ?? "GMT";
+  const offset = name.replace(/^(GMT|UTC)/, "");
+  return offset === "" ? "+00:00" : offset;
+}
+
+/**
+ * A time for files: "2026-01-01 00:10:00+01:00", with microseconds when `fraction`;
+ * the way pandas writes the same time (`runtable export`), so both exports agree.
+ */
+export function timestampWithOffset(value: unknown, fraction = false): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    return "";
+  }
+  const date = new Date(Math.floor(value) * 1000);
+  const micro = fraction ? `.${String(Math.round((value - Math.floor(value)) * 1e6)).padStart(6, "0")}` : "";
+  return `${formatTimestamp(Math.floor(value))}${micro}${utcOffset(date)}`;
+}
+
+/** "2026-01-01 00:10:00 CET (UTC+01:00)": a time with its zone, for tooltips. */
+export function describeTimestamp(value: unknown): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    return "";
+  }
+  const date = new Date(value * 1000);
+  const short = timeFormat("zone").formatToParts(date).find((p) => p.type === "timeZoneName")?.value ?? "";
+  return `${formatTimestamp(value)} ${short} (UTC${utcOffset(date)}, ${timeZone()})`;
 }

@@ -24,11 +24,12 @@ import {
 
 import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
+import { ColumnLooks } from "./colstats";
 import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
-import { cssColour, displayText, readableTextColour } from "./format";
+import { cssColour, describeTimestamp, displayText, exportText, formatTimestamp, readableTextColour, timeZone } from "./format";
 import { plotColumn } from "./plotinclude";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
-import { loadView, saveView, type ViewState } from "./view";
+import { databaseKey, loadView, saveView, type ViewState } from "./view";
 
 ModuleRegistry.registerModules([AllCommunityModule]);
 
@@ -43,6 +44,8 @@ const gridTheme = themeQuartz
     fontSize: 13,
     headerFontWeight: 600,
     spacing: 6,
+    // Half the theme's default: a run table is read like a spreadsheet, columns close.
+    cellHorizontalPadding: 10,
     wrapperBorderRadius: 6,
     accentColor: "#2f6fdf",
     backgroundColor: "#ffffff",
@@ -62,19 +65,6 @@ const gridTheme = themeQuartz
     },
     "dark",
   );
-
-const timestampFormat = new Intl.DateTimeFormat("sv-SE", {
-  dateStyle: "short",
-  timeStyle: "medium",
-});
-
-/** Seconds since the epoch → local "YYYY-MM-DD HH:MM:SS"; "" when unknown. */
-export function formatTimestamp(value: unknown): string {
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    return "";
-  }
-  return timestampFormat.format(new Date(value * 1000));
-}
 
 /** Column id of a variable's column. */
 export const varColId = (name: string): string => `var:${name}`;
@@ -153,6 +143,9 @@ function groupLeaves(leaves: Leaf[], depth: number, prefix: string, counter: { n
 export class RunGrid {
   readonly api: GridApi<RunRow>;
   private readonly store: TableStore;
+  private readonly looks: ColumnLooks;
+  private fontCache: string | undefined;
+  private readonly container: HTMLElement;
   private readonly callbacks: GridCallbacks;
   private readonly revisions = new Map<number, number>();
   private view: ViewState = { columns: [], hidden: [], tags: [], hierarchical: true };
@@ -164,6 +157,8 @@ export class RunGrid {
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
     this.store = store;
+    this.looks = new ColumnLooks(store);
+    this.container = container;
     this.callbacks = callbacks;
     this.api = createGrid<RunRow>(container, {
       theme: gridTheme,
@@ -175,7 +170,10 @@ export class RunGrid {
         sortable: true,
         resizable: true,
         filter: ValueFilter,
-        minWidth: 70,
+        minWidth: 56,
+        // Long titles take two lines rather than a wide column.
+        wrapHeaderText: true,
+        autoHeaderHeight: true,
       },
       suppressFieldDotNotation: true,
       enableBrowserTooltips: true,
@@ -194,7 +192,15 @@ export class RunGrid {
       },
       animateRows: false,
       onColumnMoved: (e) => e.finished && this.viewChanged(),
-      onColumnResized: (e) => e.finished && this.viewChanged(),
+      onColumnResized: (e) => {
+        if (!e.finished) return;
+        // Only widths a person chose are kept; the others follow the content.
+        if (e.source === "uiColumnResized") {
+          const ids = new Set([...(this.view.resized ?? []), ...(e.columns ?? []).map((c) => c.getColId())]);
+          this.view.resized = [...ids];
+        }
+        this.viewChanged();
+      },
       onSortChanged: () => this.viewChanged(),
       onFilterChanged: () => this.callbacks.viewChanged(),
       onColumnVisible: () => this.callbacks.viewChanged(),
@@ -248,7 +254,7 @@ export class RunGrid {
         headerTooltip: "Run number; a spinning mark while the run is being processed",
         valueGetter: (p) => p.data?.run,
         pinned: "left",
-        width: 100,
+        width: ColumnLooks.fitting("Run", ["99999"], this.font()) + 14, // + the sort arrow
         type: "rightAligned",
         sort: "asc",
         filterParams: this.filterParams((row) => row.run, (row) => String(row.run)),
@@ -264,11 +270,13 @@ export class RunGrid {
       plotColumn(store),
       {
         colId: "timestamp",
-        headerName: "Timestamp",
-        headerTooltip: "When the run started (local time)",
+        // The zone in the header: a remote collaborator must not read hall times as theirs.
+        headerName: `Timestamp (${timeZone()})`,
+        headerTooltip: `When the run started, in ${timeZone()} time (the folder's setting \`timezone\`)`,
         valueGetter: (p) => (p.data === undefined ? null : store.startTime[p.data.slot]),
         valueFormatter: (p: ValueFormatterParams<RunRow>) => formatTimestamp(p.value),
-        width: 170,
+        tooltipValueGetter: (p) => describeTimestamp(p.value) || null,
+        width: ColumnLooks.fitting(`Timestamp (${timeZone()})`, ["2026-12-31 23:59:59"], this.font()),
         filterParams: this.filterParams(
           (row) => store.startTime[row.slot] ?? null,
           (row) => formatTimestamp(store.startTime[row.slot]),
@@ -295,7 +303,8 @@ export class RunGrid {
         cellEditorPopup: true,
         // The server's one cap for typed text (runtable.store.uservars.MAX_TEXT).
         cellEditorParams: { maxLength: 100_000, rows: 4, cols: 50 },
-        width: 260,
+        // Narrow while there are no comments; as wide as they need (up to a point).
+        width: ColumnLooks.fitting("Comment", store.comment.filter((c): c is string => typeof c === "string").map((c) => c.split("\n", 1)[0] ?? ""), this.font(), 300),
         tooltipValueGetter: (p) => (typeof p.value === "string" && p.value !== "" ? p.value : null),
         filterParams: this.filterParams(
           (row) => store.comment[row.slot] ?? null,
@@ -320,7 +329,13 @@ export class RunGrid {
     const store = this.store;
     const name = variable.name;
     const cellOf = (row: RunRow): CellInfo | undefined => store.cell(row, name);
-    const text = (row: RunRow): string => displayText(store.value(row, name), store.cell(row, name), variable.units);
+    const looks = this.looks;
+    const text = (row: RunRow): string => displayText(store.value(row, name), store.cell(row, name), variable.units, looks.numberStyle(name));
+    const varied = (c: CellInfo | undefined): boolean => c?.max_diff === true && looks.variationTells(name);
+    // A run that was taken (it has a start time) and has no value and no error here.
+    const notComputed = (row: RunRow | undefined): boolean =>
+      row !== undefined && !variable.user_editable && store.value(row, name) === null &&
+      cellOf(row) === undefined && typeof store.startTime[row.slot] === "number";
     const tooltip = [variable.description, variable.tags.length > 0 ? `tags: ${variable.tags.join(", ")}` : null, `name: ${name}`]
       .filter((s) => s !== null && s !== "")
       .join("\n");
@@ -333,12 +348,12 @@ export class RunGrid {
       // No row: the select editor formatting its choices ("true", "false").
       valueFormatter: (p: ValueFormatterParams<RunRow>) =>
         p.data === undefined || p.data === null ? (p.value === null || p.value === undefined ? "" : String(p.value)) : text(p.data),
-      width: 150,
+      width: looks.width(variable, this.font()),
       comparator: (a, b, nodeA, nodeB) => compareValues(a, b, nodeA.data && cellOf(nodeA.data), nodeB.data && cellOf(nodeB.data)),
       cellClassRules: {
         "rt-bold": (p: CellClassParams<RunRow>) => {
           const c = p.data && cellOf(p.data);
-          return c?.bold === true || c?.max_diff === true;
+          return c?.bold === true || varied(c);
         },
         "rt-error": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "error",
         "rt-skip": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.kind === "skip",
@@ -346,6 +361,7 @@ export class RunGrid {
         "rt-external": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "external",
         "rt-user-value": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "user",
         "rt-number": (p: CellClassParams<RunRow>) => typeof p.value === "number",
+        "rt-not-computed": (p: CellClassParams<RunRow>) => notComputed(p.data),
       },
       cellStyle: (p) => {
         const background = cssColour(p.data === undefined ? undefined : cellOf(p.data)?.background);
@@ -363,10 +379,15 @@ export class RunGrid {
           const what = c.kind === "skip" ? "Skipped" : (c.error_cls ?? "Error");
           return `${what}: ${message}`;
         }
+        if (notComputed(p.data)) {
+          return `No value for run ${p.data?.run}: the variable was added after the run was processed, or it returned nothing. Reprocess the run to compute it (right-click → Reprocess run ${p.data?.run}…).`;
+        }
         const notes: string[] = [];
         const shown = p.data === undefined ? "" : text(p.data);
         if (shown !== "") notes.push(shown);
-        if (c?.max_diff === true) notes.push("(varied within the run)");
+        // The value itself when the column's style rounds it.
+        if (typeof p.value === "number" && !shown.startsWith(String(p.value))) notes.push(`(${p.value})`);
+        if (varied(c)) notes.push("(bold: it varied within the run)");
         if (c?.provenance === "external") notes.push("(not from the context file)");
         if (c?.provenance === "user") notes.push("(typed in)");
         if (c?.failed !== undefined) {
@@ -418,12 +439,40 @@ export class RunGrid {
     return [...this.staticColumns(), ...groupLeaves(leaves, 0, "", { n: 0 })];
   }
 
+  /** What the cell of `row` in variable `name` shows, units included ("<image>" for pictures). */
+  cellText(row: RunRow, name: string): string {
+    const value = this.store.value(row, name);
+    const cell = this.store.cell(row, name);
+    if (cell?.kind === "image" || cell?.kind === "trendline") return exportText(value, cell);
+    return displayText(value, cell, this.store.byName.get(name)?.units ?? null, this.looks.numberStyle(name));
+  }
+
+  /** The grid's font, for measuring text (colstats.ts); read once, the page's font stays. */
+  private font(): string {
+    this.fontCache ??= `13px ${getComputedStyle(this.container).fontFamily || "sans-serif"}`;
+    return this.fontCache;
+  }
+
+  /** Every cell may have changed (more columns arrived): draw them again. */
+  refreshAll(): void {
+    this.looks.clear();
+    this.api.refreshCells({ force: true });
+    // Widths follow the content, except those a person chose.
+    const resized = new Set(this.view.resized ?? []);
+    this.api.setColumnWidths(
+      this.store.variables
+        .filter((v) => !resized.has(varColId(v.name)))
+        .map((v) => ({ key: varColId(v.name), newWidth: this.looks.width(v, this.font()) })),
+    );
+  }
+
   /** Show the store's whole table (after a snapshot), with this browser's saved view. */
   setTable(emptyMessage: string): void {
+    this.looks.clear();
     if (this.viewKey !== "") {
       this.saveNow();
     }
-    const key = this.store.dbId ?? (this.store.proposal === null ? "default" : `p${this.store.proposal}`);
+    const key = databaseKey(this.store);
     if (key !== this.viewKey) {
       this.viewKey = key;
       this.view = loadView(key);
@@ -458,7 +507,9 @@ export class RunGrid {
    */
   private savedOrderWithNewColumns(): ColumnState[] {
     const defined = this.api.getColumnState().map((c) => c.colId);
-    const saved = new Map(this.view.columns.map((c) => [c.colId, c]));
+    const resized = new Set(this.view.resized ?? []);
+    // Saved widths only where a person chose them; the others fit the content.
+    const saved = new Map(this.view.columns.map((c) => [c.colId, resized.has(c.colId) ? c : { ...c, width: undefined }]));
     const order = this.view.columns.map((c) => c.colId).filter((id) => defined.includes(id));
     defined.forEach((id, index) => {
       if (saved.has(id)) return;
@@ -520,11 +571,63 @@ export class RunGrid {
     this.saveNow();
   }
 
-  /** New runs: add their rows. */
+  /** New runs: add their rows (the rows on screen stay where they are). */
   addRows(rows: RunRow[]): void {
     if (rows.length > 0) {
-      this.api.applyTransaction({ add: rows });
+      this.anchored(() => this.api.applyTransaction({ add: rows }));
     }
+  }
+
+  /**
+   * Make a change that may add or move rows (new runs, values that re-sort) without
+   * moving the rows the person is reading: the first row wholly on screen keeps its
+   * place. (AG Grid keeps the scroll offset, so a row added above would push them down.)
+   */
+  private anchored(change: () => void): void {
+    const range = this.api.getVerticalPixelRange();
+    let anchor: IRowNode<RunRow> | undefined;
+    for (let i = Math.max(this.api.getFirstDisplayedRowIndex(), 0); i <= this.api.getLastDisplayedRowIndex(); i++) {
+      const node = this.api.getDisplayedRowAtIndex(i);
+      if (node?.rowTop != null && node.rowTop >= range.top) {
+        anchor = node;
+        break;
+      }
+    }
+    const before = anchor?.rowTop;
+    change();
+    if (anchor === undefined || before == null || range.top === 0 && before === 0) return;
+    const after = anchor.displayed ? anchor.rowTop : null;
+    if (after == null || after === before) return;
+    const viewport = this.container.querySelector<HTMLElement>(".ag-body-viewport, .ag-grid-viewport");
+    if (viewport !== null) viewport.scrollTop += after - before;
+    else this.api.ensureNodeVisible(anchor, "top");
+  }
+
+  /**
+   * Where new runs appear: at the end (sorted by run, the default), at the start (by
+   * run, descending), or nowhere fixed (sorted by something else).
+   */
+  private newRunsEdge(): "start" | "end" | null {
+    const sorted = this.api.getColumnState().filter((c) => c.sort === "asc" || c.sort === "desc");
+    if (sorted.length === 0) return "end";
+    const only = sorted.length === 1 ? sorted[0] : undefined;
+    return only?.colId === "run" ? (only.sort === "asc" ? "end" : "start") : null;
+  }
+
+  /**
+   * May a new run move the view? Only when it is sorted by run and shows the edge where
+   * new runs appear, and no cell is being edited: following must never take a row
+   * from under the reader.
+   */
+  canFollow(): boolean {
+    const edge = this.newRunsEdge();
+    if (edge === null || this.api.getEditingCells().length > 0) return false;
+    const count = this.api.getDisplayedRowCount();
+    const range = this.api.getVerticalPixelRange();
+    if (count === 0) return true;
+    if (edge === "start") return range.top <= 0;
+    const last = this.api.getDisplayedRowAtIndex(count - 1);
+    return last?.rowTop == null || last.rowTop + (last.rowHeight ?? 0) / 2 <= range.bottom;
   }
 
   /**
@@ -536,11 +639,14 @@ export class RunGrid {
     for (const row of rows) {
       this.revisions.set(row.run, (this.revisions.get(row.run) ?? 0) + 1);
     }
-    this.api.applyTransaction({ update: rows });
+    this.anchored(() => this.api.applyTransaction({ update: rows }));
     const nodes = rows.map((row) => this.api.getRowNode(String(row.run))).filter((n): n is IRowNode<RunRow> => n !== undefined);
     const columns = names?.map((name) => (name === "comment" ? "comment" : varColId(name)));
     const params = columns === undefined ? { rowNodes: nodes, force: true } : { rowNodes: nodes, columns, force: true };
     this.api.refreshCells(params);
+    // A value that changes a column's number style (a first fraction) redraws it all.
+    const restyled = this.looks.update(rows, names ?? this.store.variables.map((v) => v.name));
+    if (restyled.length > 0) this.api.refreshCells({ columns: restyled.map(varColId), force: true });
     if (flash && columns !== undefined) {
       this.api.flashCells({ rowNodes: nodes, columns });
     }
@@ -567,12 +673,19 @@ export class RunGrid {
     return true;
   }
 
-  /** Scroll so the last row in display order is visible (following new runs). */
+  /** Scroll to where new runs appear: the last row, or the first when sorted by run descending. */
   scrollToLast(): void {
-    const count = this.api.getDisplayedRowCount();
-    if (count > 0) {
-      this.api.ensureIndexVisible(count - 1, "bottom");
-    }
+    const scroll = (): void => {
+      const count = this.api.getDisplayedRowCount();
+      if (count === 0) return;
+      if (this.newRunsEdge() === "start") this.api.ensureIndexVisible(0, "top");
+      else this.api.ensureIndexVisible(count - 1, "bottom");
+    };
+    scroll();
+    // Just after rows were added the grid may not have grown its scrolling area yet
+    // (it does so on the next frame), and the browser stops the scroll short of the
+    // new row: once more then.
+    requestAnimationFrame(() => requestAnimationFrame(scroll));
   }
 
   /** Active column filters: column id, header, description. */

@@ -3,22 +3,24 @@
 
 import "./style.css";
 
-import { ApiError, initToken, sendJson } from "./api";
+import { ApiError, getJson, initToken, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
+import { copySelectedAsMarkdown, install as installCopy } from "./copy";
 import { install as installEditor } from "./editor";
 import { install as installPlots } from "./plots";
 import { install as installPreview } from "./preview";
 import { install as installProcessing } from "./processing";
-import { setupTabs } from "./tabs";
+import { restoreTabs, setupTabs } from "./tabs";
 import { chooseVersion } from "./conflict";
 import { ColumnsPanel } from "./columns";
 import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
-import { RunGrid, formatTimestamp } from "./grid";
+import { RunGrid } from "./grid";
+import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
 import { LiveUpdates, type LiveEvent } from "./live";
 import { NotesPanel } from "./notes";
 import { FIRST_COLUMNS, TableStore, fetchSnapshot, lastFetch, loadRest, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
-import { loadFlag, saveFlag } from "./view";
+import { databaseKey, loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
 import { errorText, plural } from "./text";
 
@@ -40,6 +42,18 @@ export function toast(message: string, kind: "info" | "error" = "info"): void {
   box.hidden = false;
   window.clearTimeout(toastTimer);
   toastTimer = window.setTimeout(() => (box.hidden = true), kind === "error" ? 12_000 : 4_000);
+}
+
+/** The folder's display settings (the time zone), before the table is drawn with them. */
+async function loadDisplay(): Promise<void> {
+  try {
+    const display = await getJson<{ timezone: string }>("api/display");
+    if (!setTimeZone(display.timezone)) {
+      toast(`This browser does not know the time zone ${display.timezone}: times are shown in ${Intl.DateTimeFormat().resolvedOptions().timeZone}`, "error");
+    }
+  } catch (error) {
+    console.warn("display settings not read; times in the browser's zone", error);
+  }
 }
 
 class App {
@@ -96,6 +110,7 @@ class App {
       onData: (listener) => this.dataListeners.push(listener),
       onEvent: (listener) => this.eventListeners.push(listener),
       selectedRuns: () => this.grid.selectedRows().map((row) => row.run),
+      tableOf: (rows, colIds) => this.exportTable(rows, colIds),
       reload: async () => {
         await this.live.reload();
       },
@@ -124,8 +139,11 @@ class App {
 
   /** Load the whole table (first load, or after any doubt about the event stream). */
   async reload(): Promise<{ seq: number; bus: string }> {
+    // The first load shows the newest runs; later ones (new columns, a reconnect) move
+    // the view only if it was following anyway.
+    const follow = this.follow && (this.store.rows.length === 0 || this.grid.canFollow());
     try {
-      const { snapshot, message } = await loadSnapshot();
+      const [{ snapshot, message }] = await Promise.all([loadSnapshot(), loadDisplay()]);
       const t0 = performance.now();
       this.store.load(snapshot);
       this.activeJobs.clear();
@@ -135,14 +153,14 @@ class App {
       this.timings = { ...lastFetch, store_ms: t1 - t0, grid_ms: performance.now() - t1, shown_at: performance.now() };
       this.columns.refresh();
       this.updateStatus(message);
-      if (this.follow) this.grid.scrollToLast();
+      if (follow) this.grid.scrollToLast();
       if (snapshot.variables.length > FIRST_COLUMNS) {
         // The rest of the columns; events wait until they are in (live.ts buffers
         // them while this reload runs), so nothing older overwrites a newer value.
         const rest = await loadRest();
         const t2 = performance.now();
         this.store.mergeColumns(rest);
-        this.grid.api.refreshCells({ force: true });
+        this.grid.refreshAll();
         // A saved sort or filter on one of these columns ran on empty cells: again.
         if (this.grid.api.isAnyFilterPresent()) this.grid.api.onFilterChanged();
         if (this.grid.api.getColumnState().some((c) => c.sort)) this.grid.api.onSortChanged();
@@ -154,6 +172,8 @@ class App {
       }
       this.timings.complete_at = performance.now();
       this.dataChanged(null);
+      // Tabs open before the last reload of this page come back (once, tabs.ts).
+      restoreTabs(databaseKey(this.store));
       return { seq: snapshot.seq, bus: snapshot.bus };
     } catch (error) {
       const message = `Could not load the table: ${errorText(error)}`;
@@ -191,10 +211,11 @@ class App {
     switch (event.kind) {
       case "run_added": {
         if (run === null || this.store.rowOf(run) !== undefined) return;
+        const follow = this.follow && this.grid.canFollow();
         this.grid.addRows([this.store.addRun(run)]);
         // Its start time and any values arrive with the next fetch.
         this.queueFetch(run, null);
-        if (this.follow) this.grid.jumpTo(run, false);
+        if (follow) this.grid.scrollToLast();
         this.updateStatus();
         return;
       }
@@ -277,9 +298,11 @@ class App {
           const part = await fetchSnapshot(runs, names);
           const t1 = performance.now();
           const fresh = part.runs.filter((run) => this.store.rowOf(run) === undefined);
+          const follow = fresh.length > 0 && this.follow && this.grid.canFollow();
           const rows = this.store.mergePartial(part);
           this.grid.addRows(rows.filter((row) => fresh.includes(row.run)));
           this.grid.refreshRows(rows, names, true);
+          if (follow) this.grid.scrollToLast();
           this.updateTimings = { fetch_ms: t1 - t0, apply_ms: performance.now() - t1 };
           this.updateStatus();
           this.dataChanged(rows.map((row) => row.run));
@@ -325,9 +348,10 @@ class App {
       }
     } catch (error) {
       this.store.setValue(row, variable.name, previous, previous === null ? undefined : { provenance: "user" });
-      const why = error instanceof ApiError ? error.message : errorText(error);
-      // What was typed stays readable (and copyable) in the message.
-      toast(`${variable.title}, run ${row.run}: ${why.replace(/\.$/, "")}. You typed: ${text}`, "error");
+      // The server's refusal names the cell and quotes the value already; anything else
+      // gets both here. What was typed stays readable (and copyable) either way.
+      const why = error instanceof ApiError && error.status === 422 ? error.message : `${variable.title}, run ${row.run}: ${errorText(error)}`;
+      toast(why.includes(text) ? why : `${why.replace(/\.$/, "")}. You typed: ${text}`, "error");
     }
     this.grid.refreshRows([row], [variable.name]);
   }
@@ -451,18 +475,25 @@ class App {
     }
   }
 
-  /** The visible table (or the selected rows) for export. */
-  private exportTable(rows: RunRow[]): ExportTable {
-    const columns = this.grid.displayedColumns();
+  /** The visible table (or the selected rows; or some columns) for export. */
+  private exportTable(rows: RunRow[], colIds?: string[]): ExportTable {
+    const columns = this.grid.displayedColumns().filter((c) => colIds === undefined || colIds.includes(c.colId));
+    // Like pandas: microseconds for every time when one has them.
+    const fraction = rows.some((row) => !Number.isInteger(this.store.startTime[row.slot] ?? 0));
     return {
       headers: columns.map((c) => c.header),
       rows: rows.map((row) =>
         columns.map((column) => {
           if (column.colId === "run") return { value: row.run };
-          if (column.colId === "timestamp") return { value: formatTimestamp(this.store.startTime[row.slot]) };
+          if (column.colId === "timestamp") {
+            const time = this.store.startTime[row.slot];
+            // Files get the offset: a time means the same wherever it is opened.
+            return { value: timestampWithOffset(time, fraction), text: formatTimestamp(time) };
+          }
           if (column.colId === "comment") return { value: this.store.comment[row.slot] ?? null };
           const name = column.name ?? "";
-          return { value: this.store.value(row, name), info: this.store.cell(row, name) };
+          // The shown text (with units) for Markdown; the raw value for files.
+          return { value: this.store.value(row, name), info: this.store.cell(row, name), text: this.grid.cellText(row, name) };
         }),
       ),
     };
@@ -475,18 +506,7 @@ class App {
 
   private async export(kind: string): Promise<void> {
     if (kind === "copy") {
-      const rows = this.grid.selectedRows();
-      if (rows.length === 0) {
-        toast("Select rows first (click, Ctrl/Shift-click), then copy them", "error");
-        return;
-      }
-      const text = toMarkdown(this.exportTable(rows));
-      try {
-        await navigator.clipboard.writeText(text);
-        toast(`Copied ${plural(rows.length, "row")} as Markdown`);
-      } catch {
-        toast("The browser refused the clipboard: use Export → Markdown instead", "error");
-      }
+      await copySelectedAsMarkdown(this.context());
       return;
     }
     const table = this.exportTable(this.grid.displayedRows());
@@ -505,7 +525,7 @@ function main(): void {
   setupTabs();
   const app = new App();
   const context = app.context();
-  for (const install of [installPreview, installPlots, installEditor, installProcessing]) {
+  for (const install of [installPreview, installCopy, installPlots, installEditor, installProcessing]) {
     install(context);
   }
   // For the browser tests and benchmarks: the live state, read-only by convention.

@@ -3,6 +3,7 @@
 // and updated live from the `time_comment` events of other browsers.
 
 import { getJson, sendJson } from "./api";
+import { describeTimestamp, formatTimestamp } from "./format";
 
 interface TimeComment {
   id: number;
@@ -20,7 +21,6 @@ interface Editing {
   error: HTMLElement;
 }
 
-const when = new Intl.DateTimeFormat("sv-SE", { dateStyle: "short", timeStyle: "short" });
 
 function el<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -237,6 +237,7 @@ function timeOf(note: TimeComment): HTMLTimeElement {
     return time;
   }
   time.dateTime = new Date(note.timestamp * 1000).toISOString();
-  time.textContent = when.format(new Date(note.timestamp * 1000));
+  time.textContent = formatTimestamp(note.timestamp, "minutes");
+  time.title = describeTimestamp(note.timestamp);
   return time;
 }

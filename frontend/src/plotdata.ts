@@ -112,25 +112,36 @@ export function joinOnTrains(xs: TrainSeries, ys: TrainSeries, xTitle: string, y
 export const MIN_BINS = 5;
 export const MAX_BINS = 100_000;
 
-/** Bin edges shared by several data sets: `bins` equal bins from the smallest to the largest value. */
-export function binEdges(sets: readonly ArrayLike<number>[], bins: number): { start: number; size: number } | null {
+/**
+ * Bin edges shared by several data sets: `bins` equal bins from the smallest to the
+ * largest value. Whole numbers (counts, train numbers, motor steps) get bins of whole
+ * width centred on them, at most `bins` of them: a bar is then a value, never a
+ * fraction of one (63.6 … 64.4 around one value 64).
+ */
+export function binEdges(sets: readonly ArrayLike<number>[], bins: number): { start: number; size: number; bins: number } | null {
   let lo = Infinity;
   let hi = -Infinity;
+  let whole = true;
   for (const values of sets) {
     for (let i = 0; i < values.length; i++) {
       const v = values[i] as number;
       if (Number.isFinite(v)) {
         if (v < lo) lo = v;
         if (v > hi) hi = v;
+        if (whole && !Number.isInteger(v)) whole = false;
       }
     }
   }
   if (lo > hi) return null;
+  if (whole) {
+    const size = Math.max(1, Math.ceil((hi - lo + 1) / bins));
+    return { start: lo - 0.5, size, bins: Math.floor((hi - lo) / size) + 1 };
+  }
   if (lo === hi) {
     // One value: a unit-wide range around it, so it still shows as a bar.
-    return { start: lo - 0.5, size: 1 / bins };
+    return { start: lo - 0.5, size: 1 / bins, bins };
   }
-  return { start: lo, size: (hi - lo) / bins };
+  return { start: lo, size: (hi - lo) / bins, bins };
 }
 
 /** Counts of `values` in `bins` bins; the largest value goes in the last bin. */

@@ -52,7 +52,8 @@ function themed(layout: Partial<Layout>): Partial<Layout> {
     paper_bgcolor: bg,
     plot_bgcolor: bg,
     font: { color: fg, family: getComputedStyle(document.body).fontFamily, size: 12 },
-    margin: { l: 60, r: 20, t: 16, b: 50 },
+    // Room at the top for plotly's toolbar, so that it never lies over the legend.
+    margin: { l: 60, r: 20, t: 36, b: 50 },
     hoverlabel: { bgcolor: bg, bordercolor: lines, font: { color: fg } },
     modebar: { bgcolor: "rgba(0,0,0,0)", color: muted, activecolor: fg },
     legend: { bgcolor: "rgba(0,0,0,0)", ...layout.legend },

@@ -5,16 +5,16 @@
 
 import "./plots.css";
 
-import type { Data, PlotlyHTMLElement, PlotMouseEvent } from "plotly.js-dist-min";
+import type { Data, LayoutAxis, PlotlyHTMLElement, PlotMouseEvent } from "plotly.js-dist-min";
 
 import type { AppContext } from "./appcontext";
 import { addCellAction } from "./cellmenu";
-import { formatTimestamp } from "./grid";
+import { formatTimestamp } from "./format";
 import { MAX_BINS, MIN_BINS, NoTrainData, binEdges, fetchTrainSeries, histogram, joinOnTrains, parseBins, type TrainSeries } from "./plotdata";
 import { plotInclusion } from "./plotinclude";
 import { PlotView, plotText } from "./plotpanel";
-import { showTable } from "./tabs";
-import type { RunRow, TableStore } from "./table";
+import { onRestore, showTable } from "./tabs";
+import type { RunRow, TableStore, VariableInfo } from "./table";
 import { plural } from "./text";
 
 /** The kinds of plot the form offers. */
@@ -47,7 +47,33 @@ function axisOf(store: TableStore, key: string): Axis {
   if (special !== undefined) return { key, label: special };
   const variable = store.byName.get(key);
   if (variable === undefined) return { key, label: key };
-  return { key, label: variable.units ? `${variable.title} (${variable.units})` : variable.title };
+  const units = variable.units ?? cellUnits(store, key);
+  return { key, label: units ? `${variable.title} (${units})` : variable.title };
+}
+
+/** Units the cells of a column carry (`Cell(units=...)`) when the variable declares none. */
+function cellUnits(store: TableStore, key: string): string | null {
+  for (let i = store.rows.length - 1; i >= 0; i--) {
+    const row = store.rows[i];
+    const units = row === undefined ? undefined : store.cell(row, key)?.units;
+    if (units) return units;
+  }
+  return null;
+}
+
+/** Ticks of a histogram's value axis: whole values as integers (bins of whole width). */
+function valueTicks(edges: { size: number }): Partial<LayoutAxis> {
+  return Number.isInteger(edges.size) ? { tickformat: "d", ...(edges.size === 1 ? { dtick: 1, tick0: 0 } : {}) } : {};
+}
+
+/** Ticks of a count axis: whole numbers only (no "1.5 runs"). */
+function countTicks(counts: readonly number[]): Partial<LayoutAxis> {
+  return Math.max(0, ...counts) <= 10 ? { dtick: 1, tick0: 0, tickformat: "d" } : { tickformat: "d" };
+}
+
+/** Whole numbers that name things (train IDs, run numbers) with all their digits, never "10.01k". */
+function idTicks(key: string): Partial<LayoutAxis> {
+  return key === TRAIN || key === RUN ? { tickformat: "d", hoverformat: "d" } : {};
 }
 
 function runList(runs: readonly number[]): string {
@@ -176,8 +202,8 @@ class SummaryPlot extends PlotView implements LiveView {
       hovertemplate: `Run %{customdata}<br>${plotText(x.label)}: %{x}<br>${plotText(y.label)}: %{y}<extra></extra>`,
     };
     this.draw([trace], {
-      xaxis: { title: { text: plotText(x.label) }, ...(this.xKey === TIMESTAMP ? { type: "date" } : {}) },
-      yaxis: { title: { text: plotText(y.label) } },
+      xaxis: { title: { text: plotText(x.label) }, ...(this.xKey === TIMESTAMP ? { type: "date" } : idTicks(this.xKey)) },
+      yaxis: { title: { text: plotText(y.label) }, ...idTicks(this.yKey) },
       hovermode: "closest",
       showlegend: false,
     });
@@ -269,15 +295,15 @@ class SummaryHistogram extends PlotView implements LiveView {
     const x = axisOf(store, this.key);
     const { runs, values, excluded, missing } = summaryValues(store, [this.key]);
     const data = values[0] ?? [];
-    const parts = [`${plural(runs.length, "run")} in ${plural(this.bins, "bin")}`];
+    const edges = binEdges([data], this.bins) ?? { start: 0, size: 1 / this.bins, bins: this.bins };
+    const parts = [`${plural(runs.length, "run")} in ${plural(edges.bins, "bin")}`];
     if (excluded > 0) parts.push(`${excluded} excluded (Plot column)`);
     if (missing > 0) parts.push(`${missing} without a number`);
     this.setNote(parts.join(" · "));
-    const edges = binEdges([data], this.bins) ?? { start: 0, size: 1 / this.bins };
-    const counts = histogram(data, this.bins, edges.start, edges.size);
+    const counts = histogram(data, edges.bins, edges.start, edges.size);
     this.draw([histogramTrace(counts, edges.start, edges.size, "runs", x.label)], {
-      xaxis: { title: { text: plotText(x.label) } },
-      yaxis: { title: { text: "Runs" }, rangemode: "tozero" },
+      xaxis: { title: { text: plotText(x.label) }, ...valueTicks(edges) },
+      yaxis: { title: { text: "Runs" }, rangemode: "tozero", ...countTicks(counts) },
       showlegend: false,
       hovermode: "closest",
     });
@@ -362,8 +388,8 @@ class TrainPlot extends RunsView {
     const summary = `${plural(points, "train")} from ${plural(traces.length, "run")}`;
     this.setNote(problems.length > 0 ? `${summary} · ${problems.join(" · ")}` : summary, problems.length > 0);
     this.draw(traces, {
-      xaxis: { title: { text: plotText(x.label) } },
-      yaxis: { title: { text: plotText(y.label) } },
+      xaxis: { title: { text: plotText(x.label) }, ...idTicks(this.xKey) },
+      yaxis: { title: { text: plotText(y.label) }, ...idTicks(this.yKey) },
       hovermode: "closest",
       showlegend: true,
     });
@@ -404,16 +430,15 @@ class TrainHistogram extends RunsView {
 
   private show(): void {
     const x = axisOf(this.app.store, this.key);
-    const edges = binEdges(this.data.map((d) => d.values), this.bins) ?? { start: 0, size: 1 / this.bins };
-    const traces = this.data.map((d) =>
-      histogramTrace(histogram(d.values, this.bins, edges.start, edges.size), edges.start, edges.size, `Run ${d.run}`, x.label),
-    );
+    const edges = binEdges(this.data.map((d) => d.values), this.bins) ?? { start: 0, size: 1 / this.bins, bins: this.bins };
+    const counts = this.data.map((d) => histogram(d.values, edges.bins, edges.start, edges.size));
+    const traces = this.data.map((d, i) => histogramTrace(counts[i] ?? [], edges.start, edges.size, `Run ${d.run}`, x.label));
     const total = this.data.reduce((n, d) => n + d.values.length, 0);
-    const summary = `${plural(total, "value")} from ${plural(this.data.length, "run")} in ${plural(this.bins, "bin")}`;
+    const summary = `${plural(total, "value")} from ${plural(this.data.length, "run")} in ${plural(edges.bins, "bin")}`;
     this.setNote(this.problems.length > 0 ? `${summary} · ${this.problems.join(" · ")}` : summary, this.problems.length > 0);
     this.draw(traces, {
-      xaxis: { title: { text: plotText(x.label) } },
-      yaxis: { title: { text: "Trains" }, rangemode: "tozero" },
+      xaxis: { title: { text: plotText(x.label) }, ...valueTicks(edges) },
+      yaxis: { title: { text: "Trains" }, rangemode: "tozero", ...countTicks(counts.flat()) },
       showlegend: this.data.length > 1,
       hovermode: "closest",
     });
@@ -541,8 +566,8 @@ class PlotForm {
     this.swap.hidden = histogramKind;
     this.binsRow.hidden = !histogramKind;
     const specials = kind === "summary" ? [RUN, TIMESTAMP] : kind === "trains" ? [TRAIN] : [];
-    this.fillList(this.xList, specials);
-    this.fillList(this.yList, []);
+    this.fillList(this.xList, specials, perTrain);
+    this.fillList(this.yList, [], perTrain);
     if (perTrain) {
       const runs = this.app.selectedRuns();
       this.hint.textContent =
@@ -554,9 +579,21 @@ class PlotForm {
     }
   }
 
-  private fillList(list: HTMLDataListElement, specials: string[]): void {
+  /** Variables that can be plotted: a number in some run (per train: or an array). */
+  private plottable(perTrain: boolean): VariableInfo[] {
+    const store = this.app.store;
+    return store.variables.filter((variable) =>
+      store.rows.some((row) => {
+        const kind = store.cell(row, variable.name)?.kind;
+        if (perTrain && (kind === "trendline" || kind === "array")) return true;
+        return numberOf(store, row, variable.name) !== null;
+      }),
+    );
+  }
+
+  private fillList(list: HTMLDataListElement, specials: string[], perTrain: boolean): void {
     const options = specials.map((key) => new Option(SPECIAL[key] ?? key, SPECIAL[key] ?? key));
-    for (const variable of this.app.store.variables) {
+    for (const variable of this.plottable(perTrain)) {
       // The title is what people know; the name is shown beside it and is accepted too.
       const option = new Option(variable.name, variable.title);
       options.push(option);
@@ -564,19 +601,27 @@ class PlotForm {
     list.replaceChildren(...options);
   }
 
-  /** The axis key for what was typed: a special axis, a title or a name. */
-  private resolve(text: string, specials: string[]): string | null {
+  /**
+   * The axis key for what was typed: a special axis, a title or a name, else the one
+   * title or name containing it ("pulse" for "XGM/Pulse energy"); a string saying why
+   * not when none or several do.
+   */
+  private resolve(text: string, specials: string[]): string | { problem: string } {
     const wanted = text.trim().toLowerCase();
-    if (wanted === "") return null;
+    if (wanted === "") return { problem: "empty" };
     for (const key of specials) {
       if (SPECIAL[key]?.toLowerCase() === wanted) return key;
     }
     const variables = this.app.store.variables;
-    return (
-      variables.find((v) => v.title.toLowerCase() === wanted)?.name ??
-      variables.find((v) => v.name.toLowerCase() === wanted)?.name ??
-      null
-    );
+    const exact = variables.find((v) => v.title.toLowerCase() === wanted || v.name.toLowerCase() === wanted);
+    if (exact !== undefined) return exact.name;
+    const partial = variables.filter((v) => v.title.toLowerCase().includes(wanted) || v.name.toLowerCase().includes(wanted));
+    if (partial.length === 1 && partial[0] !== undefined) return partial[0].name;
+    if (partial.length > 1) {
+      const some = partial.slice(0, 4).map((v) => `“${v.title}”`).join(", ");
+      return { problem: `“${text.trim()}” matches ${partial.length} columns (${some}${partial.length > 4 ? ", …" : ""}): pick one from the list` };
+    }
+    return { problem: `No column “${text.trim()}”` };
   }
 
   private submit(): void {
@@ -587,16 +632,22 @@ class PlotForm {
     const fail = (message: string): void => {
       this.error.textContent = message;
     };
+    const explain = (axis: "X" | "Y", found: { problem: string }): string =>
+      found.problem === "empty"
+        ? `Choose ${axis}: type part of a column title and pick from the list`
+        : found.problem.startsWith("No column")
+          ? `${found.problem}: pick ${axis} from the list`
+          : `${axis}: ${found.problem}`;
     const x = this.resolve(this.x.value, specials);
-    if (x === null) {
-      fail(this.x.value.trim() === "" ? "Choose X: type part of a column title and pick from the list" : `No column “${this.x.value.trim()}”: pick X from the list`);
+    if (typeof x !== "string") {
+      fail(explain("X", x));
       return;
     }
     let y = "";
     if (!histogramKind) {
       const found = this.resolve(this.y.value, []);
-      if (found === null) {
-        fail(this.y.value.trim() === "" ? "Choose Y: type part of a column title and pick from the list" : `No column “${this.y.value.trim()}”: pick Y from the list`);
+      if (typeof found !== "string") {
+        fail(explain("Y", found));
         return;
       }
       y = found;
@@ -625,7 +676,7 @@ export function install(app: AppContext): void {
   const views = new Set<PlotView>();
   const perRun = new Set<RunsView>();
 
-  const create = (kind: PlotKind, x: string, y: string, bins: number): void => {
+  const create = (kind: PlotKind, x: string, y: string, bins: number, runs: number[] = app.selectedRuns()): void => {
     let view: PlotView & Partial<LiveView>;
     const closed = (): void => {
       views.delete(view);
@@ -640,18 +691,25 @@ export function install(app: AppContext): void {
         view = new SummaryHistogram(app, x, bins, closed);
         break;
       case "trains":
-        view = new TrainPlot(app, app.selectedRuns(), x, y, closed);
+        view = new TrainPlot(app, runs, x, y, closed);
         break;
       case "hist-trains":
-        view = new TrainHistogram(app, app.selectedRuns(), x, bins, closed);
+        view = new TrainHistogram(app, runs, x, bins, closed);
         break;
     }
+    view.tab.remember("plot", { kind, x, y, bins, runs: kind === "trains" || kind === "hist-trains" ? runs : [] });
     views.add(view);
     if (view.update !== undefined) live.add(view as LiveView);
     if (view instanceof RunsView) perRun.add(view);
   };
 
   const form = new PlotForm(app, create);
+  onRestore("plot", (state) => {
+    const s = (state ?? {}) as { kind?: unknown; x?: unknown; y?: unknown; bins?: unknown; runs?: unknown };
+    if (!KINDS.some((k) => k.kind === s.kind) || typeof s.x !== "string" || typeof s.y !== "string") return;
+    const runs = Array.isArray(s.runs) ? s.runs.filter((r): r is number => typeof r === "number") : [];
+    create(s.kind as PlotKind, s.x, s.y, typeof s.bins === "number" ? s.bins : DEFAULT_BINS, runs);
+  });
   const button = document.createElement("button");
   button.type = "button";
   button.id = "plot-button";
@@ -681,11 +739,13 @@ export function install(app: AppContext): void {
   });
 
   addCellAction({
+    group: "plots",
     label: (target) => `Exclude ${target.runs.length === 1 ? `run ${target.run}` : `${target.runs.length} runs`} from summary plots`,
     when: (target) => target.runs.some((run) => plotInclusion.isIncluded(run)),
     run: (target) => plotInclusion.set(target.runs, false),
   });
   addCellAction({
+    group: "plots",
     label: (target) => `Include ${target.runs.length === 1 ? `run ${target.run}` : `${target.runs.length} runs`} in summary plots`,
     when: (target) => target.runs.some((run) => !plotInclusion.isIncluded(run)),
     run: (target) => plotInclusion.set(target.runs, true),

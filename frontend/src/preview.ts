@@ -11,7 +11,7 @@ import type { AppContext } from "./appcontext";
 import { addCellAction, setOpenAction, type CellTarget } from "./cellmenu";
 import type { LiveEvent } from "./live";
 import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
-import { openTab, type Tab } from "./tabs";
+import { onRestore, openTab, type Tab } from "./tabs";
 import { errorText } from "./text";
 
 type FloatArray = Float32Array | Float64Array;
@@ -726,6 +726,7 @@ export function openPreview(app: AppContext, run: number, name: string, title: s
     onShow: () => view?.shown(),
   });
   if (!created) return;
+  tab.remember("preview", { run, name, title });
   view = new PreviewView(tab, run, name, title, app);
   open.set(id, view);
 }
@@ -745,7 +746,13 @@ export function install(app: AppContext): void {
     show(target);
     return true;
   });
-  addCellAction({ label: "Show data", when: previewable, run: show });
+  addCellAction({ group: "view", label: "Show data", when: previewable, run: show });
+  onRestore("preview", (state) => {
+    const { run, name, title } = (state ?? {}) as { run?: unknown; name?: unknown; title?: unknown };
+    if (typeof run === "number" && typeof name === "string" && app.store.byName.has(name)) {
+      openPreview(app, run, name, typeof title === "string" ? title : name);
+    }
+  });
   // Plot axes and text take the theme's colours when drawn: draw again when it changes.
   new MutationObserver(() => {
     for (const view of open.values()) view.restyle();

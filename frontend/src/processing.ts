@@ -11,8 +11,9 @@ import "./processing.css";
 import { getJson, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import { addCellAction, type CellTarget } from "./cellmenu";
+import { formatTimestamp } from "./format";
 import type { LiveEvent } from "./live";
-import { openTab, type Tab } from "./tabs";
+import { onRestore, openTab, type Tab } from "./tabs";
 import type { VariableInfo } from "./table";
 import { errorText } from "./text";
 
@@ -92,7 +93,7 @@ export function compressRuns(runs: number[]): string {
 
 function clock(epoch: number | null): string {
   if (epoch === null) return "";
-  return new Date(epoch * 1000).toLocaleTimeString([], { hour12: false });
+  return formatTimestamp(epoch, "clock");
 }
 
 function duration(job: JobInfo): string {
@@ -233,6 +234,7 @@ class Processing {
       run: (t) => void this.cancelRuns(t.runs),
     });
     addCellAction({
+      group: "danger",
       label: (t) => `Delete variable “${t.variable?.title ?? t.name}”…`,
       when: (t) => t.name !== null && t.variable !== null,
       run: (t) => void this.deleteVariable(t),
@@ -255,6 +257,7 @@ class Processing {
       },
     });
     this.jobsTab = tab;
+    tab.remember("jobs");
     const body = el("div", { className: "proc-pane" });
     const status = el("p", { className: "proc-note" });
     const table = el("table", { className: "proc-jobs" });
@@ -376,6 +379,7 @@ class Processing {
       },
     });
     if (!created) return;
+    tab.remember("log", { run });
     const info = el("p", { className: "proc-note", text: "Loading…" });
     const follow = el("label", { className: "check", title: "Keep the newest lines in view" });
     const followBox = el("input");
@@ -738,5 +742,11 @@ function numberDialog(options: {
 
 /** Set up this feature (main.ts calls it once at start-up). */
 export function install(app: AppContext): void {
-  new Processing(app).install();
+  const processing = new Processing(app);
+  processing.install();
+  onRestore("jobs", () => processing.openJobs());
+  onRestore("log", (state) => {
+    const run = (state as { run?: unknown } | null)?.run;
+    if (typeof run === "number") processing.openLog(run);
+  });
 }

@@ -259,6 +259,16 @@ export class TableStore {
     return this.cells.get(name)?.get(row.slot);
   }
 
+  /**
+   * A whole column at once, for scanning it fast (colstats.ts): values by slot (NaN or
+   * a hole: none; typed columns may be longer than the table) and the cells' details.
+   */
+  columnData(name: string): { values: ArrayLike<Value>; cells: ReadonlyMap<number, CellInfo> } | undefined {
+    const values = this.values.get(name);
+    const cells = this.cells.get(name);
+    return values === undefined || cells === undefined ? undefined : { values, cells };
+  }
+
   /** Set one value (from an event or an edit), dropping what the cell had before. */
   setValue(row: RunRow, name: string, value: Value, info?: CellInfo): void {
     if (!this.values.has(name)) {

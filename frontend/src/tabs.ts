@@ -1,10 +1,13 @@
 // Tabs beside the table: previews, plots, the context editor and logs open in tabs; the
 // table is always the first. "Side by side" shows the open tab next to the table
-// instead of in its place (kept in this browser).
+// instead of in its place (kept in this browser). Tabs that say how to reopen them
+// (`Tab.remember`) are opened again after a reload, per database.
 
 import { loadFlag, saveFlag } from "./view";
 
 export interface TabOptions {
+  /** Asked before the tab closes (e.g. unsaved edits); false keeps it open. */
+  canClose?: () => boolean;
   /** Called once when the tab is closed (stop timers, close sockets). */
   onClose?: () => void;
   /** Called each time the tab is shown (e.g. to resize a plot to its new box). */
@@ -18,12 +21,22 @@ export interface Tab {
   setTitle(title: string): void;
   show(): void;
   close(): void;
+  /**
+   * Reopen this tab after a reload: `onRestore(kind, …)` is given `state` (plain JSON)
+   * then. Tabs without it close with the page.
+   */
+  remember(kind: string, state?: unknown): void;
 }
 
 interface TabEntry extends Tab {
   button: HTMLElement;
   options: TabOptions;
+  restore?: { kind: string; state: unknown };
 }
+
+/** Reopeners of remembered tabs, by kind. */
+const restorers = new Map<string, (state: unknown) => void>();
+const STORAGE = "runtable.tabs.";
 
 const TABLE = "table";
 
@@ -34,9 +47,12 @@ class Tabs {
   private readonly tabs = new Map<string, TabEntry>();
   private active = TABLE;
   private split = loadFlag("split", false);
+  /** Where the open tabs are kept (per database); null until the table is loaded. */
+  private key: string | null = null;
+  private restoring = false;
 
   constructor() {
-    this.strip = required("tab-strip");
+    this.strip = required("tab-list");
     this.panels = required("tab-panels");
     this.workspace = required("workspace");
     required("tab-table").addEventListener("click", () => this.activate(TABLE));
@@ -78,7 +94,7 @@ class Tabs {
     body.setAttribute("role", "tabpanel");
     body.hidden = true;
     this.panels.append(body);
-    this.strip.insertBefore(button, required("tab-end"));
+    this.strip.append(button);
     const entry: TabEntry = {
       id,
       body,
@@ -91,12 +107,20 @@ class Tabs {
       },
       show: () => this.activate(id),
       close: () => this.close(id),
+      remember: (kind: string, state: unknown = null) => {
+        entry.restore = { kind, state };
+        this.save();
+      },
     };
     label.addEventListener("click", () => this.activate(id));
     close.addEventListener("click", () => this.close(id));
-    // Middle click closes, as in a browser's own tabs.
+    // Middle click closes, as in a browser's own tabs; right click offers more.
     button.addEventListener("auxclick", (event) => {
       if (event.button === 1) this.close(id);
+    });
+    button.addEventListener("contextmenu", (event) => {
+      event.preventDefault();
+      this.menu(id, event);
     });
     this.tabs.set(id, entry);
     this.activate(id);
@@ -111,15 +135,61 @@ class Tabs {
       const on = tab.id === id;
       tab.button.setAttribute("aria-selected", String(on));
       tab.body.hidden = !on;
+      // Many tabs scroll sideways: the one shown is scrolled to.
+      if (on) tab.button.scrollIntoView({ block: "nearest", inline: "nearest" });
     }
     this.layout();
+    this.save();
     this.tabs.get(id)?.options.onShow?.();
+  }
+
+  /** Keep the remembered tabs and which one is shown, for the next page load. */
+  private save(): void {
+    if (this.key === null || this.restoring) return;
+    const kept = [...this.tabs.values()].filter((tab) => tab.restore !== undefined);
+    const active = kept.findIndex((tab) => tab.id === this.active);
+    try {
+      window.localStorage.setItem(STORAGE + this.key, JSON.stringify({ tabs: kept.map((tab) => tab.restore), active }));
+    } catch {
+      // storage full or disabled: tabs close with the page, as before
+    }
+  }
+
+  /** Reopen the tabs remembered for database `key` (once, after the table loaded). */
+  restore(key: string): void {
+    if (this.key !== null) return;
+    this.key = key;
+    let saved: { tabs?: { kind?: unknown; state?: unknown }[]; active?: unknown } = {};
+    try {
+      saved = JSON.parse(window.localStorage.getItem(STORAGE + key) ?? "{}") as typeof saved;
+    } catch {
+      return; // a damaged entry must not stop the page
+    }
+    const reopened: (string | undefined)[] = [];
+    this.restoring = true;
+    try {
+      for (const { kind, state } of Array.isArray(saved.tabs) ? saved.tabs : []) {
+        const reopen = typeof kind === "string" ? restorers.get(kind) : undefined;
+        const before = new Set(this.tabs.keys());
+        try {
+          reopen?.(state);
+        } catch (error) {
+          console.warn(`could not reopen a ${String(kind)} tab`, error);
+        }
+        reopened.push([...this.tabs.keys()].find((id) => !before.has(id)));
+      }
+    } finally {
+      this.restoring = false;
+    }
+    const active = typeof saved.active === "number" ? reopened[saved.active] : undefined;
+    this.activate(active ?? TABLE);
   }
 
   close(id: string): void {
     const tab = this.tabs.get(id);
-    if (tab === undefined) return;
+    if (tab === undefined || tab.options.canClose?.() === false) return;
     this.tabs.delete(id);
+    this.save();
     tab.button.remove();
     tab.body.remove();
     try {
@@ -130,6 +200,51 @@ class Tabs {
         this.activate(rest.at(-1) ?? TABLE);
       }
     }
+  }
+
+  /** Close every tab but `keep` (none: all of them). */
+  closeOthers(keep: string | null): void {
+    for (const id of [...this.tabs.keys()]) {
+      if (id !== keep) this.close(id);
+    }
+  }
+
+  /** The right-click menu of a tab: close it, the others, or all. */
+  private menu(id: string, event: MouseEvent): void {
+    document.querySelector(".tab-menu")?.remove();
+    const list = document.createElement("div");
+    list.className = "menu-list cell-menu tab-menu";
+    list.setAttribute("role", "menu");
+    const entries: [string, () => void][] = [
+      ["Close", () => this.close(id)],
+      ["Close all others", () => this.closeOthers(id)],
+      ["Close all", () => this.closeOthers(null)],
+    ];
+    for (const [label, run] of entries) {
+      const item = document.createElement("button");
+      item.type = "button";
+      item.setAttribute("role", "menuitem");
+      item.textContent = label;
+      item.addEventListener("click", () => {
+        list.remove();
+        run();
+      });
+      list.append(item);
+    }
+    document.body.append(list);
+    const box = list.getBoundingClientRect();
+    list.style.left = `${Math.min(event.clientX, window.innerWidth - box.width - 4)}px`;
+    list.style.top = `${Math.min(event.clientY, window.innerHeight - box.height - 4)}px`;
+    const dismiss = (e: Event): void => {
+      if (e instanceof KeyboardEvent && e.key !== "Escape") return;
+      if (e.type === "click" && list.contains(e.target as Node)) return;
+      list.remove();
+      document.removeEventListener("click", dismiss, true);
+      document.removeEventListener("keydown", dismiss, true);
+    };
+    document.addEventListener("click", dismiss, true);
+    document.addEventListener("keydown", dismiss, true);
+    list.querySelector("button")?.focus();
   }
 
   private layout(): void {
@@ -165,6 +280,16 @@ export function setupTabs(): void {
  */
 export function openTab(id: string, title: string, options: TabOptions = {}): { tab: Tab; created: boolean } {
   return instance().open(id, title, options);
+}
+
+/** How to reopen remembered tabs of `kind` after a reload (feature modules call this). */
+export function onRestore(kind: string, reopen: (state: unknown) => void): void {
+  restorers.set(kind, reopen);
+}
+
+/** Reopen the tabs remembered for this database (main.ts, after the first load). */
+export function restoreTabs(key: string): void {
+  instance().restore(key);
 }
 
 /** Show the table (in its place, or beside the open tab when side by side). */

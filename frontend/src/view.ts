@@ -15,9 +15,16 @@ export interface ViewState {
   /** Show only variables with one of these tags (empty: all). */
   tags: string[];
   hierarchical: boolean;
+  /** Column ids whose width a person chose (the others fit their content). */
+  resized?: string[];
 }
 
 const PREFIX = "runtable.view.";
+
+/** What this browser's settings of a database are kept under: its id, else its proposal. */
+export function databaseKey(store: { dbId: string | null; proposal: number | null }): string {
+  return store.dbId ?? (store.proposal === null ? "default" : `p${store.proposal}`);
+}
 
 function defaults(): ViewState {
   return { columns: [], hidden: [], tags: [], hierarchical: true };
@@ -48,6 +55,7 @@ export function loadView(key: string): ViewState {
       hidden: strings(parsed.hidden),
       tags: strings(parsed.tags),
       hierarchical: parsed.hierarchical !== false,
+      resized: strings(parsed.resized),
     };
   } catch {
     // A damaged entry must not stop the table from opening.

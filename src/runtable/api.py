@@ -59,7 +59,8 @@ if TYPE_CHECKING:
 
     from .store import DatabaseFolder
 
-__all__ = ["Damnit", "DataType", "Database", "RunVariables", "VariableData", "cache_dir"]
+__all__ = ["Damnit", "DataType", "Database", "RunVariables", "VariableData", "VariableFailed",
+           "cache_dir"]
 
 # Columns of run_info that the table shows; variables can't take these names.
 _FIXED = ("proposal", "run", "start_time", "added_at")
@@ -218,8 +219,9 @@ def _store_cached(path: Path, header: dict[str, Any], df: Any) -> None:
         pass  # a cache we can't write only costs speed
 
 
-def _frame(table: TableColumns) -> pd.DataFrame:
-    """The DataFrame of :meth:`Database.table` from the table's columns.
+def _frame(table: TableColumns, timezone: str) -> pd.DataFrame:
+    """The DataFrame of :meth:`Database.table` from the table's columns, times in
+    ``timezone`` (the folder's setting: every view of the table shows the same times).
 
     Dtypes are those pandas infers for the cells as Python objects (the
     reference reader's rule): a column of numbers with failed cells (None)
@@ -231,7 +233,7 @@ def _frame(table: TableColumns) -> pd.DataFrame:
     rows = np.flatnonzero(~np.isnan(table.start_time))  # runs the DAQ has taken
     n_rows = len(rows)
     start = pd.to_datetime(pd.Series(table.start_time[rows], dtype=float),
-                           unit="s", utc=True).dt.tz_convert("Europe/Berlin")
+                           unit="s", utc=True).dt.tz_convert(timezone)
     columns: dict[str, Any] = {
         "proposal": pd.Series(table.proposal[rows].tolist(), dtype=object).infer_objects(),
         "run": pd.Series(table.run[rows].tolist(), dtype=object).infer_objects(),
@@ -504,6 +506,27 @@ class VariableData:
         return f"<VariableData for {self._name!r} in p{self._proposal}, r{self._run}>"
 
 
+class VariableFailed(KeyError):
+    """A variable has no data for a run because computing it failed or was skipped;
+    ``error_cls`` and ``message`` are the stored error. A :class:`KeyError`, as for any
+    variable without data, so ``name in db[run]`` and ``except KeyError`` still work.
+
+        >>> db[6, "ratio"]   # doctest: +SKIP
+        VariableFailed: 'ratio' failed in p1234, r6: ZeroDivisionError: division by zero
+    """
+
+    def __init__(self, name: str, proposal: int, run: int, error_cls: str,
+                 message: str) -> None:
+        super().__init__(name)
+        self.name, self.proposal, self.run = name, proposal, run
+        self.error_cls, self.message = error_cls, message
+
+    def __str__(self) -> str:
+        what = "was skipped" if self.error_cls == "Skip" else "failed"
+        return (f"{self.name!r} {what} in p{self.proposal}, r{self.run}: "
+                f"{self.error_cls}: {self.message}")
+
+
 class RunVariables:
     """The variables of one run. Index it by name or title::
 
@@ -569,11 +592,22 @@ class RunVariables:
         if key not in locations:
             by_title = {t: n for n, t in titles.items()}
             if key not in by_title:
+                self._raise_stored_error(key)
                 raise KeyError(f"No data for variable {key!r} in p{self._proposal}, "
                                f"r{self._run}; available: {sorted(locations)}")
             key = by_title[key]
         return VariableData(key, titles[key], self._proposal, self._run, self._h5_path,
                             self._db, locations[key])
+
+    def _raise_stored_error(self, key: str) -> None:
+        """:class:`VariableFailed` if *key* (a name or title) failed for this run."""
+        name = next((n for n, t in self._db.conn.execute("SELECT name, title FROM variables")
+                     if key in (n, t)), key)
+        attributes = self._db.get_attributes(self._proposal, self._run, name) or {}
+        if "error" in attributes:
+            raise VariableFailed(name, self._proposal, self._run,
+                                 str(attributes.get("error_cls") or "Error"),
+                                 str(attributes["error"]))
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -698,7 +732,8 @@ class Database:
 
     def table(self, with_titles: bool = False) -> pd.DataFrame:
         """The run table as a DataFrame: ``proposal``, ``run``, ``start_time``
-        (Europe/Berlin), ``comment``, then one column per variable.
+        (in the folder's ``timezone`` setting, Europe/Berlin unless set), ``comment``,
+        then one column per variable.
 
         Cells hold the summary value; thumbnails, trendlines and arrays appear as
         ``'<thumbnail>'``, ``'<sparkline>'`` and ``'<ndarray>'``. A variable never
@@ -735,7 +770,7 @@ class Database:
         self._columns = _load_cached(columns_path, columns_header)
         if isinstance(self._columns, TableColumns):
             self._columns.refresh(self._db)
-            df = _frame(self._columns)
+            df = _frame(self._columns, self._db.get_setting("timezone"))
         else:
             self._columns = None
             df = self._read_table()
@@ -750,7 +785,7 @@ class Database:
     def _read_table(self) -> pd.DataFrame:
         """Read the whole table from the database (no cache)."""
         self._columns = read_table(self._db, details=False)
-        return _frame(self._columns)
+        return _frame(self._columns, self._db.get_setting("timezone"))
 
     def close(self) -> None:
         """Close the database connection (also done when used with ``with``)."""

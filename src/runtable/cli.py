@@ -8,6 +8,9 @@ fast.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,22 @@ class CommandError(Exception):
 
 
 # -- helpers -----------------------------------------------------------------------------
+def runtable_command() -> str:
+    """``runtable`` as it can be typed here, for hints people copy: the bare name when
+    it is on PATH, else the path this command was started by (e.g. ``.venv/bin/runtable``
+    after ``./dev demo``), else ``python -m runtable.cli``."""
+    on_path = shutil.which("runtable")
+    started = Path(sys.argv[0])
+    if started.name == "runtable" and started.is_file():
+        if on_path is not None and Path(on_path).resolve() == started.resolve():
+            return "runtable"
+        return shlex.quote(os.path.relpath(started) if not started.is_absolute()
+                           or started.is_relative_to(Path.cwd()) else str(started))
+    if on_path is not None:
+        return "runtable"
+    return f"{shlex.quote(sys.executable)} -m runtable.cli"
+
+
 def _err(message: str) -> None:
     print(f"Error: {message}", file=sys.stderr)
 
@@ -600,8 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--titles", action="store_true",
                        help="head columns with variable titles instead of names")
     table.add_argument("-c", "--columns", action="append", default=[], metavar="NAMES",
-                       help="show these columns (comma-separated names or titles; "
-                       "repeatable)")
+                       help="show these columns (comma-separated names or titles, "
+                       "in any case; a grouped title's last part, e.g. 'Photon flux' for "
+                       "'XGM/Photon flux', when only one column has it; repeatable)")
     table.add_argument("--all-columns", action="store_true",
                        help="show every column, wrapping cells as needed")
     table.set_defaults(func=_cmd_table)

@@ -621,6 +621,18 @@ class ConsoleReporter(Reporter):
             self._progress = None
 
 
+#: Error classes of variables skipped on purpose (``raise Skip(...)``), and of their
+#: dependents: not errors to count.
+SKIP_CLASSES = frozenset({"Skip", "DependencySkip"})
+
+
+def _errors_and_skips(outcome: RunOutcome) -> tuple[dict[str, tuple[str, str]],
+                                                     dict[str, tuple[str, str]]]:
+    errors = {n: e for n, e in outcome.errors.items() if e[0] not in SKIP_CLASSES}
+    skips = {n: e for n, e in outcome.errors.items() if e[0] in SKIP_CLASSES}
+    return errors, skips
+
+
 def outcome_line(outcome: RunOutcome) -> str:
     """One line about one run's outcome, as plain text."""
     head = f"r{outcome.run:04d}"
@@ -628,27 +640,36 @@ def outcome_line(outcome: RunOutcome) -> str:
         cls, message = outcome.failure
         first = message.strip().splitlines()[0] if message.strip() else ""
         return f"{head}  FAILED  {cls}: {first}"
-    n_ok, n_err = len(outcome.ok), len(outcome.errors)
+    n_ok = len(outcome.ok)
     text = f"{head}  ok      {n_ok} variable{'s' if n_ok != 1 else ''}"
-    if n_err:
+    errors, skips = _errors_and_skips(outcome)
+    for found, word, with_class in ((errors, "error", True), (skips, "skipped", False)):
+        if not found:
+            continue
         shown = []
-        for name, (cls, message) in list(outcome.errors.items())[:3]:
+        for name, (cls, message) in list(found.items())[:3]:
             first = message.strip().splitlines()[0] if message.strip() else ""
-            shown.append(f"{name}: {cls}: {first}" if first else f"{name}: {cls}")
-        more = f"; +{n_err - 3} more" if n_err > 3 else ""
-        text += f", {n_err} error{'s' if n_err != 1 else ''} ({'; '.join(shown)}{more})"
+            what = f"{cls}: {first}" if with_class else first
+            shown.append(f"{name}: {what}" if what else f"{name}: {cls}")
+        more = f"; +{len(found) - 3} more" if len(found) > 3 else ""
+        count = f"{len(found)} {word}{'s' if with_class and len(found) != 1 else ''}"
+        text += f", {count} ({'; '.join(shown)}{more})"
     return text
 
 
 def summary_line(outcomes: Sequence[RunOutcome]) -> str:
-    """A one-line total over a batch's outcomes."""
+    """A one-line total over a batch's outcomes (skipped variables are no errors)."""
     failed = [o for o in outcomes if o.failure is not None]
-    with_errors = [o for o in outcomes if o.failure is None and o.errors]
+    with_errors = [o for o in outcomes if o.failure is None and _errors_and_skips(o)[0]]
+    skipped = sum(len(_errors_and_skips(o)[1]) for o in outcomes if o.failure is None)
     ok = len(outcomes) - len(failed)
     text = f"{len(outcomes)} run{'s' if len(outcomes) != 1 else ''} processed: {ok} ok"
     if with_errors:
         text += f" ({len(with_errors)} with variable errors)"
-    text += f", {len(failed)} failed."
+    text += f", {len(failed)} failed"
+    if skipped:
+        text += f"; {skipped} variable{'s' if skipped != 1 else ''} skipped on purpose"
+    text += "."
     if failed or with_errors:
         text += " Details in process_logs/ of the database folder."
     return text

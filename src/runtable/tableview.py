@@ -10,6 +10,7 @@ reader sees numbers as numbers.
 from __future__ import annotations
 
 import math
+import re
 from numbers import Number
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,14 +84,40 @@ def _tidy_value(value: Any) -> Any:
 
 
 # -- terminal ------------------------------------------------------------------------------
-def format_cell(value: Any) -> str:
-    """A table cell as text for the terminal."""
+def number_style(values: Any) -> tuple[str, int]:
+    """How one column writes its numbers (the web GUI's rule, frontend/src/format.ts):
+    ``("integer", 0)`` when all are whole; ``("exponent", 4)`` when some are very small
+    (< 1e-4) or very large (>= 1e12); else ``("fixed", decimals)``, 4 decimals fewer for
+    large values, so that a column's decimals line up and 11.0015 is not "11"."""
+    finite = [abs(float(v)) for v in values if isinstance(v, Number)
+              and not isinstance(v, (bool, complex)) and math.isfinite(v)]
+    if all(v.is_integer() and v < 1e15 for v in finite):
+        return ("integer", 0)
+    nonzero = [v for v in finite if v]
+    largest = max(finite, default=0.0)
+    if (nonzero and min(nonzero) < 1e-4) or largest >= 1e12:
+        return ("exponent", 4)
+    digits = 1 if largest < 1 else math.floor(math.log10(largest)) + 1
+    return ("fixed", min(4, max(0, 8 - digits)))
+
+
+def format_cell(value: Any, style: tuple[str, int] | None = None) -> str:
+    """A table cell as text for the terminal (numbers in their column's ``style``)."""
     import pandas as pd
 
     if value is None or value is pd.NA:
         return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    if isinstance(value, Number) and not isinstance(value, (bool, complex)) and \
+            type(value).__name__ != "bool_":
+        kind, decimals = style or number_style([value])
+        if kind == "exponent":
+            # As the GUI writes it: 3.5000e-7, not 3.5000e-07.
+            return re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{float(value):.{decimals}e}")
+        if kind == "fixed":
+            return f"{float(value):.{decimals}f}"
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
     if isinstance(value, pd.Timestamp):
         return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, (bool,)) or type(value).__name__ == "bool_":
@@ -114,6 +141,8 @@ def print_table(folder: str | Path, *, with_titles: bool = False,
     from rich.table import Table
     from rich.text import Text
 
+    from .cli import runtable_command
+
     console = console or Console(highlight=False)
     df = load_table(folder, with_titles=with_titles)
     proposal_col, run_col = ("Proposal", "Run") if with_titles else ("proposal", "run")
@@ -124,13 +153,13 @@ def print_table(folder: str | Path, *, with_titles: bool = False,
     if not columns and comment_col in df.columns and df[comment_col].isna().all():
         df = df.drop(columns=[comment_col])  # no comments yet: save the room
     if columns:
-        unknown = [c for c in columns if c not in df.columns]
-        if unknown:
-            raise KeyError(f"No column {', '.join(map(repr, unknown))}; columns: "
-                           f"{', '.join(map(str, df.columns))}")
+        columns = [_column_of(c, df.columns, _titles(folder)) for c in columns]
         df = df[[run_col, *[c for c in columns if c != run_col]]]
 
-    cells = {c: [format_cell(v) for v in df[c]] for c in df.columns}
+    cells = {}
+    for c in df.columns:
+        style = number_style(df[c])
+        cells[c] = [format_cell(v, style) for v in df[c]]
     shown = list(df.columns)
     hidden: list[str] = []
     if not all_columns:
@@ -138,6 +167,9 @@ def print_table(folder: str | Path, *, with_titles: bool = False,
 
     title = f"p{proposals[0]}: " if len(proposals) == 1 else ""
     title += f"{len(df)} run{'s' if len(df) != 1 else ''}"
+    time_col = "Timestamp" if with_titles else "start_time"
+    if time_col in df.columns and getattr(df[time_col].dt, "tz", None) is not None:
+        title += f", times in {df[time_col].dt.tz}"  # the folder's `timezone` setting
     table = Table(title=title, title_justify="left", header_style="bold")
     for c in shown:
         numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
@@ -155,7 +187,43 @@ def print_table(folder: str | Path, *, with_titles: bool = False,
         console.print(
             Text(f"{len(hidden)} more column{'s' if len(hidden) != 1 else ''} not shown: "
                  f"{', '.join(map(str, hidden))}. Choose columns with --columns, show all "
-                 "with --all-columns, or use `runtable export`."))
+                 f"with --all-columns, or use `{runtable_command()} export`."))
+
+
+def _titles(folder: str | Path) -> dict[str, str]:
+    """Variable name -> title, as the GUI shows them."""
+    from .store import open_db
+
+    with open_db(folder, readonly=True) as db:
+        titles = {name: info.title or name for name, info in db.variables().items()}
+    return {"proposal": "Proposal", "run": "Run", "start_time": "Timestamp",
+            "comment": "Comment", **titles}
+
+
+def _column_of(wanted: str, columns: Any, titles: dict[str, str]) -> str:
+    """The column of the table that *wanted* names: a column as it is, a variable's
+    name or title (also the part after the last "/", as the GUI's grouped headers show
+    it), in any case; KeyError naming the choices when none or several match."""
+    present = [str(c) for c in columns]
+    if wanted in present:
+        return wanted
+    label = {name: name for name in present}
+    # The table is by name or by title: map every name and title to its column.
+    for name, title in titles.items():
+        for column in (name, title):
+            if column in present:
+                label[name] = label[title] = column
+    key = wanted.strip().casefold()
+    found = {column for text, column in label.items() if text.casefold() == key}
+    if not found:
+        found = {column for text, column in label.items()
+                 if text.rsplit("/", 1)[-1].strip().casefold() == key}
+    if len(found) == 1:
+        return found.pop()
+    if found:
+        raise KeyError(f"{wanted!r} could be any of {', '.join(sorted(found))}; name one "
+                       "by its full title or its name")
+    raise KeyError(f"No column {wanted!r}; columns: {', '.join(present)}")
 
 
 def _fit(names: Any, cells: dict[str, list[str]], width: int,
@@ -197,13 +265,15 @@ def export_table(folder: str | Path, path: str | Path, fmt: str, *,
 
 def to_markdown(df: pd.DataFrame) -> str:
     """A Markdown (GitHub) table of ``df``; ``|`` in cells is escaped."""
-    def cell(value: Any) -> str:
-        return format_cell(value).replace("\\", "\\\\").replace("|", "\\|")
+    def cell(value: Any, style: tuple[str, int] | None = None) -> str:
+        return format_cell(value, style).replace("\\", "\\\\").replace("|", "\\|")
 
+    styles = [number_style(df[c]) for c in df.columns]
     lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
              "| " + " | ".join("---" for _ in df.columns) + " |"]
     for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+        lines.append("| " + " | ".join(cell(v, st) for v, st in zip(row, styles, strict=True))
+                     + " |")
     return "\n".join(lines) + "\n"
 
 

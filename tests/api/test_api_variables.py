@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from runtable.api import DataType, RunVariables
+from runtable.api import DataType, RunVariables, VariableFailed
 
 from .api_folder import PROPOSAL, START
 
@@ -179,3 +179,20 @@ def test_string_arrays(folder) -> None:
     db = Database(folder)
     assert db[2, "names"].read().tolist() == ["a", "b"]
     assert db[2, "one_name"].read() == "only"
+
+
+def test_a_failed_variable_says_why_it_has_no_data(db) -> None:
+    for key in ("broken", "Broken"):  # by name or title
+        with pytest.raises(VariableFailed) as info:
+            db[1, key]
+        assert str(info.value) == (f"'broken' failed in p{PROPOSAL}, r1: "
+                                   "ZeroDivisionError: division by zero")
+        assert (info.value.error_cls, info.value.message) == (
+            "ZeroDivisionError", "division by zero")
+    # Still a KeyError, as for any variable without data.
+    with pytest.raises(KeyError):
+        db[1]["broken"]
+    assert "broken" not in db[1]
+    # A variable that is simply not there says so, as before.
+    with pytest.raises(KeyError, match="No data for variable 'broken' in p1234, r2"):
+        db[2, "broken"]

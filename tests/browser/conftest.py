@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("RUNTABLE_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
 
 VIEWPORT = {"width": 1280, "height": 720}
+WIDE_VIEWPORT = {"width": 1600, "height": 900}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -53,10 +54,8 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in a fresh browser context (own storage, cookies); screenshot on failure."""
-    context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
+def _page(browser: Browser, request: pytest.FixtureRequest, **options) -> Iterator[Page]:
+    context = browser.new_context(color_scheme="light", **options)
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
@@ -64,6 +63,24 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     if report is not None and report.failed:
         save_screenshot(page, f"FAILED-{request.node.name}")
     context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page in a fresh browser context (own storage, cookies); screenshot on failure."""
+    yield from _page(browser, request, viewport=VIEWPORT)
+
+
+@pytest.fixture
+def wide_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The same at 1600 x 900, a common screen in the hall."""
+    yield from _page(browser, request, viewport=WIDE_VIEWPORT)
+
+
+@pytest.fixture
+def far_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A wide page in a browser six hours behind the facility (a remote collaborator)."""
+    yield from _page(browser, request, viewport=WIDE_VIEWPORT, timezone_id="America/New_York")
 
 
 @pytest.fixture

@@ -58,3 +58,26 @@ def edit_cell(page: Page, run: int, col: str, text: str) -> None:
     expect(editor).to_be_visible()
     editor.fill(text)
     editor.press("Enter")
+
+
+def open_filter(page: Page, col_id: str) -> None:
+    """Open the filter of a column from its header."""
+    page.evaluate("id => window.runtable.grid.api.ensureColumnVisible(id)", col_id)
+    header = page.locator(f'.ag-header-cell[col-id="{col_id}"]')
+    header.hover()
+    header.locator(".ag-header-cell-filter-button, .ag-header-icon").first.click()
+    expect(page.locator(".rt-filter")).to_be_visible()
+
+
+def new_plot(page: Page, kind: str, x: str, y: str | None = None, bins: int | None = None) -> None:
+    """Make a plot with the Plot form (kind: summary, trains, hist-summary, hist-trains)."""
+    page.locator("#plot-button").click()
+    expect(page.locator("#plot-dialog")).to_be_visible()
+    page.locator("#plot-kind").select_option(kind)
+    page.locator("#plot-x").fill(x)
+    if y is not None:
+        page.locator("#plot-y").fill(y)
+    if bins is not None:
+        page.locator("#plot-bins").fill(str(bins))
+    page.locator("#plot-submit").click()
+    expect(page.locator("#plot-dialog")).to_be_hidden()

@@ -4,20 +4,21 @@ type, following new runs (on and off), and complex-number columns."""
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from runtable.context import Cell, DependencyError, Results, Skip
 from runtable.store import DatabaseFolder
 
 from .gui_folder import PROPOSAL, VARIABLES, GuiServer, gui_server, make_folder, write_run
-from .gui_page import cell, css, displayed_runs, edit_cell, has_class
-from .test_gui_view import open_filter
+from .gui_page import cell, css, displayed_runs, edit_cell, has_class, open_filter
 
 RUNS = range(1, 13)
 
@@ -110,6 +111,31 @@ def test_provenance_marks(page: Page, server: GuiServer) -> None:
     assert "(typed in)" in tooltip(page, 1, "var:operator")
     assert css(cell(page, 2, "var:operator"), "backgroundImage") == "none"
 
+    # The mark is in the top right corner only: no stray bits at the other edges.
+    for marked in (typed, external):
+        page.mouse.move(1, 1)  # no hover shading
+        shot = Image.open(io.BytesIO(marked.screenshot())).convert("RGB")
+        width, height = shot.size
+        mark = shot.getpixel((width - 2, 1))
+        elsewhere = [shot.getpixel((x, y)) for x in range(width // 2)
+                     for y in (0, 1, height - 2, height - 1)]
+        elsewhere += [shot.getpixel((x, y)) for x in (0, 1) for y in range(height)]
+        assert mark not in elsewhere, f"the corner colour {mark} also at the cell's edges"
+
+
+def test_empty_cells_of_a_new_variable_say_that_reprocessing_fills_them(
+        page: Page, server: GuiServer) -> None:
+    with DatabaseFolder(server.db_dir) as db:
+        db.update_computed_variables({"added_later": {"title": "Added later"}})
+    open_page(page, server)
+    empty = cell(page, 3, "var:added_later")
+    expect(empty).to_have_class(has_class("rt-not-computed"))
+    hint = tooltip(page, 3, "var:added_later")
+    assert "Reprocess run 3" in hint and "added after the run was processed" in hint
+    # Cells with a value or an error are not marked.
+    expect(cell(page, 3, "var:n_trains")).not_to_have_class(has_class("rt-not-computed"))
+    expect(cell(page, 6, "var:ratio")).not_to_have_class(has_class("rt-not-computed"))
+
 
 def test_contains_filter(page: Page, server: GuiServer) -> None:
     open_page(page, server)
@@ -165,10 +191,18 @@ def test_user_variables_of_each_type(page: Page, server: GuiServer) -> None:
     for bad in ("4.5", "abc"):
         edit_cell(page, 4, col, bad)
         toast = page.locator("#toast")
-        expect(toast).to_contain_text("Shots, run 4")
-        expect(toast).to_contain_text("integer")
-        expect(toast).to_contain_text(f"You typed: {bad}")
+        # The cell named once, the value typed quoted, what the column takes.
+        expect(toast).to_have_text(re.compile(
+            rf"^Run 4, Shots: '{bad}' is not an integer \(this column takes .+\)$"))
         expect(cell(page, 4, col)).to_have_text("12")
+        # The message lies over no row of the table (the newest is at the bottom).
+        box = toast.bounding_box()
+        assert box is not None
+        for row in page.locator(".ag-row").all():
+            other = row.bounding_box()
+            if other is not None and other["height"] > 0:
+                assert (box["y"] + box["height"] <= other["y"]
+                        or other["y"] + other["height"] <= box["y"]), (box, other)
     assert stored(server, 4, "shots", lambda v: v == 12) == 12
 
     # Boolean: chosen from a list.
@@ -207,11 +241,10 @@ def test_follow_new_runs_off_and_on(page: Page, server: GuiServer) -> None:
     expect(page.locator('.ag-row[row-id="1"]')).to_be_in_viewport()
     expect(page.locator('.ag-row[row-id="13"]')).not_to_be_in_viewport()
 
-    # On again: it scrolls to the newest at once, and to each new run as it comes.
+    # On again: it scrolls to the newest at once, and to each new run as it comes
+    # (test_gui_follow.py: but never away from older runs someone scrolled up to).
     follow.check()
     expect(page.locator('.ag-row[row-id="13"]')).to_be_in_viewport()
-    page.evaluate("() => window.runtable.grid.api.ensureIndexVisible(0, 'top')")
-    expect(page.locator('.ag-row[row-id="1"]')).to_be_in_viewport()
     server.add_run(14)
     expect(page.locator('.ag-row[row-id="14"]')).to_be_in_viewport()
     expect(page.locator('.ag-row[row-id="1"]')).not_to_be_in_viewport()

@@ -19,7 +19,7 @@ from runtable.context import Cell, Results
 from runtable.store import DatabaseFolder, create_folder
 
 from .gui_folder import PROPOSAL, VARIABLES, GuiServer, gui_server, run_results, write_run
-from .gui_page import cell, open_table
+from .gui_page import cell, new_plot, open_table
 
 # The graph of the plot tab on show; `data` is plotly's (one entry per trace).
 GRAPH = ".tab-panel:not([hidden]) .rt-plot-graph"
@@ -61,19 +61,6 @@ def wait_for_traces(page: Page, check: Callable[[Traces], bool]) -> Traces:
             return seen
         page.wait_for_timeout(50)
     raise AssertionError(f"the plot never got there; last traces: {seen}")
-
-
-def new_plot(page: Page, kind: str, x: str, y: str | None = None, bins: int | None = None) -> None:
-    page.locator("#plot-button").click()
-    expect(page.locator("#plot-dialog")).to_be_visible()
-    page.locator("#plot-kind").select_option(kind)
-    page.locator("#plot-x").fill(x)
-    if y is not None:
-        page.locator("#plot-y").fill(y)
-    if bins is not None:
-        page.locator("#plot-bins").fill(str(bins))
-    page.locator("#plot-submit").click()
-    expect(page.locator("#plot-dialog")).to_be_hidden()
 
 
 def point_position(page: Page, x: float, y: float) -> tuple[float, float]:
@@ -188,7 +175,8 @@ def test_excluded_runs_leave_the_plots_and_stay_out(
     cell(page, 5, "run").click(button="right")
     page.get_by_role("menuitem", name="Include run 5 in summary plots").click()
     expect(cell(page, 5, "plot").locator("input")).to_be_checked()
-    page.locator(".tab[data-tab^='plot:'] .tab-label").click()
+    # The first plot came back with the reload: the new one is the last tab.
+    page.locator(".tab[data-tab^='plot:'] .tab-label").last.click()
     wait_for_traces(page, lambda t: 5 in t[0]["customdata"])
 
 
@@ -306,7 +294,7 @@ def train_results(run: int) -> Results:
     )
     position = xr.DataArray(-np.arange(5.0, 40.0), dims=["trainId"], coords={"trainId": trains[5:]})
     cells = dict(results.cells)
-    cells["intensity"] = Cell(intensity, summary="mean")
+    cells["intensity"] = Cell(intensity, summary="mean", units="V")
     cells["position"] = Cell(position, summary="mean")
     return Results(cells, dict(results.errors))
 
@@ -401,3 +389,76 @@ def _tiny_folder(tmp_path: Path) -> Path:
     finally:
         db.close()
     return tmp_path / "db"
+
+
+# -- axes, bins, legend, pickers ----------------------------------------------------------
+
+def axis_ticks(page: Page, axis: str) -> list[str]:
+    return page.evaluate(
+        f"() => [...document.querySelectorAll('.tab-panel:not([hidden]) .{axis}tick text')]"
+        ".map(t => t.textContent)")
+
+
+def test_train_ids_are_whole_numbers_and_axes_carry_units(
+    page: Page, train_server: GuiServer, save_screenshot
+) -> None:
+    open_table(page, train_server, rows=4)
+    select_runs(page, [2, 3])
+    new_plot(page, "trains", "Train ID", "Intensity")
+    wait_for_traces(page, lambda t: len(t) == 2)
+    ticks = axis_ticks(page, "x")
+    assert ticks and all(re.fullmatch(r"\d{5}", t.replace(",", "")) for t in ticks), ticks
+    # Units given by the cells (Cell(units="V")) reach the axis title.
+    title = page.locator(".tab-panel:not([hidden]) .ytitle")
+    expect(title).to_have_text("Intensity (V)")
+    # The legend (two runs) and plotly's toolbar do not overlap.
+    page.locator(".tab-panel:not([hidden]) .rt-plot-graph").hover()
+    legend = page.locator(".tab-panel:not([hidden]) .legend").bounding_box()
+    toolbar = page.locator(".tab-panel:not([hidden]) .modebar").bounding_box()
+    assert legend is not None and toolbar is not None
+    assert (legend["y"] >= toolbar["y"] + toolbar["height"]
+            or legend["x"] >= toolbar["x"] + toolbar["width"]
+            or legend["x"] + legend["width"] <= toolbar["x"]), (legend, toolbar)
+    save_screenshot(page, "plot-train-ids")
+
+
+def test_a_histogram_of_whole_numbers_has_whole_bins(
+    page: Page, table_server: GuiServer
+) -> None:
+    open_table(page, table_server, rows=row_count(table_server))
+    new_plot(page, "hist-summary", "Trains")
+    (trace,) = wait_for_traces(page, lambda t: len(t) == 1)
+    # Bins of whole width centred on whole numbers: edges at k + 0.5.
+    edges = trace["x"]
+    assert all(float(e) % 1 == 0.5 for e in edges), edges[:5]
+    assert float(edges[1]) - float(edges[0]) == int(float(edges[1]) - float(edges[0]))
+    layout = page.evaluate(f"() => document.querySelector({GRAPH!r}).layout")
+    assert layout["xaxis"]["tickformat"] == "d"
+    assert all(re.fullmatch(r"\d+", t.replace(",", "")) for t in axis_ticks(page, "x"))
+    # Counts on a whole-number axis: no "0.5 runs".
+    assert all(re.fullmatch(r"\d+", t) for t in axis_ticks(page, "y")), axis_ticks(page, "y")
+
+
+def test_the_pickers_offer_numbers_and_take_part_of_a_title(
+    page: Page, table_server: GuiServer
+) -> None:
+    open_table(page, table_server, rows=row_count(table_server))
+    page.locator("#plot-button").click()
+    options = page.evaluate(
+        "() => [...document.querySelectorAll('#plot-y-list option')].map(o => o.value)")
+    assert "Trains" in options and "XGM/Pulse energy" in options
+    assert "Sample" not in options and "Status" not in options  # text only
+    assert "Detector/Image" not in options  # a picture
+    page.locator("#plot-kind").select_option("summary")
+    page.locator("#plot-x").fill("run")
+    page.locator("#plot-y").fill("pulse")
+    page.locator("#plot-submit").click()
+    expect(page.locator("#plot-dialog")).to_be_hidden()
+    expect(page.locator(".tab[data-tab^='plot:'] .tab-label").last).to_contain_text(
+        "XGM/Pulse energy")
+    # Ambiguous: say which columns it could be.
+    page.locator("#plot-button").click()
+    page.locator("#plot-y").fill("xgm")
+    page.locator("#plot-submit").click()
+    expect(page.locator("#plot-dialog .form-error")).to_contain_text(
+        "“xgm” matches 2 columns")

@@ -3,6 +3,7 @@ columns, headers, cell formatting, pictures, errors, themes (screenshots)."""
 
 from __future__ import annotations
 
+import math
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -45,7 +46,8 @@ def test_headers_are_grouped_by_slash_with_descriptions(
     assert "XGM" in groups and "Detector" in groups
     texts = page.locator(".ag-header-cell .ag-header-cell-text").all_inner_texts()
     assert texts[:7] == [
-        "Run", "Plot", "Timestamp", "Comment", "Trains", "Pulse energy", "Photon flux"]
+        "Run", "Plot", "Timestamp (Europe/Berlin)", "Comment", "Trains", "Pulse energy",
+        "Photon flux"]
     header = page.locator('.ag-header-cell[col-id="var:n_trains"]')
     assert "Number of trains in the run" in (header.get_attribute("title") or "")
 
@@ -101,6 +103,27 @@ def test_thumbnails_load_and_grow_on_hover_and_sparklines_draw(
     line = cell(page, 1, "var:det_trend").locator("svg polyline")
     expect(line).to_have_count(1)
     assert len((line.get_attribute("points") or "").split()) == 60
+
+
+def test_a_sparkline_reads_out_the_value_under_the_pointer(
+    page: Page, table_server: GuiServer, save_screenshot
+) -> None:
+    open_table(page, table_server)
+    svg = cell(page, 3, "var:det_trend").locator("svg")
+    box = svg.bounding_box()
+    assert box is not None
+    # The trend of run 3 is sin(linspace(0, 6, 60) + 3): point 21 (index 20) of 60.
+    x = box["x"] + box["width"] * 20.3 / 59
+    page.mouse.move(x, box["y"] + box["height"] / 2)
+    readout = page.locator(".rt-spark-readout")
+    expect(readout).to_be_visible()
+    value = math.sin(20 * 6 / 59 + 3)
+    expect(readout).to_contain_text(f"point 21 of 60: {value:.4f}")
+    expect(readout).to_contain_text("60 points, min")
+    expect(svg.locator("circle.rt-spark-dot")).to_have_attribute("visibility", "visible")
+    save_screenshot(page, "sparkline-readout")
+    page.mouse.move(5, 5)
+    expect(readout).to_have_count(0)
 
 
 def test_strings_from_data_are_text_not_html(page: Page, table_server: GuiServer) -> None:

@@ -12,15 +12,7 @@ import openpyxl
 from playwright.sync_api import Page, expect
 
 from .gui_folder import GuiServer
-from .gui_page import cell, displayed_runs, header_texts, open_table
-
-
-def open_filter(page: Page, col_id: str) -> None:
-    page.evaluate("id => window.runtable.grid.api.ensureColumnVisible(id)", col_id)
-    header = page.locator(f'.ag-header-cell[col-id="{col_id}"]')
-    header.hover()
-    header.locator(".ag-header-cell-filter-button, .ag-header-icon").first.click()
-    expect(page.locator(".rt-filter")).to_be_visible()
+from .gui_page import cell, displayed_runs, header_texts, open_filter, open_table
 
 
 def test_sort_and_filter_by_range_category_and_state(page: Page, table_server: GuiServer) -> None:
@@ -187,7 +179,7 @@ def test_export_csv_xlsx_markdown_of_the_visible_table(page: Page, table_server:
     markdown = info.value.path().read_text(encoding="utf-8").splitlines()
     assert markdown[0].startswith("| Run | Timestamp | Comment | Trains |")
     assert len(markdown) == 2 + len(runs)
-    assert "| 1234.5678 |" in markdown[2]
+    assert "| 1234.5678 µJ |" in markdown[2]  # the text as shown, units too
     page.locator("#clear-filters").click()
 
 

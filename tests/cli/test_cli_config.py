@@ -112,6 +112,15 @@ def test_config_as_a_command(folder: Path) -> None:
     assert "is not a database folder (no runs.sqlite)" in result.stderr
 
 
+def test_timezone_setting_takes_iana_names_and_refuses_others(
+        folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = config(folder, capsys, "timezone", "CEST+2")
+    assert code == 2
+    assert "is not a time zone name; use an IANA name such as 'Europe/Berlin'" in err
+    assert config(folder, capsys, "timezone", "America/Chicago")[0] == 0
+    assert "America/Chicago" in config(folder, capsys, "timezone")[1]
+
+
 def test_default_job_limits_fit_this_machine(folder: Path) -> None:
     import os
 

@@ -332,6 +332,29 @@ def test_progress_bar_in_a_terminal(rich_folder: Path, data_root: MockProposal) 
     assert summary_line(outcomes) == "3 runs processed: 3 ok, 0 failed."
 
 
+def test_skipped_variables_are_not_counted_as_errors() -> None:
+    from runtable.execute.runner import RunOutcome
+    from runtable.reprocess import outcome_line, summary_line
+
+    skipped = RunOutcome(1234, 4, ok=["a", "b"], errors={
+        "sample": ("Skip", "no sample in the beam (background run)")})
+    failed = RunOutcome(1234, 5, ok=["a"], errors={
+        "ratio": ("ZeroDivisionError", "division by zero"),
+        "sample": ("Skip", "no sample in the beam")})
+    clean = RunOutcome(1234, 6, ok=["a", "b", "c"])
+    assert outcome_line(skipped) == (
+        "r0004  ok      2 variables, 1 skipped (sample: no sample in the beam "
+        "(background run))")
+    assert outcome_line(failed) == (
+        "r0005  ok      1 variable, 1 error (ratio: ZeroDivisionError: division by zero), "
+        "1 skipped (sample: no sample in the beam)")
+    assert summary_line([skipped, clean]) == (
+        "2 runs processed: 2 ok, 0 failed; 1 variable skipped on purpose.")
+    assert summary_line([skipped, failed, clean]) == (
+        "3 runs processed: 3 ok (1 with variable errors), 0 failed; 2 variables skipped "
+        "on purpose. Details in process_logs/ of the database folder.")
+
+
 # A truncated per-run HDF5 file no longer blocks its run: the next result sets it
 # aside (never deleted), rebuilds the run's file from the database and the new result,
 # and the cells whose full data stayed in it say so.

@@ -50,7 +50,8 @@ def test_table_shows_the_values(processed: Path, expected: pd.DataFrame) -> None
     for run in (1, 2, 3):
         row = next(ln for ln in out.splitlines() if ln.startswith(f"│   {run} │"))
         assert f"run {run}" in row
-        assert f"{expected.loc[run, 'xgm_flux']:.4g}" in row
+        # Written as the web GUI writes this column: 4 decimals, not 4 digits.
+        assert f" {expected.loc[run, 'xgm_flux']:.4f} " in row
         assert "<image>" in row and "<trendline>" in row
         assert "64" in row
     assert "first light" in out
@@ -78,6 +79,36 @@ def test_table_columns_and_titles(processed: Path, capsys: pytest.CaptureFixture
     assert main(["table", "--in", str(processed), "-c", "nope"]) == 1
     err = capsys.readouterr().err
     assert "No column 'nope'" in err and "xgm_flux" in err
+
+    # Titles as the GUI shows them, in any case, with or without --titles.
+    assert main(["table", "--in", str(processed), "-c", "XGM flux,doubled FLUX"]) == 0
+    out = capsys.readouterr().out
+    assert "xgm_flux" in out and "doubled" in out and "label" not in out
+    assert main(["table", "--in", str(processed), "--titles", "-c", "n_trains"]) == 0
+    assert "Trains" in capsys.readouterr().out
+
+
+def test_table_takes_the_last_part_of_a_grouped_title(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runtable.context import Cell, Results
+
+    folder = tmp_path / "amore"
+    with create_folder(folder, 1234) as db:
+        db.update_computed_variables({
+            "flux": {"title": "XGM/Photon flux"}, "pos_x": {"title": "Sample X/Position"},
+            "pos_y": {"title": "Sample Y/Position"}})
+        for run in (1, 2):
+            cells = {"start_time": Cell(1.79e9 + run), "flux": Cell(11.0015 * run),
+                     "pos_x": Cell(0.5 * run), "pos_y": Cell(1.0)}
+            db.merge_fragment(Results(cells, {}).save(db.extracted_dir, 1234, run))
+    # The header the GUI shows under its "XGM" group.
+    assert main(["table", "--in", str(folder), "-c", "Photon flux"]) == 0
+    out = capsys.readouterr().out
+    assert "11.0015" in out and "22.0030" in out  # not "11" and "22"
+    # Two groups have a "Position": say which to choose.
+    assert main(["table", "--in", str(folder), "-c", "position"]) == 1
+    err = capsys.readouterr().err
+    assert "could be any of pos_x, pos_y" in err
 
 
 def check_typed(df: pd.DataFrame, expected: pd.DataFrame) -> None:

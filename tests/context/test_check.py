@@ -94,3 +94,40 @@ def test_cli_exit_status_and_output(tmp_path, capsys):
 
     assert main(["check", str(tmp_path / "nope.py")]) == 2
     assert "Cannot read" in capsys.readouterr().out
+
+
+NESTED = textwrap.dedent('''
+    from runtable.context import Variable
+
+    @Variable(title="Answer")
+    def answer(run):
+        return 42
+
+        @Variable(title="Lost")
+        def lost(run):
+            return 1
+
+    def helper(values):
+        for v in values:
+            if v:
+                continue
+                print(v)
+        raise ValueError("none")
+''')
+
+
+def test_a_variable_inside_a_function_and_code_after_return_are_warned_about():
+    report = check_source(NESTED)
+    assert report.ok  # it loads: that is why it needs a warning
+    assert [v["name"] for v in report.variables] == ["answer"]
+    # Both at the decorator's line (the file starts with an empty line).
+    (line, unreachable), (_, nested), (loop, after_continue) = (
+        (w.line, w.message) for w in report.warnings)
+    assert line == 8 and unreachable.startswith(
+        "unreachable code: this line comes after the `return` on line 6")
+    assert "'lost' is inside the function 'answer', so it is not a column" in nested
+    assert loop == 16 and "after the `continue` on line 15" in after_continue
+
+
+def test_group_methods_and_module_level_variables_are_not_warned_about():
+    assert check_source(GOOD).warnings == []

@@ -4,6 +4,8 @@ run as real commands on real mock runs."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -57,14 +59,35 @@ def test_live_demo_serves_and_adds_runs(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def test_demo_once_prints_the_table_and_guards_other_folders(tmp_path: Path) -> None:
-    demo_dir = tmp_path / "demo"
-    done = subprocess.run([*RUNTABLE, "demo", str(demo_dir), "--once", "--runs", "2"],
-                          capture_output=True, text=True, env=demo_env(), timeout=600)
+@pytest.fixture(scope="module")
+def demo_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess,
+                                                                 Path, dict[str, str]]:
+    """`runtable demo --once --runs 4` as after `./dev demo`: the command started by its
+    path, not on PATH. The answer, the demo folder and the environment."""
+    demo_dir = tmp_path_factory.mktemp("once") / "demo"
+    script = Path(sys.executable).with_name("runtable")
+    env = {**demo_env(), "PATH": os.defpath}
+    done = subprocess.run([str(script), "demo", str(demo_dir), "--once", "--runs", "4"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    return done, demo_dir, env
+
+
+def test_demo_once_prints_the_table_and_guards_other_folders(demo_once, tmp_path: Path) -> None:
+    done, demo_dir, env = demo_once
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "p1234: 2 runs" in done.stdout
+    assert "p1234: 4 runs" in done.stdout
     assert "lysozyme" in done.stdout or "insulin" in done.stdout  # the Sample column
     assert (demo_dir / ".runtable-demo").is_file()
+    # Run 4 skips its sample on purpose (background run): no error to count.
+    assert "4 runs processed: 4 ok, 0 failed; 1 variable skipped on purpose." in done.stdout
+
+    # Its hints run as printed, in the same shell (no `runtable: command not found`).
+    hint = next(line for line in done.stdout.splitlines() if "# this table again" in line)
+    again = subprocess.run(hint.split("#")[0], shell=True, capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert again.returncode == 0, (hint, again.stderr)
+    assert "p1234: 4 runs" in again.stdout
+    assert "`runtable` is not on your PATH here" in done.stdout
 
     precious = tmp_path / "precious"
     precious.mkdir()
@@ -90,3 +113,20 @@ def test_demo_rejects_run_counts_out_of_range(tmp_path: Path, runs: str) -> None
                           capture_output=True, text=True, env=demo_env(), timeout=120)
     assert done.returncode == 1
     assert "--runs must be between" in done.stderr
+
+
+def test_the_read_api_page_runs_as_written(demo_once, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/api.md: its examples, in order, on the demo folder they are written for."""
+    done, demo_dir, _ = demo_once
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert len(blocks) >= 5
+    monkeypatch.chdir(demo_dir.parent)
+    monkeypatch.setenv("RUNTABLE_CACHE_DIR", "off")
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/api.md", "exec"), namespace)
+    assert "'sample' was skipped in p1234, r4: Skip: no sample" in capsys.readouterr().out
+    assert namespace["db"].runs() == [1, 2, 3, 4]

@@ -1,7 +1,9 @@
 """Validating a context file without executing any run: ``runtable check``.
 
 Loading reports the errors that stop a context file from being used; pyflakes adds
-warnings (unused imports, undefined names) that don't. Annotations such as
+warnings (unused imports, undefined names) that don't, and so do two mistakes that
+load fine but lose a variable: a ``@Variable`` function inside another function (it is
+never a column) and code after ``return`` (it never runs). Annotations such as
 ``"var#flux"`` are strings pyflakes would read as Python (``var`` followed by a comment)
 and report as undefined names, so they are removed before pyflakes sees the code.
 """
@@ -9,6 +11,8 @@ and report as undefined names, so they are removed before pyflakes sees the code
 from __future__ import annotations
 
 import ast
+import contextlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +67,20 @@ def check_source(code: str, path: str | Path = "context.py") -> CheckReport:
              "transient": v.transient, "tags": list(v.tags)}
             for v in pipeline.vars.values()
         ]
-    report.warnings = pyflakes_warnings(code, path)
+    report.warnings = lint_warnings(code, path)
     return report
+
+
+def lint_warnings(code: str, path: str = "context.py") -> list[Problem]:
+    """Every warning about ``code``: pyflakes' and :func:`structure_warnings`, by line."""
+    try:
+        tree = ast.parse(code, filename=path)
+    except SyntaxError:
+        return []  # loading reports it, with its line
+    warnings = structure_warnings(tree, path)
+    with contextlib.suppress(ImportError):  # pyflakes missing in the context's Python
+        warnings += pyflakes_warnings(code, path)
+    return sorted(warnings, key=lambda w: w.line)
 
 
 def pyflakes_warnings(code: str, path: str = "context.py") -> list[Problem]:
@@ -79,6 +95,58 @@ def pyflakes_warnings(code: str, path: str = "context.py") -> list[Problem]:
     checker = Checker(tree, filename=path)
     checker.messages.sort(key=lambda m: (m.lineno, m.col))
     return [Problem(path, m.lineno, m.message % m.message_args) for m in checker.messages]
+
+
+def structure_warnings(tree: ast.Module, path: str = "context.py") -> list[Problem]:
+    """Code that loads but does not do what it looks like: a ``@Variable`` function
+    defined inside another function, and statements after ``return``/``raise``/
+    ``continue``/``break`` in the same block."""
+    problems: list[Problem] = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(node, field_name, None)
+            if isinstance(block, list):
+                _unreachable(block, path, problems)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if function is not None and any(_is_variable(d) for d in child.decorator_list):
+                    problems.append(Problem(
+                        path, _first_line(child),
+                        f"@Variable function '{child.name}' is inside the function "
+                        f"'{function}', so it is not a column: move it to the top level of "
+                        "the file (no indentation), or into a @Group class"))
+                visit(child, child.name)
+            else:
+                visit(child, function)
+
+    visit(tree, None)
+    return problems
+
+
+def _unreachable(block: list[ast.stmt], path: str, problems: list[Problem]) -> None:
+    for stmt, after in itertools.pairwise(block):
+        if isinstance(stmt, (ast.Return, ast.Raise, ast.Continue, ast.Break)):
+            word = type(stmt).__name__.lower()
+            problems.append(Problem(
+                path, _first_line(after),
+                f"unreachable code: this line comes after the `{word}` on line "
+                f"{stmt.lineno} and never runs (is it indented too far?)"))
+            return
+
+
+def _first_line(stmt: ast.stmt) -> int:
+    """Where a statement starts as a person reads it: a decorated one at its first
+    decorator."""
+    decorators = getattr(stmt, "decorator_list", None)
+    return decorators[0].lineno if decorators else stmt.lineno
+
+
+def _is_variable(decorator: ast.expr) -> bool:
+    """``@Variable``, ``@Variable(...)``, ``@damnit_ctx.Variable(...)``."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+    return name == "Variable"
 
 
 def _strip_runtable_annotations(tree: ast.AST) -> None:

@@ -14,6 +14,7 @@ Only a folder holding the marker is ever deleted; anything else is refused.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -147,18 +148,26 @@ def _prepare(directory: Path, keep: bool) -> bool:
 
 def _next_steps(folder: Path) -> str:
     shown = str(folder)
-    quoted = shown if " " not in shown else f'"{shown}"'
-    return "\n".join([
+    quoted = shlex.quote(shown)
+    from ..cli import runtable_command
+
+    command = runtable_command()
+    context = shlex.quote(os.path.join(shown, "context.py"))
+    lines = [
         "Look at the results:",
-        f"  runtable table --in {quoted}                 # this table again",
-        f"  runtable table --in {quoted} --titles --all-columns",
-        f"  runtable export --in {quoted} -o runs.xlsx   # or .csv, .md, .parquet",
-        "In Python (a notebook):",
+        f"  {command} table --in {quoted}                 # this table again",
+        f"  {command} table --in {quoted} --titles --all-columns",
+        f"  {command} export --in {quoted} -o runs.xlsx   # or .csv, .md, .parquet",
+        "In Python (a notebook; docs/api.md):",
         "  from runtable import Database",
         f"  db = Database({shown!r})",
         "  db.table()                      # pandas DataFrame, one row per run",
         "  db[1, 'xgm_flux'].read()        # the full data of one cell (xarray)",
         f"Change the variables in {os.path.join(shown, 'context.py')}, check it with "
-        f"`runtable check {os.path.join(shown, 'context.py')}`, then:",
-        f"  runtable reprocess all --in {quoted}",
-    ])
+        f"`{command} check {context}`, then:",
+        f"  {command} reprocess all --in {quoted}",
+    ]
+    if command != "runtable":
+        lines.append("(`runtable` is not on your PATH here; `source .venv/bin/activate` "
+                     "in runtable's folder puts it there.)")
+    return "\n".join(lines)

@@ -127,7 +127,7 @@ def _check_in_child(text: str, name: str) -> dict[str, Any]:
     import linecache
 
     from runtable.context import ContextFileErrors, Pipeline
-    from runtable.context.check import pyflakes_warnings
+    from runtable.context.check import lint_warnings
 
     # Tracebacks show the lines of the text being checked, not of the file on disk.
     linecache.cache[name] = (len(text), None, text.splitlines(keepends=True), name)
@@ -150,11 +150,8 @@ def _check_in_child(text: str, name: str) -> dict[str, Any]:
         variables = [{"name": v.name, "title": v.title or v.name, "data": v.data.value,
                       "cluster": bool(v.cluster), "tags": list(v.tags)}
                      for v in pipeline.vars.values()]
-    try:
-        warnings = [asdict(Issue(w.message, w.line or None, kind="pyflakes"))
-                    for w in pyflakes_warnings(text, name)]
-    except ImportError:  # pyflakes missing in this interpreter: loading still counts
-        warnings = []
+    warnings = [asdict(Issue(w.message, w.line or None, kind="lint"))
+                for w in lint_warnings(text, name)]
     return {"errors": errors, "warnings": warnings, "variables": variables}
 
 

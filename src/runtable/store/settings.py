@@ -106,6 +106,19 @@ def _executor(value: Any) -> str:
     return text
 
 
+def _timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = str(value).strip()
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"{value!r} is not a time zone name; use an IANA name such as 'Europe/Berlin', "
+            "'America/Chicago' or 'UTC' (`timedatectl list-timezones` lists them)") from None
+    return text
+
+
 #: The reference system's per-job limits, for machines that have room for them.
 _REFERENCE_MEM_G, _REFERENCE_CPUS = 25, 4
 
@@ -137,7 +150,11 @@ _VALUE_TYPES: dict[Callable[[Any], Any], str] = {
     _slurm_time: "Slurm time (e.g. 02:00:00, 1-12)",
     _db_id: "40 hexadecimal characters",
     _executor: "local or slurm",
+    _timezone: "time zone (IANA name, e.g. Europe/Berlin, UTC)",
 }
+
+#: The facility's zone by default: the reference system shows Europe/Berlin times.
+DEFAULT_TIMEZONE = "Europe/Berlin"
 
 SETTINGS: dict[str, Setting] = {
     s.key: s
@@ -179,6 +196,9 @@ SETTINGS: dict[str, Setting] = {
                 "processed.", _non_negative_float, default=10.0),
         Setting("executor", "Where jobs run: 'local' (process pool) or 'slurm'.", _executor,
                 default="local"),
+        Setting("timezone", "Time zone of the times shown and exported: run timestamps in "
+                "the web GUI and its exports, `runtable table`/`export` and "
+                "`Database.table()`.", _timezone, default=DEFAULT_TIMEZONE),
     ]
 }
 

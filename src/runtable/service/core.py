@@ -516,7 +516,8 @@ class Service:
             if job.fragment:
                 paths = [Path(job.fragment)]
             else:
-                # Slurm jobs leave their fragments in extracted_data without telling us.
+                # A job that reported none (e.g. a Slurm task killed between writing
+                # its fragment and saying so) may still have left one.
                 paths = sorted(self.db.extracted_dir.glob(
                     f"p{job.proposal}_r{job.run}.*.ready.h5"))
             for path in paths:

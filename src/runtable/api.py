@@ -653,7 +653,7 @@ class Database:
         run_vars = RunVariables(self._db, proposal, run)
         return run_vars if variable is None else run_vars[variable]
 
-    def table(self, with_titles: bool = False) -> pd.DataFrame:
+    def table(self, with_titles: bool = False, where: str | None = None) -> pd.DataFrame:
         """The run table as a DataFrame: ``proposal``, ``run``, ``start_time``
         (in the folder's ``timezone`` setting, Europe/Berlin unless set), ``comment``,
         then one column per variable.
@@ -665,10 +665,23 @@ class Database:
         ``float64`` or text. With *with_titles*, columns are named by title
         (``Proposal``, ``Run``, ``Timestamp``).
 
+        *where* keeps only the runs an expression of the filter language selects
+        (``docs/filters.md``; the web GUI's filters are written in it too); a
+        :class:`~runtable.store.where.WhereError` (a ``ValueError``) says what is
+        wrong with one that cannot be read or names an unknown column.
+
             >>> Database("/path/to/amore").table()[["run", "xgm_flux"]]   # doctest: +SKIP
+            >>> db.table(where="xgm_flux > 1.5 and sample = 'YAG'")    # doctest: +SKIP
         """
         with self._table_lock:
             df = self._table_by_name()
+            if where is not None and where.strip():
+                from .store.where import rows_where
+
+                assert self._columns is not None
+                keep = rows_where(self._columns, where, self._db.get_setting("timezone"))
+                # The frame has the rows with a start time (see _frame), in table order.
+                df = df[keep[~np.isnan(self._columns.start_time)]].reset_index(drop=True)
         if with_titles:
             titles = dict(self._db.conn.execute("SELECT name, title FROM variables"))
             renames = {n: t for n, t in titles.items() if t and n != "comment"}

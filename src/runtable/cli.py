@@ -120,6 +120,13 @@ def _add_in(parser: argparse.ArgumentParser) -> None:
                         help=DB_FOLDER_HELP)
 
 
+def _add_where(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-w", "--where", metavar="EXPR", default=None,
+                        help="only the runs this filter keeps, e.g. "
+                        "'xgm_flux > 1.5 and sample = \"YAG\"' or 'run in 10..20' "
+                        "(the language of the web page's filters: docs/filters.md)")
+
+
 # -- commands ----------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace) -> int:
     if args.once:
@@ -354,9 +361,11 @@ def _cmd_table(args: argparse.Namespace) -> int:
     columns = [c.strip() for spec in args.columns for c in spec.split(",") if c.strip()]
     try:
         print_table(folder, with_titles=args.titles, columns=columns or None,
-                    all_columns=args.all_columns)
+                    all_columns=args.all_columns, where=args.where)
     except KeyError as exc:
         raise CommandError(str(exc.args[0])) from None
+    except ValueError as exc:  # WhereError: the filter, with where it went wrong
+        raise CommandError(f"--where: {exc}") from None
     return 0
 
 
@@ -372,7 +381,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot write {args.output}: the folder {args.output.parent} "
                            "does not exist")
     try:
-        n = export_table(folder, args.output, fmt, with_titles=args.titles)
+        n = export_table(folder, args.output, fmt, with_titles=args.titles,
+                         where=args.where)
+    except ValueError as exc:  # WhereError: nothing is written
+        raise CommandError(f"--where: {exc}") from None
     except OSError as exc:
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     print(f"Wrote {n} run{'s' if n != 1 else ''} to {args.output} ({fmt}).")
@@ -628,6 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "'XGM/Photon flux', when only one column has it; repeatable)")
     table.add_argument("--all-columns", action="store_true",
                        help="show every column, wrapping cells as needed")
+    _add_where(table)
     table.set_defaults(func=_cmd_table)
 
     export = sub.add_parser(
@@ -644,6 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="file format (default: from FILE's extension)")
     export.add_argument("--titles", action="store_true",
                         help="head columns with variable titles instead of names")
+    _add_where(export)
     export.set_defaults(func=_cmd_export)
 
     srv = sub.add_parser(

@@ -31,12 +31,14 @@ FORMAT_SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".md": "md", ".markdown": "md
 MAX_COLUMN_WIDTH = 28
 
 
-def load_table(folder: str | Path, with_titles: bool = False) -> pd.DataFrame:
-    """The run table of a database folder, tidied (see :func:`tidy_table`)."""
+def load_table(folder: str | Path, with_titles: bool = False, where: str | None = None
+               ) -> pd.DataFrame:
+    """The run table of a database folder, tidied (see :func:`tidy_table`); *where*:
+    only the runs this filter expression keeps (``docs/filters.md``)."""
     from .api import Database
 
     with Database(folder) as db:
-        return tidy_table(db.table(with_titles=with_titles))
+        return tidy_table(db.table(with_titles=with_titles, where=where))
 
 
 def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -126,13 +128,14 @@ def format_cell(value: Any, style: tuple[str, int] | None = None) -> str:
 
 def print_table(folder: str | Path, *, with_titles: bool = False,
                 columns: list[str] | None = None, all_columns: bool = False,
-                console: Any = None) -> None:
+                console: Any = None, where: str | None = None) -> None:
     """Print the run table with rich.
 
     Wide tables: by default the columns that fit the console's width are shown (the
     run number always), each at most :data:`MAX_COLUMN_WIDTH` characters with an
     ellipsis, and the others are named below the table. ``columns`` picks columns by
-    name or title (KeyError for unknown ones); ``all_columns`` shows all, wrapping.
+    name or title (KeyError for unknown ones); ``all_columns`` shows all, wrapping;
+    ``where`` keeps the runs a filter expression selects.
     """
     import pandas as pd
     from rich.console import Console
@@ -142,7 +145,7 @@ def print_table(folder: str | Path, *, with_titles: bool = False,
     from .cli import runtable_command
 
     console = console or Console(highlight=False)
-    df = load_table(folder, with_titles=with_titles)
+    df = load_table(folder, with_titles=with_titles, where=where)
     proposal_col, run_col = ("Proposal", "Run") if with_titles else ("proposal", "run")
     proposals = sorted(set(df[proposal_col])) if len(df) else []
     if len(proposals) == 1:
@@ -243,12 +246,12 @@ def _fit(names: Any, cells: dict[str, list[str]], width: int,
 
 # -- files ---------------------------------------------------------------------------------
 def export_table(folder: str | Path, path: str | Path, fmt: str, *,
-                 with_titles: bool = False) -> int:
-    """Write the run table of ``folder`` to ``path`` as ``fmt`` (one of
-    :data:`EXPORT_FORMATS`); returns the number of runs written."""
+                 with_titles: bool = False, where: str | None = None) -> int:
+    """Write the run table of ``folder`` (the runs *where* keeps) to ``path`` as
+    ``fmt`` (one of :data:`EXPORT_FORMATS`); returns the number of runs written."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
-    df = load_table(folder, with_titles=with_titles)
+    df = load_table(folder, with_titles=with_titles, where=where)
     path = Path(path)
     if fmt == "csv":
         df.to_csv(path, index=False)

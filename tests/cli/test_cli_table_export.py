@@ -208,3 +208,29 @@ def test_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "No runs yet" in capsys.readouterr().out
     assert main(["export", "-o", str(tmp_path / "t.csv"), "--in", str(tmp_path / "db")]) == 0
     assert len(pd.read_csv(tmp_path / "t.csv")) == 0
+
+
+def test_table_and_export_where(processed: Path, expected: pd.DataFrame, tmp_path: Path) -> None:
+    """--where keeps the runs the read API's ``table(where=...)`` keeps."""
+    result = run_cli("table", "--in", processed, "--where", "run >= 2 and sample is missing",
+                     COLUMNS="250")
+    assert result.returncode == 0, result.stderr
+    shown = [ln for ln in result.stdout.splitlines() if ln.startswith("│ ")]
+    assert [ln.split("│")[1].strip() for ln in shown] == ["3"]
+
+    out = tmp_path / "where.csv"
+    result = run_cli("export", "-o", out, "--in", processed, "-w", 'comment = "first light"')
+    assert result.returncode == 0, result.stderr
+    assert "Wrote 1 run " in result.stdout
+    assert pd.read_csv(out)["run"].tolist() == [1]
+
+
+def test_a_bad_where_is_an_error_and_writes_nothing(processed: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bad.csv"
+    result = run_cli("export", "-o", out, "--in", processed, "--where", "xgm_flux >")
+    assert result.returncode != 0
+    assert "--where: cannot read the filter" in result.stderr
+    assert not out.exists()
+    result = run_cli("table", "--in", processed, "--where", "xgm_fluxx > 1")
+    assert result.returncode != 0
+    assert "did you mean 'xgm_flux'" in result.stderr

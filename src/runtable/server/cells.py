@@ -9,8 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from ..jobs import JobState, active_jobs
+from ..store.where import WhereError, conjuncts, describe, parse
 from .edits import HTTPProblem, RunPath
 from .table import BadQuery, TableCache, TableNotReady, parse_names, parse_runs
 
@@ -57,6 +59,9 @@ def get_table(
         "binary only: the data of the first N columns only (`variables` lists all)"))] = None,
     skip: Annotated[int, Query(ge=0, description=(
         "binary only: the data of the columns after the first N only"))] = 0,
+    where: Annotated[str | None, Query(description=(
+        "json only: the runs this filter expression keeps, e.g. `xgm_flux > 1.5 and "
+        "run in 10..20` (docs/filters.md)"))] = None,
 ) -> Response:
     """The run table: one entry per run in the row lists, one column per variable.
 
@@ -72,6 +77,9 @@ def get_table(
     cache: TableCache = request.app.state.table
     if format != "binary" and (first is not None or skip):
         raise HTTPProblem(422, "first= and skip= are for format=binary only")
+    if format == "binary" and where is not None:
+        raise HTTPProblem(422, "format=binary sends every row: leave out where= "
+                               "(or ask for format=json)")
     accepts_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
     try:
         if format == "binary":
@@ -84,17 +92,51 @@ def get_table(
             headers = {"Cache-Control": "no-store"}
         else:
             body, gzipped = cache.snapshot(run_set, name_set, jobs=job_states(request),
-                                           gzip=accepts_gzip)
+                                           gzip=accepts_gzip, where=where)
             media_type = "application/json"
             headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
     except TableNotReady as exc:
-        return JSONResponse(
-            {"detail": str(exc), "progress": {"done": exc.done, "total": exc.total}},
-            status_code=503, headers={"Retry-After": "1", "Cache-Control": "no-store"})
+        return _not_ready(exc)
+    except WhereError as exc:
+        raise HTTPProblem(422, f"where: {exc}") from exc
     # Compressed ahead, piece by piece (runtable.server.table); "identity" tells
     # GZipMiddleware to leave an answer alone, and so does a Content-Encoding.
     headers["Content-Encoding"] = "gzip" if gzipped else "identity"
     return Response(body, media_type=media_type, headers=headers)
+
+
+class WhereOut(BaseModel):
+    runs: list[int] = Field(description="the runs the filter keeps, in run order")
+    expression: str = Field(description="the filter in canonical form")
+    parts: list[str] = Field(description="the parts of its top-level `and`, each in "
+                                         "canonical form (the web GUI's filter chips)")
+    seq: int = Field(description="the last event these runs reflect")
+
+
+@router.get("/table/runs", response_model=WhereOut, responses={
+    422: {"description": "a filter that cannot be read, or names an unknown column"},
+    503: {"description": "the table is being read for the first time (see /api/table)"}})
+def get_runs_where(
+    request: Request,
+    where: Annotated[str, Query(description="a filter expression (docs/filters.md)")] = "",
+) -> Any:
+    """Which runs a filter expression keeps: what the web GUI's filters ask."""
+    cache: TableCache = request.app.state.table
+    try:
+        node = parse(where)
+        runs, seq = cache.runs_where(where)
+    except TableNotReady as exc:
+        return _not_ready(exc)
+    except WhereError as exc:
+        raise HTTPProblem(422, str(exc)) from exc
+    return WhereOut(runs=runs, expression=describe(node),
+                    parts=[part.text() for part in conjuncts(node)], seq=seq)
+
+
+def _not_ready(exc: TableNotReady) -> JSONResponse:
+    return JSONResponse(
+        {"detail": str(exc), "progress": {"done": exc.done, "total": exc.total}},
+        status_code=503, headers={"Retry-After": "1", "Cache-Control": "no-store"})
 
 
 @router.get("/cell/{run}/{name}/thumbnail.png", response_class=Response, responses={

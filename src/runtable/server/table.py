@@ -693,14 +693,21 @@ class TableCache:
 
     # -- answers ------------------------------------------------------------------
     def snapshot(self, runs: set[int] | None = None, names: set[str] | None = None,
-                 jobs: dict[str, str] | None = None, gzip: bool = False
-                 ) -> tuple[bytes, bool]:
-        """The table (or the ``runs`` rows / ``names`` columns of it) as JSON, and
-        whether it is gzip-compressed (only the full table is, when ``gzip``)."""
+                 jobs: dict[str, str] | None = None, gzip: bool = False,
+                 where: str | None = None) -> tuple[bytes, bool]:
+        """The table (or the ``runs`` rows / ``names`` columns of it, or the rows the
+        filter expression ``where`` keeps) as JSON, and whether it is gzip-compressed
+        (only the full table is, when ``gzip``). A bad ``where`` raises
+        :class:`~runtable.store.where.WhereError`."""
         # `seq` is read before the data: every event numbered up to it announced a
         # change committed before this read, so the snapshot includes it.
         seq = self.bus.last_seq
         tail = f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode()
+        if where is not None:
+            self._check_ready()
+            with self._lock:
+                rows = self._where_rows(where, runs)
+                return self._encode_subset(rows, names)[:-2] + tail, False
         if runs is not None:
             # The cells an event names: read from the database for these runs only,
             # without bringing the whole cache up to date (that waits for the next
@@ -818,6 +825,23 @@ class TableCache:
                 info = next((c for c in self._order if c.name == name), None)
                 if info is not None and self._table is not None:
                     self._column(info)
+
+    def runs_where(self, where: str) -> tuple[list[int], int]:
+        """The runs the filter expression *where* keeps, in table order, and the last
+        event they reflect (the web GUI's filters are evaluated here)."""
+        seq = self.bus.last_seq
+        self._check_ready()
+        with self._lock:
+            rows = self._where_rows(where, None)
+            return [self._keys[i][1] for i in rows], seq
+
+    def _where_rows(self, where: str, runs: set[int] | None) -> list[int]:
+        from ..store.where import rows_where
+
+        self._refresh()
+        assert self._table is not None
+        keep = rows_where(self._table, where, self.folder.reader().get_setting("timezone"))
+        return [i for i in self._rows(runs) if keep[i]]
 
     def _rows(self, runs: set[int] | None) -> list[int]:
         proposal = self.folder.proposal

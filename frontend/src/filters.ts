@@ -1,11 +1,14 @@
 // One filter for every column, in the column's menu: "has value / empty / error", then
 // by what the column holds — a numeric range, a checklist of choices (few distinct
 // strings), or text. AG Grid Community has no set filter; this replaces it and keeps
-// error cells filterable, which the built-in filters cannot see.
+// error cells filterable, which the built-in filters cannot see. The form only edits
+// a model: the model is written in the filter language (where.ts) and the server
+// says which runs pass, as for every other filter.
 
-import type { IDoesFilterPassParams, IFilterComp, IFilterParams } from "ag-grid-community";
+import type { IFilterComp, IFilterParams } from "ag-grid-community";
 
 import type { CellInfo, RunRow, Value } from "./table";
+import { modelExpression } from "./where";
 
 export interface ValueFilterModel {
   presence?: "value" | "empty" | "error";
@@ -15,6 +18,8 @@ export interface ValueFilterModel {
   choices?: string[];
   /** With a range or choices: also keep cells without a number (empty, NaN). */
   keepEmpty?: boolean;
+  /** The choices are numbers (written as such in the filter language). */
+  numbers?: boolean;
 }
 
 export interface ValueFilterParams extends IFilterParams<RunRow> {
@@ -45,52 +50,6 @@ function isError(cell: CellInfo | undefined): boolean {
 function choiceKey(value: Value, cell: CellInfo | undefined, text: string): string {
   if (cell?.kind === "complex") return text;
   return value === null ? "" : String(value);
-}
-
-/** Whether a row passes `model`. Exported for tests of the logic in the page. */
-export function passes(
-  model: ValueFilterModel,
-  value: Value,
-  cell: CellInfo | undefined,
-  text: string,
-): boolean {
-  const error = isError(cell);
-  const hasValue = !error && (value !== null || cell?.kind === "image" || cell?.kind === "trendline");
-  if (model.presence === "value" && !hasValue) return false;
-  if (model.presence === "empty" && (hasValue || error)) return false;
-  if (model.presence === "error" && !error) return false;
-  const empty = !error && !hasValue;
-  if (model.min !== undefined || model.max !== undefined) {
-    if (typeof value !== "number" || error) return empty && model.keepEmpty === true;
-    if (model.min !== undefined && value < model.min) return false;
-    if (model.max !== undefined && value > model.max) return false;
-  }
-  if (model.choices !== undefined && !model.choices.includes(choiceKey(value, cell, text))) {
-    return empty && model.keepEmpty === true;
-  }
-  if (model.text !== undefined && model.text !== "") {
-    if (!text.toLowerCase().includes(model.text.toLowerCase())) return false;
-  }
-  return true;
-}
-
-/** A short description of an active filter, for the "Filters" bar. */
-export function describeFilter(model: ValueFilterModel): string {
-  const parts: string[] = [];
-  if (model.presence === "value") parts.push("has value");
-  if (model.presence === "empty") parts.push("empty");
-  if (model.presence === "error") parts.push("error");
-  if (model.min !== undefined) parts.push(`≥ ${model.min}`);
-  if (model.max !== undefined) parts.push(`≤ ${model.max}`);
-  if (model.choices !== undefined) {
-    const shown = model.choices.slice(0, 3).map((c) => (c === "" ? "(empty)" : c));
-    parts.push(`is ${shown.join(" | ")}${model.choices.length > 3 ? ` +${model.choices.length - 3}` : ""}`);
-  }
-  if (model.text) parts.push(`contains “${model.text}”`);
-  if (model.keepEmpty === true && (model.min !== undefined || model.max !== undefined || model.choices !== undefined)) {
-    parts.push("or empty");
-  }
-  return parts.join(", ");
 }
 
 function isActive(model: ValueFilterModel): boolean {
@@ -215,7 +174,8 @@ export class ValueFilter implements IFilterComp<RunRow> {
         box.checked = this.model.choices === undefined || this.model.choices.includes(key);
         box.addEventListener("change", () => {
           const checked = [...list.querySelectorAll<HTMLInputElement>("input:checked")].map((b) => b.value);
-          this.update({ choices: checked.length === keys.length ? undefined : checked });
+          const all = checked.length === keys.length;
+          this.update({ choices: all ? undefined : checked, numbers: all || !numeric ? undefined : true });
         });
         const text = document.createElement("span");
         const { count: n = 0, label: shown = key } = distinct.get(key) ?? {};
@@ -372,9 +332,9 @@ export class ValueFilter implements IFilterComp<RunRow> {
     return isActive(this.model);
   }
 
-  doesFilterPass(params: IDoesFilterPassParams<RunRow>): boolean {
-    const row = params.data;
-    return passes(this.model, this.params.valueOf(row), this.params.cellOf(row), this.params.textOf(row));
+  doesFilterPass(): boolean {
+    // Which runs pass is the server's answer to the whole expression (grid.ts).
+    return true;
   }
 
   getModel(): ValueFilterModel | null {
@@ -389,6 +349,6 @@ export class ValueFilter implements IFilterComp<RunRow> {
   }
 
   getModelAsString(model: ValueFilterModel | null): string {
-    return model === null ? "" : describeFilter(model);
+    return model === null ? "" : modelExpression(this.params.column.getColId(), model);
   }
 }

@@ -25,11 +25,15 @@ import {
 import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ColumnLooks } from "./colstats";
-import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
+import { ValueFilter, type ValueFilterModel } from "./filters";
 import { cssColour, describeTimestamp, displayText, exportText, formatTimestamp, readableTextColour, timeZone } from "./format";
 import { plotColumn } from "./plotinclude";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
 import { databaseKey, loadView, saveView, type ViewState } from "./view";
+import { RunFilter, joinAnd, modelExpression, type WherePart } from "./where";
+
+/** Columns that are not variables, by their name in the filter language. */
+const FIXED: Record<string, true> = { run: true, timestamp: true, comment: true };
 
 ModuleRegistry.registerModules([AllCommunityModule]);
 
@@ -78,6 +82,8 @@ export interface GridCallbacks {
   viewChanged(): void;
   /** Fetch the data of these columns now (they are on screen, sorted or filtered). */
   needColumns(names: readonly string[]): Promise<void>;
+  /** The server could not apply a filter (an unknown column, say). */
+  filterFailed(expression: string, error: unknown): void;
 }
 
 /**
@@ -156,12 +162,21 @@ export class RunGrid {
   private restoring = false;
   /** The value of each cell being edited when its editing started (by `run/colId`). */
   private editBases = new Map<string, Value>();
+  /** Filters typed in the filter language that no column filter shows. */
+  private typed: string[] = [];
+  /** Which runs the filters keep (the server evaluates them). */
+  readonly runFilter: RunFilter;
+  private refilterTimer: number | undefined;
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
     this.store = store;
     this.looks = new ColumnLooks(store);
     this.container = container;
     this.callbacks = callbacks;
+    this.runFilter = new RunFilter(
+      () => this.api.onFilterChanged(),
+      (expression, error) => callbacks.filterFailed(expression, error),
+    );
     this.api = createGrid<RunRow>(container, {
       theme: gridTheme,
       columnDefs: this.staticColumns(),
@@ -208,9 +223,12 @@ export class RunGrid {
         this.needData(this.api.getColumnState().filter((c) => c.sort).map((c) => c.colId));
       },
       onFilterChanged: () => {
+        void this.runFilter.set(this.whereExpression());
         this.callbacks.viewChanged();
         this.needData(Object.keys(this.api.getFilterModel()));
       },
+      isExternalFilterPresent: () => this.runFilter.active,
+      doesExternalFilterPass: (node) => node.data === undefined || this.runFilter.keeps(node.data.run),
       // Columns scrolled into view: their data, if it is not in yet.
       onVirtualColumnsChanged: () => this.needData(this.columnsInView().map(varColId)),
       onColumnVisible: () => this.callbacks.viewChanged(),
@@ -731,22 +749,64 @@ export class RunGrid {
     requestAnimationFrame(() => requestAnimationFrame(scroll));
   }
 
-  /** Active column filters: column id, header, description. */
-  activeFilters(): { colId: string; header: string; text: string }[] {
+  /**
+   * The filters as chips: each column filter and each expression typed by hand, in
+   * the filter language (`colId` null for a typed one; `index` is its place).
+   */
+  activeFilters(): { colId: string | null; index: number; text: string }[] {
     const model = this.api.getFilterModel() as Record<string, ValueFilterModel>;
-    return Object.entries(model).map(([colId, m]) => {
-      const column = this.api.getColumn(colId);
-      const header = column === null ? colId : this.api.getDisplayNameForColumn(column, "header");
-      return { colId, header, text: describeFilter(m) };
-    });
+    const columns = Object.entries(model).map(([colId, m]) => ({ colId, index: -1, text: modelExpression(colId, m) }));
+    return [...columns, ...this.typed.map((text, index) => ({ colId: null, index, text }))];
   }
 
+  /** The whole filter as one expression (empty: none). */
+  whereExpression(): string {
+    return joinAnd(this.activeFilters().map((filter) => filter.text));
+  }
+
+  /** Remove the filter of column `colId`, or every filter (null). */
   clearFilter(colId: string | null): void {
     if (colId === null) {
+      this.typed = [];
       this.api.setFilterModel(null);
     } else {
       this.api.setColumnFilterModel(colId, null).then(() => this.api.onFilterChanged()).catch(() => undefined);
     }
+  }
+
+  /** Remove the typed filter at `index`. */
+  clearTyped(index: number): void {
+    this.typed = this.typed.filter((_, i) => i !== index);
+    this.api.onFilterChanged();
+  }
+
+  /**
+   * Replace every filter by the parts of an expression (as the server read it): the
+   * parts a column filter can show become column filters, the others typed filters.
+   */
+  async setWhere(parts: readonly WherePart[]): Promise<void> {
+    const models: Record<string, ValueFilterModel> = {};
+    const typed: string[] = [];
+    for (const part of parts) {
+      const colId = part.field === null ? null : part.field in FIXED ? part.field : varColId(part.field);
+      const known = colId === null ? undefined : models[colId];
+      const overlaps = known !== undefined && part.model !== null && Object.keys(part.model).some((k) => k in known);
+      if (colId === null || part.model === null || this.api.getColumn(colId) === null || overlaps) {
+        typed.push(part.text);
+      } else {
+        models[colId] = { ...known, ...part.model };
+      }
+    }
+    this.typed = typed;
+    await this.api.setFilterModel(Object.keys(models).length > 0 ? models : null);
+    this.api.onFilterChanged();
+  }
+
+  /** The data changed: ask again which runs the filter keeps (a little later, once). */
+  refilter(): void {
+    if (!this.runFilter.active) return;
+    window.clearTimeout(this.refilterTimer);
+    this.refilterTimer = window.setTimeout(() => void this.runFilter.set(this.whereExpression(), true), 250);
   }
 
   /** Columns as currently displayed (visible, in order): id and header. */

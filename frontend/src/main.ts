@@ -24,6 +24,7 @@ import { setupThemeToggle } from "./theme";
 import { databaseKey, loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
 import { errorText, plural } from "./text";
+import { ask as askWhere } from "./where";
 
 export function element<T extends HTMLElement>(id: string, type: new () => T): T {
   const found = document.getElementById(id);
@@ -86,6 +87,7 @@ class App {
       editValue: (row, variable, text, previous, base) => void this.editValue(row, variable, text, previous, base),
       viewChanged: () => this.viewChanged(),
       needColumns: (names) => this.loader.need(names),
+      filterFailed: (expression, error) => toast(`Filter “${expression}” not applied: ${errorText(error)}`, "error"),
     });
     this.loader = new ColumnLoader(
       this.store,
@@ -128,6 +130,8 @@ class App {
   }
 
   private dataChanged(runs: number[] | null): void {
+    // The filters' runs may change with the data (the server evaluates them).
+    this.grid.refilter();
     for (const listener of this.dataListeners) {
       try {
         listener(runs);
@@ -234,6 +238,7 @@ class App {
         if (run === null || this.store.rowOf(run) !== undefined) return;
         const follow = this.follow && this.grid.canFollow();
         this.grid.addRows([this.store.addRun(run)]);
+        this.grid.refilter();
         // Its start time and any values arrive with the next fetch.
         this.queueFetch(run, null);
         if (follow) this.grid.scrollToLast();
@@ -402,6 +407,7 @@ class App {
     this.columns.refreshList();
   }
 
+  /** The filters as chips, in the filter language; the whole expression in the box. */
   private updateFilterBar(): void {
     const filters = this.grid.activeFilters();
     const bar = element("filter-bar", HTMLDivElement);
@@ -412,13 +418,37 @@ class App {
         const chip = document.createElement("button");
         chip.type = "button";
         chip.className = "chip";
-        chip.dataset.colId = filter.colId;
+        if (filter.colId !== null) chip.dataset.colId = filter.colId;
         chip.title = "Remove this filter";
-        chip.textContent = `${filter.header}: ${filter.text} ✕`;
-        chip.addEventListener("click", () => this.grid.clearFilter(filter.colId));
+        chip.textContent = `${filter.text} ✕`;
+        chip.addEventListener("click", () => {
+          if (filter.colId === null) this.grid.clearTyped(filter.index);
+          else this.grid.clearFilter(filter.colId);
+        });
         return chip;
       }),
     );
+    const input = element("where-input", HTMLInputElement);
+    if (document.activeElement !== input) {
+      input.value = this.grid.whereExpression();
+      input.removeAttribute("aria-invalid");
+    }
+  }
+
+  /** Filter by an expression typed in the filter language (it replaces the filters). */
+  async applyWhere(text: string): Promise<boolean> {
+    const input = element("where-input", HTMLInputElement);
+    try {
+      const answer = await askWhere(text);
+      input.removeAttribute("aria-invalid");
+      await this.grid.setWhere(answer.parts);
+      return true;
+    } catch (error) {
+      // What was typed stays in the box, to be corrected.
+      input.setAttribute("aria-invalid", "true");
+      toast(errorText(error), "error");
+      return false;
+    }
   }
 
   private setupToolbar(): void {
@@ -451,6 +481,18 @@ class App {
 
     element("add-variable", HTMLButtonElement).addEventListener("click", () => this.dialog.open());
     element("clear-filters", HTMLButtonElement).addEventListener("click", () => this.grid.clearFilter(null));
+    const where = element("where-input", HTMLInputElement);
+    element("where-form", HTMLFormElement).addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.applyWhere(where.value).then((ok) => ok && where.blur());
+    });
+    where.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        where.value = this.grid.whereExpression();
+        where.removeAttribute("aria-invalid");
+        where.blur();
+      }
+    });
 
     const exportButton = element("export-button", HTMLButtonElement);
     const menu = element("export-menu", HTMLDivElement);

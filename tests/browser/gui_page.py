@@ -47,6 +47,9 @@ def header_texts(page: Page) -> list[str]:
 
 
 def displayed_runs(page: Page) -> list[int]:
+    """The runs shown, in order, once the server has said which runs the filters keep."""
+    page.wait_for_function(
+        "() => window.runtable.grid.runFilter.shown === window.runtable.grid.whereExpression()")
     return page.evaluate("() => window.runtable.grid.displayedRows().map(r => r.run)")
 
 

@@ -54,8 +54,11 @@ def test_runs_answer_gives_the_canonical_parts(where_server: RunningServer) -> N
     status, _, body = get_ready(where_server, f"/api/table/runs?where={quote(expression)}")
     assert status == 200, body
     answer = json.loads(body)
-    assert answer["parts"] == ["Trains >= 700", 'sample = "YAG" or ratio has no error',
-                               "later is not missing"]
+    assert answer["parts"] == [
+        {"text": "Trains >= 700", "field": "n_trains", "model": {"min": 700}},
+        {"text": 'sample = "YAG" or ratio has no error', "field": None, "model": None},
+        {"text": "later is not missing", "field": None, "model": None},
+    ]
     assert answer["expression"] == ('Trains >= 700 and (sample = "YAG" or ratio has no '
                                     'error) and later is not missing')
     assert answer["runs"] == [9, 10, 11, 12]
@@ -84,3 +87,25 @@ def test_names_and_where_together(where_server: RunningServer, tmp_path: Path) -
     assert table["runs"] == [3, 4]
     assert set(table["columns"]) == {"sample"}
     assert table["columns"]["sample"]["values"] == ["YAG", "Au foil"]
+
+
+@pytest.mark.parametrize(("expression", "field", "model"), [
+    ("n_trains in 700..900", "n_trains", {"min": 700, "max": 900}),
+    ("(Trains <= 900 or n_trains is missing)", "n_trains", {"max": 900, "keepEmpty": True}),
+    ('sample in ["YAG", empty]', "sample", {"choices": ["YAG", "empty"]}),
+    ("n_trains in [600, 650.0]", "n_trains", {"choices": ["600", "650"], "numbers": True}),
+    ("good = true", "good", {"choices": ["true"]}),
+    ("ratio has error", "ratio", {"presence": "error"}),
+    ("comment is missing", "comment", {"presence": "empty"}),
+    ("sample contains foil", "sample", {"text": "foil"}),
+    ('timestamp >= "2023-11-14 23:53:20+01:00"', "timestamp", {"min": 1_700_002_400.0}),
+    ("run in 3..", "run", {"min": 3}),
+    ("not run = 3", None, None),
+    ("tag:beam has error", None, None),
+])
+def test_a_part_a_column_filter_can_show_comes_with_its_settings(
+        where_server: RunningServer, expression: str, field: str | None, model: object) -> None:
+    status, _, body = get_ready(where_server, f"/api/table/runs?where={quote(expression)}")
+    assert status == 200, body
+    [part] = json.loads(body)["parts"]
+    assert (part["field"], part["model"]) == (field, model)

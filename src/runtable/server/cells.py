@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ..jobs import JobState, active_jobs
-from ..store.where import WhereError, conjuncts, describe, parse
+from ..store.where import WhereError, describe, parse
 from .edits import HTTPProblem, RunPath
 from .table import BadQuery, TableCache, TableNotReady, parse_names, parse_runs
 
@@ -105,11 +105,17 @@ def get_table(
     return Response(body, media_type=media_type, headers=headers)
 
 
+class WherePart(BaseModel):
+    text: str = Field(description="the part in canonical form (a filter chip)")
+    field: str | None = Field(description="the column a column filter of the GUI shows "
+                                          "it in (null: none can)")
+    model: dict[str, Any] | None = Field(description="that column filter's settings")
+
+
 class WhereOut(BaseModel):
     runs: list[int] = Field(description="the runs the filter keeps, in run order")
     expression: str = Field(description="the filter in canonical form")
-    parts: list[str] = Field(description="the parts of its top-level `and`, each in "
-                                         "canonical form (the web GUI's filter chips)")
+    parts: list[WherePart] = Field(description="the parts of its top-level `and`")
     seq: int = Field(description="the last event these runs reflect")
 
 
@@ -124,13 +130,13 @@ def get_runs_where(
     cache: TableCache = request.app.state.table
     try:
         node = parse(where)
-        runs, seq = cache.runs_where(where)
+        runs, parts, seq = cache.runs_where(where)
     except TableNotReady as exc:
         return _not_ready(exc)
     except WhereError as exc:
         raise HTTPProblem(422, str(exc)) from exc
     return WhereOut(runs=runs, expression=describe(node),
-                    parts=[part.text() for part in conjuncts(node)], seq=seq)
+                    parts=[WherePart(**part) for part in parts], seq=seq)
 
 
 def _not_ready(exc: TableNotReady) -> JSONResponse:

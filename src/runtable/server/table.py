@@ -826,14 +826,20 @@ class TableCache:
                 if info is not None and self._table is not None:
                     self._column(info)
 
-    def runs_where(self, where: str) -> tuple[list[int], int]:
-        """The runs the filter expression *where* keeps, in table order, and the last
-        event they reflect (the web GUI's filters are evaluated here)."""
+    def runs_where(self, where: str) -> tuple[list[int], list[dict[str, Any]], int]:
+        """The runs the filter expression *where* keeps, in table order, its parts
+        (:func:`runtable.store.where.column_filters`) and the last event they
+        reflect (the web GUI's filters are evaluated here)."""
+        from ..store.where import column_filters, parse
+
         seq = self.bus.last_seq
         self._check_ready()
         with self._lock:
             rows = self._where_rows(where, None)
-            return [self._keys[i][1] for i in rows], seq
+            assert self._table is not None
+            parts = column_filters(self._table, parse(where),
+                                   self.folder.reader().get_setting("timezone"))
+            return [self._keys[i][1] for i in rows], parts, seq
 
     def _where_rows(self, where: str, runs: set[int] | None) -> list[int]:
         from ..store.where import rows_where

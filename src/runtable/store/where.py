@@ -30,9 +30,18 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from .table import KIND_ERROR, KIND_MISSING, KIND_NONE, KIND_VALUE, TableColumns
+from .table import (
+    KIND_COMPLEX,
+    KIND_ERROR,
+    KIND_MISSING,
+    KIND_NONE,
+    KIND_VALUE,
+    TableColumns,
+    shown,
+)
 
-__all__ = ["And", "Not", "Or", "Test", "WhereError", "conjuncts", "describe", "parse", "rows_where"]
+__all__ = ["And", "Not", "Or", "Test", "WhereError", "column_filters", "conjuncts", "describe",
+           "parse", "rows_where"]
 
 #: Columns every table has, besides its variables (``timestamp``: the run's start).
 FIXED_FIELDS = ("run", "proposal", "timestamp", "comment")
@@ -247,9 +256,9 @@ def parse(text: str) -> Node | None:
         result = _grammar().parse_string(text, parse_all=True)
     except pp.ParseBaseException as exc:
         where = exc.loc
-        shown = text if len(text) < 80 else text[max(0, where - 40):where + 40]
+        excerpt = text if len(text) < 80 else text[max(0, where - 40):where + 40]
         raise WhereError(
-            f"cannot read the filter at character {where + 1}: {shown!r}"
+            f"cannot read the filter at character {where + 1}: {excerpt!r}"
             f"{' (near ' + repr(text[where:where + 20]) + ')' if where < len(text) else ''}."
             " A test is e.g. `xgm_flux > 1.5`, `sample = \"YAG\"`, `run in 10..20`, "
             "`ratio has error`, `comment is missing`; join tests with and/or/not"
@@ -262,6 +271,83 @@ def conjuncts(node: Node | None) -> list[Node]:
     if node is None:
         return []
     return list(node.parts) if isinstance(node, And) else [node]
+
+
+def column_filters(table: TableColumns, node: Node | None, timezone: str = "UTC"
+                   ) -> list[dict[str, Any]]:
+    """Each part of *node*'s top-level ``and``: its ``text``, and where one column
+    filter of the web GUI can show it, the column's name (``field``: a variable, or
+    run / timestamp / comment) and that filter's ``model`` (min, max, choices,
+    presence, text, keepEmpty: ``frontend/src/filters.ts``); else both None."""
+    evaluator = _Evaluator(table, timezone)
+    out = []
+    for part in conjuncts(node):
+        field, model = _column_filter(part, evaluator)
+        out.append({"text": part.text(), "field": field, "model": model})
+    return out
+
+
+def _column_filter(part: Node, evaluator: _Evaluator) -> tuple[str | None, dict | None]:
+    keep_empty = False
+    if isinstance(part, Or) and len(part.parts) == 2:
+        first, second = part.parts
+        if isinstance(first, Test) and isinstance(second, Test) and \
+                second.op == "missing" and _same_column(first, second, evaluator):
+            part, keep_empty = first, True
+    if not isinstance(part, Test) or part.field.tag:
+        return None, None
+    try:
+        names = evaluator.columns(part.field)
+    except WhereError:
+        return None, None
+    name = names[0]
+    if name == "proposal":
+        return None, None
+    is_time = name == "timestamp"
+    op, value = part.op, part.value
+    model: dict[str, Any] = {}
+    if op in ("missing", "error", "value"):
+        model["presence"] = {"missing": "empty"}.get(op, op)
+    elif op in (">=", "<=") and evaluator.number(value, is_time) is not None:
+        model["min" if op == ">=" else "max"] = evaluator.number(value, is_time)
+    elif op == "in" and len(value) == 1 and isinstance(value[0], Range):
+        for end, key in ((value[0].low, "min"), (value[0].high, "max")):
+            if end is not None:
+                model[key] = evaluator.number(end, is_time)
+        if None in model.values():
+            return None, None
+    elif op in ("=", "in") and not is_time:
+        items = value if op == "in" else (value,)
+        if any(isinstance(i, Range) for i in items):
+            return None, None
+        model["choices"] = [_choice_key(i) for i in items]
+        if all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
+            model["numbers"] = True
+    elif op == "contains":
+        model["text"] = str(value)
+    else:
+        return None, None
+    if keep_empty:
+        if not ({"min", "max", "choices"} & set(model)):
+            return None, None
+        model["keepEmpty"] = True
+    return name, model
+
+
+def _same_column(a: Test, b: Test, evaluator: _Evaluator) -> bool:
+    try:
+        return evaluator.columns(a.field) == evaluator.columns(b.field)
+    except WhereError:
+        return False
+
+
+def _choice_key(value: Any) -> str:
+    """A value as the GUI's checklist keys it (JavaScript's ``String(value)``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return str(value)
 
 
 # -- evaluation -----------------------------------------------------------------------
@@ -399,11 +485,13 @@ class _Evaluator:
     def equal(self, cells: _Cells, numbers: np.ndarray, is_number: np.ndarray, value: Any,
               is_time: bool) -> np.ndarray:
         if isinstance(value, str) and not is_time:
-            values = cells.values
-            if values.dtype != object:
-                return np.zeros(len(values), dtype=bool)
-            shown = cells.kind == KIND_VALUE
-            return shown & np.array([isinstance(v, str) and v == value for v in values], bool)
+            # Text equals text; a complex number equals the text the table shows.
+            texts = _texts(cells) if cells.values.dtype == object else [None] * len(numbers)
+            kinds = cells.kind
+            return np.array([t == value and ((k == KIND_VALUE and isinstance(v, str))
+                                             or k == KIND_COMPLEX)
+                             for t, k, v in zip(texts, kinds.tolist(), cells.values,
+                                                strict=True)], bool)
         target = self.number(value, is_time)
         if target is None:
             return np.zeros(len(numbers), dtype=bool)
@@ -423,12 +511,12 @@ class _Evaluator:
 def _numbers(cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
     """The cells as float64 (NaN where not a number) and which are numbers."""
     values, kind = cells.values, cells.kind
-    shown = kind == KIND_VALUE
+    is_value = kind == KIND_VALUE
     if values.dtype != object:
         numbers = values.astype(np.float64, copy=False)
-        return numbers, shown & ~np.isnan(numbers)
+        return numbers, is_value & ~np.isnan(numbers)
     numbers = np.full(len(values), np.nan)
-    for i in np.flatnonzero(shown).tolist():
+    for i in np.flatnonzero(is_value).tolist():
         v = values[i]
         if isinstance(v, (int, float)) and not isinstance(v, complex):
             numbers[i] = float(v)
@@ -439,14 +527,32 @@ def _texts(cells: _Cells) -> Sequence[str | None]:
     """The text of each cell that holds a value (numbers as the table shows them)."""
     values, kind = cells.values, cells.kind
     out: list[str | None] = [None] * len(values)
-    for i in np.flatnonzero(kind == KIND_VALUE).tolist():
+    for i in np.flatnonzero(shown(kind)).tolist():
         v = values[i]
         if isinstance(v, str):
             out[i] = v
+        elif isinstance(v, complex):
+            out[i] = _complex_text(v)
         elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-            f = float(v)
-            out[i] = str(int(f)) if f.is_integer() and abs(f) < 1e16 else repr(f)
+            out[i] = _number_text(float(v))
     return out
+
+
+def _number_text(x: float) -> str:
+    """A number as the table shows it alone (``formatNumber`` of frontend/src/format.ts)."""
+    if not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("∞" if x > 0 else "-∞")
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    if x != 0 and not 1e-4 <= abs(x) < 1e4:
+        return re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{x:.4e}")
+    return f"{x:.4f}"
+
+
+def _complex_text(z: complex) -> str:
+    """``re±imj`` as the table shows a complex number (and its filter's checklist)."""
+    sign = "-" if z.imag < 0 or math.copysign(1, z.imag) < 0 else "+"
+    return f"{_number_text(z.real)}{sign}{_number_text(abs(z.imag))}j"
 
 
 def _epoch(text: str, timezone: str) -> float:

@@ -30,6 +30,7 @@ import { cssColour, describeTimestamp, displayText, exportText, formatTimestamp,
 import { plotColumn } from "./plotinclude";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
 import { databaseKey, loadView, saveView, type ViewState } from "./view";
+import type { UrlView } from "./viewurl";
 import { RunFilter, joinAnd, modelExpression, type WherePart } from "./where";
 
 /** Columns that are not variables, by their name in the filter language. */
@@ -772,6 +773,44 @@ export class RunGrid {
     } else {
       this.api.setColumnFilterModel(colId, null).then(() => this.api.onFilterChanged()).catch(() => undefined);
     }
+  }
+
+  /** Sort, column order (null: the table's own), hidden columns and tags, for the page URL. */
+  urlView(): Pick<UrlView, "sort" | "order" | "hide" | "tags"> {
+    const state = this.api.getColumnState();
+    const sort = state
+      .filter((c) => c.sort === "asc" || c.sort === "desc")
+      .sort((a, b) => (a.sortIndex ?? 0) - (b.sortIndex ?? 0))
+      .map((c) => ({ colId: c.colId, sort: c.sort as "asc" | "desc" }));
+    const ids = state.map((c) => c.colId);
+    const own = this.ownOrder();
+    const same = ids.length === own.length && ids.every((id, i) => id === own[i]);
+    return { sort, order: same ? null : ids, hide: [...this.view.hidden], tags: [...this.view.tags] };
+  }
+
+  /** Show the sort, order, hidden columns and tags of a view from the page URL. */
+  applyUrlView(view: Pick<UrlView, "sort" | "order" | "hide" | "tags">): void {
+    this.restoring = true;
+    try {
+      const known = new Set(this.api.getColumnState().map((c) => c.colId));
+      const sorted = new Map(view.sort.map((s, index) => [s.colId, { sort: s.sort, sortIndex: index }]));
+      const state = (view.order ?? this.ownOrder())
+        .filter((colId) => known.has(colId))
+        .map((colId) => ({ colId, sort: sorted.get(colId)?.sort ?? null, sortIndex: sorted.get(colId)?.sortIndex ?? null }));
+      this.api.applyColumnState({ state, applyOrder: true, defaultState: { sort: null } });
+      this.view.hidden = [...view.hide];
+      this.view.tags = [...view.tags];
+      this.applyVisibility();
+    } finally {
+      this.restoring = false;
+    }
+    this.viewChanged();
+    this.needData(view.sort.map((s) => s.colId));
+  }
+
+  /** The columns in the table's own order (before any is moved). */
+  private ownOrder(): string[] {
+    return ["run", "plot", "timestamp", "comment", ...this.store.variables.map((v) => varColId(v.name))];
   }
 
   /** Remove the typed filter at `index`. */

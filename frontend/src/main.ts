@@ -10,7 +10,7 @@ import { install as installEditor } from "./editor";
 import { install as installPlots } from "./plots";
 import { install as installPreview } from "./preview";
 import { install as installProcessing } from "./processing";
-import { restoreTabs, setupTabs } from "./tabs";
+import { onTabsChanged, openTabs, restoreTabs, setupTabs, showTabs } from "./tabs";
 import { chooseVersion } from "./conflict";
 import { ColumnsPanel } from "./columns";
 import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
@@ -24,6 +24,7 @@ import { setupThemeToggle } from "./theme";
 import { databaseKey, loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
 import { errorText, plural } from "./text";
+import { UrlSync, readUrlView, type UrlView } from "./viewurl";
 import { ask as askWhere } from "./where";
 
 export function element<T extends HTMLElement>(id: string, type: new () => T): T {
@@ -76,6 +77,10 @@ class App {
   private readonly activeJobs = new Map<string, { run: number; state: "queued" | "running" }>();
   private readonly dataListeners: ((runs: number[] | null) => void)[] = [];
   private readonly eventListeners: ((event: LiveEvent) => void)[] = [];
+  /** The view in the page URL (viewurl.ts). */
+  private readonly urlSync: UrlSync;
+  /** The view the page was opened with (its URL), applied after the first load. */
+  private openedWith: UrlView | null | undefined = readUrlView();
   /** Where the last full load spent its time (read by the benchmark). */
   timings: Record<string, number> = {};
   /** The same for the last partial update (values_merged). */
@@ -105,7 +110,23 @@ class App {
       event: (event) => this.onEvent(event),
       connection: (state) => this.connection(state),
     });
+    this.urlSync = new UrlSync(() => this.urlView(), (view) => this.applyUrlView(view));
+    onTabsChanged(() => this.urlSync.changed());
     this.setupToolbar();
+  }
+
+  /** The view as the page URL gives it. */
+  private urlView(): UrlView {
+    return { ...this.grid.urlView(), where: this.grid.whereExpression(), tabs: openTabs() };
+  }
+
+  /** Show a view from the page URL (opened with it, or Back/Forward). */
+  private async applyUrlView(view: UrlView): Promise<void> {
+    this.grid.applyUrlView(view);
+    showTabs(view.tabs ?? { tabs: [], active: -1 });
+    if (view.where === this.grid.whereExpression()) return;
+    if (view.where === "") this.grid.clearFilter(null);
+    else await this.applyWhere(view.where);
   }
 
   start(): void {
@@ -183,8 +204,17 @@ class App {
       void this.loader.need(this.grid.columnsInView());
       this.updateStatus(message);
       this.dataChanged(null);
-      // Tabs open before the last reload of this page come back (once, tabs.ts).
-      restoreTabs(databaseKey(this.store));
+      // The view of the page URL (a link someone sent), else the tabs open before the
+      // last reload of this page (once, tabs.ts).
+      const opened = this.openedWith;
+      this.openedWith = undefined;
+      if (opened !== undefined && opened !== null) {
+        restoreTabs(databaseKey(this.store), opened.tabs ?? { tabs: [], active: -1 });
+        const view = { ...opened, tabs: openTabs() };
+        void this.urlSync.during(() => this.applyUrlView(view));
+      } else {
+        restoreTabs(databaseKey(this.store));
+      }
       return { seq: snapshot.seq, bus: snapshot.bus };
     } catch (error) {
       const message = `Could not load the table: ${errorText(error)}`;
@@ -402,6 +432,7 @@ class App {
   }
 
   private viewChanged(): void {
+    this.urlSync.changed();
     this.updateFilterBar();
     this.updateStatus();
     this.columns.refreshList();
@@ -481,6 +512,13 @@ class App {
 
     element("add-variable", HTMLButtonElement).addEventListener("click", () => this.dialog.open());
     element("clear-filters", HTMLButtonElement).addEventListener("click", () => this.grid.clearFilter(null));
+    element("copy-link", HTMLButtonElement).addEventListener("click", () => {
+      const link = this.urlSync.link();
+      navigator.clipboard.writeText(link).then(
+        () => toast("Link to this view copied (the access token is not in it)"),
+        () => toast(`Copy this link: ${link}`),
+      );
+    });
     const where = element("where-input", HTMLInputElement);
     element("where-form", HTMLFormElement).addEventListener("submit", (event) => {
       event.preventDefault();

@@ -36,6 +36,14 @@ interface TabEntry extends Tab {
 
 /** Reopeners of remembered tabs, by kind. */
 const restorers = new Map<string, (state: unknown) => void>();
+/** Told when the remembered tabs or the tab shown change (the page URL follows). */
+const changeListeners: (() => void)[] = [];
+
+/** The remembered tabs (how to reopen each) and which of them is shown (-1: the table). */
+export interface OpenTabs {
+  tabs: { kind: string; state: unknown }[];
+  active: number;
+}
 const STORAGE = "runtable.tabs.";
 
 const TABLE = "table";
@@ -143,32 +151,68 @@ class Tabs {
     this.tabs.get(id)?.options.onShow?.();
   }
 
+  /** The remembered tabs and which one is shown. */
+  openTabs(): OpenTabs {
+    const kept = [...this.tabs.values()].filter((tab) => tab.restore !== undefined);
+    return {
+      tabs: kept.map((tab) => tab.restore as { kind: string; state: unknown }),
+      active: kept.findIndex((tab) => tab.id === this.active),
+    };
+  }
+
   /** Keep the remembered tabs and which one is shown, for the next page load. */
   private save(): void {
     if (this.key === null || this.restoring) return;
-    const kept = [...this.tabs.values()].filter((tab) => tab.restore !== undefined);
-    const active = kept.findIndex((tab) => tab.id === this.active);
     try {
-      window.localStorage.setItem(STORAGE + this.key, JSON.stringify({ tabs: kept.map((tab) => tab.restore), active }));
+      window.localStorage.setItem(STORAGE + this.key, JSON.stringify(this.openTabs()));
     } catch {
       // storage full or disabled: tabs close with the page, as before
     }
+    for (const listener of changeListeners) listener();
   }
 
-  /** Reopen the tabs remembered for database `key` (once, after the table loaded). */
-  restore(key: string): void {
+  /**
+   * Reopen the tabs remembered for database `key` (once, after the table loaded), or
+   * those of `given` (a view from the page URL) instead.
+   */
+  restore(key: string, given?: unknown): void {
     if (this.key !== null) return;
-    this.key = key;
-    let saved: { tabs?: { kind?: unknown; state?: unknown }[]; active?: unknown } = {};
-    try {
-      saved = JSON.parse(window.localStorage.getItem(STORAGE + key) ?? "{}") as typeof saved;
-    } catch {
-      return; // a damaged entry must not stop the page
+    let saved: unknown = given;
+    if (saved === undefined) {
+      try {
+        saved = JSON.parse(window.localStorage.getItem(STORAGE + key) ?? "{}");
+      } catch {
+        saved = {}; // a damaged entry must not stop the page
+      }
     }
+    this.key = key;
+    this.show(saved);
+  }
+
+  /**
+   * Make the remembered tabs those of `saved` (`OpenTabs` as JSON): tabs it lacks are
+   * closed, tabs it has are opened (in its order), and its active one is shown.
+   */
+  show(saved: unknown): void {
+    const wanted = typeof saved === "object" && saved !== null ? (saved as { tabs?: unknown; active?: unknown }) : {};
+    const list = (Array.isArray(wanted.tabs) ? wanted.tabs : []) as { kind?: unknown; state?: unknown }[];
+    const keys = list.map((entry) => JSON.stringify({ kind: entry.kind, state: entry.state ?? null }));
     const reopened: (string | undefined)[] = [];
     this.restoring = true;
     try {
-      for (const { kind, state } of Array.isArray(saved.tabs) ? saved.tabs : []) {
+      for (const tab of [...this.tabs.values()]) {
+        if (tab.restore !== undefined && !keys.includes(JSON.stringify({ kind: tab.restore.kind, state: tab.restore.state ?? null }))) {
+          this.close(tab.id);
+        }
+      }
+      list.forEach(({ kind, state }, index) => {
+        const known = [...this.tabs.values()].find(
+          (tab) => tab.restore !== undefined && JSON.stringify({ kind: tab.restore.kind, state: tab.restore.state ?? null }) === keys[index],
+        );
+        if (known !== undefined) {
+          reopened.push(known.id);
+          return;
+        }
         const reopen = typeof kind === "string" ? restorers.get(kind) : undefined;
         const before = new Set(this.tabs.keys());
         try {
@@ -177,11 +221,11 @@ class Tabs {
           console.warn(`could not reopen a ${String(kind)} tab`, error);
         }
         reopened.push([...this.tabs.keys()].find((id) => !before.has(id)));
-      }
+      });
     } finally {
       this.restoring = false;
     }
-    const active = typeof saved.active === "number" ? reopened[saved.active] : undefined;
+    const active = typeof wanted.active === "number" ? reopened[wanted.active] : undefined;
     this.activate(active ?? TABLE);
   }
 
@@ -287,9 +331,27 @@ export function onRestore(kind: string, reopen: (state: unknown) => void): void 
   restorers.set(kind, reopen);
 }
 
-/** Reopen the tabs remembered for this database (main.ts, after the first load). */
-export function restoreTabs(key: string): void {
-  instance().restore(key);
+/**
+ * Reopen the tabs remembered for this database (main.ts, after the first load), or
+ * those of a view given in the page URL.
+ */
+export function restoreTabs(key: string, given?: unknown): void {
+  instance().restore(key, given);
+}
+
+/** The remembered tabs and which one is shown (for the page URL). */
+export function openTabs(): OpenTabs {
+  return instance().openTabs();
+}
+
+/** Open and close tabs to match `saved` (a view from the page URL, e.g. on Back). */
+export function showTabs(saved: unknown): void {
+  instance().show(saved);
+}
+
+/** Call `listener` when tabs are opened, closed or shown. */
+export function onTabsChanged(listener: () => void): void {
+  changeListeners.push(listener);
 }
 
 /** Show the table (in its place, or beside the open tab when side by side). */

@@ -36,12 +36,13 @@ def test_the_canonical_form_reads_back_to_the_same_expression(expression: str, _
 
 
 @pytest.mark.parametrize(("expression", "message"), [
-    ("n_trains >", "character"),
+    ("n_trains >", "at its end (something is missing): 'n_trains >'"),
+    ("n_trains > 3 and and", "at character 18: 'n_trains > 3 and and' (near 'and')"),
     ("n_trainz > 3", "did you mean 'n_trains'"),
     ("tag:nothing has error", "no column has the tag 'nothing' (tags: beam)"),
     ("sample < YAG", "compares numbers"),
     ('timestamp > "yesterday"', "is not a time"),
-    ("(run = 1", "character 9"),
+    ("(run = 1", "at its end"),
 ])
 def test_a_bad_expression_says_what_is_wrong(where_folder: Path, expression: str,
                                              message: str) -> None:

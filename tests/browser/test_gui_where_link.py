@@ -7,13 +7,15 @@ and Back steps through views."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from runtable.api import Database
+from runtable.context.cell import Cell
 
-from .gui_folder import GuiServer
+from .gui_folder import GuiServer, gui_server, make_folder, run_results
 from .gui_page import displayed_runs, header_texts, new_plot, open_filter, open_table
 
 #: Expressions on the standard folder (gui_folder.py: 12 runs).
@@ -162,6 +164,22 @@ def test_back_steps_through_views(page: Page, table_server: GuiServer) -> None:
     assert displayed_runs(page) == [1, 2, 3, 4, 5, 6]
 
 
-@pytest.fixture(autouse=True)
-def _no_stored_views(page: Page) -> None:
-    """Each test starts from the table's own view (local storage is per context)."""
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuiServer]:
+    """A folder of runs 1-6 of its own: this module's live test adds runs."""
+    db_dir = make_folder(tmp_path_factory.mktemp("where_live") / "db", range(1, 7))
+    with gui_server(db_dir) as served:
+        yield served
+
+
+def test_new_runs_are_filtered_as_they_arrive(page: Page, live_server: GuiServer) -> None:
+    open_table(page, live_server, rows=6)
+    type_where(page, "n_trains > 800 and ratio has value")
+    assert displayed_runs(page) == []  # run 6 has more trains but its ratio failed
+    live_server.add_run(7)  # 859 trains, a ratio: kept
+    results = run_results(8)
+    results.cells["n_trains"] = Cell(700)
+    live_server.add_run(8, results)  # too few trains: left out
+    page.wait_for_function(
+        "() => window.runtable.grid.displayedRows().map(r => r.run).join() === '7'")
+    expect(page.locator("#status")).to_contain_text("1 of 8 runs")

@@ -205,14 +205,15 @@ def _grammar() -> Any:
     field = tag | plain_field
 
     op = pp.one_of(list(_OPS)) | kw["contains"]
-    compare = (field + op + literal).set_parse_action(
+    # `-`: once the operator is read, what follows must fit (an error points there).
+    compare = (field + op - literal).set_parse_action(
         lambda t: Test(t[0], _op(t[1]), _plain(t[2])))
-    within = (field + kw["in"].suppress() + items).set_parse_action(
+    within = (field + kw["in"].suppress() - items).set_parse_action(
         lambda t: Test(t[0], "in", t[1]))
-    missing = (field + kw["is"].suppress() + pp.Opt(kw["not"]) + kw["missing"].suppress()
+    missing = (field + kw["is"].suppress() - pp.Opt(kw["not"]) + kw["missing"].suppress()
                ).set_parse_action(lambda t: Not(Test(t[0], "missing")) if len(t) > 1
                                   else Test(t[0], "missing"))
-    has = (field + kw["has"].suppress() + pp.Opt(pp.CaselessKeyword("no"))
+    has = (field + kw["has"].suppress() - pp.Opt(pp.CaselessKeyword("no"))
            + (kw["error"] | kw["value"])).set_parse_action(
         lambda t: Not(Test(t[0], t[-1].lower())) if len(t) > 2 else Test(t[0], t[-1].lower()))
     test = within | missing | has | compare
@@ -256,10 +257,14 @@ def parse(text: str) -> Node | None:
         result = _grammar().parse_string(text, parse_all=True)
     except pp.ParseBaseException as exc:
         where = exc.loc
+        while where < len(text) and text[where].isspace():
+            where += 1
         excerpt = text if len(text) < 80 else text[max(0, where - 40):where + 40]
+        place = (f"at character {where + 1}" if text[where:].strip()
+                 else "at its end (something is missing)")
         raise WhereError(
-            f"cannot read the filter at character {where + 1}: {excerpt!r}"
-            f"{' (near ' + repr(text[where:where + 20]) + ')' if where < len(text) else ''}."
+            f"cannot read the filter {place}: {excerpt!r}"
+            f"{' (near ' + repr(text[where:where + 20]) + ')' if text[where:].strip() else ''}."
             " A test is e.g. `xgm_flux > 1.5`, `sample = \"YAG\"`, `run in 10..20`, "
             "`ratio has error`, `comment is missing`; join tests with and/or/not"
         ) from None

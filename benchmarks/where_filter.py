@@ -24,15 +24,14 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api_table import synthetic_folder
+from server_table import TOKEN, fetch
 
-TOKEN = "benchmark-token-0123456789"
 EXPRESSIONS = [
     "var_000 in -0.5..0.5",
     'var_008 = "sample 3"',
@@ -50,19 +49,6 @@ def median_s(action, repeat: int) -> float:
         action()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def ask(url: str) -> None:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
-    while True:
-        try:
-            with urllib.request.urlopen(req, timeout=600) as resp:
-                resp.read()
-            return
-        except urllib.error.HTTPError as exc:
-            if exc.code != 503:
-                raise
-            time.sleep(0.2)
 
 
 def main() -> None:
@@ -89,14 +75,14 @@ def main() -> None:
         db.table()
         try:
             with serve_in_thread(app) as url:
-                ask(f"{url}/api/table/runs?where=run%20%3E%200")  # the first read
+                fetch(f"{url}/api/table/runs?where=run%20%3E%200")  # the first read
                 print(f"{'expression':<52} {'runs':>6} {'eval ms':>8} {'page ms':>8} "
                       f"{'table(where) ms':>16} {'table() ms':>12}")
                 for expression in EXPRESSIONS:
                     kept = int(rows_where(table, expression).sum())
                     evaluate = median_s(lambda e=expression: rows_where(table, e),
                                         args.repeat)
-                    page = median_s(lambda e=expression: ask(
+                    page = median_s(lambda e=expression: fetch(
                         f"{url}/api/table/runs?where={quote(e)}"), args.repeat)
                     where = median_s(lambda e=expression: db.table(where=e), args.repeat)
                     whole = median_s(db.table, args.repeat)

@@ -91,6 +91,8 @@ export class RunFilter {
   pending: Promise<void> | null = null;
   /** The expression whose runs are shown. */
   shown = "";
+  /** The last expression the server refused (said once, not at each data change). */
+  private refused = "";
 
   constructor(
     private readonly applied: () => void,
@@ -127,10 +129,12 @@ export class RunFilter {
         if (ticket !== this.asked) return;
         this.keep = new Set(answer.runs);
         this.shown = expression;
+        this.refused = "";
         this.applied();
       },
       (error: unknown) => {
-        if (ticket !== this.asked) return;
+        if (ticket !== this.asked || expression === this.refused) return;
+        this.refused = expression;
         this.failed(expression, error);
       },
     ).finally(() => {

@@ -43,7 +43,10 @@ def test_the_canonical_form_reads_back_to_the_same_expression(expression: str, _
     ("sample < YAG", "compares numbers"),
     ('timestamp > "yesterday"', "is not a time"),
     ("(run = 1", "at its end"),
-])
+    ("(" * 200 + "run = 1" + ")" * 200, "nests more than 100"),
+    ("not " * 5000 + "run = 1", "nests more than 100"),
+    ("run in [" + "1, " * 40_000 + "2]", "at most 100,000 are read"),
+], ids=lambda item: item if len(item) < 40 else f"{item[:20]}...{len(item)}")
 def test_a_bad_expression_says_what_is_wrong(where_folder: Path, expression: str,
                                              message: str) -> None:
     with Database(where_folder) as db, \

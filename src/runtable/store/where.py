@@ -48,6 +48,10 @@ FIXED_FIELDS = ("run", "proposal", "timestamp", "comment")
 _KEYWORDS = {"and", "or", "not", "in", "is", "has", "missing", "error", "value",
              "contains", "true", "false"}
 _OPS = ("==", "!=", "<=", ">=", "=", "<", ">", "~")
+#: The longest expression read (a list of a few thousand runs fits).
+MAX_LENGTH = 100_000
+#: How deep parentheses and `not`s may nest (what is read and evaluated recursively).
+MAX_DEPTH = 100
 
 
 class WhereError(ValueError):
@@ -253,8 +257,19 @@ def parse(text: str) -> Node | None:
 
     if not text.strip():
         return None
+    if len(text) > MAX_LENGTH:
+        raise WhereError(f"the filter is {len(text):,} characters long; at most "
+                         f"{MAX_LENGTH:,} are read")
+    depth = 0
+    for match in re.finditer(r"[()]|\bnot\b", text, flags=re.IGNORECASE):
+        depth += -1 if match.group() == ")" else 1
+        if depth > MAX_DEPTH:
+            raise WhereError(f"the filter nests more than {MAX_DEPTH} parentheses or "
+                             "`not`s inside each other")
     try:
         result = _grammar().parse_string(text, parse_all=True)
+    except RecursionError:
+        raise WhereError("the filter nests too many parts inside each other") from None
     except pp.ParseBaseException as exc:
         where = exc.loc
         while where < len(text) and text[where].isspace():

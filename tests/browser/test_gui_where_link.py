@@ -146,13 +146,18 @@ def test_a_copied_link_gives_a_colleague_the_same_view(
     page.locator("#clear-filters").click()
 
 
+def settled(page: Page) -> None:
+    """Wait until the page counts the view as one that stayed (not a step in progress)."""
+    page.wait_for_function("() => !window.runtable.urlSync.inChange")
+
+
 def test_back_steps_through_views(page: Page, table_server: GuiServer) -> None:
     open_table(page, table_server)
     type_where(page, "run <= 6")
-    page.wait_for_timeout(900)  # a view that stays is a step of its own
+    settled(page)  # a view that stays a moment is a step of its own
     type_where(page, "run <= 3")
     assert displayed_runs(page) == [1, 2, 3]
-    page.wait_for_timeout(900)
+    settled(page)
     page.go_back()
     expect(page.locator("#where-input")).to_have_value("run <= 6")
     assert displayed_runs(page) == [1, 2, 3, 4, 5, 6]

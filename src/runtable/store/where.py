@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -250,9 +250,11 @@ def _op(text: str) -> str:
     return {"==": "=", "~": "contains"}.get(text, text)
 
 
+@lru_cache(maxsize=256)
 def parse(text: str) -> Node | None:
     """The tree of expression *text*; None for an empty one (keeps every run).
-    Raises :class:`WhereError` with the place of the mistake."""
+    Raises :class:`WhereError` with the place of the mistake. (Trees are immutable:
+    the page asks about the same few expressions again and again, as data arrives.)"""
     import pyparsing as pp
 
     if not text.strip():
@@ -379,6 +381,11 @@ class _Cells:
     kind: np.ndarray
     values: np.ndarray
 
+    @cached_property
+    def numbers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cells as float64 (NaN where not a number), and which are numbers."""
+        return _numbers(self)
+
 
 def rows_where(table: TableColumns, where: str | Node | None, timezone: str = "UTC"
                ) -> np.ndarray:
@@ -467,16 +474,15 @@ class _Evaluator:
             return kind == KIND_ERROR
         if test.op == "value":
             return (kind != KIND_MISSING) & (kind != KIND_NONE) & (kind != KIND_ERROR)
-        numbers, is_number = _numbers(cells)
-        texts = None
         if test.op == "contains":
-            texts = _texts(cells)
             needle = str(test.value).lower()
-            return np.array([t is not None and needle in t.lower() for t in texts], bool)
+            return np.array([t is not None and needle in t.lower() for t in _texts(cells)],
+                            bool)
         if test.op == "in":
             out = np.zeros(len(kind), dtype=bool)
             for item in test.value:
                 if isinstance(item, Range):
+                    numbers, is_number = cells.numbers
                     low = -math.inf if item.low is None else self.number(item.low, is_time)
                     high = math.inf if item.high is None else self.number(item.high, is_time)
                     if low is None or high is None:
@@ -484,37 +490,39 @@ class _Evaluator:
                     with np.errstate(invalid="ignore"):
                         out |= is_number & (numbers >= low) & (numbers <= high)
                 else:
-                    out |= self.equal(cells, numbers, is_number, item, is_time)
+                    out |= self.equal(cells, item, is_time)
             return out
         if test.op == "=":
-            return self.equal(cells, numbers, is_number, test.value, is_time)
+            return self.equal(cells, test.value, is_time)
         if test.op == "!=":
-            has = (kind == KIND_VALUE)
-            return has & ~self.equal(cells, numbers, is_number, test.value, is_time)
+            return (kind == KIND_VALUE) & ~self.equal(cells, test.value, is_time)
         bound = self.number(test.value, is_time)
         if bound is None:
             # Text compares by equality only: `<` on text keeps nothing, rather than
             # an order nobody asked for.
             raise WhereError(f"{test.text()}: {test.op} compares numbers (or times); "
                              f"{_literal(test.value)} is not one")
+        numbers, is_number = cells.numbers
         with np.errstate(invalid="ignore"):
             compared = {"<": numbers < bound, "<=": numbers <= bound,
                         ">": numbers > bound, ">=": numbers >= bound}[test.op]
         return is_number & compared
 
-    def equal(self, cells: _Cells, numbers: np.ndarray, is_number: np.ndarray, value: Any,
-              is_time: bool) -> np.ndarray:
+    def equal(self, cells: _Cells, value: Any, is_time: bool) -> np.ndarray:
         if isinstance(value, str) and not is_time:
-            # Text equals text; a complex number equals the text the table shows.
-            texts = _texts(cells) if cells.values.dtype == object else [None] * len(numbers)
-            kinds = cells.kind
-            return np.array([t == value and ((k == KIND_VALUE and isinstance(v, str))
-                                             or k == KIND_COMPLEX)
-                             for t, k, v in zip(texts, kinds.tolist(), cells.values,
-                                                strict=True)], bool)
+            values, kind = cells.values, cells.kind
+            if values.dtype != object:
+                return np.zeros(len(values), dtype=bool)
+            # (Element by element: a number never equals a text.)
+            out = (kind == KIND_VALUE) & (values == value)
+            # A complex number equals the text the table shows for it.
+            for i in np.flatnonzero(kind == KIND_COMPLEX).tolist():
+                out[i] = _complex_text(values[i]) == value
+            return out
         target = self.number(value, is_time)
         if target is None:
-            return np.zeros(len(numbers), dtype=bool)
+            return np.zeros(len(cells.kind), dtype=bool)
+        numbers, is_number = cells.numbers
         with np.errstate(invalid="ignore"):
             return is_number & (numbers == target)
 
@@ -529,7 +537,6 @@ class _Evaluator:
 
 
 def _numbers(cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
-    """The cells as float64 (NaN where not a number) and which are numbers."""
     values, kind = cells.values, cells.kind
     is_value = kind == KIND_VALUE
     if values.dtype != object:

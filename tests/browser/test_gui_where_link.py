@@ -7,7 +7,8 @@ and Back steps through views."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -59,7 +60,8 @@ def test_where_gives_the_same_rows_as_the_gui_filter(page: Page, table_server: G
 
 
 def test_column_filters_are_chips_in_the_language_and_where_agrees(
-        page: Page, table_server: GuiServer) -> None:
+        page: Page, table_server: GuiServer, save_screenshot: Callable[[Page, str], Path]
+) -> None:
     open_table(page, table_server)
     # A range typed in the language becomes the column's numeric filter...
     type_where(page, "n_trains in 700..900")
@@ -84,6 +86,7 @@ def test_column_filters_are_chips_in_the_language_and_where_agrees(
     assert re.fullmatch(r'sample in \[.*\]', texts[1]), texts
     expression = page.locator("#where-input").input_value()
     assert expression == " and ".join(texts)
+    save_screenshot(page, "filter-language")
     shown = sorted(displayed_runs(page))
     assert shown == where_rows(table_server, expression)
     assert shown == [r for r in range(4, 9) if r % 3 != 0 and r % 6 not in (0, 3)]

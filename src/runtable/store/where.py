@@ -476,8 +476,8 @@ class _Evaluator:
             return (kind != KIND_MISSING) & (kind != KIND_NONE) & (kind != KIND_ERROR)
         if test.op == "contains":
             needle = str(test.value).lower()
-            return np.array([t is not None and needle in t.lower() for t in _texts(cells)],
-                            bool)
+            texts = self.times(cells) if is_time else _texts(cells)
+            return np.array([t is not None and needle in t.lower() for t in texts], bool)
         if test.op == "in":
             out = np.zeros(len(kind), dtype=bool)
             for item in test.value:
@@ -525,6 +525,13 @@ class _Evaluator:
         numbers, is_number = cells.numbers
         with np.errstate(invalid="ignore"):
             return is_number & (numbers == target)
+
+    def times(self, cells: _Cells) -> list[str | None]:
+        """Times as the table shows them (``2026-03-01 14:30:00``, the folder's zone)."""
+        zone = ZoneInfo(self.timezone)
+        return [None if k != KIND_VALUE else
+                datetime.fromtimestamp(t, zone).strftime("%Y-%m-%d %H:%M:%S")
+                for k, t in zip(cells.kind.tolist(), cells.values.tolist(), strict=True)]
 
     def number(self, value: Any, is_time: bool) -> float | None:
         if isinstance(value, bool):

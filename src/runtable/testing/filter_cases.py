@@ -57,6 +57,7 @@ CASES: list[tuple[str, list[int]]] = [
     ("comment is missing", [r for r in RUNS if r not in (5, 7)]),
     ('timestamp >= "2023-11-14 23:53:20+01:00"', [8, 9, 10, 11, 12]),
     ("timestamp < 1700000400", [1]),
+    ('timestamp contains "2023-11-14 23:3"', [4, 5]),  # as shown, in Europe/Berlin
 ]
 
 

@@ -23,7 +23,8 @@ def test_runs_appear_live_while_the_demo_adds_them(page: Page, tmp_path: Path,
         expect(page.locator("#status")).to_contain_text("3 runs", timeout=180_000)
         # ... and fill in, up to the proc variable that comes with their proc data.
         expect(cell(page, 3, "var:agipd_mean")).to_have_text(re.compile(r"\d"), timeout=180_000)
-        expect(cell(page, 3, "var:n_trains")).to_have_text("64")
+        # The raw and proc jobs of a run may end in either order on a busy machine.
+        expect(cell(page, 3, "var:n_trains")).to_have_text("64", timeout=180_000)
         # Units declared in the context file, on cells that arrived live.
         expect(cell(page, 3, "var:agipd_mean")).to_contain_text("keV")
         save_screenshot(page, "demo-live")

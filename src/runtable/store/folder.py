@@ -46,6 +46,9 @@ EXTRACTED_DIR = "extracted_data"
 LOGS_DIR = "process_logs"
 CONTEXT_NAME = "context.py"
 BUSY_TIMEOUT_S = 30.0
+#: How long closing a writable folder waits for the background update of its
+#: columnar copy (a pass is at most a few blocks' work).
+CLOSE_WAIT_S = 30.0
 #: Provenance of values typed by a person (comments, user-editable variables).
 USER_PROVENANCE = ""
 #: ``base`` of an edit that is not checked against the stored value (last write wins).
@@ -181,6 +184,12 @@ class DatabaseFolder:
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
+        if not self.readonly:
+            from . import tablecopy
+
+            # (A process about to end should not stop its keeper in mid-write: the
+            # copy would stay behind, costing every reader time until the next write.)
+            tablecopy.settle(tablecopy.copy_dir(self.path), CLOSE_WAIT_S)
         self.conn.close()
 
     def __enter__(self) -> DatabaseFolder:
@@ -203,8 +212,8 @@ class DatabaseFolder:
         """A write transaction: commits on success, rolls back on any exception.
 
         Every write of the folder passes here, so after each commit the table's
-        columnar copy is brought up to date (:func:`runtable.store.tablecopy.update`:
-        usually nothing, at most one block's work)."""
+        columnar copy is brought up to date, in the background
+        (:func:`runtable.store.tablecopy.schedule`)."""
         self._check_writable()
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -220,8 +229,7 @@ class DatabaseFolder:
         from . import tablecopy
 
         try:
-            with self._lock:  # (its reads go through this connection)
-                tablecopy.update(self.db_path, tablecopy.copy_dir(self.path), self.conn)
+            tablecopy.schedule(self.db_path, tablecopy.copy_dir(self.path))
         except Exception:  # the commit stands; a stale copy only costs readers time
             log.warning("Could not update the table's copy in %s", self.path, exc_info=True)
 

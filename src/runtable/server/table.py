@@ -645,13 +645,15 @@ class TableCache:
         #: (runs read, runs) while the first read runs in the background.
         self.progress: tuple[int, int] | None = None
 
-    def warm_up(self, before: Callable[[], object] | None = None) -> threading.Thread:
+    def warm_up(self, before: Callable[[], object] | None = None,
+                after: Callable[[], object] | None = None) -> threading.Thread:
         """Read the table in a background thread, so that the first browser does not
         wait for it; meanwhile whole-table answers raise :class:`TableNotReady` with
         the progress (a folder without a copy has every cell read once, and the copy
         made). The thread calls *before* first (``runtable serve`` starts the service
         there, which upgrades a folder the reference made: the read must not hold a
-        lock the upgrade waits for)."""
+        lock the upgrade waits for), and *after* once the table is read (the
+        upgrade's slow rest, which would otherwise delay the first page)."""
 
         def run() -> None:
             try:
@@ -667,6 +669,11 @@ class TableCache:
                 log.warning("Could not prepare the table in advance", exc_info=True)
             finally:
                 self.progress = None
+            if after is not None:
+                try:
+                    after()
+                except Exception:  # (the next start does it)
+                    log.warning("Could not finish upgrading the folder", exc_info=True)
 
         self.progress = (0, 0)
         thread = threading.Thread(target=run, name="runtable-table-warm-up", daemon=True)

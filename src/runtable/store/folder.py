@@ -116,7 +116,8 @@ class DatabaseFolder:
     doing the work); any number may read it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], readonly: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], readonly: bool = False, *,
+                 defer_slow_upgrade: bool = False) -> None:
         self.path = Path(path).absolute()
         self.readonly = readonly
         if not self.db_path.is_file():
@@ -140,7 +141,7 @@ class DatabaseFolder:
                         f"write access to upgrade it to v{schema.LATEST_VERSION}"
                     )
             else:
-                start = schema.migrate(self.conn)
+                start = schema.migrate(self.conn, defer_slow_upgrade)
                 # Earlier versions made these writable by everyone.
                 for path in (self.path, self.extracted_dir, self.logs_dir, self.db_path):
                     repair(path)
@@ -160,6 +161,16 @@ class DatabaseFolder:
         except BaseException:
             self.conn.close()
             raise
+
+    def finish_upgrade(self) -> bool:
+        """Do the steps of the upgrade that opening with ``defer_slow_upgrade`` left
+        (an index over every cell); returns whether there were any."""
+        self._check_writable()
+        with self._lock:
+            if not schema.needs_upgrade(self.conn):
+                return False
+            schema.migrate_runtable(self.conn)
+            return True
 
     # -- paths ---------------------------------------------------------------
     @property
@@ -688,9 +699,12 @@ def _sync_tags(conn: sqlite3.Connection, name: str, wanted: set[str]) -> bool:
     return True
 
 
-def open_db(path: str | os.PathLike[str], readonly: bool = False) -> DatabaseFolder:
-    """Open an existing database folder (upgrading an older format when writable)."""
-    return DatabaseFolder(path, readonly=readonly)
+def open_db(path: str | os.PathLike[str], readonly: bool = False, *,
+            defer_slow_upgrade: bool = False) -> DatabaseFolder:
+    """Open an existing database folder (upgrading an older format when writable;
+    with *defer_slow_upgrade*, the slow steps of that are left for
+    :meth:`DatabaseFolder.finish_upgrade`)."""
+    return DatabaseFolder(path, readonly=readonly, defer_slow_upgrade=defer_slow_upgrade)
 
 
 def create_folder(path: str | os.PathLike[str], proposal: int,

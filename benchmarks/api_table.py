@@ -346,8 +346,11 @@ def ensure_copy(path: Path) -> None:
     directory = tablecopy.copy_dir(path)
     manifest = tablecopy.read_manifest(directory)
     with Reader(path) as reader:
-        if manifest is not None and manifest.since() == reader.seq():
-            return  # (not one left behind by the writer's keeper, stopped at its exit)
+        if manifest is not None and manifest.serves(reader.db_id(), reader.seq()) and len(
+                [1 for p, r, s in reader.changes(manifest.since())
+                 if s > manifest.threshold(p, r)]) <= tablecopy.PENDING_RUNS:
+            # (Not one the writer's keeper left behind, stopped at its process's exit.)
+            return
     t0 = time.perf_counter()
     tablecopy.build(path / "runs.sqlite", directory)
     print(f"Built its columnar copy in {time.perf_counter() - t0:.1f} s "

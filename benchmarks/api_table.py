@@ -303,7 +303,7 @@ def time_upkeep(path: Path, merges: int, background: bool = True
 
     directory = tablecopy.copy_dir(path)
     keeper = tablecopy.keeper(path / "runs.sqlite", directory)
-    passes_before = len(keeper.passes)
+    keeper.passes.clear()
     DatabaseFolder._update_table_copy = timed_hook
     tablecopy.BACKGROUND = background
     try:
@@ -326,7 +326,7 @@ def time_upkeep(path: Path, merges: int, background: bool = True
 
                 merges_timed.append(thread_timed(merge))
             tablecopy.settle(directory)
-            passes = keeper.passes[passes_before:]
+            passes = list(keeper.passes)
             DatabaseFolder._update_table_copy = hook
             with db.transaction() as conn:  # back as it was (the copy follows)
                 conn.execute("DELETE FROM run_variables WHERE run >= ?", (first,))

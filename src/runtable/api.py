@@ -231,8 +231,7 @@ class _HeldFrame:
         self.unset = {name for name in self.names
                       if name not in _FIXED and (table.columns.get(name) is None
                                                  or not table.columns[name].present().any())}
-        make = _create_from_blocks()
-        if make is None:
+        if _create_from_blocks() is None:
             self.blocks: list[tuple[Any, np.ndarray]] | None = None
             self.frame = pd.DataFrame(series)
             return
@@ -265,7 +264,7 @@ class _HeldFrame:
 
     def patch(self, table: TableColumns, changes: Any) -> bool:
         """Bring the frame up to *table*, which *changes* (a :class:`TableChanges`)
-        made from the table the frame was made of,; False if it must be made anew."""
+        made from the table the frame was made of; False if it must be made anew."""
         if self.blocks is None or changes.full or changes.variables_changed:
             return False
         if not np.array_equal(np.flatnonzero(~np.isnan(table.start_time)), self.rows):
@@ -275,7 +274,7 @@ class _HeldFrame:
         blocks = list(self.blocks)
         copied: set[int] = set()
 
-        def put(name: str, full: pd.Series | None, part: pd.Series | None) -> bool:
+        def put(name: str, full: pd.Series | None, part: pd.Series | None) -> None:
             """Column *name* whole (*full*) or its changed rows (*part*)."""
             b, k = self.where[name]
             values, placement = blocks[b]
@@ -286,7 +285,7 @@ class _HeldFrame:
                 else:
                     values = full.array
                 blocks[b] = (values, placement)
-                return True
+                return
             if b not in copied:
                 values = values.copy()
                 blocks[b] = (values, placement)
@@ -295,7 +294,6 @@ class _HeldFrame:
                 values[k, positions] = part.to_numpy()
             else:
                 values[k] = full.to_numpy()
-            return True
 
         for name in changes.names:
             if name in _FIXED:

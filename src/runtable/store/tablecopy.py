@@ -38,6 +38,7 @@ metadata names the columns of ``kind``, ``f64`` and ``i64``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import json
@@ -767,8 +768,10 @@ class _Keeper:
         self._wanted = False
         self._busy = False
         self._thread: threading.Thread | None = None
-        #: (wall, CPU) seconds of each pass that changed the copy (for benchmarks).
-        self.passes: list[tuple[float, float]] = []
+        #: (wall, CPU) seconds of the latest passes that changed the copy (for
+        #: benchmarks).
+        self.passes: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=1000)
 
     def poke(self) -> None:
         with self._wake:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from runtable.api import Database
+from runtable.store import create_folder
 from runtable.store.where import WhereError, describe, parse
-from runtable.testing.filter_cases import CASES, build_where_folder
+from runtable.testing.filter_cases import CASES, PROPOSAL, build_where_folder
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +61,16 @@ def test_with_titles_and_where_together(where_folder: Path) -> None:
         df = db.table(with_titles=True, where="sample = YAG")
     assert df["Run"].tolist() == [3, 6, 9, 12]
     assert set(df["Sample"]) == {"YAG"}
+
+
+def test_a_held_database_filters_what_changed_since(tmp_path: Path) -> None:
+    folder = build_where_folder(tmp_path / "amore")
+    with Database(folder) as db:
+        assert db.table(where="good = true and comment is missing")["run"].tolist() == [
+            2, 4, 6, 8, 10, 12]
+        with create_folder(folder, PROPOSAL) as writer:
+            writer.set_user_value(PROPOSAL, 1, "good", True)
+            writer.set_comment(PROPOSAL, 2, "noisy")
+        assert db.table(where="good = true and comment is missing")["run"].tolist() == [
+            1, 4, 6, 8, 10, 12]
+        assert db.table()["run"].tolist() == list(range(1, 13))

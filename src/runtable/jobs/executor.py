@@ -13,6 +13,7 @@ from pathlib import Path
 
 from runtable.execute import RunOutcome
 from runtable.execute.fragment import partial_path
+from runtable.execute.source import EXECUTOR_ENV, JOB_ID_ENV
 from runtable.execute.subprocess import describe_exit
 
 from .limits import Limits
@@ -153,6 +154,7 @@ class LocalExecutor(Executor):
             "variables": list(job.variables), "match": list(job.match),
             "cluster": job.cluster, "cpus": limits.cpus, "mem_bytes": limits.mem_bytes,
             "time_s": limits.time_s, "partial": partial,
+            "env": {JOB_ID_ENV: str(job.id), EXECUTOR_ENV: "local"},
         }
         try:
             self._send(request)

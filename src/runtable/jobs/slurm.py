@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from runtable.execute.runner import log_path_for
+from runtable.execute.source import EXECUTOR_ENV, JOB_ID_ENV
 from runtable.execute.subprocess import child_env, command
 from runtable.sharing import shared_dir
 
@@ -93,7 +94,8 @@ def sbatch_command(job: Job, limits: Limits, settings: dict) -> list[str]:
     cmd = ["sbatch", "--parsable", "--job-name", f"r{job.run}-p{job.proposal}-runtable",
            "--time", limits.slurm_time, "--cpus-per-task", str(limits.cpus),
            "--mem", limits.mem, "-o", str(log_path), "--open-mode=append",
-           "--chdir", str(db_dir)]
+           "--chdir", str(db_dir),
+           f"--export=ALL,{JOB_ID_ENV}={job.id},{EXECUTOR_ENV}=slurm"]
     if settings.get("slurm_reservation"):
         cmd += ["--reservation", str(settings["slurm_reservation"])]
     elif settings.get("slurm_partition"):

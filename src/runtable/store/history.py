@@ -96,8 +96,47 @@ class HistoryEntry:
         """Whether a person typed it (a comment or a user-editable value)."""
         return self.provenance == _USER and self.kind != "cleared"
 
+    @property
+    def origin(self) -> str:
+        """Where the value came from, in words: ``context file``, ``typed``,
+        ``external`` (runtable.external), ``job failure``, ``another program`` (no
+        merge of ours wrote it), or empty for a clearing."""
+        if self.kind == "cleared":
+            return ""
+        if self.typed:
+            return "typed"
+        if self.merge is None:
+            return "another program"
+        provenance = self.provenance or ""
+        if provenance == "context.py":
+            return "context file"
+        return {"runtable.jobs": "job failure"}.get(provenance, provenance)
+
+    def row(self) -> dict[str, Any]:
+        """The entry as one flat record (for a DataFrame, JSON or a terminal table)."""
+        merge = self.merge
+        source = merge.source if merge is not None else {}
+        return {
+            "kind": self.kind, "value": self.value,
+            "error_cls": self.error[0] if self.error else None,
+            "error": self.error[1] if self.error else None,
+            "written_at": self.written_at, "replaced_at": self.replaced_at,
+            "current": self.current, "origin": self.origin,
+            "context_sha256": merge.context_sha256 if merge is not None else None,
+            "code_hash": self.code_hash,
+            "job": merge.job if merge is not None else "",
+            "job_id": source.get("job"), "executor": source.get("executor"),
+            "slurm_job_id": source.get("slurm_job_id"), "host": source.get("host"),
+            "user": source.get("user"), "runtable": source.get("runtable"),
+            "fragment": merge.fragment if merge is not None else None,
+        }
+
 
 _COLUMNS = "value, summary_type, timestamp, provenance, attributes"
+#: The fields of :meth:`HistoryEntry.row`, in order.
+ROW_FIELDS = ("kind", "value", "error_cls", "error", "written_at", "replaced_at", "current",
+              "origin", "context_sha256", "code_hash", "job", "job_id", "executor",
+              "slurm_job_id", "host", "user", "runtable", "fragment")
 
 
 def cell_history(db: DatabaseFolder, proposal: int, run: int, name: str) -> list[HistoryEntry]:

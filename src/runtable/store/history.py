@@ -90,6 +90,8 @@ class HistoryEntry:
     error: tuple[str, str] | None = None
     merge: MergeInfo | None = None
     code_hash: str | None = None
+    #: How ``value`` was stored (runtable.store.summaries): ``trendline``, ``numpy``...
+    summary_type: str | None = None
 
     @property
     def typed(self) -> bool:
@@ -166,7 +168,7 @@ def cell_history(db: DatabaseFolder, proposal: int, run: int, name: str) -> list
             kind = "value"
         out.append(HistoryEntry(
             kind, _decoded(value, summary_type), written, replaced, is_current, provenance,
-            attrs, error, merge, codes.code(merge, name)))
+            attrs, error, merge, codes.code(merge, name), summary_type))
         # A gap between this version's end and the next one's start: the row was
         # deleted meanwhile (or for good, when nothing follows).
         following = rows[i + 1][2] if i + 1 < len(rows) else None

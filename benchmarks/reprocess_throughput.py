@@ -24,28 +24,59 @@ import threading
 import time
 from pathlib import Path
 
+from runtable.server.events import EventBus, ValuesMerged
+
 COMPUTE_S = 0.05
-CONTEXT = f'''
+
+
+def context(compute_s: float) -> str:
+    """A context file of two variables whose own compute is ``compute_s`` in all."""
+    return f'''
 import time
 from runtable.context import Variable
 
 @Variable(title="Trains")
 def n_trains(run):
-    time.sleep({COMPUTE_S / 2})
+    time.sleep({compute_s / 2})
     return len(run.train_ids)
 
 @Variable(title="Flux", units="uJ", summary="mean")
 def flux(run):
-    time.sleep({COMPUTE_S / 2})
+    time.sleep({compute_s / 2})
     return run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].ndarray()
 '''
+
+
+CONTEXT = context(COMPUTE_S)
+
+
+class MergeClock(EventBus):
+    """An event bus that notes when each ``values_merged`` event is published."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.merged: list[float] = []
+        self._cond = threading.Condition()
+
+    def publish(self, event):  # type: ignore[override]
+        if isinstance(event, ValuesMerged):
+            with self._cond:
+                self.merged.append(time.perf_counter())
+                self._cond.notify_all()
+        return super().publish(event)
+
+    def wait(self, count: int, timeout: float = 1800) -> float:
+        """When the ``count``-th ``values_merged`` event came (waiting for it)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.merged) >= count, timeout):
+                raise TimeoutError(f"only {len(self.merged)} of {count} runs merged")
+            return self.merged[count - 1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
-    from runtable.server.events import EventBus, ValuesMerged
     from runtable.service import Service
     from runtable.store import create_folder
     from runtable.testing import add_raw_run, make_proposal
@@ -67,38 +98,22 @@ def main() -> None:
         db_dir = prop.path / "usr" / "Shared" / "amore"
         create_folder(db_dir, 1234, context_text=CONTEXT).close()
 
-        merged: list[float] = []
-        cond = threading.Condition()
-
-        class Bus(EventBus):
-            def publish(self, event):  # type: ignore[override]
-                if isinstance(event, ValuesMerged):
-                    with cond:
-                        merged.append(time.perf_counter())
-                        cond.notify_all()
-                return super().publish(event)
-
-        def wait_merged(count: int) -> float:
-            with cond:
-                if not cond.wait_for(lambda: len(merged) >= count, 1800):
-                    raise TimeoutError(f"only {len(merged)} of {count} runs merged")
-                return merged[count - 1]
-
+        bus = MergeClock()
         settings = {"ready_quiet_s": 3600, "concurrent_jobs": cpus, "noncluster_cpus": 1,
                     "noncluster_mem": "4G"}
         service = Service(db_dir, settings=settings)
         start = time.perf_counter()
-        service.start(Bus())
+        service.start(bus)
         try:
-            end = wait_merged(args.runs)
+            end = bus.wait(args.runs)
             report("catch-up on start", args.runs, end - start, ideal, cpus)
             service.wait_idle(600)
             assert service.queue is not None
-            before = len(merged)
+            before = len(bus.merged)
             start = time.perf_counter()
             for run in range(1, args.runs + 1):
                 service.queue.submit(1234, run, data="raw")
-            end = wait_merged(before + args.runs)
+            end = bus.wait(before + args.runs)
             report("reprocess all", args.runs, end - start, ideal, cpus)
         finally:
             service.stop()

@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -42,9 +43,15 @@ def fetch(url: str, method: str = "GET", body: bytes | None = None) -> tuple[flo
         headers["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=body, method=method, headers=headers)
     t0 = time.perf_counter()
-    with urllib.request.urlopen(req, timeout=600) as resp:
-        size = len(resp.read())
-    return time.perf_counter() - t0, size
+    while True:
+        try:
+            with urllib.request.urlopen(req, timeout=600) as resp:
+                size = len(resp.read())
+            return time.perf_counter() - t0, size
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:  # 503: the first read is still running; ask again
+                raise
+            time.sleep(0.2)
 
 
 def rewrite_run(path: Path, run: int) -> None:

@@ -30,4 +30,9 @@ export interface AppContext {
   tableOf(rows: RunRow[], colIds?: string[]): ExportTable;
   /** Reload the whole table now (e.g. after the columns changed). */
   reload(): Promise<void>;
+  /**
+   * Resolves once the data of these columns is in the store: a full load brings the
+   * first columns, the others come when needed (or a moment later, in the background).
+   */
+  ensureColumns(names: readonly string[]): Promise<void>;
 }

@@ -48,6 +48,12 @@ function what(rows: number, form: Form): string {
   return `Copied ${plural(rows, "row")}${form === "markdown" ? " as Markdown" : " (tab-separated)"}`;
 }
 
+/** The variables whose cells a copy of `colId` (default: every shown column) holds. */
+function copiedNames(app: AppContext, colId?: string): string[] {
+  const columns = app.grid.displayedColumns().filter((c) => colId === undefined || c.colId === colId);
+  return columns.flatMap((c) => (c.name === null ? [] : [c.name]));
+}
+
 /** Copy the rows of `runs` (all shown columns), or one cell. */
 async function copy(app: AppContext, runs: number[], form: Form, colId?: string): Promise<void> {
   const rows = runs.map((run) => app.store.rowOf(run)).filter((row) => row !== undefined);
@@ -55,6 +61,8 @@ async function copy(app: AppContext, runs: number[], form: Form, colId?: string)
     app.toast("Select rows first (click, Ctrl/Shift-click), then copy them", "error");
     return;
   }
+  // Columns whose data is not in yet (fetched lazily): fetched first.
+  await app.ensureColumns(copiedNames(app, colId));
   const table = app.tableOf(rows, colId === undefined ? undefined : [colId]);
   if (await writeClipboard(render(table, form))) app.toast(what(rows.length, form));
   else app.toast("The browser refused the clipboard: use Export instead", "error");
@@ -76,6 +84,12 @@ export function install(app: AppContext): void {
     const runs = app.selectedRuns();
     const cellRun = focused === null ? undefined : app.grid.api.getDisplayedRowAtIndex(focused.rowIndex)?.data?.run;
     const one = runs.length <= 1 && cellRun !== undefined && focused !== null;
+    if (copiedNames(app, one ? focused.column.getColId() : undefined).some((n) => !app.store.isLoaded(n))) {
+      // Some of the data is still to come: copied once it is in, through the clipboard API.
+      event.preventDefault();
+      void (one ? copy(app, [cellRun], "cell", focused.column.getColId()) : copy(app, runs, "tsv"));
+      return;
+    }
     const table = one
       ? app.tableOf([app.store.rowOf(cellRun)!], [focused.column.getColId()])
       : app.tableOf(runs.map((run) => app.store.rowOf(run)).filter((row) => row !== undefined));

@@ -24,6 +24,8 @@ export interface ValueFilterParams extends IFilterParams<RunRow> {
   textOf: (row: RunRow) => string;
   /** All rows (for the choices and the range hint). */
   allRows: () => readonly RunRow[];
+  /** Resolves once the column's data is in (it may come after the table). */
+  ready?: () => Promise<void>;
 }
 
 /** At most this many distinct values make a checklist; more strings get a text box. */
@@ -120,8 +122,13 @@ export class ValueFilter implements IFilterComp<RunRow> {
   }
 
   afterGuiAttached(): void {
+    const ready = this.params.ready?.();
     this.build();
     this.gui.querySelector<HTMLElement>("select, input")?.focus();
+    // A column whose data was not in yet: its choices and range once it is.
+    void ready?.then(() => {
+      if (this.gui.isConnected) this.build();
+    });
   }
 
   /** Build the form for what the column holds now (values change while it is open). */

@@ -122,13 +122,16 @@ export function displayText(
   return `${text} ${units}`;
 }
 
-/** Placeholder text for exports, as the reference writes pictures and trendlines. */
+/**
+ * Placeholder text for exports: the words of the read API and `runtable export`
+ * (`runtable.store.table.PLACEHOLDERS`), so that a file reads the same whichever wrote it.
+ */
 export function exportText(value: Value | undefined, cell: CellInfo | undefined): string {
   if (cell?.kind === "image") {
-    return "<image>";
+    return "<thumbnail>";
   }
   if (cell?.kind === "trendline") {
-    return "<trendline>";
+    return "<sparkline>";
   }
   if (cell?.kind === "error" || cell?.kind === "skip") {
     return "";

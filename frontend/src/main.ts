@@ -18,7 +18,8 @@ import { RunGrid } from "./grid";
 import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
 import { LiveUpdates, type LiveEvent } from "./live";
 import { NotesPanel } from "./notes";
-import { FIRST_COLUMNS, TableStore, fetchSnapshot, lastFetch, loadRest, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
+import { ColumnLoader } from "./columnloader";
+import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
 import { databaseKey, loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
@@ -64,6 +65,7 @@ class App {
   private readonly columns: ColumnsPanel;
   private readonly notes: NotesPanel;
   private readonly dialog: VariableDialog;
+  private readonly loader: ColumnLoader;
   private emptyMessage = "No runs yet";
   private follow = loadFlag("follow", true);
   /** Coalesced `values_merged`: run → names (null: all). */
@@ -83,7 +85,14 @@ class App {
       editComment: (row, text, previous, base) => void this.editComment(row, text, previous, base),
       editValue: (row, variable, text, previous, base) => void this.editValue(row, variable, text, previous, base),
       viewChanged: () => this.viewChanged(),
+      needColumns: (names) => this.loader.need(names),
     });
+    this.loader = new ColumnLoader(
+      this.store,
+      (names) => this.columnsLoaded(names),
+      (error) => toast(`Could not load some columns: ${errorText(error)}`, "error"),
+      () => this.allColumnsLoaded(),
+    );
     this.columns = new ColumnsPanel(this.grid, this.store);
     this.notes = new NotesPanel(toast);
     this.dialog = new VariableDialog(this.store, (info) => {
@@ -114,6 +123,7 @@ class App {
       reload: async () => {
         await this.live.reload();
       },
+      ensureColumns: (names) => this.loader.need(names),
     };
   }
 
@@ -137,13 +147,25 @@ class App {
     }[state];
   }
 
-  /** Load the whole table (first load, or after any doubt about the event stream). */
+  /**
+   * Load the whole table (first load, or after any doubt about the event stream): the
+   * rows and the first columns' data; the other columns then come by name (those on
+   * screen first), while events already apply.
+   */
   async reload(): Promise<{ seq: number; bus: string }> {
     // The first load shows the newest runs; later ones (new columns, a reconnect) move
     // the view only if it was following anyway.
     const follow = this.follow && (this.store.rows.length === 0 || this.grid.canFollow());
     try {
-      const [{ snapshot, message }] = await Promise.all([loadSnapshot(), loadDisplay()]);
+      const [{ snapshot, message }] = await Promise.all([
+        loadSnapshot((done, total) => {
+          const share = total > 0 ? ` ${Math.floor((100 * done) / total)}% (${done.toLocaleString()} of ${plural(total, "run")})` : "";
+          this.status.textContent = `Reading the table for the first time:${share}…`;
+          this.status.dataset.progress = String(total > 0 ? done / total : 0);
+        }),
+        loadDisplay(),
+      ]);
+      delete this.status.dataset.progress;
       const t0 = performance.now();
       this.store.load(snapshot);
       this.activeJobs.clear();
@@ -152,25 +174,10 @@ class App {
       this.grid.setTable(this.emptyMessage);
       this.timings = { ...lastFetch, store_ms: t1 - t0, grid_ms: performance.now() - t1, shown_at: performance.now() };
       this.columns.refresh();
-      this.updateStatus(message);
       if (follow) this.grid.scrollToLast();
-      if (snapshot.variables.length > FIRST_COLUMNS) {
-        // The rest of the columns; events wait until they are in (live.ts buffers
-        // them while this reload runs), so nothing older overwrites a newer value.
-        const rest = await loadRest();
-        const t2 = performance.now();
-        this.store.mergeColumns(rest);
-        this.grid.refreshAll();
-        // A saved sort or filter on one of these columns ran on empty cells: again.
-        if (this.grid.api.isAnyFilterPresent()) this.grid.api.onFilterChanged();
-        if (this.grid.api.getColumnState().some((c) => c.sort)) this.grid.api.onSortChanged();
-        this.timings.rest_download_ms = lastFetch.download_ms;
-        this.timings.rest_parse_ms = lastFetch.parse_ms;
-        this.timings.rest_bytes = lastFetch.bytes;
-        this.timings.rest_store_ms = performance.now() - t2;
-        this.updateStatus(message);
-      }
-      this.timings.complete_at = performance.now();
+      this.loader.reset(this.store.variables.map((v) => v.name));
+      void this.loader.need(this.grid.columnsInView());
+      this.updateStatus(message);
       this.dataChanged(null);
       // Tabs open before the last reload of this page come back (once, tabs.ts).
       restoreTabs(databaseKey(this.store));
@@ -184,6 +191,18 @@ class App {
     }
   }
 
+  /** Data of columns came: show it, and sort or filter again by them. */
+  private columnsLoaded(names: string[]): void {
+    if (names.length === 0) return;
+    this.grid.columnsLoaded(names);
+    this.updateStatus();
+  }
+
+  private allColumnsLoaded(): void {
+    if (this.timings.complete_at === undefined) this.timings.complete_at = performance.now();
+    this.updateStatus();
+  }
+
   private updateStatus(message?: string): void {
     const shown = this.grid.api.getDisplayedRowCount();
     const total = this.store.rows.length;
@@ -192,7 +211,9 @@ class App {
     const queued = this.store.jobs.size - running;
     const busy = [running > 0 ? `processing ${running}` : "", queued > 0 ? `${queued} queued` : ""];
     const jobs = busy.filter((s) => s !== "").map((s) => ` · ${s}`).join("");
-    this.status.textContent = message ?? `${runs} · ${plural(this.store.variables.length, "variable")}${jobs}`;
+    const left = this.loader.remaining;
+    const loading = left > 0 ? ` · loading ${plural(left, "column")}…` : "";
+    this.status.textContent = message ?? `${runs} · ${plural(this.store.variables.length, "variable")}${jobs}${loading}`;
   }
 
   private onEvent(event: LiveEvent): void {
@@ -237,7 +258,7 @@ class App {
         const name = typeof event.name === "string" ? event.name : null;
         if (row === undefined || name === null) return;
         const value = event.value as Value;
-        this.store.setValue(row, name, value ?? null, value === null ? undefined : { provenance: "user" });
+        this.store.setValue(row, name, value ?? null, value === null ? undefined : { provenance: "user" }, event.seq);
         this.grid.refreshRows([row], [name]);
         this.dataChanged([row.run]);
         return;
@@ -509,6 +530,8 @@ class App {
       await copySelectedAsMarkdown(this.context());
       return;
     }
+    // Columns whose data is not in yet: fetched first.
+    await this.loader.need(this.grid.displayedColumns().flatMap((c) => (c.name === null ? [] : [c.name])));
     const table = this.exportTable(this.grid.displayedRows());
     if (kind === "csv") download(`${this.baseName()}.csv`, toCsv(table), "text/csv;charset=utf-8");
     else if (kind === "md") download(`${this.baseName()}.md`, toMarkdown(table), "text/markdown;charset=utf-8");

@@ -179,6 +179,11 @@ class SummaryPlot extends PlotView implements LiveView {
 
   update(): void {
     const store = this.app.store;
+    if (![this.xKey, this.yKey].every((key) => store.isLoaded(key) || !store.byName.has(key))) {
+      this.setNote("Loading the columns…");
+      void this.app.ensureColumns([this.xKey, this.yKey]).then(() => this.update());
+      return;
+    }
     const gone = missingVariables(store, [this.xKey, this.yKey]);
     if (gone.length > 0) {
       this.setNote(`${gone.join(", ")} is no longer a column of the table`, true);
@@ -288,6 +293,11 @@ class SummaryHistogram extends PlotView implements LiveView {
 
   update(): void {
     const store = this.app.store;
+    if (store.byName.has(this.key) && !store.isLoaded(this.key)) {
+      this.setNote("Loading the column…");
+      void this.app.ensureColumns([this.key]).then(() => this.update());
+      return;
+    }
     if (missingVariables(store, [this.key]).length > 0) {
       this.setNote(`${this.key} is no longer a column of the table`, true);
       return;

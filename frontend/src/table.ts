@@ -8,7 +8,9 @@
 // The full table comes in the binary form (`?format=binary`): numeric columns are
 // `Float64Array` views on the answer's bytes (NaN = no value), so ten million numbers
 // cost neither text decoding nor JSON parsing. Such a column stays typed until a
-// value that is not a number lands in it.
+// value that is not a number lands in it. The first answer holds the data of the first
+// columns only; the others come by name when needed (columnloader.ts), and cells an
+// event set meanwhile are kept when their column arrives with older data.
 
 import { ApiError, apiFetch } from "./api";
 
@@ -92,6 +94,10 @@ export class TableStore {
   readonly jobs = new Map<number, JobState>();
   private values = new Map<string, ColumnValues>();
   private cells = new Map<string, Map<number, CellInfo>>();
+  /** Columns whose data is in. */
+  private readonly loaded = new Set<string>();
+  /** Cells set (by events) before their column's data was in: name → slot → what, as of which seq. */
+  private readonly early = new Map<string, Map<number, { seq: number; value: Value; info: CellInfo | undefined }>>();
 
   /** Replace everything with a full snapshot. */
   load(snapshot: Snapshot): void {
@@ -109,8 +115,11 @@ export class TableStore {
     this.comment = [...snapshot.comment];
     this.values = new Map();
     this.cells = new Map();
+    this.loaded.clear();
+    this.early.clear();
     for (const variable of this.variables) {
       const column = snapshot.columns[variable.name];
+      if (column !== undefined) this.loaded.add(variable.name);
       let values: ColumnValues = column?.values ?? [];
       // Columns missing from the answer (or still coming, see mergeColumns), or short,
       // are empty for those rows: holes, which read as null.
@@ -174,6 +183,9 @@ export class TableStore {
           cells.set(slot, info);
         }
       }
+      if (!this.loaded.has(name)) {
+        partSlots.forEach((slot) => this.keepEarly(name, slot, part.seq));
+      }
     }
     // `jobs` of a partial answer is not used: job_state events keep the marks current.
     return touched;
@@ -184,9 +196,10 @@ export class TableStore {
    * they replace what the store has for those columns. Rows are matched by run; runs
    * the store does not know yet are added.
    */
-  mergeColumns(part: Snapshot): void {
+  mergeColumns(part: Snapshot): string[] {
     const same = part.runs.length === this.rows.length && part.runs.every((run, i) => this.rows[i]?.run === run);
     const slots = same ? null : part.runs.map((run) => (this.rowOf(run) ?? this.addRun(run)).slot);
+    const merged: string[] = [];
     for (const [name, column] of Object.entries(part.columns)) {
       if (!this.values.has(name)) {
         continue; // not a column of the loaded snapshot: variables_changed brings it
@@ -194,11 +207,37 @@ export class TableStore {
       if (slots === null) {
         this.values.set(name, column.values);
         this.cells.set(name, cellMap(column.cells, (index) => index));
-        continue;
+      } else {
+        slots.forEach((slot, index) => this.write(name, slot, valueAt(column.values, index)));
+        this.cells.set(name, cellMap(column.cells, (index) => slots[index]));
       }
-      slots.forEach((slot, index) => this.write(name, slot, valueAt(column.values, index)));
-      this.cells.set(name, cellMap(column.cells, (index) => slots[index]));
+      // Cells an event set after the moment this part reflects stay as the event left them.
+      for (const [slot, kept] of this.early.get(name) ?? []) {
+        if (kept.seq > part.seq) {
+          this.write(name, slot, kept.value);
+          if (kept.info === undefined) this.cells.get(name)?.delete(slot);
+          else this.cells.get(name)?.set(slot, kept.info);
+        }
+      }
+      this.early.delete(name);
+      this.loaded.add(name);
+      merged.push(name);
     }
+    return merged;
+  }
+
+  /** Whether the data of column `name` is in (else its cells are empty until it comes). */
+  isLoaded(name: string): boolean {
+    return this.loaded.has(name);
+  }
+
+  private keepEarly(name: string, slot: number, seq: number): void {
+    let kept = this.early.get(name);
+    if (kept === undefined) {
+      kept = new Map();
+      this.early.set(name, kept);
+    }
+    kept.set(slot, { seq, value: this.value({ run: 0, slot }, name), info: this.cells.get(name)?.get(slot) });
   }
 
   rowOf(run: number): RunRow | undefined {
@@ -269,8 +308,11 @@ export class TableStore {
     return values === undefined || cells === undefined ? undefined : { values, cells };
   }
 
-  /** Set one value (from an event or an edit), dropping what the cell had before. */
-  setValue(row: RunRow, name: string, value: Value, info?: CellInfo): void {
+  /**
+   * Set one value (from an event or an edit), dropping what the cell had before; `seq`:
+   * the event's, so that the column's data arriving later with an older state keeps it.
+   */
+  setValue(row: RunRow, name: string, value: Value, info?: CellInfo, seq?: number): void {
     if (!this.values.has(name)) {
       return;
     }
@@ -280,6 +322,7 @@ export class TableStore {
     } else {
       this.cells.get(name)?.set(row.slot, info);
     }
+    if (!this.loaded.has(name)) this.keepEarly(name, row.slot, seq ?? Number.MAX_SAFE_INTEGER);
   }
 
   /** All values of a column (for filters): one per slot. */
@@ -389,8 +432,9 @@ export async function fetchSnapshot(
   if (names !== undefined) {
     query.set("names", names.join(","));
   }
-  const whole = query.size === 0;
-  if (whole) {
+  // Every row (the whole table, or whole columns): the binary form.
+  const binary = runs === undefined;
+  if (binary) {
     query.set("format", "binary");
     if (columns?.first !== undefined) query.set("first", String(columns.first));
     if (columns?.skip !== undefined) query.set("skip", String(columns.skip));
@@ -399,7 +443,7 @@ export async function fetchSnapshot(
   const response = await apiFetch(`api/table?${query.toString()}`);
   let snapshot: Snapshot;
   let t1: number;
-  if (whole) {
+  if (binary) {
     const buffer = await response.arrayBuffer();
     t1 = performance.now();
     snapshot = decodeBinary(buffer);
@@ -415,31 +459,46 @@ export async function fetchSnapshot(
   return snapshot;
 }
 
-/** The data of the columns `loadSnapshot` left out (for `TableStore.mergeColumns`). */
-export function loadRest(): Promise<Snapshot> {
-  return fetchSnapshot(undefined, undefined, { skip: FIRST_COLUMNS });
-}
-
 /** Timings of the last `fetchSnapshot` (for the benchmark and for curious people). */
 export const lastFetch = { download_ms: 0, parse_ms: 0, bytes: 0 };
 
 /**
- * Columns whose data comes with the first part of a full load: more than a screen
- * shows, so the grid is filled before the rest (`loadRest`) has arrived.
+ * Columns whose data comes with the first part of a full load: about a screen's
+ * worth, so that rows show soon over a slow network; the others come by name
+ * (columnloader.ts), those on screen first.
  */
-export const FIRST_COLUMNS = 40;
+export const FIRST_COLUMNS = 16;
+
+/** How long to wait before asking again while the server reads the table the first time. */
+const PROGRESS_POLL_MS = 700;
 
 /**
  * The full snapshot, with the data of the first `FIRST_COLUMNS` columns only (every
- * column is in `variables`); a server without the table route gives an empty table and why.
+ * column is in `variables`); a server without the table route gives an empty table and
+ * why. While the server reads a folder for the first time, `progress` is told how far.
  */
-export async function loadSnapshot(): Promise<{ snapshot: Snapshot; message?: string }> {
-  try {
-    return { snapshot: await fetchSnapshot(undefined, undefined, { first: FIRST_COLUMNS }) };
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) {
-      return { snapshot: emptySnapshot(), message: "this server has no run table" };
+export async function loadSnapshot(
+  progress: (done: number, total: number) => void = () => undefined,
+): Promise<{ snapshot: Snapshot; message?: string }> {
+  for (;;) {
+    try {
+      return { snapshot: await fetchSnapshot(undefined, undefined, { first: FIRST_COLUMNS }) };
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        return { snapshot: emptySnapshot(), message: "this server has no run table" };
+      }
+      const got = error instanceof ApiError && error.status === 503 ? readProgress(error.body) : null;
+      if (got === null) throw error;
+      progress(got.done, got.total);
+      await new Promise((resolve) => window.setTimeout(resolve, PROGRESS_POLL_MS));
     }
-    throw error;
   }
+}
+
+function readProgress(body: unknown): { done: number; total: number } | null {
+  if (typeof body !== "object" || body === null || !("progress" in body)) return null;
+  const progress = (body as { progress: unknown }).progress;
+  if (typeof progress !== "object" || progress === null) return null;
+  const { done, total } = progress as { done?: unknown; total?: unknown };
+  return typeof done === "number" && typeof total === "number" ? { done, total } : null;
 }

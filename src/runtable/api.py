@@ -11,10 +11,11 @@ notebook ports by changing one import (``Damnit`` is an alias of :class:`Databas
     arr = db[100, "xgm_flux"].read()     # by name or by title
     db[100, "xgm_flux"].summary()        # the value shown in the table
 
-``table()`` reads the summaries column by column (:mod:`runtable.store.table`)
-and keeps the result in the user's cache folder (:func:`cache_dir`): while the
-database is unchanged the same call takes ~0.05 s, and after a change only the
-runs that changed are read again (see ``docs/performance.md`` for figures).
+``table()`` reads the store's columnar copy of the table (``table_copy/``, see
+:mod:`runtable.store.tablecopy`) plus the runs changed since; a :class:`Database` held
+open then reads only the runs that changed (see ``docs/performance.md`` for figures).
+A folder without a copy is read from SQLite once, and a copy kept in the user's own
+cache folder (:func:`cache_dir`).
 
 Only the store, numpy and h5py are imported up front; pandas, xarray and plotly
 are imported by the methods that return their objects, and matplotlib only by
@@ -23,10 +24,8 @@ are imported by the methods that return their objects, and matplotlib only by
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
-import pickle
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,17 +41,15 @@ import numpy as np
 from .store import decode_summary, open_db
 from .store.columns import column_order
 from .store.table import (
-    KIND_ARRAY,
-    KIND_BLOB,
     KIND_ERROR,
-    KIND_IMAGE,
     KIND_MISSING,
     KIND_NONE,
-    KIND_TRENDLINE,
     KIND_VALUE,
+    PLACEHOLDERS,
     TableColumns,
     read_table,
 )
+from .store.tablecopy import cache_dir, own_copy_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,14 +65,13 @@ _FIXED = ("proposal", "run", "start_time", "added_at")
 _SPECIAL_TITLES = {"start_time": "Timestamp", "comment": "Comment"}
 _OBJTYPE_ATTR = "_damnit_objtype"
 _NPY = b"\x93NUMPY"
-# Placeholders for summaries that don't fit in a table cell.
-_PLACEHOLDERS = {KIND_IMAGE: "<thumbnail>", KIND_TRENDLINE: "<sparkline>",
-                 KIND_ARRAY: "<ndarray>", KIND_BLOB: "<blob>"}
 
 
 # Kinds of cells a numeric column may hold and stay numeric (None becomes NaN).
 _NUMBER_OR_NONE = np.zeros(256, dtype=bool)
 _NUMBER_OR_NONE[[KIND_VALUE, KIND_NONE, KIND_ERROR]] = True
+_NUMBER_OR_MISSING = _NUMBER_OR_NONE.copy()
+_NUMBER_OR_MISSING[KIND_MISSING] = True
 
 
 class DataType(Enum):
@@ -114,109 +110,22 @@ def _decode_db_value(value: Any, summary_type: str | None) -> Any:
     return decode_summary(value, summary_type)
 
 
-# -- the table cache -----------------------------------------------------------
-# table() keeps two things in the user's own cache folder: the finished
-# DataFrame, reused while the database is byte-for-byte unchanged (~0.05 s for
-# 20,000 x 500), and the table as columns (runtable.store.table), which after
-# any change is brought up to date by reading only the runs changed since
-# (the store's change log) and turned into a DataFrame again. Both are pickles,
-# so they live only in a folder that the user alone can write.
-CACHE_ENV = "RUNTABLE_CACHE_DIR"
-_CACHE_FORMAT = 2
-# Bump when TableColumns (runtable.store.table) changes shape: old pickles are ignored.
-_COLUMNS_FORMAT = 1
-# Hashing a WAL this big would cost more than it saves.
-_MAX_HASHED_WAL = 256 * 2**20
+# -- the table -----------------------------------------------------------------
+# table() reads the store's columnar copy of the table (runtable.store.tablecopy)
+# plus the runs changed since, keeps the columns for the next call (which reads only
+# what changed after) and turns them into a DataFrame. A folder without a copy (made
+# by the reference, or whose copy was deleted) is read from SQLite once, and a copy
+# kept in the user's own cache folder (cache_dir()).
 
 
-def cache_dir() -> Path | None:
-    """Where :meth:`Database.table` keeps its cache: ``$RUNTABLE_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/runtable`` or ``~/.cache/runtable``; None if the variable
-    is set to ``off`` (or empty)."""
-    env = os.environ.get(CACHE_ENV)
-    if env is not None:
-        return None if env.strip().lower() in ("", "off", "0", "no", "false") else Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "runtable")
-
-
-def _fingerprint(db_path: Path) -> tuple | None:
-    """Something that changes whenever a transaction commits to *db_path*.
-
-    In WAL mode every commit appends frames to ``-wal`` (or, after a checkpoint,
-    rewrites it with new salts), so hashing the WAL catches every commit even
-    within one mtime tick; a checkpoint or a rollback-journal commit rewrites
-    the main file, whose header (change counter, page count) and stat we keep.
-    """
-    try:
-        st = os.stat(db_path)
-        with open(db_path, "rb") as f:
-            header = f.read(100)
-        wal: tuple | None = None
-        wal_path = Path(f"{db_path}-wal")
-        if wal_path.exists():
-            wst = os.stat(wal_path)
-            if wst.st_size > _MAX_HASHED_WAL:
-                return None
-            with open(wal_path, "rb") as f:
-                digest = hashlib.file_digest(f, "blake2b").hexdigest()
-            wal = (wst.st_ino, wst.st_size, wst.st_mtime_ns, digest)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, header, wal)
-
-
-def _cache_header(db_path: Path, fingerprint: tuple) -> dict[str, Any]:
+@functools.cache
+def _copy_on_write() -> bool:
+    """Whether pandas copies data a frame shares before changing it (always from 3)."""
     import pandas as pd
 
-    return {"format": _CACHE_FORMAT, "db": str(db_path.resolve()), "fingerprint": fingerprint,
-            "pandas": pd.__version__, "numpy": np.__version__}
-
-
-def _cache_file(directory: Path, db_path: Path) -> Path:
-    key = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:24]
-    return directory / f"table-{key}.pickle"
-
-
-def _columns_file(directory: Path, db_path: Path) -> Path:
-    key = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:24]
-    return directory / f"columns-{key}.pickle"
-
-
-def _columns_header(db_path: Path) -> dict[str, Any]:
-    return {"format": _COLUMNS_FORMAT, "db": str(db_path.resolve()),
-            "numpy": np.__version__}
-
-
-def _load_cached(path: Path, header: dict[str, Any]) -> Any:
-    try:
-        st = os.stat(path)
-        # Only a file of our own in a folder only we can write is trusted (pickle).
-        if st.st_uid != os.getuid() or st.st_mode & 0o022 or \
-                os.stat(path.parent).st_mode & 0o022:
-            return None
-        with open(path, "rb") as f:
-            if pickle.load(f) != header:
-                return None
-            return pickle.load(f)
-    except Exception:
-        return None  # unreadable or from another version: read the database instead
-
-
-def _store_cached(path: Path, header: dict[str, Any], df: Any) -> None:
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(header, f, protocol=pickle.HIGHEST_PROTOCOL)
-                pickle.dump(df, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # a cache we can't write only costs speed
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True
+    return pd.get_option("mode.copy_on_write") is True
 
 
 def _frame(table: TableColumns, timezone: str) -> pd.DataFrame:
@@ -240,13 +149,16 @@ def _frame(table: TableColumns, timezone: str) -> pd.DataFrame:
         "start_time": start,
     }
     unset = []
-    for name, column in table.columns.items():
+    # By name, as the reference's reader orders them.
+    for name, column in sorted(table.columns.items()):
         if name in _FIXED:
             continue
         if not column.present().any():
             unset.append(name)  # declared but never computed: a column of None
             continue
-        columns[name] = _frame_column(column.kind[rows], column.values[rows])
+        meta = table.variables.get(name)
+        columns[name] = _frame_column(column.kind[rows], column.values[rows],
+                                      meta.type if meta is not None else None)
     for name in unset:
         columns[name] = pd.Series([None] * n_rows, dtype=object)
     if "comment" not in columns:
@@ -257,10 +169,20 @@ def _frame(table: TableColumns, timezone: str) -> pd.DataFrame:
     return pd.DataFrame({c: columns[c] for c in ordered})
 
 
-def _frame_column(kind: np.ndarray, values: np.ndarray) -> pd.Series:
+def _frame_column(kind: np.ndarray, values: np.ndarray, user_type: str | None = None
+                  ) -> pd.Series:
     import pandas as pd
 
     shown = kind == KIND_VALUE
+    if user_type in ("boolean", "integer") and _NUMBER_OR_MISSING[kind].all() and all(
+            isinstance(v, int) for v in values[shown].tolist()):
+        # A typed column a person fills: its own (nullable) dtype, not SQLite's 0/1
+        # or object for a column with gaps.
+        data = np.zeros(len(values), np.int64)
+        data[shown] = values[shown].tolist()
+        if user_type == "boolean":
+            return pd.Series(pd.arrays.BooleanArray(data != 0, ~shown))
+        return pd.Series(pd.arrays.IntegerArray(data, ~shown))
     if values.dtype != object and _NUMBER_OR_NONE[kind].all():
         if shown.all():
             return pd.Series(values)
@@ -271,7 +193,7 @@ def _frame_column(kind: np.ndarray, values: np.ndarray) -> pd.Series:
     cells = values.astype(object)
     cells[kind == KIND_MISSING] = pd.NA
     cells[(kind == KIND_NONE) | (kind == KIND_ERROR)] = None
-    for code, placeholder in _PLACEHOLDERS.items():
+    for code, placeholder in PLACEHOLDERS.items():
         cells[kind == code] = placeholder
     return pd.Series(cells, dtype=object, copy=False).infer_objects()
 
@@ -667,9 +589,9 @@ class Database:
         db[1234, 100, "xgm_flux"]
 
     Reading works while the service writes the folder, and in folders you can't write.
-    :meth:`table` keeps a copy of the table in the user's cache folder (see
-    :func:`cache_dir`) and reuses it until the database changes; ``cache=False``
-    turns that off.
+    :meth:`table` reads the copy of the table that the folder's writer keeps; for a
+    folder without one it keeps a copy in the user's cache folder (see
+    :func:`cache_dir`; ``cache=False`` turns that off).
     """
 
     def __init__(self, location: int | str | os.PathLike[str], *, cache: bool = True) -> None:
@@ -691,9 +613,10 @@ class Database:
         self._path = path
         self._cache = cache
         self._db = open_db(path, readonly=True)
-        # The table as columns, kept by table() for its incremental cache; one
-        # table() at a time updates it.
+        # The table as columns, kept by table() to read only what changed next time,
+        # and the DataFrame made of it; one table() at a time updates them.
         self._columns: TableColumns | None = None
+        self._frame: pd.DataFrame | None = None
         self._table_lock = threading.Lock()
 
     @property
@@ -765,8 +688,10 @@ class Database:
 
         Cells hold the summary value; thumbnails, trendlines and arrays appear as
         ``'<thumbnail>'``, ``'<sparkline>'`` and ``'<ndarray>'``. A variable never
-        computed for a run is ``pd.NA``; one that failed is None/NaN. With
-        *with_titles*, columns are named by title (``Proposal``, ``Run``, ``Timestamp``).
+        computed for a run is ``pd.NA``; one that failed is None/NaN. User-editable
+        columns have the dtype of their type: ``boolean``, ``Int64`` (both nullable),
+        ``float64`` or text. With *with_titles*, columns are named by title
+        (``Proposal``, ``Run``, ``Timestamp``).
 
             >>> Database("/path/to/amore").table()[["run", "xgm_flux"]]   # doctest: +SKIP
         """
@@ -780,40 +705,18 @@ class Database:
         return df
 
     def _table_by_name(self) -> pd.DataFrame:
-        directory = cache_dir() if self._cache else None
-        if directory is None:
-            return self._read_table()
-        db_path = self._db.db_path
-        fingerprint = _fingerprint(db_path)
-        frame_path = _cache_file(directory, db_path)
-        header = _cache_header(db_path, fingerprint) if fingerprint is not None else None
-        if header is not None:
-            df = _load_cached(frame_path, header)
-            if df is not None:
-                return df
-        # The database changed: bring the cached columns up to date (reading only
-        # the runs changed since) instead of reading everything again.
-        columns_path = _columns_file(directory, db_path)
-        columns_header = _columns_header(db_path)
-        self._columns = _load_cached(columns_path, columns_header)
-        if isinstance(self._columns, TableColumns):
-            self._columns.refresh(self._db)
-            df = _frame(self._columns, self._db.get_setting("timezone"))
-        else:
-            self._columns = None
-            df = self._read_table()
-        if self._columns is not None and self._columns.seq is not None:
-            _store_cached(columns_path, columns_header, self._columns)
-        # Only if nothing committed while we read: then the snapshot we read is
-        # exactly the state the fingerprint describes.
-        if header is not None and _fingerprint(db_path) == fingerprint:
-            _store_cached(frame_path, header, df)
-        return df
-
-    def _read_table(self) -> pd.DataFrame:
-        """Read the whole table from the database (no cache)."""
-        self._columns = read_table(self._db, details=False)
-        return _frame(self._columns, self._db.get_setting("timezone"))
+        if self._columns is None:
+            own = own_copy_dir(self._db.db_path) if self._cache else None
+            self._columns = read_table(self._db, details=False,
+                                       copy=own if own is not None else True)
+            self._frame = None
+        elif self._columns.refresh(self._db):
+            self._frame = None
+        if self._frame is None:
+            self._frame = _frame(self._columns, self._db.get_setting("timezone"))
+        # A copy: the caller may change what it gets, the next call starts afresh
+        # (with pandas' copy-on-write, always on from pandas 3, a shallow one is enough).
+        return self._frame.copy(deep=not _copy_on_write())
 
     def close(self) -> None:
         """Close the database connection (also done when used with ``with``)."""

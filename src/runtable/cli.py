@@ -395,11 +395,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from .server.serve import serve
     from .service import Service, ServiceError
-    from .store import open_db
+    from .store import UnsupportedVersionError, open_db
 
     folder = folder_arg(args.dir)
-    # A damaged database is an Error line before anything starts (or is written).
-    open_db(folder).close()
+    # A damaged database is an Error line before anything starts (or is written). Read
+    # only: upgrading a folder the reference made happens once the port answers.
+    try:
+        open_db(folder, readonly=True).close()
+    except UnsupportedVersionError:
+        open_db(folder).close()  # an older format (upgraded now) or no database at all
     # What the service does (runs found, jobs failing, the context file not loading)
     # is what a person watching this terminal needs to see.
     handler = logging.StreamHandler()
@@ -640,8 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export",
         help="write the run table to a CSV, Excel, Markdown or Parquet file",
-        description="Write the run table to a file. Images become '<image>', trendlines "
-        "'<trendline>' and other arrays '<array>'; numeric columns stay numeric.",
+        description="Write the run table to a file. Images become '<thumbnail>', "
+        "trendlines '<sparkline>' and other arrays '<ndarray>' (the read API's words); "
+        "numeric columns stay numeric.",
     )
     _add_in(export)
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",

@@ -3,9 +3,10 @@ written to files (``runtable export``); one cell's history in a terminal
 (``runtable history``).
 
 Both start from :meth:`runtable.api.Database.table` and :func:`tidy_table`, which
-turns its placeholders into the words shown to people (``<image>``, ``<trendline>``,
-``<array>``) and gives every column one type, so that a spreadsheet or Parquet
-reader sees numbers as numbers.
+keeps its placeholders for cells that are not one value (``<thumbnail>``,
+``<sparkline>``, ``<ndarray>``: :data:`runtable.store.table.PLACEHOLDERS`, the words
+of the read API and of the reference's) and gives every column one type, so that a
+spreadsheet or Parquet reader sees numbers as numbers.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from numbers import Number
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .store.table import KIND_BLOB, PLACEHOLDERS
+
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["EXPORT_FORMATS", "FORMAT_SUFFIXES", "export_table", "load_table", "print_history",
            "print_table", "tidy_table"]
 
-#: The read API's placeholders for summaries that aren't a single value.
-PLACEHOLDERS = {"<thumbnail>": "<image>", "<sparkline>": "<trendline>",
-                "<ndarray>": "<array>", "<blob>": "<data>"}
 EXPORT_FORMATS = ("csv", "xlsx", "md", "parquet")
 FORMAT_SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".md": "md", ".markdown": "md",
                    ".parquet": "parquet"}
@@ -75,10 +75,8 @@ def _tidy_value(value: Any) -> Any:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
-    if isinstance(value, str):
-        return PLACEHOLDERS.get(value, value)
     if isinstance(value, bytes):
-        return "<data>"
+        return PLACEHOLDERS[KIND_BLOB]
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         return value.item()  # numpy scalars
     return value

@@ -200,35 +200,56 @@ def test_table_latest_version(folder: Path) -> None:
     assert Database(folder)[1, "label"].summary() == "newer"
 
 
-# -- cache ---------------------------------------------------------------------
-def test_cache_reused_until_the_database_changes(folder: Path, private_cache: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    assert cache_dir() == private_cache
+# -- the copy and the cache ------------------------------------------------------
+def no_full_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make reading every cell of run_variables fail."""
+    from runtable.store.tableread import Reader
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("read all of run_variables instead of the copy")
+
+    monkeypatch.setattr(Reader, "read_all", refuse)
+
+
+def test_a_folder_written_by_runtable_is_read_from_its_copy(
+        folder: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = Database(folder, cache=False).table()
+    with monkeypatch.context() as m:
+        no_full_read(m)
+        pd.testing.assert_frame_equal(Database(folder).table(), expected)
+        with open_db(folder) as store:
+            store.set_comment(PROPOSAL, 2, "changed")
+        assert Database(folder).table()["comment"][1] == "changed"
+    assert not (private_cache / "tables").exists()  # no copy of the reader's own needed
+
+
+def test_a_folder_without_copy_gets_one_in_the_users_cache(
+        folder: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from runtable.store.tablecopy import COPY_DIR
+
+    shutil.rmtree(folder / COPY_DIR)  # as in a folder the reference made
     first = Database(folder).table()
-    # The DataFrame, and the table as columns for incremental updates.
-    files = sorted(private_cache.iterdir())
-    assert [f.name.split("-")[0] for f in files] == ["columns", "table"]
-    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert not (folder / COPY_DIR).exists()  # a reader never writes the folder
+    copies = list((private_cache / "tables").iterdir())
+    assert len(copies) == 1 and (copies[0] / "manifest.json").is_file()
     assert stat.S_IMODE(private_cache.stat().st_mode) == 0o700
-
-    def no_reading(self: Database) -> None:
-        raise AssertionError("read the database instead of the cache")
-
     with monkeypatch.context() as m:
-        m.setattr(Database, "_read_table", no_reading)
-        cached = Database(folder).table()
-    pd.testing.assert_frame_equal(first, cached)
-
-    with open_db(folder) as store:
-        store.set_comment(PROPOSAL, 2, "changed")
-    assert Database(folder).table()["comment"][1] == "changed"
-    # And the new state was cached in turn.
-    with monkeypatch.context() as m:
-        m.setattr(Database, "_read_table", no_reading)
+        no_full_read(m)
+        pd.testing.assert_frame_equal(Database(folder).table(), first)
+        with open_db(folder) as store:  # (the writer makes the folder's copy again)
+            store.set_comment(PROPOSAL, 2, "changed")
+        shutil.rmtree(folder / COPY_DIR)
         assert Database(folder).table()["comment"][1] == "changed"
 
 
 def test_cache_off(folder: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from runtable.store.tablecopy import COPY_DIR
+
+    shutil.rmtree(folder / COPY_DIR)
     Database(folder, cache=False).table()
     assert not private_cache.exists()
     monkeypatch.setenv("RUNTABLE_CACHE_DIR", "off")
@@ -243,23 +264,61 @@ def test_cache_default_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert cache_dir() == tmp_path / "runtable"
 
 
-def test_cache_not_trusted_if_others_can_write(folder: Path, private_cache: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    Database(folder).table()
-    os.chmod(private_cache, 0o777)
+def test_a_copy_in_a_cache_others_can_write_is_not_used(
+        folder: Path, private_cache: Path) -> None:
+    import shutil
 
-    def fresh(self: Database) -> pd.DataFrame:
-        return pd.DataFrame({"fresh": [1]})
+    from runtable.store.tablecopy import COPY_DIR
 
-    monkeypatch.setattr(Database, "_read_table", fresh)
-    assert list(Database(folder).table().columns) == ["fresh"]
-
-
-def test_corrupt_cache_is_ignored(folder: Path, private_cache: Path) -> None:
+    shutil.rmtree(folder / COPY_DIR)
     expected = Database(folder).table()
-    for cache_file in private_cache.iterdir():
-        cache_file.write_bytes(b"not a pickle")
+    # Someone else could have put any table there.
+    with open_db(folder) as store, store.transaction() as conn:
+        conn.execute("UPDATE run_variables SET value = 'planted' WHERE name = 'label'")
+    shutil.rmtree(folder / COPY_DIR)
+    os.chmod(private_cache, 0o777)
+    assert Database(folder).table()["label"].tolist()[:2] == ["planted", "planted"]
+    assert expected["label"].tolist()[:2] == ["hello", "second"]
+
+
+def test_a_damaged_cache_is_ignored(folder: Path, private_cache: Path) -> None:
+    import shutil
+
+    from runtable.store.tablecopy import COPY_DIR
+
+    shutil.rmtree(folder / COPY_DIR)
+    expected = Database(folder).table()
+    for path in private_cache.rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"not a copy")
     pd.testing.assert_frame_equal(Database(folder).table(), expected)
+
+
+def test_a_database_held_open_returns_fresh_frames(folder: Path) -> None:
+    """table() called again reads only what changed; what it returned before is the
+    caller's to change."""
+    with Database(folder) as db:
+        first = db.table()
+        first.loc[0, "label"] = "changed by the caller"
+        assert db.table()["label"][0] == "hello"
+        with open_db(folder) as store:
+            store.set_comment(PROPOSAL, 2, "changed")
+        assert db.table()["comment"][1] == "changed"
+
+
+def test_user_columns_have_the_dtype_of_their_type(folder: Path) -> None:
+    """A boolean column reads as booleans (SQLite stores 0/1), an integer column with
+    gaps as integers: both nullable."""
+    with open_db(folder) as store:
+        store.add_user_variable("ok", "boolean")
+        store.add_user_variable("shots", "integer")
+        store.set_user_value(PROPOSAL, 1, "ok", True)
+        store.set_user_value(PROPOSAL, 2, "ok", False)
+        store.set_user_value(PROPOSAL, 1, "shots", 12)
+    df = Database(folder).table()
+    assert str(df["ok"].dtype) == "boolean" and str(df["shots"].dtype) == "Int64"
+    assert df["ok"].tolist()[:2] == [True, False] and df["ok"].isna().tolist()[2]
+    assert df["shots"][0] == 12 and df["shots"].isna().tolist()[1:] == [True, True]
 
 
 # -- concurrency and read-only access ---------------------------------------------

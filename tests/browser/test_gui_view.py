@@ -154,7 +154,7 @@ def test_export_csv_xlsx_markdown_of_the_visible_table(page: Page, table_server:
     assert header[:4] == ["Run", "Timestamp", "Comment", "Trains"]
     assert [int(r[0]) for r in rows[1:]] == runs
     assert rows[1][header.index("XGM/Pulse energy")] == "1234.5678000000003"
-    assert rows[1][header.index("Detector/Image")] == "<image>"
+    assert rows[1][header.index("Detector/Image")] == "<thumbnail>"
     assert rows[2][header.index("XGM/Photon flux")] != ""
 
     page.locator("#export-button").click()
@@ -171,7 +171,7 @@ def test_export_csv_xlsx_markdown_of_the_visible_table(page: Page, table_server:
     assert header[:4] == ["Run", "Timestamp", "Comment", "Trains"]
     assert [r[0] for r in values[1:]] == runs
     assert values[1][header.index("Trains")] == 637
-    assert values[1][header.index("Detector/Image")] == "<image>"
+    assert values[1][header.index("Detector/Image")] == "<thumbnail>"
 
     page.locator("#export-button").click()
     with page.expect_download() as info:

@@ -52,7 +52,7 @@ def test_table_shows_the_values(processed: Path, expected: pd.DataFrame) -> None
         assert f"run {run}" in row
         # Written as the web GUI writes this column: 4 decimals, not 4 digits.
         assert f" {expected.loc[run, 'xgm_flux']:.4f} " in row
-        assert "<image>" in row and "<trendline>" in row
+        assert "<thumbnail>" in row and "<sparkline>" in row
         assert "64" in row
     assert "first light" in out
     assert "lysozyme | batch 2" in out
@@ -71,7 +71,7 @@ def test_table_columns_and_titles(processed: Path, capsys: pytest.CaptureFixture
     assert main(["table", "--in", str(processed), "-c", "label,n_trains"]) == 0
     out = capsys.readouterr().out
     assert "label" in out and "run 3" in out
-    assert "xgm_flux" not in out and "<image>" not in out
+    assert "xgm_flux" not in out and "<thumbnail>" not in out
 
     assert main(["table", "--in", str(processed), "--titles", "-c", "Label"]) == 0
     assert "Label" in capsys.readouterr().out
@@ -118,8 +118,8 @@ def check_typed(df: pd.DataFrame, expected: pd.DataFrame) -> None:
         assert pd.api.types.is_numeric_dtype(df[name]), (name, df[name].dtype)
         for run in (1, 2, 3):
             assert df.loc[run, name] == pytest.approx(float(expected.loc[run, name]))
-    assert set(df["camera"]) == {"<image>"}
-    assert set(df["flux_trend"]) == {"<trendline>"}
+    assert set(df["camera"]) == {"<thumbnail>"}
+    assert set(df["flux_trend"]) == {"<sparkline>"}
     assert [df.loc[r, "label"] for r in (1, 2, 3)] == ["run 1", "run 2", "run 3"]
     assert df.loc[1, "comment"] == "first light"
     assert df.loc[2, "sample"] == "lysozyme | batch 2"
@@ -163,8 +163,8 @@ def test_export_xlsx(processed: Path, expected: pd.DataFrame, tmp_path: Path) ->
             value = cells[run][name]
             assert isinstance(value, int | float) and not isinstance(value, bool), (name, value)
             assert value == pytest.approx(float(expected.loc[run, name]))
-        assert cells[run]["camera"] == "<image>"
-        assert cells[run]["flux_trend"] == "<trendline>"
+        assert cells[run]["camera"] == "<thumbnail>"
+        assert cells[run]["flux_trend"] == "<sparkline>"
         assert isinstance(cells[run]["start_time"], datetime)
         assert cells[run]["broken"] is None
     assert cells[2]["sample"] == "lysozyme | batch 2"
@@ -182,7 +182,7 @@ def test_export_markdown(processed: Path, expected: pd.DataFrame, tmp_path: Path
     assert set(lines[1].replace("|", "").split()) == {"---"}
     assert len(lines) == 2 + 3
     row2 = lines[3]
-    assert "<image>" in row2 and "<trendline>" in row2 and "run 2" in row2
+    assert "<thumbnail>" in row2 and "<sparkline>" in row2 and "run 2" in row2
     # A '|' typed into a cell must not split it.
     assert "lysozyme \\| batch 2" in row2
     assert row2.count(" | ") == len(header) - 1

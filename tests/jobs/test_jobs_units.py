@@ -16,8 +16,15 @@ from runtable.jobs import (
     parse_memory,
     parse_slurm_time,
 )
+from runtable.jobs.batch import BatchFolder, Manifest
 from runtable.jobs.errors import make_error
-from runtable.jobs.slurm import job_env, parse_scontrol, sbatch_command
+from runtable.jobs.slurm import (
+    TaskState,
+    job_env,
+    parse_sacct,
+    parse_squeue,
+    sbatch_command,
+)
 
 from .conftest import PROPOSAL, write_context
 
@@ -50,41 +57,68 @@ def test_limits_from_settings():
     assert Limits.from_settings({"job_time_limit_s": "3.5"}).time_s == 3.5
 
 
-def _sbatch(tmp_path, **settings):
-    job = Job(id=1, proposal=1234, run=7, data="proc", variables=("a",), cluster=True)
-    cmd = sbatch_command(job, Limits(cpus=3, mem="5G", slurm_time="01:00:00"),
+def _sbatch(tmp_path, tasks=4, **settings):
+    batch = BatchFolder.create(tmp_path, Manifest(
+        db_dir=str(tmp_path), items=(Job(1, 1234, 7, "proc", ("a",), (), True),),
+        run_time_s=3600, task_time_s=3600, mem_bytes=5 * 2**30, cpus=3))
+    cmd = sbatch_command(batch, tasks, Limits(cpus=3, mem="5G", slurm_time="01:00:00"),
                          {"db_dir": tmp_path, **settings})
-    return cmd
+    return batch, cmd
 
 
-def test_sbatch_command(tmp_path):
-    cmd = _sbatch(tmp_path, slurm_partition="upex")
+def test_sbatch_command_submits_one_array_of_workers(tmp_path):
+    batch, cmd = _sbatch(tmp_path, slurm_partition="upex")
     assert cmd[:2] == ["sbatch", "--parsable"]
-
-    assert "--open-mode=append" in cmd
-    assert cmd[cmd.index("--job-name") + 1] == "r7-p1234-runtable"
+    assert cmd[cmd.index("--array") + 1] == "0-3"
+    assert cmd[cmd.index("--job-name") + 1] == "p1234-runtable"
     assert cmd[cmd.index("--time") + 1] == "01:00:00"
     assert cmd[cmd.index("--cpus-per-task") + 1] == "3"
     assert cmd[cmd.index("--mem") + 1] == "5G"
-    assert cmd[cmd.index("-o") + 1] == str(tmp_path / "process_logs" / "r7-p1234.out")
+    assert cmd[cmd.index("-o") + 1] == str(batch.path / "task-%a.log")
+    assert cmd[cmd.index("--chdir") + 1] == str(tmp_path.absolute())
     assert cmd[cmd.index("--partition") + 1] == "upex"
-    assert "--reservation" not in cmd and "--clusters" not in " ".join(cmd)
-    inner = shlex.split(cmd[cmd.index("--wrap") + 1])
-    assert inner[1:6] == ["-m", "runtable.execute", "1234", "7", "--in"]
-    assert "--cluster-job" in inner and inner[inner.index("--var") + 1] == "a"
-    assert inner[inner.index("--data") + 1] == "proc"
-
+    for absent in ("--reservation", "--account", "--qos", "--clusters"):
+        assert absent not in cmd
+    wrap = shlex.split(cmd[cmd.index("--wrap") + 1])
+    assert wrap[0] == "exec"
+    assert wrap[2:] == ["-m", "runtable.jobs.slurm_worker", str(batch.path)]
 
 
 def test_sbatch_reservation_wins_over_partition(tmp_path):
-    cmd = _sbatch(tmp_path, slurm_partition="upex", slurm_reservation="beamtime")
+    _, cmd = _sbatch(tmp_path, slurm_partition="upex", slurm_reservation="beamtime")
     assert cmd[cmd.index("--reservation") + 1] == "beamtime"
     assert "--partition" not in cmd
 
 
+def test_sbatch_charges_the_account_and_qos_of_the_settings(tmp_path):
+    _, cmd = _sbatch(tmp_path, slurm_account="exfel", slurm_qos="short")
+    assert cmd[cmd.index("--account") + 1] == "exfel"
+    assert cmd[cmd.index("--qos") + 1] == "short"
+
+
 def test_sbatch_uses_context_python(tmp_path):
-    cmd = _sbatch(tmp_path, context_python="/opt/env/bin/python")
-    assert shlex.split(cmd[-1])[0] == "/opt/env/bin/python"
+    _, cmd = _sbatch(tmp_path, context_python="/opt/env/bin/python")
+    assert shlex.split(cmd[-1])[1] == "/opt/env/bin/python"
+
+
+def test_parse_squeue_reads_states_reasons_and_wait_statuses():
+    text = ("17|1|CANCELLED|None|15|\n17|0|TIMEOUT|TimeLimit|15|\n"
+            "19|0|FAILED|NonZeroExitCode|768|\n19|3|PENDING|Resources|0|\n")
+    states = parse_squeue(text)
+    assert states["17"][0] == TaskState("TIMEOUT", "TimeLimit", "0:15")
+    assert states["19"][0].describe("19_0") == ("Slurm job 19_0 ended FAILED (exit code 3), "
+                                                "reason NonZeroExitCode")
+    assert states["17"][0].describe("17_0") == ("Slurm job 17_0 ended TIMEOUT (signal 15), "
+                                                "reason TimeLimit")
+    assert not states["19"][3].final and states["19"][0].final
+
+
+def test_parse_sacct_skips_ranges_of_pending_tasks():
+    text = ("21_0|COMPLETED|0:0\n21_1|OUT_OF_MEMORY|0:125\n21_2|CANCELLED by 0|0:15\n"
+            "21_[3-9]|PENDING|0:0\n")
+    states = parse_sacct(text)
+    assert sorted(states["21"]) == [0, 1, 2]
+    assert states["21"][1].state == "OUT_OF_MEMORY" and states["21"][2].state == "CANCELLED"
 
 
 def test_job_env_drops_slurm_display_and_preload(monkeypatch):
@@ -97,14 +131,6 @@ def test_job_env_drops_slurm_display_and_preload(monkeypatch):
     assert not any(k.startswith("SLURM_") for k in env)
     assert "DISPLAY" not in env and "LD_PRELOAD" not in env
     assert env["KEEP_ME"] == "yes"
-
-
-def test_parse_scontrol():
-    line = ("JobId=12 JobName=r1-p1234-runtable UserId=root(0) JobState=FAILED "
-            "Reason=NonZeroExitCode Dependency=(null) ExitCode=3:0 RunTime=00:00:01")
-    info = parse_scontrol(line)
-    assert info["JobState"] == "FAILED" and info["ExitCode"] == "3:0"
-    assert info["Reason"] == "NonZeroExitCode"
 
 
 def test_make_error_names():
@@ -171,3 +197,15 @@ def test_cluster_variables_become_a_separate_slurm_job(make_queue, folder):
     # Only a cluster variable asked for: no empty local job.
     [heavy] = queue.submit(PROPOSAL, 1, variables=["heavy"])
     assert (heavy.cluster, heavy.executor) == (True, "slurm")
+
+
+def test_a_run_goes_back_to_the_queue_twice_then_fails():
+    from runtable.jobs import SlurmExecutor
+
+    ex = SlurmExecutor()
+    again = [ex._requeue(7, "The Slurm job's time ran out", "TimeLimitExceeded",
+                         "raise slurm_time") for _ in range(3)]
+    assert [u.state for u in again] == [JobState.QUEUED, JobState.QUEUED, JobState.FAILED]
+    assert again[0].external_id is None and again[0].message.endswith("; queued again")
+    assert again[2].error_type == "TimeLimitExceeded"
+    assert again[2].message.endswith("given up after 2 tries: raise slurm_time")

@@ -60,6 +60,18 @@ class RunningServer:
             return exc.code, _lower(exc.headers.items()), exc.read()
 
 
+def get_ready(server: RunningServer, path: str, timeout: float = 60.0,
+              **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """GET ``path``, asking again (as the page does) while the server answers 503
+    because it reads the table for the first time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, hdrs, body = server.request("GET", path, headers=headers)
+        if status != 503 or b'"progress"' not in body or time.monotonic() > deadline:
+            return status, hdrs, body
+        time.sleep(0.1)
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

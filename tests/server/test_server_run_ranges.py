@@ -38,7 +38,10 @@ def test_huge_run_ranges_cost_the_service_nothing(tmp_path) -> None:
     with create_folder(tmp_path, 1234) as db:
         for run in (3, 4, 9):
             db.ensure_run(1234, run)
-    proc, match = _start(tmp_path, RUNTABLE_TOKEN=TOKEN)
+    # No proposal folder to catch up from (a service started earlier in this process
+    # may have pointed EXTRA_DATA_DATA_ROOT at a mock proposal with runs 1-3).
+    proc, match = _start(tmp_path, RUNTABLE_TOKEN=TOKEN,
+                         EXTRA_DATA_DATA_ROOT=str(tmp_path / "no-proposals"))
     try:
         base = match[1]
         assert _reprocess(base, "1-2")[0] == 422  # warm: the route's imports are done

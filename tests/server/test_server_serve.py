@@ -19,7 +19,7 @@ from runtable.server import discovery
 from runtable.server.serve import bind_socket, public_url
 from runtable.store import create_folder
 
-from .helpers import cli_env, run_cli, runtable_cmd
+from .helpers import cli_env, run_cli, runtable_cmd, wait_for
 
 URL_RE = re.compile(r"(http://127\.0\.0\.1:(\d+))/\?token=(\S+)")
 
@@ -53,6 +53,9 @@ def test_serve_prints_the_url_and_advertises_itself(tmp_path: Path) -> None:
     try:
         base, token = match[1], match[3]
         info_file = tmp_path / discovery.SERVER_FILE
+        # Written once the service runs (the port answers before: a first start on a
+        # folder the reference made upgrades it meanwhile).
+        wait_for(info_file.exists, timeout=30)
         assert stat.S_IMODE(info_file.stat().st_mode) == 0o600
         info = json.loads(info_file.read_text())
         assert info == {"url": base, "token": token, "pid": proc.pid,
@@ -159,3 +162,30 @@ def test_importing_the_server_package_stays_light() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_first_start_on_a_folder_the_reference_made(tmp_path: Path) -> None:
+    """The folder is upgraded (WAL, the change log) and its table read once, its
+    columnar copy made; the service starts in the background, then advertises itself
+    and reads as usual. A folder runtable wrote starts the service before its URL."""
+    import sqlite3
+
+    from tests.store.reference_db import make_reference_db
+
+    from runtable.store import open_db, schema
+
+    folder = make_reference_db(tmp_path / "ref", 4)
+    with sqlite3.connect(folder / "runs.sqlite") as conn:
+        assert schema.needs_upgrade(conn)
+    proc, match = _start(folder)
+    try:
+        base, token = match[1], match[3]
+        wait_for(lambda: (folder / discovery.SERVER_FILE).exists(), timeout=60)
+        wait_for(lambda: _get(f"{base}/api/table?format=binary", token) == 200, timeout=60)
+        assert (folder / "table_copy" / "manifest.json").is_file()
+        with open_db(folder, readonly=True) as db:
+            assert not schema.needs_upgrade(db.conn)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0

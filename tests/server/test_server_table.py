@@ -26,7 +26,7 @@ from runtable.server.events import EventBus, ValuesMerged
 from runtable.store import DatabaseFolder, create_folder
 from runtable.testing.server_thread import serve_in_thread
 
-from .helpers import TOKEN, RunningServer
+from .helpers import TOKEN, RunningServer, get_ready
 
 PROPOSAL = 1234
 
@@ -78,7 +78,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSe
 
 
 def get_json(server: RunningServer, path: str) -> Any:
-    status, _, body = server.request("GET", path)
+    status, _, body = get_ready(server, path)
     assert status == 200, body
     return json.loads(body)
 

@@ -21,7 +21,7 @@ from runtable.server.table import EncodedColumn
 from runtable.store import DatabaseFolder, create_folder
 from runtable.testing.server_thread import serve_in_thread
 
-from .helpers import TOKEN, RunningServer
+from .helpers import TOKEN, RunningServer, get_ready
 
 PROPOSAL = 4321
 
@@ -99,7 +99,7 @@ def server(tmp_path: Path) -> Iterator[tuple[RunningServer, DatabaseFolder]]:
 
 
 def get(server: RunningServer, path: str, **headers: str) -> tuple[dict[str, str], bytes]:
-    status, hdrs, body = server.request("GET", path, headers=headers)
+    status, hdrs, body = get_ready(server, path, **headers)
     assert status == 200, body
     return hdrs, body
 
@@ -107,9 +107,9 @@ def get(server: RunningServer, path: str, **headers: str) -> tuple[dict[str, str
 def test_binary_snapshot_is_the_json_snapshot_with_numbers_in_blocks(server) -> None:
     srv, _ = server
     _, text = get(srv, "/api/table")
-    headers, body = get(srv, "/api/table?format=binary", **{"Accept-Encoding": "gzip"})
+    headers, body = get(srv, "/api/table?format=binary")
     assert headers["content-type"] == "application/octet-stream"
-    assert headers.get("content-encoding", "identity") == "identity"  # not gzipped again
+    assert headers.get("content-encoding", "identity") == "identity"
     table, typed = decode(body)
     # Finite numbers go binary; strings, inf and integers beyond 2**53 stay JSON.
     assert typed == {"x", "n"}
@@ -120,6 +120,76 @@ def test_binary_snapshot_is_the_json_snapshot_with_numbers_in_blocks(server) -> 
     assert trend["2"]["points"] == [1.5, 2.5]  # the store keeps finite points
     assert table["columns"]["x"] == {"values": [0.5, None, None], "cells": {}}
     assert table["comment"] == [None, "bad beam", None]
+
+
+def test_binary_snapshot_is_gzipped_for_clients_that_take_it(server) -> None:
+    """Compressed where it pays (the head, integers, gaps), the rest stored as it is,
+    with the blocks kept deflated between answers; the same bytes once inflated."""
+    import gzip
+
+    srv, db = server
+    _, plain = get(srv, "/api/table?format=binary")
+    for _ in range(2):  # (the second answer from what was kept)
+        headers, body = get(srv, "/api/table?format=binary", **{"Accept-Encoding": "gzip"})
+        assert headers["content-encoding"] == "gzip"
+        assert gzip.decompress(body) == plain
+    merge(db, 2, x=1.75)
+    headers, body = get(srv, "/api/table?format=binary", **{"Accept-Encoding": "gzip"})
+    assert decode(gzip.decompress(body))[0]["columns"]["x"]["values"] == [0.5, 1.75, None]
+
+
+def test_binary_columns_by_name(server) -> None:
+    """The grid asks for the columns it needs: every row of those, every column listed
+    in ``variables``; no names at all (``first=0``) is the table without its columns."""
+    srv, _ = server
+    whole, _ = decode(get(srv, "/api/table?format=binary")[1])
+    some, typed = decode(get(srv, "/api/table?format=binary&names=label,x,nope")[1])
+    assert list(some["columns"]) == ["x", "label"] and typed == {"x"}
+    assert some["columns"]["label"] == whole["columns"]["label"]
+    # What places the rows, not the run-level lists or the variables (the page has them).
+    assert some["runs"] == whole["runs"] and "variables" not in some and "comment" not in some
+    bare, _ = decode(get(srv, "/api/table?format=binary&first=0")[1])
+    assert bare["columns"] == {} and bare["comment"] == whole["comment"]
+
+
+def test_the_first_read_of_a_big_folder_answers_with_its_progress(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the table of a folder without a copy is read for the first time, the
+    page gets how far it is (503 with ``progress``), not a request that hangs."""
+    import threading
+
+    from runtable.server import table as server_table
+
+    db = create_folder(tmp_path / "db", PROPOSAL)
+    merge(db, 1, x=0.5)
+    release = threading.Event()
+    load = server_table.TableCache._load
+
+    def slow(self: server_table.TableCache) -> Any:
+        self.progress = (512, 2048)
+        release.wait(30)
+        return load(self)
+
+    monkeypatch.setattr(server_table.TableCache, "_load", slow)
+    monkeypatch.setattr(server_table, "READY_WAIT_S", 0.05)
+    app = create_app(tmp_path / "db", TOKEN, bus=EventBus())
+    try:
+        with serve_in_thread(app) as url:
+            srv = RunningServer(url=url, token=TOKEN, app=app, bus=app.state.bus,
+                                db_dir=tmp_path / "db")
+            for path in ("/api/table?format=binary", "/api/table"):
+                status, headers, body = srv.request("GET", path)
+                assert status == 503 and headers["retry-after"] == "1"
+                assert json.loads(body)["progress"] == {"done": 512, "total": 2048}
+            status, _, body = srv.request("GET", "/api/table?runs=1")  # not the whole table
+            assert status == 200
+            release.set()
+            app.state.table.wait_for_warm_up()
+            assert decode(get(srv, "/api/table?format=binary")[1])[0]["runs"] == [1]
+    finally:
+        release.set()
+        close_app(app)
+        db.close()
 
 
 def test_binary_snapshot_follows_changes(server) -> None:

@@ -145,3 +145,55 @@ def test_gzip_from_pieces_is_one_valid_stream() -> None:
     second = zipper.body(pieces, b',"seq":22}')
     assert gzip.decompress(second) == b"".join(pieces) + b',"seq":22}'
     assert json.loads(gzip.decompress(second))["b"] == "changed"
+
+
+def test_a_columns_trendlines_at_once_are_the_same_as_one_by_one() -> None:
+    """The whole-column path (arrays of one layout stacked) gives every line's points
+    exactly as the one-cell path, odd lines included."""
+    from runtable.server.table import _dumps, trendline_points, trendline_points_many
+
+    def npy(array: np.ndarray) -> bytes:
+        out = io.BytesIO()
+        np.save(out, array)
+        return out.getvalue()
+
+    rng = np.random.default_rng(0)
+    blobs = [npy(np.vstack([np.arange(150.0), rng.normal(size=150) * 10.0 ** int(e)]))
+             for e in rng.integers(-5, 5, size=30)]
+    blobs += [npy(rng.normal(size=300) * 1e3), npy(np.array([1.5, np.nan, 2.5])),
+              npy(np.zeros(5)), npy(np.array([np.nan, np.inf])), b"not an array",
+              npy(np.asfortranarray(rng.normal(size=(2, 7)))),
+              npy(np.asfortranarray(rng.normal(size=(2, 7)))),
+              npy(np.arange(10, dtype=np.int32)), npy(np.array([1e-300, 2e-300])),
+              npy(np.arange(6, dtype=">f8"))]
+    many = [json.loads(_dumps(points)) for points in trendline_points_many(blobs)]
+    assert many == [trendline_points(blob) for blob in blobs]
+
+
+def test_a_whole_column_skips_attributes_that_change_nothing_and_keeps_the_rest() -> None:
+    """Encoding a whole column leaves out cells whose attributes say nothing new (the
+    column's own units on every cell; a plain thumbnail) and keeps those that do: other
+    units, bold, a failed later job (``failed``), errors."""
+    from runtable.store.fragments import FAILED_ATTR
+
+    n = 6
+    kind = np.array([st.KIND_VALUE] * 4 + [st.KIND_IMAGE, st.KIND_ERROR], np.uint8)
+    values = np.array([1.0, 2.0, 3.0, 4.0, np.nan, np.nan])
+    own = {"units": "mJ"}
+    attributes = {0: own, 1: {"units": "J"}, 2: {"units": "mJ", "bold": True},
+                  3: {"units": "mJ", FAILED_ATTR: {"error": "oom", "error_cls": "MemoryError"}},
+                  5: {"error": "boom", "error_cls": "ValueError"}}
+    table = st.TableColumns(
+        np.full(n, 1234), np.arange(1, n + 1), np.zeros(n), np.zeros(n),
+        {"x": st.Column("x", kind, values, None, attributes)},
+        {"x": VariableMeta("x", "X", None, None, {"units": "mJ"}, ())})
+    keys = list(zip(table.proposal.tolist(), table.run.tolist(), strict=True))
+    encoded = tbl._encode_table_column(table, keys, "x", None, None, None)  # type: ignore[arg-type]
+    assert encoded.units == "mJ"
+    assert 0 not in encoded.cells
+    assert encoded.cells[1] == {"units": "J"}
+    assert encoded.cells[2] == {"bold": True}
+    assert encoded.cells[3]["failed"] == {"message": "oom", "error_cls": "MemoryError"}
+    assert encoded.cells[4] == {"kind": "image"}
+    assert encoded.cells[5]["kind"] == "error"
+    assert encoded.values[:4] == [1.0, 2.0, 3.0, 4.0]

@@ -5,12 +5,8 @@ read of the same database does."""
 from __future__ import annotations
 
 import math
-import pickle
 import shutil
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +28,6 @@ from runtable.store.table import (
     KIND_TRENDLINE,
     KIND_VALUE,
     TableColumns,
-    keep_adbc_out,
     read_table,
 )
 
@@ -113,9 +108,9 @@ def test_rows_and_columns(db: DatabaseFolder) -> None:
     assert table.start_time[:3].tolist() == [START + 1, START + 2, START + 3]
     assert math.isnan(table.start_time[3])
     assert not np.isnan(table.added_at).any()
-    assert list(table.columns) == sorted(
-        ["broken", "comment", "count", "cube", "flux", "image", "label", "never", "quality",
-         "trend", "z"])
+    # The variables table's order (the context file's), then the other names sorted.
+    assert list(table.columns) == ["flux", "never", "quality", "broken", "comment", "count",
+                                   "cube", "image", "label", "trend", "z"]
     assert len(table) == 4 and table.row_of(PROPOSAL, 3) == 2 and table.row_of(1, 1) is None
     assert table.seq is not None and table.db_id == db.db_id
 
@@ -175,9 +170,7 @@ def test_value_types(db: DatabaseFolder) -> None:
              (PROPOSAL, 1, "mixed", 1), (PROPOSAL, 2, "mixed", 2.5),
              (PROPOSAL, 3, "mixed", "three"), (PROPOSAL, 1, "nothing", None)])
     whole = read_table(db)
-    # Parts of tables in a writing process come through sqlite3, not ADBC.
-    with keep_adbc_out():
-        part = read_table(db, runs=whole.run.tolist())
+    part = read_table(db, runs=whole.run.tolist())
     assert_same(part, whole)
     for cols in (whole.columns, part.columns):
         assert cols["big"].values.dtype == np.int64
@@ -215,7 +208,7 @@ def test_several_proposals_and_orphans(db: DatabaseFolder) -> None:
 def test_filters(db: DatabaseFolder) -> None:
     table = read_table(db, runs=[2, 3], names=["flux", "comment", "never"])
     assert table.run.tolist() == [2, 3]
-    assert list(table.columns) == ["comment", "flux", "never"]
+    assert list(table.columns) == ["flux", "never", "comment"]
     assert table.columns["flux"].values.tolist() == [4.0, 6.0]
     merge(db, 2, {"flux": Cell(np.arange(3.0), summary="mean"), "count": Cell(1)})
     merge(db, 1, {"flux": Cell(np.arange(9.0), summary="mean")})
@@ -373,11 +366,11 @@ def test_database_without_change_log(tmp_path: Path) -> None:
 def test_one_snapshot_while_another_process_writes(db: DatabaseFolder) -> None:
     """A commit between two queries of one read doesn't tear the table: the
     reader's queries share one read transaction."""
-    from runtable.store.table import _Reader
+    from runtable.store.tableread import Reader
 
     writer = sqlite3.connect(db.db_path, isolation_level=None)
     try:
-        with _Reader(db) as reader:
+        with Reader(db) as reader:
             before = reader.seq()
             writer.execute("UPDATE run_variables SET value = 'changed' WHERE name = 'label'")
             assert reader.seq() == before
@@ -400,90 +393,12 @@ def test_change_log_is_not_fooled_by_clock(db: DatabaseFolder) -> None:
     assert table.columns["count"].values[1] == 5
 
 
-def test_a_writing_process_keeps_adbc_out(db: DatabaseFolder, tmp_path: Path) -> None:
-    """A second SQLite library in a process releases the POSIX locks of the first:
-    in a writing process, the table is read without loading ADBC's SQLite, and the
-    same as through it."""
-    script = tmp_path / "read.py"
-    script.write_text(textwrap.dedent(f"""
-        import pickle, sys
-        from runtable.store import open_db
-        from runtable.store.table import keep_adbc_out, read_table
-        with keep_adbc_out(), open_db({str(db.path)!r}) as db:
-            table = read_table(db)
-            table.refresh(db)
-            part = read_table(db, runs=[2])
-        loaded = any("adbc" in name for name in sys.modules)
-        sys.stdout.buffer.write(pickle.dumps((loaded, table, len(part))))
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, check=True)
-    loaded, table, part_rows = pickle.loads(out.stdout)
-    assert not loaded
-    assert part_rows == 1
-    assert_same(table, read_table(db.path))
-
-
-def test_threaded_read_is_the_same(db: DatabaseFolder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Big tables are read by several threads over rowid ranges: the parts add
-    up to exactly the single-threaded read."""
-    from runtable.store import table as table_module
-
-
-    for run in range(10, 30):
-        merge(db, run, run_cells(run))
-    alone = read_table(db)
-    monkeypatch.setattr(table_module, "_ROWS_PER_THREAD", 7)
-    monkeypatch.setattr(table_module.os, "cpu_count", lambda: 4)
-    calls = []
-    original = table_module._Reader._arrow
-
-    def counting(self: Any, sql: str, params: Any = None) -> Any:
-        calls.append("rowid >=" in sql)
-        return original(self, sql, params)
-
-    monkeypatch.setattr(table_module._Reader, "_arrow", counting)
-    assert_same(read_table(db), alone)
-    assert sum(calls) == 8  # 4 threads for the cells, 4 for max_diff/attributes
-
-
-def test_threaded_read_falls_back_when_a_write_comes_between(
-        db: DatabaseFolder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """If the threads' snapshots differ (a commit came between their starts),
-    the table is read again by one connection."""
-    from runtable.store import table as table_module
-
-
-    alone = read_table(db)
-    monkeypatch.setattr(table_module, "_ROWS_PER_THREAD", 7)
-    monkeypatch.setattr(table_module.os, "cpu_count", lambda: 4)
-    original_seq = table_module._Reader.seq
-    seen = []
-
-    def moving_seq(self: Any) -> int | None:
-        seq = original_seq(self)
-        seen.append(seq)
-        # The first call is the main reader's; the workers see a later commit.
-        return seq if len(seen) <= 2 else (seq or 0) + 1
-
-    monkeypatch.setattr(table_module._Reader, "seq", moving_seq)
-    table = read_table(db)
-    assert len(seen) > 2
-    for attr in ("run", "start_time"):
-        np.testing.assert_array_equal(getattr(table, attr), getattr(alone, attr))
-    for name, col in alone.columns.items():
-        np.testing.assert_array_equal(table.columns[name].kind, col.kind)
-
-
-def test_refresh_random_changes(db: DatabaseFolder) -> None:
-    """Many random writes of every value type, deletions and new runs: after
-    each, a refreshed table (kept all along) equals a fresh read."""
+def random_cell(rng: np.random.Generator) -> tuple[Any, str | None, str | None]:
+    """(value, summary_type, attributes) of a cell of any kind the table knows."""
     import json
     import struct
 
-    rng = np.random.default_rng(11)
-    names = ["a", "b", "c", "d"]
-    runs = [1, 2, 3, 4]
-    values = [
+    makers = [
         lambda: (float(rng.normal()), None, None),
         lambda: (int(rng.integers(-5, 5)), None, None),
         lambda: (2**60 + int(rng.integers(9)), None, None),
@@ -493,6 +408,15 @@ def test_refresh_random_changes(db: DatabaseFolder) -> None:
         lambda: (struct.pack("<dd", 1.0, float(rng.integers(3))), "complex", None),
         lambda: (b"\x89PNG\r\n\x1a\nxx", None, json.dumps({"units": "V"})),
     ]
+    return makers[int(rng.integers(len(makers)))]()
+
+
+def test_refresh_random_changes(db: DatabaseFolder) -> None:
+    """Many random writes of every value type, deletions and new runs: after
+    each, a refreshed table (kept all along) equals a fresh read."""
+    rng = np.random.default_rng(11)
+    names = ["a", "b", "c", "d"]
+    runs = [1, 2, 3, 4]
     tables = [read_table(db), read_table(db, details=False), read_table(db, runs=[2, 3]),
               read_table(db, names=["a", "c"])]
     for _ in range(80):
@@ -500,7 +424,7 @@ def test_refresh_random_changes(db: DatabaseFolder) -> None:
         with db.transaction() as conn:
             if action < 7:
                 run, name = int(rng.choice(runs)), str(rng.choice(names))
-                value, summary_type, attrs = values[int(rng.integers(len(values)))]()
+                value, summary_type, attrs = random_cell(rng)
                 conn.execute("INSERT INTO run_info(proposal, run, start_time) VALUES (?, ?, ?) "
                              "ON CONFLICT DO NOTHING", (PROPOSAL, run, START + run))
                 conn.execute(

@@ -8,7 +8,9 @@
 - :class:`LocalExecutor`: a warm parent process in the context's Python
   (:mod:`runtable.jobs.warm`) forks a fresh child per job, with CPU, memory and time
   limits.
-- :class:`SlurmExecutor`: ``sbatch`` / ``squeue`` / ``scontrol`` / ``scancel``.
+- :class:`SlurmExecutor`: the jobs waiting for Slurm go out together as one job array
+  whose tasks (:mod:`runtable.jobs.slurm_worker`) pull runs from a batch folder
+  (:mod:`runtable.jobs.batch`) until none is left, each run still a job of its own.
 - :func:`check_context`: does the context file load (checked in a child process,
   cached until the file changes)?
 
@@ -22,8 +24,8 @@ Design choices (see the module docstrings for details):
   ``noncluster_mem`` -> a watchdog on the resident memory of the job's process group,
   time -> ``job_time_limit_s`` if set, else ``slurm_time``. Breaking one kills the
   job's whole process group.
-- Slurm: a job's state is RUNNING from the moment ``sbatch`` accepted it (Slurm's
-  own PENDING is not a separate state here).
+- Slurm: a job stays QUEUED (with the array's id as external id) until a task of
+  the array starts executing it; then it is RUNNING.
 
 Typical use by the service::
 
@@ -34,22 +36,53 @@ Typical use by the service::
     queue.close()
 """
 
-from .ctxcheck import ContextInfo, check_context, inspect_context
-from .errors import (
-    Cancelled,
-    JobError,
-    MemoryLimitExceeded,
-    ProcessingCrashed,
-    ServiceRestarted,
-    TimeLimitExceeded,
-    write_error_fragment,
-)
-from .executor import Executor, LocalExecutor
-from .limits import Limits, parse_memory, parse_slurm_time
-from .model import Job, JobEvent, JobState, Update
-from .queue import JobQueue
-from .slurm import SlurmExecutor, slurm_available
-from .store import active_jobs
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .ctxcheck import ContextInfo, check_context, inspect_context
+    from .errors import (
+        Cancelled,
+        JobError,
+        MemoryLimitExceeded,
+        ProcessingCrashed,
+        ServiceRestarted,
+        TimeLimitExceeded,
+        write_error_fragment,
+    )
+    from .executor import Executor, LocalExecutor
+    from .limits import Limits, parse_memory, parse_slurm_time
+    from .model import Job, JobEvent, JobState, Update
+    from .queue import JobQueue
+    from .slurm import SlurmExecutor, slurm_available
+    from .store import active_jobs
+
+# Imported on first use: a Slurm task (runtable.jobs.slurm_worker) loads this package
+# before it knows whether there is anything to do, and needs none of it.
+_HOMES = {
+    "ctxcheck": ("ContextInfo", "check_context", "inspect_context"),
+    "errors": ("Cancelled", "JobError", "MemoryLimitExceeded", "ProcessingCrashed",
+               "ServiceRestarted", "TimeLimitExceeded", "write_error_fragment"),
+    "executor": ("Executor", "LocalExecutor"),
+    "limits": ("Limits", "parse_memory", "parse_slurm_time"),
+    "model": ("Job", "JobEvent", "JobState", "Update"),
+    "queue": ("JobQueue",),
+    "slurm": ("SlurmExecutor", "slurm_available"),
+    "store": ("active_jobs",),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Cancelled",

@@ -13,12 +13,11 @@ from pathlib import Path
 
 from runtable.execute import RunOutcome
 from runtable.execute.fragment import partial_path
-from runtable.execute.source import EXECUTOR_ENV, JOB_ID_ENV
 from runtable.execute.subprocess import describe_exit
 
 from .limits import Limits
 from .model import Job, JobState, Update
-from .warm_client import EOF, WarmProcess
+from .warm_client import EOF, WarmProcess, run_request
 
 log = logging.getLogger("runtable.jobs")
 
@@ -31,9 +30,17 @@ class Executor(abc.ABC):
     long), ``cancel`` asks for a running job to be stopped (reported later by
     ``poll`` as ``cancelled``), ``attach`` follows a job started by an earlier
     service process, ``shutdown`` stops everything this executor started.
+
+    An executor with ``batches = True`` is given every job waiting for it at once
+    (``submit_batch``) and decides itself how many it takes; its jobs stay ``queued``
+    (with an external id) until it reports them running.
     """
 
     name: str
+    #: Takes waiting jobs all at once (:meth:`submit_batch`) rather than one by one.
+    batches: bool = False
+    #: The database folder whose jobs this executor runs (set by the queue).
+    db_dir: Path | None = None
 
     #: Called (from any thread) when ``poll`` has something new; the queue uses it to
     #: wake up instead of waiting for its next tick.
@@ -42,6 +49,12 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def submit(self, job: Job, limits: Limits, settings: dict) -> str | None:
         """Start ``job``; returns its external id if known at once."""
+
+    def submit_batch(self, jobs: list[Job], limits: Limits, settings: dict
+                     ) -> list[Update]:
+        """Take some or all of ``jobs`` (executors with ``batches``): an update for each
+        job taken, with its external id; raises when none could be handed over."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def poll(self) -> list[Update]:
@@ -54,6 +67,9 @@ class Executor(abc.ABC):
     def attach(self, job: Job) -> bool:
         """Follow a job left running by a previous service; False if impossible."""
         return False
+
+    def recovered(self) -> None:  # noqa: B027 - optional
+        """Every job of the previous service was offered to :meth:`attach`."""
 
     def shutdown(self) -> None:  # noqa: B027 - optional for executors with no resources
         """Stop all jobs and release resources."""
@@ -109,7 +125,7 @@ class LocalExecutor(Executor):
             with self._lock:
                 self._running.discard(event["id"])
                 partial = self._partials.pop(event["id"], None)
-            self._push(_finished_update(event, partial))
+            self._push(finished_update(event, partial))
         elif kind == EOF:
             self._on_exit(proc, event["returncode"])
 
@@ -148,14 +164,9 @@ class LocalExecutor(Executor):
         with self._lock:
             self._running.add(job.id)
             self._partials[job.id] = partial
-        request = {
-            "op": "run", "id": job.id, "db_dir": str(settings["db_dir"]),
-            "proposal": job.proposal, "run": job.run, "data": job.data,
-            "variables": list(job.variables), "match": list(job.match),
-            "cluster": job.cluster, "cpus": limits.cpus, "mem_bytes": limits.mem_bytes,
-            "time_s": limits.time_s, "partial": partial,
-            "env": {JOB_ID_ENV: str(job.id), EXECUTOR_ENV: "local"},
-        }
+        request = run_request(job.id, settings["db_dir"], job, cpus=limits.cpus,
+                              mem_bytes=limits.mem_bytes, time_s=limits.time_s,
+                              partial=partial)
         try:
             self._send(request)
         except (OSError, RuntimeError):
@@ -187,7 +198,10 @@ class LocalExecutor(Executor):
             proc.close(10, join_reader=False)
 
 
-def _finished_update(event: dict, partial: str | None = None) -> Update:
+def finished_update(event: dict, partial: str | None = None) -> Update:
+    """What a warm parent's ``finished`` event (:mod:`runtable.jobs.warm`) means for
+    the job: done, failed (with the error to record, and ``partial``, the fragment it
+    was writing) or cancelled."""
     job_id = event["id"]
     killed = event.get("killed")
     if killed:

@@ -85,3 +85,6 @@ class Update:
     #: The fragment the job was writing when it died (``….writing.h5``), if known: what
     #: it had finished is taken from there.
     partial: str | None = None
+    #: When it happened (epoch seconds), if the executor learns it later (a Slurm
+    #: task's event); None: now.
+    at: float | None = None

@@ -1,10 +1,10 @@
 """The job queue: persisted jobs, dispatched to executors, state changes as events.
 
-Restart policy: queued jobs stay queued. Slurm jobs that were running are
-re-attached and followed to their end. Local jobs that were running are marked
-failed ("service restarted while running") and their variables get that error:
-the warm parent and its children die with the service, and re-queuing them
-automatically could loop forever on a job that takes the machine down.
+Restart policy: queued jobs stay queued. Slurm jobs that were running, or waiting in
+a submitted Slurm batch, are re-attached and followed to their end. Local jobs that
+were running are marked failed ("service restarted while running") and their
+variables get that error: the warm parent and its children die with the service, and
+re-queuing them automatically could loop forever on a job that takes the machine down.
 """
 
 from __future__ import annotations
@@ -29,11 +29,16 @@ log = logging.getLogger("runtable.jobs")
 
 EventCallback = Callable[[JobEvent], None]
 _SETTINGS_TTL_S = 2.0
+#: A batching executor (Slurm) gets queued jobs once none was added for this long, so
+#: that a "reprocess all" being queued becomes one batch ...
+BATCH_SETTLE_S = 0.25
+#: ... but no job waits longer than this for more to come.
+BATCH_WAIT_MAX_S = 5.0
 #: Finished jobs are forgotten after this long (at the next start of a queue).
 KEEP_FINISHED_S = 7 * 24 * 3600.0
 _SETTING_KEYS = ("concurrent_jobs", "noncluster_cpus", "noncluster_mem", "slurm_time",
-                 "slurm_partition", "slurm_reservation", "context_python", "executor",
-                 "job_time_limit_s")
+                 "slurm_partition", "slurm_reservation", "slurm_account", "slurm_qos",
+                 "slurm_max_jobs", "context_python", "executor", "job_time_limit_s")
 
 
 class JobQueue:
@@ -78,6 +83,7 @@ class JobQueue:
         self.paused_reason: str | None = None
         for ex in self.executors.values():
             ex.notify = self._wake.set
+            ex.db_dir = self.db_dir
         self.store.prune(KEEP_FINISHED_S)
         self._recover()
 
@@ -137,7 +143,7 @@ class JobQueue:
             job = self.store.get(job_id)
             if job is None or job.state.final:
                 return False
-            if job.state is JobState.QUEUED:
+            if job.state is JobState.QUEUED and not job.external_id:
                 self._apply(job, Update(job.id, JobState.CANCELLED, error_type="Cancelled",
                                         message="Cancelled before it started"))
             else:
@@ -262,13 +268,22 @@ class JobQueue:
             self._wake.clear()
 
     def _recover(self) -> None:
-        for job in self.store.list([JobState.RUNNING]):
+        for job in self.store.list([JobState.RUNNING, JobState.QUEUED]):
+            if job.state is JobState.QUEUED and not job.external_id:
+                continue  # still ours to dispatch
             executor = self.executors.get(job.executor)
             if job.executor != "local" and executor is not None and executor.attach(job):
+                continue
+            if job.state is JobState.QUEUED:
+                # Handed to a batch that is gone before it started: nothing was lost.
+                self._apply(job, Update(job.id, JobState.QUEUED, message="Queued again: "
+                                        f"its Slurm job {job.external_id} is gone"))
                 continue
             self._apply(job, Update(job.id, JobState.FAILED, error_type="ServiceRestarted",
                                     message="The service restarted while the job was "
                                             "running"))
+        for executor in self.executors.values():
+            executor.recovered()
 
     def _dispatch(self) -> None:
         settings = self.settings()
@@ -287,22 +302,27 @@ class JobQueue:
                     callback(problems)
         if problems:
             return
-        queued = self.store.list([JobState.QUEUED])
+        # Jobs with an external id were handed to a batch already.
+        queued = [j for j in self.store.list([JobState.QUEUED]) if not j.external_id]
         if not queued:
             return
         limit = int(settings.get("concurrent_jobs") or 1)
         running = self.store.list([JobState.RUNNING])
         busy = {name: sum(j.executor == name for j in running) for name in self.executors}
         limits = Limits.from_settings(settings)
+        batches: dict[str, list[Job]] = {}
         for job in queued:
             name = job.executor if job.executor in self.executors else "local"
             if name == "slurm" and slurm_available() is not None and "local" in self.executors:
                 # No Slurm here (a laptop demo): cluster variables run locally.
                 name = "local"
-            if busy.get(name, 0) >= limit:
-                continue
             executor = self.executors[name]
             job = job.copy(executor=name)
+            if executor.batches:
+                batches.setdefault(name, []).append(job)
+                continue
+            if busy.get(name, 0) >= limit:
+                continue
             try:
                 external = executor.submit(job, limits, settings)
             except Exception as exc:
@@ -312,17 +332,41 @@ class JobQueue:
                 continue
             busy[name] = busy.get(name, 0) + 1
             self._apply(job, Update(job.id, JobState.RUNNING, external_id=external))
+        for name, jobs in batches.items():
+            self._dispatch_batch(self.executors[name], jobs, limits, settings)
+
+    def _dispatch_batch(self, executor: Executor, jobs: list[Job], limits: Limits,
+                        settings: dict[str, Any]) -> None:
+        now = time.time()
+        if (now - max(j.submitted_at for j in jobs) < BATCH_SETTLE_S
+                and now - min(j.submitted_at for j in jobs) < BATCH_WAIT_MAX_S):
+            return  # more are being queued: wait for them
+        try:
+            updates = executor.submit_batch(jobs, limits, settings)
+        except Exception as exc:
+            log.exception("could not submit %d job(s) to %s", len(jobs), executor.name)
+            for job in jobs:
+                self._apply(job, Update(job.id, JobState.FAILED,
+                                        error_type="ProcessingCrashed",
+                                        message=f"Could not start the job: {exc}"))
+            return
+        by_id = {j.id: j for j in jobs}
+        for update in updates:
+            self._apply(by_id[update.job_id], update)
 
     def _apply(self, job: Job, update: Update) -> None:
         previous = job.state
         changes: dict[str, Any] = {"state": update.state}
-        if update.external_id is not None:
+        if update.state is JobState.QUEUED:
+            # Handed to a batch (an external id), or back in the queue (none).
+            changes.update(external_id=update.external_id, started_at=None)
+        elif update.external_id is not None:
             changes["external_id"] = update.external_id
         if update.message is not None:
             changes["message"] = update.message
         if update.fragment is not None:
             changes["fragment"] = update.fragment
-        now = time.time()
+        now = update.at or time.time()
         if update.state is JobState.RUNNING and job.started_at is None:
             changes["started_at"] = now
         if update.state.final:
@@ -331,7 +375,8 @@ class JobQueue:
         if update.state in (JobState.FAILED, JobState.CANCELLED) and not new.fragment:
             new = self._record_failure(new, update)
         self.store.save(new)
-        if previous is not new.state:
+        if previous is not new.state or (new.state is JobState.QUEUED
+                                         and new.external_id != job.external_id):
             self._emit(new, previous)
 
     def _record_failure(self, job: Job, update: Update) -> Job:

@@ -10,7 +10,7 @@ Protocol: JSON lines. Requests on stdin::
 
     {"op": "run", "id": 7, "db_dir": "...", "proposal": 1234, "run": 5, "data": "raw",
      "variables": [], "match": [], "cluster": null, "context_file": null,
-     "cpus": 4, "mem_bytes": 26843545600, "time_s": 7200, "env": {},
+     "cpus": 4, "mem_bytes": 26843545600, "time_s": 7200, "env": {}, "threads": null,
      "partial": "<db>/extracted_data/p1234_r5.<random>.writing.h5"}
     {"op": "cancel", "id": 7}
 
@@ -21,12 +21,15 @@ Events on stdout: ``{"event": "ready", "pid": P, "import_s": T}``,
 "message": ...}``.
 
 Limits, enforced per job: CPUs with ``sched_setaffinity`` (the least-used CPUs of
-the parent's set; also ``OMP_NUM_THREADS`` & co. for libraries that start thread
-pools later); memory by a watchdog summing the resident memory of the child's whole
-process group every 0.1 s (RSS is what a user means by memory, and RLIMIT_AS
-counts address space that numpy and thread stacks reserve but never touch); wall
-time by a deadline. A child that breaks a limit, or is cancelled, is killed with its
+the parent's set; also ``OMP_NUM_THREADS`` & co., ``threads`` if given, for libraries
+that start thread pools later); memory by a watchdog summing the resident memory of
+the child's whole process group every 0.1 s (RSS is what a user means by memory, and
+RLIMIT_AS counts address space that numpy and thread stacks reserve but never
+touch); wall time by a deadline. A child that breaks a limit, or is cancelled, is killed with its
 whole process group. End of stdin ends the parent and all its children.
+
+With ``--fork-first`` (a Slurm task's warm parent) pandas, xarray and plotly are
+imported only once the first child is forked, while it runs.
 
 The other side of the protocol: :class:`runtable.jobs.warm_client.WarmProcess`.
 """
@@ -46,14 +49,15 @@ from typing import Any
 
 #: Imported once by the warm parent. Besides the obvious ones: what loading a context
 #: and opening a run with extra_data import lazily (measured with a trivial context).
-PRELOAD = ("numpy", "numpy.ma", "h5py", "extra_data", "runtable.context",
-           "runtable.context.loader", "runtable.execute",
-           "runtable.execute.fragment", "runtable.execute.summary",
-           "runtable.execute.thumbnails", "concurrent.futures.process", "loky",
-           "multiprocessing.connection", "uuid", "runpy", "pwd",
-           # Imported by the first .xarray() or figure of a job: about 1 s each time
-           # when not preloaded (most context files use them).
-           "pandas", "xarray", "plotly.graph_objects")
+BASE = ("numpy", "numpy.ma", "h5py", "extra_data", "runtable.context",
+        "runtable.context.loader", "runtable.execute",
+        "runtable.execute.fragment", "runtable.execute.summary",
+        "runtable.execute.thumbnails", "concurrent.futures.process", "loky",
+        "multiprocessing.connection", "uuid", "runpy", "pwd")
+#: Imported by the first .xarray() or figure of a job: about 1 s each time when not
+#: preloaded (most context files use them), and about 1.5 s to preload.
+LATER = ("pandas", "xarray", "plotly.graph_objects")
+PRELOAD = BASE + LATER
 WATCH_INTERVAL_S = 0.1
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -76,8 +80,10 @@ class _Child:
 class WarmParent:
     """The fork server's state and loop (single-threaded, so forking is safe)."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: Any, later: tuple[str, ...] = ()) -> None:
         self.out = out
+        #: Imported right after the first fork, while that child runs.
+        self.later = later
         self.children: dict[int, _Child] = {}  # by pid
         self.cpu_use = dict.fromkeys(sorted(os.sched_getaffinity(0)), 0)
         self.sel = selectors.DefaultSelector()
@@ -189,6 +195,10 @@ class WarmParent:
         self.children[pid] = child
         self.sel.register(rfd, selectors.EVENT_READ, child)
         self.emit(event="started", id=child.job_id, pid=pid, cpus=cpus)
+        if self.later:
+            # The first child imports what it needs itself; the next ones find it here.
+            later, self.later = self.later, ()
+            _preload(later)
 
     def _read_child(self, child: _Child) -> None:
         try:
@@ -343,7 +353,7 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
         sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
         os.sched_setaffinity(0, cpus)
         for var in _THREAD_VARS:
-            os.environ[var] = str(len(cpus))
+            os.environ[var] = str(req.get("threads") or len(cpus))
         os.environ.update(req.get("env") or {})
         os.chdir(db_dir)
         outcome = execute_run(
@@ -365,18 +375,29 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
         os._exit(code)
 
 
-def main() -> int:
-    """Run the warm parent on stdin/stdout (see the module docstring)."""
-    out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    os.dup2(2, 1)  # stray prints (and import-time chatter) must not corrupt the protocol
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when we stop
-    start = time.perf_counter()
-    for name in PRELOAD:
+def _preload(names: tuple[str, ...]) -> None:
+    for name in names:
         try:
             __import__(name)
         except ImportError as exc:
             print(f"runtable.jobs.warm: could not preload {name}: {exc}", file=sys.stderr)
-    parent = WarmParent(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the warm parent on stdin/stdout (see the module docstring).
+
+    ``--fork-first``: import :data:`LATER` only once the first job is forked, so that
+    it starts about 1.5 s earlier (a Slurm task, which starts a warm parent for every
+    batch, wants its first run going; the local pool starts once and imports all).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    fork_first = "--fork-first" in args
+    out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # stray prints (and import-time chatter) must not corrupt the protocol
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when we stop
+    start = time.perf_counter()
+    _preload(BASE if fork_first else PRELOAD)
+    parent = WarmParent(out, later=LATER if fork_first else ())
     parent.emit(event="ready", pid=os.getpid(), import_s=round(time.perf_counter() - start, 3))
     try:
         parent.serve()

@@ -17,16 +17,32 @@ import json
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from runtable.execute.subprocess import child_env
+from runtable.execute.source import EXECUTOR_ENV, JOB_ID_ENV
 from runtable.sharing import shared_dir, shared_file
 
 #: The event the reader delivers last, once the warm parent has exited; the warm
 #: parent itself never prints it.
 EOF = "eof"
+
+
+def run_request(job_id: int, db_dir: str | Path, job: Any, *, cpus: int,
+                mem_bytes: int | None, time_s: float | None, partial: str | None,
+                threads: int | None = None, executor: str = "local") -> dict[str, Any]:
+    """The warm parent's ``run`` request for ``job`` (anything with ``proposal``,
+    ``run``, ``data``, ``variables``, ``match`` and ``cluster``, e.g. a
+    :class:`~runtable.jobs.Job`), reported back under ``job_id``; ``partial``: where it
+    writes its fragment while it runs (see :mod:`runtable.jobs.errors`); ``executor``
+    (``local`` or ``slurm``) and the job id reach the job's environment, from where
+    :func:`runtable.execute.source.job_source` records them with its values."""
+    return {"op": "run", "id": job_id, "db_dir": str(db_dir), "proposal": job.proposal,
+            "run": job.run, "data": job.data, "variables": list(job.variables),
+            "match": list(job.match), "cluster": job.cluster, "cpus": cpus,
+            "mem_bytes": mem_bytes, "time_s": time_s, "threads": threads,
+            "partial": partial, "env": {JOB_ID_ENV: str(job_id), EXECUTOR_ENV: executor}}
 
 
 class WarmProcess:
@@ -40,13 +56,18 @@ class WarmProcess:
     ``capture_stderr``, to a temporary file; either way :meth:`stderr_tail` tells
     what it printed there. Otherwise it goes where this process's stderr goes.
 
+    ``env``: its environment (default: :func:`runtable.execute.subprocess.child_env`).
+    ``fork_first``: the warm parent's ``--fork-first`` (some imports only once the
+    first job runs).
+
     It runs in a session of its own: Ctrl-C in a terminal reaches only this
     process, which decides when the warm parent stops (:meth:`close`).
     """
 
     def __init__(self, python: str, on_event: Callable[[WarmProcess, dict], None], *,
                  stderr: str | Path | None = None, capture_stderr: bool = False,
-                 name: str = "runtable-warm-reader") -> None:
+                 name: str = "runtable-warm-reader",
+                 env: Mapping[str, str] | None = None, fork_first: bool = False) -> None:
         if stderr is not None and capture_stderr:
             raise ValueError("give either a stderr file or capture_stderr, not both")
         self.python = python
@@ -66,8 +87,10 @@ class WarmProcess:
             target = self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - close()
         try:
             self._proc = subprocess.Popen(
-                [python, "-m", "runtable.jobs.warm"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=target, env=child_env(),
+                [python, "-m", "runtable.jobs.warm", *(["--fork-first"] if fork_first else [])],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=target,
+                env=dict(env) if env is not None else _child_env(),
                 start_new_session=True)
         except BaseException:
             if self._stderr_file is not None:
@@ -160,3 +183,11 @@ class WarmProcess:
         returncode = self._proc.wait()
         self._close_stdin()
         self._on_event(self, {"event": EOF, "returncode": returncode})
+
+
+def _child_env() -> dict[str, str]:
+    # Imported here: runtable.execute loads numpy and h5py, which a Slurm task's
+    # worker (it passes its own environment) does not need.
+    from runtable.execute.subprocess import child_env
+
+    return child_env()

@@ -8,11 +8,11 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from ..jobs import JobState, active_jobs
 from .edits import HTTPProblem, RunPath
-from .table import BadQuery, TableCache, parse_names, parse_runs
+from .table import BadQuery, TableCache, TableNotReady, parse_names, parse_runs
 
 router = APIRouter(prefix="/api", tags=["table"])
 
@@ -42,14 +42,17 @@ def job_states(request: Request) -> dict[str, str]:
 @router.get("/table", responses={
     200: {"description": "the table, columnar (docs/dev/table-protocol.md)",
           "content": {"application/json": {"example": _TABLE_EXAMPLE}}},
-    422: {"description": "a filter that cannot be read"}})
+    422: {"description": "a filter that cannot be read"},
+    503: {"description": "the table is being read for the first time: `progress` says "
+                         "how far (`done` of `total` runs); ask again after `Retry-After`"}})
 def get_table(
     request: Request,
     runs: Annotated[str | None, Query(description="only these rows, e.g. `3,5-7`")] = None,
     names: Annotated[str | None, Query(description="only these columns, e.g. `a,b`")] = None,
     format: Annotated[Literal["json", "binary"], Query(
-        description="`binary`: the whole table with numeric columns as float64 blocks "
-                    "(docs/dev/table-protocol.md); not with `runs`/`names`")] = "json",
+        description="`binary`: every row, numeric columns as float64 blocks "
+                    "(docs/dev/table-protocol.md); with `names`, only those columns' "
+                    "data; not with `runs`")] = "json",
     first: Annotated[int | None, Query(ge=0, description=(
         "binary only: the data of the first N columns only (`variables` lists all)"))] = None,
     skip: Annotated[int, Query(ge=0, description=(
@@ -69,24 +72,29 @@ def get_table(
     cache: TableCache = request.app.state.table
     if format != "binary" and (first is not None or skip):
         raise HTTPProblem(422, "first= and skip= are for format=binary only")
-    if format == "binary":
-        if run_set is not None or name_set is not None:
-            raise HTTPProblem(422, "format=binary sends the whole table: leave out "
-                                   "runs= and names= (or ask for format=json)")
-        # Float64 blocks barely compress and would cost seconds of gzip per answer;
-        # "identity" also tells GZipMiddleware to leave the answer alone.
-        return Response(cache.binary(jobs=job_states(request), first=first, skip=skip),
-                        media_type="application/octet-stream",
-                        headers={"Cache-Control": "no-store", "Content-Encoding": "identity"})
     accepts_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
-    body, gzipped = cache.snapshot(run_set, name_set, jobs=job_states(request),
-                                   gzip=accepts_gzip)
-    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
-    if gzipped:
-        # Compressed ahead, piece by piece (runtable.server.table); GZipMiddleware
-        # leaves an answer that has a Content-Encoding alone.
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, media_type="application/json", headers=headers)
+    try:
+        if format == "binary":
+            if run_set is not None:
+                raise HTTPProblem(422, "format=binary sends every row: leave out runs= "
+                                       "(or ask for format=json)")
+            body, gzipped = cache.binary(jobs=job_states(request), first=first, skip=skip,
+                                         names=name_set, gzip=accepts_gzip)
+            media_type = "application/octet-stream"
+            headers = {"Cache-Control": "no-store"}
+        else:
+            body, gzipped = cache.snapshot(run_set, name_set, jobs=job_states(request),
+                                           gzip=accepts_gzip)
+            media_type = "application/json"
+            headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    except TableNotReady as exc:
+        return JSONResponse(
+            {"detail": str(exc), "progress": {"done": exc.done, "total": exc.total}},
+            status_code=503, headers={"Retry-After": "1", "Cache-Control": "no-store"})
+    # Compressed ahead, piece by piece (runtable.server.table); "identity" tells
+    # GZipMiddleware to leave an answer alone, and so does a Content-Encoding.
+    headers["Content-Encoding"] = "gzip" if gzipped else "identity"
+    return Response(body, media_type=media_type, headers=headers)
 
 
 @router.get("/cell/{run}/{name}/thumbnail.png", response_class=Response, responses={

@@ -145,12 +145,7 @@ def serve(
     ``token`` defaults to ``$RUNTABLE_TOKEN``, else a new random one. The URL to open,
     token included, is printed to ``out`` (stdout) once the port is bound.
     """
-    from runtable.store.table import keep_adbc_out
-
-    # The app writes edits, and the service merges, through sqlite3: no second SQLite
-    # library may open the file in this process (the table's fast reader's).
-    with keep_adbc_out():
-        return _serve(Path(db_dir), host, port, token, service, out or sys.stdout)
+    return _serve(Path(db_dir), host, port, token, service, out or sys.stdout)
 
 
 def _serve(db_dir: Path, host: str, port: int, token: str | None,
@@ -162,37 +157,83 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
 
     token = token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
     check_token(token)
+    upgrade = False
+    if service is not None:
+        from ..store import FolderBusy, current_writer
+
+        holder = current_writer(db_dir)
+        if holder is not None:  # (before printing or advertising anything)
+            raise FolderBusy(Path(db_dir).absolute(), holder, "runtable serve")
+        upgrade = _needs_upgrade(db_dir)
     bus = EventBus()
+    # The first start on a folder the reference made upgrades it (WAL, the change log,
+    # an index: seconds), so there the service is started by the table's warm-up
+    # thread once the port answers, and the table is read after it; until then notify
+    # and processing answer 503, the table its progress, and the folder's discovery
+    # file is written once the service (the folder's writer) runs. Otherwise the
+    # service is running when the URL is printed.
     app = create_app(db_dir, token, bus=bus,
-                     notify=service.notify if service is not None else _log_notify,
-                     control=service)
+                     notify=_log_notify if service is None else None, warm_up=False)
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     base = public_url(host, bound_port)
     # The access log would write every URL, including `?token=`, to the terminal.
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    try:
-        with _stop_on_signals():
+    failure: list[BaseException] = []
+    start_ended = threading.Event()
+    discovery = contextlib.ExitStack()
+
+    def start_service() -> None:
+        try:
             if service is not None:
                 service.url = base  # named to a second server refused on this folder
                 service.start(bus)
-            with advertised(db_dir, base, token) as info_file:
-                print(f"Serving {db_dir} -- open this URL in a browser:\n"
-                      f"    {base}/?token={token}", file=out, flush=True)
-                if info_file is None:
-                    print(f"(could not write {db_dir}/.runtable-server.json: `runtable "
-                          "notify` and `runtable events` need --url and --token)",
-                          file=out, flush=True)
-                server.run(sockets=[sock])
+                app.state.notify, app.state.control = service.notify, service
+            if discovery.enter_context(advertised(db_dir, base, token)) is None:
+                print(f"(could not write {db_dir}/.runtable-server.json: `runtable "
+                      "notify` and `runtable events` need --url and --token)",
+                      file=out, flush=True)
+        except BaseException as exc:
+            failure.append(exc)
+            server.should_exit = True
+            raise
+        finally:
+            start_ended.set()
+
+    try:
+        with _stop_on_signals():
+            if upgrade:
+                app.state.table.warm_up(before=start_service)
+            else:
+                start_service()
+                app.state.table.warm_up()
+            print(f"Serving {db_dir} -- open this URL in a browser:\n"
+                  f"    {base}/?token={token}", file=out, flush=True)
+            server.run(sockets=[sock])
     except _StopServing:
         pass
     finally:
         sock.close()
+        start_ended.wait()  # (a service still starting is not stopped under its feet)
+        discovery.close()
         if service is not None:
             service.stop()
+    if failure:
+        raise failure[0]
     print("Stopped.", file=out, flush=True)
     return 0
+
+
+def _needs_upgrade(db_dir: str | os.PathLike[str]) -> bool:
+    """Whether the service's start will upgrade the folder (read-only look)."""
+    from ..store import StoreError, open_db, schema
+
+    try:
+        with open_db(db_dir, readonly=True) as db:
+            return schema.needs_upgrade(db.conn)
+    except StoreError:
+        return True  # (an older format: the writable open upgrades it, or says why not)
 
 
 class _StopServing(Exception):

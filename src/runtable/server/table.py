@@ -36,15 +36,16 @@ import re
 import sqlite3
 import struct
 import threading
+import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..store import table as st
-from ..store.columns import AFTER_ATTR
+from ..store.columns import AFTER_ATTR, RUN_FIELDS
 from ..store.columns import column_order as ordered_names
 from ..store.fragments import FAILED_ATTR
 from .access import FolderAccess
@@ -193,6 +194,52 @@ def trendline_points(blob: bytes) -> list[float | None]:
     return out
 
 
+def trendline_points_many(blobs: Sequence[bytes]) -> list[list[float | None] | np.ndarray]:
+    """:func:`trendline_points` of many blobs: those of one array layout (a column's
+    usually share it) at once, with the same numbers, as float64 arrays (NaN: null)
+    that the JSON encoding turns into lists (and the binary form into float32)."""
+    out: list[list[float | None] | np.ndarray | None] = [None] * len(blobs)
+    groups: dict[tuple[np.dtype, tuple[int, ...], bool, int, int], list[int]] = {}
+    for i, blob in enumerate(blobs):
+        parts = _npy_parts(blob)
+        if parts is None or parts[0].hasobject or parts[0].kind not in "iufb" or (
+                len(blob) < parts[3] + parts[0].itemsize * math.prod(parts[1])):
+            out[i] = trendline_points(blob)
+        else:
+            groups.setdefault((*parts, len(blob)), []).append(i)
+    for (dtype, shape, fortran, offset, length), members in groups.items():
+        count = math.prod(shape)
+        # (Blobs of one layout and length: one buffer, the headers cut off.)
+        raw = np.frombuffer(b"".join([blobs[i] for i in members]), np.uint8).reshape(
+            len(members), length)[:, offset:offset + count * dtype.itemsize]
+        raw = np.ascontiguousarray(raw).view(dtype).reshape(len(members), count)
+        if fortran:  # (column-major: each array is the transpose of its reversed shape)
+            arrays = raw.reshape((len(members), *shape[::-1])).transpose(
+                0, *range(len(shape), 0, -1))
+        else:
+            arrays = raw.reshape((len(members), *shape))
+        if len(shape) == 2 and shape[0] == 2:
+            y = arrays[:, 1].astype(np.float64)
+        else:
+            y = arrays.reshape(len(members), -1).astype(np.float64)
+        if y.shape[1] > MAX_POINTS:
+            y = y[:, np.linspace(0, y.shape[1] - 1, MAX_POINTS).round().astype(np.intp)]
+        finite = np.isfinite(y)
+        top = np.where(finite, np.abs(y), 0).max(axis=1, initial=0)
+        magnitude = np.floor(np.log10(np.where(top > 0, top, 1)))
+        digits = (POINT_DIGITS - 1 - magnitude).astype(np.int64)
+        # np.round(y, d) row by row: rint(y * 10**d) / 10**d, or for d < 0
+        # rint(y / 10**-d) * 10**-d.
+        scale = 10.0 ** np.abs(digits)[:, None]
+        with np.errstate(invalid="ignore", over="ignore"):
+            y = np.where(digits[:, None] >= 0, np.rint(y * scale) / scale,
+                         np.rint(y / scale) * scale)
+        y[~finite] = np.nan
+        for i, line in zip(members, y, strict=True):
+            out[i] = line
+    return out  # type: ignore[return-value]
+
+
 def array_label(blob: bytes) -> str:
     """``"float64: (3, 4)"`` from the start of a ``.npy`` blob (its header)."""
     parts = _npy_parts(blob)
@@ -201,12 +248,15 @@ def array_label(blob: bytes) -> str:
 
 def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
                 provenance: str | None, max_diff: float | None, blob: bytes | None = None,
-                boolean: bool = False) -> tuple[Any, dict[str, Any] | None]:
+                boolean: bool = False,
+                points: list[float | None] | np.ndarray | None = None
+                ) -> tuple[Any, dict[str, Any] | None]:
     """One cell -> (``values[row]``, ``cells[row]`` or None).
 
     ``kind`` is a :mod:`runtable.store.table` ``KIND_*`` code; ``value`` the column's
     value (numbers, strings, complex); ``blob`` the trendline's ``.npy`` bytes or the
-    start of an array's; ``boolean``: the column holds booleans (SQLite stores 0/1).
+    start of an array's (or ``points``, a trendline's :func:`trendline_points` made
+    already); ``boolean``: the column holds booleans (SQLite stores 0/1).
     """
     attrs = attrs if isinstance(attrs, dict) else {}
     extra: dict[str, Any] = {}
@@ -228,7 +278,9 @@ def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
     elif kind == st.KIND_IMAGE:
         extra["kind"] = "image"
     elif kind == st.KIND_TRENDLINE:
-        extra.update(kind="trendline", points=trendline_points(blob) if blob else [])
+        if points is None:
+            points = trendline_points(blob) if blob else []
+        extra.update(kind="trendline", points=points)
     elif kind == st.KIND_ARRAY:
         out = array_label(blob) if blob else "array"
         extra["kind"] = "array"
@@ -265,7 +317,19 @@ def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
 
 # -- columns ---------------------------------------------------------------------------
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False,
+                      default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    """Trendline points kept as arrays (see :func:`trendline_points_many`): a list, NaN
+    as null."""
+    if isinstance(value, np.ndarray):
+        out = value.tolist()
+        for i in np.flatnonzero(~np.isfinite(value)).tolist():
+            out[i] = None
+        return out
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 #: Rows per piece of cached JSON text: one changed cell re-encodes only its piece.
@@ -273,32 +337,63 @@ CHUNK_ROWS = 512
 
 
 class EncodedColumn:
-    """One column's encoded cells for every row of the cache, and its JSON text."""
+    """One column's encoded cells for every row of the cache, and its JSON text.
 
-    def __init__(self, values: list[Any], cells: dict[int, dict[str, Any]] | None = None,
-                 units: str | None = None, f64: np.ndarray | None = None) -> None:
-        self.values = values
+    A column of numbers keeps them as float64 only (what the binary form sends); its
+    list of values for JSON is made from the store's array the first time JSON is
+    asked for (``source``), so that a table loaded by the grid costs no Python object
+    per number.
+    """
+
+    def __init__(self, values: list[Any] | None, cells: dict[int, dict[str, Any]] | None = None,
+                 units: str | None = None, f64: np.ndarray | None = None,
+                 source: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self._values = values
+        #: (the store's values, which of them are shown) while ``_values`` is not made.
+        self._source = source
+        self._overrides: dict[int, Any] = {}
+        self._n = len(values) if values is not None else len(source[0]) if source else 0
         self.cells: dict[int, dict[str, Any]] = cells if cells is not None else {}
         #: The column's units (None: none); cells carry ``units`` only where theirs differ.
         self.units = units
-        self._chunks: list[bytes | None] = [None] * _n_chunks(len(values))
+        self._chunks: list[bytes | None] = [None] * _n_chunks(self._n)
         self._cells_json: bytes | None = None
         self._binary_cells: tuple[bytes, bytes] | None = None
         #: ``values`` as float64 (null -> NaN) while every value is a finite number
         #: that a double holds exactly; None otherwise (the column is sent as JSON).
         self.f64 = f64
         self._f64_bytes: bytes | None = None
+        self._f64_gz: bytes | None = None
+        self._points_gz: tuple[bytes, bytes] | None = None
 
     @classmethod
     def empty(cls, n_rows: int, units: str | None = None) -> EncodedColumn:
         """A column of ``n_rows`` empty cells."""
         return cls([None] * n_rows, None, units)
 
+    @property
+    def values(self) -> list[Any]:
+        """One JSON value per row."""
+        if self._values is None:
+            assert self._source is not None
+            array, shown = self._source
+            out = array.tolist()
+            for i in np.flatnonzero(~shown).tolist():
+                out[i] = None
+            out.extend([None] * (self._n - len(out)))
+            for row, value in self._overrides.items():
+                out[row] = value
+            self._values, self._source, self._overrides = out, None, {}
+        return self._values
+
     def set(self, row: int, out: Any, extra: dict[str, Any] | None) -> None:
         """Store the encoded cell of ``row``."""
         if extra is not None and self.units is not None and extra.get("units") == self.units:
             extra = {k: v for k, v in extra.items() if k != "units"} or None
-        self.values[row] = out
+        if self._values is None:
+            self._overrides[row] = out
+        else:
+            self._values[row] = out
         if self.f64 is not None:
             self._f64_bytes = None
             if out is None:
@@ -317,15 +412,17 @@ class EncodedColumn:
 
     def grow(self, n_rows: int) -> None:
         """Add empty rows at the end, up to ``n_rows``."""
-        if n_rows > len(self.values):
-            first = len(self.values) // CHUNK_ROWS
-            self.values.extend([None] * (n_rows - len(self.values)))
+        if n_rows > self._n:
+            first = self._n // CHUNK_ROWS
+            if self._values is not None:
+                self._values.extend([None] * (n_rows - self._n))
             self._chunks.extend([None] * (_n_chunks(n_rows) - len(self._chunks)))
             self._chunks[first] = None
             if self.f64 is not None:
                 self.f64 = np.concatenate(
                     [self.f64, np.full(n_rows - len(self.f64), math.nan)])
                 self._f64_bytes = None
+            self._n = n_rows
 
     def f64_bytes(self) -> bytes | None:
         """The values as little-endian float64 (NaN: null), or None if not numeric."""
@@ -333,7 +430,22 @@ class EncodedColumn:
             return None
         if self._f64_bytes is None:
             self._f64_bytes = self.f64.astype("<f8", copy=False).tobytes()
+            self._f64_gz = None
         return self._f64_bytes
+
+    def f64_deflated(self) -> bytes | None:
+        """:meth:`f64_bytes` as a piece of a deflate stream (see :func:`_deflate`)."""
+        raw = self.f64_bytes()
+        if raw is not None and self._f64_gz is None:
+            self._f64_gz = _deflate(raw, BINARY_LEVEL)
+        return self._f64_gz if raw is not None else None
+
+    def points_deflated(self) -> bytes:
+        """The trendline points of :meth:`binary_cells` as a piece of a deflate stream."""
+        points = self.binary_cells()[1]
+        if self._points_gz is None or self._points_gz[0] is not points:
+            self._points_gz = (points, _deflate(points, BINARY_LEVEL))
+        return self._points_gz[1]
 
     def binary_cells(self) -> tuple[bytes, bytes]:
         """``{...}``: the cells for the binary form, where a trendline's ``points`` is
@@ -342,16 +454,20 @@ class EncodedColumn:
         bits suffice, and thousands of little number lists cost no JSON parsing."""
         if self._binary_cells is None:
             cells: dict[str, dict[str, Any]] = {}
-            points: list[float | None] = []
+            lines: list[np.ndarray] = []
+            n_points = 0
             for row in sorted(self.cells):
                 extra = self.cells[row]
                 if "points" in extra:
                     line = extra["points"]
+                    if not isinstance(line, np.ndarray):
+                        line = np.array([math.nan if p is None else p for p in line])
                     extra = {k: v for k, v in extra.items() if k != "points"}
-                    extra["pts"] = [len(points), len(line)]
-                    points.extend(line)
+                    extra["pts"] = [n_points, len(line)]
+                    lines.append(line)
+                    n_points += len(line)
                 cells[str(row)] = extra
-            block = np.array([math.nan if p is None else p for p in points], dtype="<f4")
+            block = np.concatenate(lines).astype("<f4") if lines else np.zeros(0, "<f4")
             self._binary_cells = (_dumps(cells).encode(), block.tobytes())
         return self._binary_cells
 
@@ -481,17 +597,33 @@ def _blobs(conn: sqlite3.Connection, name: str, keys: list[tuple[int, int]] | No
     return out
 
 
+#: How long a whole-table request waits for the first read before it is told the
+#: progress instead.
+READY_WAIT_S = 1.0
+
+
+class TableNotReady(Exception):
+    """The table is being read for the first time (of a folder without a copy: every
+    cell of SQLite). ``done`` of ``total`` runs are read."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"Reading the table for the first time: {done} of {total} runs")
+        self.done, self.total = done, total
+
+
 class TableCache:
     """The encoded table of one folder, kept in server memory and up to date.
 
-    :meth:`snapshot` answers ``GET /api/table``: it first brings the store's columnar
-    table up to date (:meth:`runtable.store.table.TableColumns.refresh` reads only the
-    runs changed since), re-encodes only the changed cells, and serves filtered
-    requests from memory. Thread-safe: one lock around refresh and encoding.
+    :meth:`snapshot` and :meth:`binary` answer ``GET /api/table``: they first bring
+    the store's columnar table up to date (:meth:`runtable.store.table.TableColumns.refresh`
+    reads only the runs changed since), re-encode only the changed cells, and serve
+    filtered requests from memory. A column is encoded the first time it is asked
+    for. Thread-safe: one lock around refresh and encoding.
 
-    The full snapshot is also kept gzip-compressed, one deflate piece per column
+    The full JSON snapshot is also kept gzip-compressed, one deflate piece per column
     (:class:`_Gzipped`), so an unchanged table costs no compression and a changed
-    cell costs compressing its column again.
+    cell costs compressing its column again; the binary form's numbers are kept
+    deflated beside them where that makes them smaller.
     """
 
     def __init__(self, folder: FolderAccess, bus: EventBus) -> None:
@@ -507,24 +639,50 @@ class TableCache:
         #: (name, has a leading comma) -> the column's key in the snapshot.
         self._keys_json: dict[tuple[str, bool], bytes] = {}
         self._gzip = _Gzipped()
+        self._head_gz: tuple[bytes, bytes] | None = None
+        self._rows_head = b""
         self._warm_up_thread: threading.Thread | None = None
+        #: (runs read, runs) while the first read runs in the background.
+        self.progress: tuple[int, int] | None = None
 
-    def warm_up(self) -> threading.Thread:
-        """Read and encode the table in a background thread, so that the first browser
-        does not wait for it (requests meanwhile wait for the lock, then are quick)."""
+    def warm_up(self, before: Callable[[], object] | None = None) -> threading.Thread:
+        """Read the table in a background thread, so that the first browser does not
+        wait for it; meanwhile whole-table answers raise :class:`TableNotReady` with
+        the progress (a folder without a copy has every cell read once, and the copy
+        made). The thread calls *before* first (``runtable serve`` starts the service
+        there, which upgrades a folder the reference made: the read must not hold a
+        lock the upgrade waits for)."""
 
         def run() -> None:
             try:
+                if before is not None:
+                    before()
+            except BaseException:  # (reported by whoever gave it)
+                self.progress = None
+                return
+            try:
                 with self._lock:
                     self._refresh()
-                    self._gzip.body(self._pieces(), b"}}")
             except Exception:  # e.g. the app closed meanwhile: the next request retries
                 log.warning("Could not prepare the table in advance", exc_info=True)
+            finally:
+                self.progress = None
 
+        self.progress = (0, 0)
         thread = threading.Thread(target=run, name="runtable-table-warm-up", daemon=True)
         thread.start()
         self._warm_up_thread = thread
         return thread
+
+    def _check_ready(self) -> None:
+        thread = self._warm_up_thread
+        if thread is not None and self._table is None:
+            # (A folder with a copy is read in a moment: only a first read of one
+            # without takes long.)
+            thread.join(READY_WAIT_S)
+            progress = self.progress
+            if progress is not None and self._table is None:
+                raise TableNotReady(*progress)
 
     def wait_for_warm_up(self) -> None:
         """Return once the background read (if any) has ended: closing the folder's
@@ -548,6 +706,7 @@ class TableCache:
             # without bringing the whole cache up to date (that waits for the next
             # full snapshot).
             return self._read_rows(runs, names)[:-2] + tail, False
+        self._check_ready()
         with self._lock:
             self._refresh()
             rows = self._rows(None)
@@ -559,9 +718,12 @@ class TableCache:
         return b"".join(pieces) + tail, False
 
     def binary(self, jobs: dict[str, str] | None = None, first: int | None = None,
-               skip: int = 0) -> bytes:
-        """The full table in the binary form (``GET /api/table?format=binary``): the
-        JSON snapshot with numeric columns as ``{"f64": k}``, then their float64 blocks.
+               skip: int = 0, names: set[str] | None = None, gzip: bool = False
+               ) -> tuple[bytes, bool]:
+        """The table in the binary form (``GET /api/table?format=binary``): the JSON
+        snapshot with numeric columns as ``{"f64": k}``, then their float64 blocks; and
+        whether it is gzip-compressed (when *gzip*: the blocks that shrink are sent
+        deflated, kept so; the others as they are).
 
         Layout: ``RTB1``, the JSON's length (uint32 little-endian), the JSON (UTF-8),
         zeros up to a multiple of 8 bytes, then block ``k`` of every binary column at
@@ -570,28 +732,43 @@ class TableCache:
         blocks, the trendline points (float32): a column's ``"pts": base`` and a cell's
         ``"pts": [start, count]`` are ``count`` points at ``base + start``.
 
-        ``first`` / ``skip``: only the data of the first ``first`` columns / of the
-        columns after the first ``skip`` (``variables`` still lists every column), so
-        that the grid can show the columns on screen before the rest have arrived.
+        ``first`` / ``skip`` / ``names``: only the data of the first ``first`` columns
+        / of the columns after the first ``skip`` / of the columns ``names``
+        (``variables`` still lists every column), so that the grid can show the
+        columns on screen before the rest have arrived, and fetch a column when it is
+        first needed.
         """
         seq = self.bus.last_seq
+        self._check_ready()
+        self._encode_ahead(names, first, skip)
         with self._lock:
             self._refresh()
             if len(self._rows(None)) != len(self._keys):
                 # Rows of other proposals in the folder: the JSON subset (rare).
-                body = self._encode_subset(self._rows(None), None)[:-2]
+                body = self._encode_subset(self._rows(None), names)[:-2]
                 head = body + f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode()
-                return _binary_frame(head, [])
+                return _binary_frame(head, []), False
             if self._head is None:
                 self._head = (_dumps(self._header(None, self._order))[:-1]
                               + ',"columns":{').encode()
-            parts = [self._head]
-            blocks: list[bytes] = []
-            points: list[bytes] = []
+                self._head_gz = None
+                table = self._table
+                assert table is not None
+                # Columns asked for by name come with what places their rows only.
+                self._rows_head = (_dumps({
+                    "proposal": self.folder.proposal, "db_id": table.db_id,
+                    "bus": self.bus.id, "runs": table.run.tolist()})[:-1]
+                    + ',"columns":{').encode()
+            parts: list[bytes] = []
+            blocks: list[tuple[bytes, bytes | None]] = []
+            points: list[tuple[bytes, bytes | None]] = []
             n_points = 0
-            end = None if first is None else skip + first
-            for i, info in enumerate(self._order[skip:end]):
-                column = self._columns[info.name]
+            if names is not None:
+                selected = [c for c in self._order if c.name in names]
+            else:
+                selected = self._order[skip:None if first is None else skip + first]
+            for i, info in enumerate(selected):
+                column = self._column(info)
                 parts.append(((',"' if i else '"') + _dumps(info.name)[1:] + ":").encode())
                 block = column.f64_bytes()
                 cells, line_points = column.binary_cells()
@@ -601,14 +778,46 @@ class TableCache:
                     parts.append(b"]")
                 else:
                     parts.append(b'{"f64":%d' % len(blocks))
-                    blocks.append(block)
+                    blocks.append((block, column.f64_deflated() if gzip else None))
                 if line_points:
                     parts.append(b',"pts":%d' % n_points)
-                    points.append(line_points)
+                    points.append((line_points, column.points_deflated() if gzip else None))
                     n_points += len(line_points) // 4
                 parts.extend((b',"cells":', cells, b"}"))
             parts.append(f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode())
-            return _binary_frame(b"".join(parts), blocks + points)
+            head, rest = self._head if names is None else self._rows_head, b"".join(parts)
+            if not gzip:
+                return _binary_frame(head + rest, [b for b, _ in blocks + points]), False
+            if self._head_gz is None or self._head_gz[0] is not head:
+                self._head_gz = (head, _deflate(head, BINARY_LEVEL))
+            head_gz = self._head_gz[1]
+        size = len(head) + len(rest)
+        pad = b"\0" * (-(8 + size) % 8)
+        pieces = [(b"RTB1" + struct.pack("<I", size), None), (head, head_gz),
+                  (rest + pad, None), *blocks, *points]
+        return _gzip_join(pieces), True
+
+    def _encode_ahead(self, names: set[str] | None, first: int | None, skip: int) -> None:
+        """Encode the columns an answer needs that are not yet, one at a time, each
+        under the lock: a request for a column just scrolled to gets the lock between
+        two of another request's many (the answer is then made under the lock at once,
+        from what is encoded, brought up to date)."""
+        with self._lock:
+            self._refresh()
+            if names is not None:
+                wanted = [c.name for c in self._order if c.name in names]
+            else:
+                wanted = [c.name for c in self._order[skip:None if first is None
+                                                       else skip + first]]
+            missing = [name for name in wanted if name not in self._columns]
+        if len(missing) < 2:
+            return
+        for name in missing:
+            time.sleep(0)  # (lets a thread waiting for the lock run)
+            with self._lock:
+                info = next((c for c in self._order if c.name == name), None)
+                if info is not None and self._table is not None:
+                    self._column(info)
 
     def _rows(self, runs: set[int] | None) -> list[int]:
         proposal = self.folder.proposal
@@ -626,8 +835,10 @@ class TableCache:
         order = column_order(part.variables.values(), part.columns)
         if names is not None:
             order = [c for c in order if c.name in names]
-        with self._lock:  # the column units the cache found over all rows
-            known = {c.name: c.units for c in self._order}
+        # The column units the cache found over all rows (read without its lock, which
+        # a first read of the whole table may hold for long; the list is replaced, not
+        # changed).
+        known = {c.name: c.units for c in self._order}
         keys = list(zip(part.proposal.tolist(), part.run.tolist(), strict=True))
         rows = keep.tolist()
         columns = {}
@@ -686,20 +897,50 @@ class TableCache:
                 key = ((',"' if i else '"') + _dumps(info.name)[1:] + ':{"values":[').encode()
                 self._keys_json[info.name, bool(i)] = key
             pieces.append(key)
-            pieces.extend(self._columns[info.name].pieces())
+            pieces.extend(self._column(info).pieces())
         return pieces
 
     def _encode_subset(self, rows: list[int], names: set[str] | None) -> bytes:
         order = [c for c in self._order if names is None or c.name in names]
         head = self._header(rows, order)
-        head["columns"] = {c.name: self._columns[c.name].subset(rows) for c in order}
+        head["columns"] = {c.name: self._column(c).subset(rows) for c in order}
         return _dumps(head).encode()
 
     # -- keeping up to date -----------------------------------------------------------
+    def _column(self, info: ColumnInfo) -> EncodedColumn:
+        """The encoded column of *info* (encoded now if it wasn't yet)."""
+        column = self._columns.get(info.name)
+        if column is None:
+            assert self._table is not None
+            column = self._columns[info.name] = _encode_table_column(
+                self._table, self._keys, info.name, info.type, self.folder.reader().conn,
+                info.units, find_units=False)
+        return column
+
+    def _load(self) -> st.TableColumns:
+        """The whole table: through the folder's copy, else (the first time a folder is
+        served) read once and a copy made, with progress."""
+        from ..store.tablecopy import own_copy_dir
+
+        db = self.folder.reader()
+
+        def progress(done: int, total: int) -> None:
+            self.progress = (done, total)
+
+        own = own_copy_dir(db.db_path)
+        started = time.monotonic()
+        table = st.read_table(db, copy=own if own is not None else True, build=True,
+                              progress=progress)
+        if self.progress is not None and self.progress[1]:
+            log.info("Read the table of %s for the first time (%d runs) in %.1f s, and "
+                     "kept its copy", self.folder.db_dir, self.progress[1],
+                     time.monotonic() - started)
+        return table
+
     def _refresh(self) -> None:
         db = self.folder.reader()
         if self._table is None:
-            self._table = st.read_table(db)
+            self._table = self._load()
             self._rebuild()
             return
         changes = self._table.refresh(db)
@@ -717,46 +958,40 @@ class TableCache:
             col.grow(n)
         rows = sorted(set(changes.rows.tolist()))
         columns = self._table.columns
-        if changes.variables_changed or set(columns) - set(self._columns) or \
-                set(self._columns) - set(columns) - {"comment"}:
-            self._order = column_order(self._table.variables.values(), columns)
-            for info in self._order:
-                if info.name in self._columns:
-                    info.units = self._columns[info.name].units
+        if changes.variables_changed or {c.name for c in self._order} != (
+                set(columns) - RUN_FIELDS):
+            self._set_order()
         types = {c.name: c.type for c in self._order}
         for name in changes.names:
             if name == "comment":
                 self._encode_rows(self._comment, columns.get(name), rows, name, None)
-            elif name not in types:
-                self._columns.pop(name, None)
-            elif name not in self._columns:
-                self._columns[name] = self._encode_column(name, types[name])
-            else:
+            elif name in self._columns:  # (others are encoded when first asked for)
                 self._encode_rows(self._columns[name], columns.get(name), rows, name,
-                                  types[name])
-        for info in self._order:  # new columns without cells (e.g. a new user variable)
-            if info.name not in self._columns:
-                self._columns[info.name] = self._encode_column(info.name, info.type)
+                                  types.get(name))
         for name in set(self._columns) - set(types):
             del self._columns[name]
+
+    def _set_order(self) -> None:
+        """The columns' order and descriptions, from the table. A column the cache knows
+        keeps its units, even None: its clients know no other, so cells with other
+        units carry them."""
+        assert self._table is not None
+        known = {c.name: c.units for c in self._order}
+        self._order = column_order(self._table.variables.values(), self._table.columns)
+        for info in self._order:
+            info.units = known[info.name] if info.name in known else column_units(
+                self._table, info.name)
 
     def _rebuild(self) -> None:
         table = self._table
         assert table is not None
         self._keys = list(zip(table.proposal.tolist(), table.run.tolist(), strict=True))
-        self._order = column_order(table.variables.values(), table.columns)
-        self._comment = self._encode_column("comment", None)
-        self._columns = {c.name: self._encode_column(c.name, c.type) for c in self._order}
+        self._order = []
+        self._set_order()
+        self._comment = _encode_table_column(table, self._keys, "comment", None,
+                                             self.folder.reader().conn)
+        self._columns = {}
         self._head = None
-
-    def _encode_column(self, name: str, vtype: str | None) -> EncodedColumn:
-        assert self._table is not None
-        encoded = _encode_table_column(self._table, self._keys, name, vtype,
-                                       self.folder.reader().conn)
-        for info in self._order:
-            if info.name == name:
-                info.units = encoded.units
-        return encoded
 
     def _encode_rows(self, encoded: EncodedColumn, column: st.Column | None,
                      rows: Sequence[int], name: str, vtype: str | None) -> None:
@@ -779,40 +1014,81 @@ def _encode_table_column(table: st.TableColumns, keys: list[tuple[int, int]], na
     Cells whose units differ from the column's carry their own."""
     n = len(keys)
     column = table.columns.get(name)
-    meta = table.variables.get(name)
     if units is None and find_units:
-        units = meta.units if meta is not None else None
-    if units is None and find_units and column is not None and column.attributes:
-        # The first units found (cells of one variable share them in practice).
-        for attrs in column.attributes.values():
-            if isinstance(attrs, dict) and attrs.get("units"):
-                units = str(attrs["units"])
-                break
+        units = column_units(table, name)
     if column is None:
         return EncodedColumn.empty(n, units)
     kinds, values = column.kind, column.values
     is_value = kinds == st.KIND_VALUE
-    out = values.tolist()
-    for i in np.flatnonzero(~is_value).tolist():
-        out[i] = None
-    if values.dtype.kind == "f":
-        for i in np.flatnonzero(is_value & ~np.isfinite(values)).tolist():
-            out[i] = _json_number(out[i])
-    elif values.dtype == object or vtype == "boolean":
-        for i in np.flatnonzero(is_value).tolist():
-            out[i] = _plain(out[i], vtype == "boolean")
     f64 = None if vtype == "boolean" else _numeric_copy(values, is_value)
-    encoded = EncodedColumn(out, None, units, f64)
+    if f64 is not None:
+        # Numbers: their JSON list only when asked for (see EncodedColumn).
+        encoded = EncodedColumn(None, None, units, f64, source=(values, is_value))
+    else:
+        out = values.tolist()
+        for i in np.flatnonzero(~is_value).tolist():
+            out[i] = None
+        if values.dtype.kind == "f":
+            for i in np.flatnonzero(is_value & ~np.isfinite(values)).tolist():
+                out[i] = _json_number(out[i])
+        elif values.dtype == object or vtype == "boolean":
+            for i in np.flatnonzero(is_value).tolist():
+                out[i] = _plain(out[i], vtype == "boolean")
+        encoded = EncodedColumn(out, None, units, None)
     # Cells that need more than a value go through encode_cell one by one.
     special = set(np.flatnonzero(~is_value & (kinds != st.KIND_MISSING)
                                  & (kinds != st.KIND_NONE)).tolist())
-    special.update(column.attributes)
+    # Attributes that change nothing (units the column's own, as on every cell of a
+    # variable with units) need no cell of their own; cells share their dicts.
+    matters: dict[int, bool] = {}
+    for row, attrs in column.attributes.items():
+        key = id(attrs)
+        if key not in matters:
+            matters[key] = _attributes_matter(attrs, encoded.units)
+        if matters[key]:
+            special.add(row)
     special.update(column.provenance)
     if column.max_diff is not None:
         with np.errstate(invalid="ignore"):
             special.update(np.flatnonzero(column.max_diff > MAX_DIFF_THRESHOLD).tolist())
+    # Thumbnails with nothing else to them (every cell of an image column) share one
+    # description instead of going through the cell encoder one by one.
+    images = np.flatnonzero(kinds == st.KIND_IMAGE)
+    if len(images):
+        plain = [r for r in images.tolist() if r not in special or (
+            r not in column.provenance and not matters.get(id(column.attributes.get(r)), False)
+            and (column.max_diff is None or not column.max_diff[r] > MAX_DIFF_THRESHOLD))]
+        encoded.cells.update(dict.fromkeys(plain, _IMAGE_CELL))
+        special.difference_update(plain)
     _encode_rows(encoded, column, sorted(special), name, vtype, keys, conn, all_rows=whole)
     return encoded
+
+
+#: The description of a thumbnail cell (shared: cell descriptions are never changed).
+_IMAGE_CELL: dict[str, Any] = {"kind": "image"}
+
+
+def _attributes_matter(attrs: Any, units: str | None) -> bool:
+    """Whether a cell's attributes show (see :func:`encode_cell`) in a column of *units*."""
+    if not isinstance(attrs, dict):
+        return False
+    cell_units = attrs.get("units")
+    return bool(attrs.get("bold")) or attrs.get("background") is not None or (
+        bool(cell_units) and str(cell_units) != units) or isinstance(
+        attrs.get(FAILED_ATTR), dict)
+
+
+def column_units(table: st.TableColumns, name: str) -> str | None:
+    """A column's units: its variable's, else the first a cell of it has (cells of one
+    variable share them in practice)."""
+    meta = table.variables.get(name)
+    if meta is not None and meta.units is not None:
+        return meta.units
+    column = table.columns.get(name)
+    for attrs in (column.attributes.values() if column is not None else ()):
+        if isinstance(attrs, dict) and attrs.get("units"):
+            return str(attrs["units"])
+    return None
 
 
 def _encode_rows(encoded: EncodedColumn, column: st.Column | None, rows: Sequence[int],
@@ -827,6 +1103,10 @@ def _encode_rows(encoded: EncodedColumn, column: st.Column | None, rows: Sequenc
     blobs: dict[tuple[int, int], bytes] = {}
     if need_blobs:
         blobs = _blobs(conn, name, None if all_rows else [keys[r] for r in need_blobs])
+    # A column's trendlines at once (one numpy operation per array layout).
+    lines = [r for r in need_blobs if kinds[r] == st.KIND_TRENDLINE and keys[r] in blobs]
+    points = dict(zip(lines, trendline_points_many([blobs[keys[r]] for r in lines]),
+                      strict=True))
     boolean = vtype == "boolean"
     values, diffs = column.values, column.max_diff
     for row in rows:
@@ -836,7 +1116,8 @@ def _encode_rows(encoded: EncodedColumn, column: st.Column | None, rows: Sequenc
         diff = None if diffs is None or diffs[row] != diffs[row] else float(diffs[row])
         out, extra = encode_cell(
             int(kinds[row]), value, column.attributes.get(row),
-            column.provenance.get(row), diff, blobs.get(keys[row]), boolean)
+            column.provenance.get(row), diff, blobs.get(keys[row]), boolean,
+            points.get(row))
         encoded.set(row, out, extra)
 
 
@@ -857,6 +1138,36 @@ def _times(values: np.ndarray) -> list[float | None]:
 
 # -- gzip, piece by piece ------------------------------------------------------------------
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no mtime, OS unknown
+#: Deflate level of the binary form's numbers: they shrink little, so the fast end.
+BINARY_LEVEL = 1
+#: Bytes of a piece deflated to see whether deflating it pays.
+_PROBE = 1 << 15
+
+
+def _deflate(piece: bytes, level: int) -> bytes:
+    """*piece* as a raw deflate stream ending with a sync flush, so that such pieces
+    can be joined into one stream; stored rather than compressed when a sample of it
+    would not shrink by a tenth (float64 of measured data barely does)."""
+    if len(piece) > _PROBE:
+        probe = zlib.compressobj(level, zlib.DEFLATED, -15)
+        if len(probe.compress(piece[:_PROBE]) + probe.flush()) > 0.9 * _PROBE:
+            level = 0
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+def _gzip_join(pieces: list[tuple[bytes, bytes | None]]) -> bytes:
+    """A gzip file of the pieces' raw bytes one after the other, each piece given with
+    its :func:`_deflate` form when it has one kept."""
+    out = [_GZIP_HEADER]
+    crc = size = 0
+    for raw, deflated in pieces:
+        out.append(deflated if deflated is not None else _deflate(raw, BINARY_LEVEL))
+        crc = zlib.crc32(raw, crc)
+        size += len(raw)
+    out.append(zlib.compressobj(BINARY_LEVEL, zlib.DEFLATED, -15).flush(zlib.Z_FINISH))
+    out.append(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
+    return b"".join(out)
 
 
 class _Gzipped:

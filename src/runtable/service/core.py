@@ -164,11 +164,7 @@ class Service:
         self._started = True
         self.bus = bus if bus is not None else EventBus()
         from runtable.store import StoreError, become_writer, open_db
-        from runtable.store.table import keep_adbc_out
 
-        # This process writes through sqlite3 from now on: the table reader (the web
-        # server's too) must not bring a second SQLite library to the same file.
-        self._cleanup.enter_context(keep_adbc_out())
         try:
             db = open_db(self.db_dir)
         except StoreError as exc:
@@ -520,7 +516,8 @@ class Service:
             if job.fragment:
                 paths = [Path(job.fragment)]
             else:
-                # Slurm jobs leave their fragments in extracted_data without telling us.
+                # A job that reported none (e.g. a Slurm task killed between writing
+                # its fragment and saying so) may still have left one.
                 paths = sorted(self.db.extracted_dir.glob(
                     f"p{job.proposal}_r{job.run}.*.ready.h5"))
             for path in paths:

@@ -35,6 +35,7 @@ Public surface::
     db.conn                                           # sqlite3 connection, for readers
     read_table(db, runs=None, names=None) -> TableColumns   # the run table, columnar
     table.refresh(db) -> TableChanges                 # only what changed since
+    tablecopy.update(db_path, directory)              # the columnar copy, after commits
     with db.transaction() as conn: ...                # one write transaction
     with become_writer(path, "runtable reprocess"):   # the folder's one writer (OS lock)
     current_writer(path) -> WriterInfo | None         # who writes it now
@@ -52,7 +53,9 @@ Layout of our own additions (ignored by the reference's readers): tables
 ``runtable_run_changes`` (change log kept by ``runtable_log_*`` triggers on
 ``run_variables`` and ``run_info``, read by :mod:`runtable.store.table`),
 index ``runtable_run_variables_name`` and metameta keys ``runtable_schema_version``,
-``ready_quiet_s``, ``executor`` and ``job_time_limit_s``.
+``ready_quiet_s``, ``executor`` and ``job_time_limit_s``; and the folder ``table_copy/``,
+the table's summaries as Arrow files kept by the writer (derived data,
+:mod:`runtable.store.tablecopy`).
 
 Known settings with descriptions: :data:`SETTINGS`. Summary value encodings:
 :func:`encode_summary`, :func:`decode_summary`.

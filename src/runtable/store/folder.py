@@ -200,7 +200,11 @@ class DatabaseFolder:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: commits on success, rolls back on any exception."""
+        """A write transaction: commits on success, rolls back on any exception.
+
+        Every write of the folder passes here, so after each commit the table's
+        columnar copy is brought up to date (:func:`runtable.store.tablecopy.update`:
+        usually nothing, at most one block's work)."""
         self._check_writable()
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -210,6 +214,16 @@ class DatabaseFolder:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+        self._update_table_copy()
+
+    def _update_table_copy(self) -> None:
+        from . import tablecopy
+
+        try:
+            with self._lock:  # (its reads go through this connection)
+                tablecopy.update(self.db_path, tablecopy.copy_dir(self.path), self.conn)
+        except Exception:  # the commit stands; a stale copy only costs readers time
+            log.warning("Could not update the table's copy in %s", self.path, exc_info=True)
 
     @contextlib.contextmanager
     def hdf5_lock(self) -> Iterator[None]:

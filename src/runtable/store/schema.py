@@ -249,6 +249,16 @@ def migrate(conn: sqlite3.Connection) -> int:
     return start
 
 
+def needs_upgrade(conn: sqlite3.Connection) -> bool:
+    """Whether opening the database for writing would change its schema (a folder the
+    reference made, or an older runtable's): :func:`migrate` has steps to do."""
+    if detect_version(conn) < LATEST_VERSION:
+        return True
+    row = conn.execute(
+        "SELECT value FROM metameta WHERE key = ?", (RUNTABLE_VERSION_KEY,)).fetchone()
+    return (int(row[0]) if row else 0) < max(RUNTABLE_MIGRATIONS)
+
+
 def migrate_runtable(conn: sqlite3.Connection) -> None:
     """Create or upgrade our own ``runtable_*`` tables."""
     row = conn.execute(

@@ -169,21 +169,29 @@ SETTINGS: dict[str, Setting] = {
         Setting("damnit_python", "Python interpreter of the processing jobs "
                 "(the reference system's name for it).", _str),
         Setting("concurrent_jobs", "Maximum number of processing jobs running at once "
-                "(`runtable reprocess`: at most one per CPU).",
+                "(`runtable reprocess`: at most one per CPU; on Slurm: workers of one "
+                "batch, each processing runs one after the other).",
                 _positive_int, default=15),
         Setting("noncluster_cpus", "CPUs for a job that computes the non-cluster variables.",
                 _positive_int, default=machine_cpus_default(),
                 default_rule=f"the CPUs of the machine, at most {_REFERENCE_CPUS}"),
         Setting("noncluster_mem", "Memory for a job that computes the non-cluster variables; "
-                "a local job using more is stopped.", _memory,
+                "a job using more is stopped.", _memory,
                 default=machine_memory_default(),
                 default_rule=f"half of the machine's memory, at most {_REFERENCE_MEM_G}G"),
-        Setting("slurm_time", "Time limit of a Slurm job.", _slurm_time, default="02:00:00"),
+        Setting("slurm_time", "Time limit of a Slurm job (a worker stops taking runs "
+                "before it ends).", _slurm_time, default="02:00:00"),
         Setting("slurm_partition", "Slurm partition for cluster=True variables.", _str),
         Setting("slurm_reservation", "Slurm reservation for cluster=True variables "
                 "(wins over the partition).", _str),
-        Setting("job_time_limit_s", "Seconds a local processing job may run before it is "
-                "killed (default: not set, then slurm_time applies).", _positive_float),
+        Setting("slurm_account", "Slurm account to charge (sbatch --account).", _str),
+        Setting("slurm_qos", "Slurm quality of service (sbatch --qos).", _str),
+        Setting("slurm_max_jobs", "Most Slurm jobs (workers) submitted and not yet "
+                "ended at once, for the site's limit on submitted jobs.", _positive_int,
+                default=100),
+        Setting("job_time_limit_s", "Seconds a processing job (one run, locally or in a "
+                "Slurm worker) may run before it is killed (default: not set, then "
+                "slurm_time applies).", _positive_float),
         Setting("ready_quiet_s", "Seconds a run folder must stay unchanged before it is "
                 "processed.", _non_negative_float, default=10.0),
         Setting("executor", "Where jobs run: 'local' (process pool) or 'slurm'.", _executor,

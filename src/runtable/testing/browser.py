@@ -51,6 +51,14 @@ def browser_page(app: Any, width: int = 1600, height: int = 900) -> Iterator[tup
     """Serve ``app`` on a free local port and open one page of a headless Chromium;
     yields the server's base URL and the page. :class:`BrowserUnavailable` when the GUI
     is not built or there is no Chromium."""
+    with chromium_page(width, height) as page, serve_in_thread(app) as base:
+        yield base, page
+
+
+@contextmanager
+def chromium_page(width: int = 1600, height: int = 900) -> Iterator[Page]:
+    """One page of a headless Chromium (for a server started elsewhere, e.g. a real
+    ``runtable serve`` process). :class:`BrowserUnavailable` as for :func:`browser_page`."""
     from playwright.sync_api import sync_playwright
 
     from runtable.server.frontend import static_dir
@@ -61,11 +69,10 @@ def browser_page(app: Any, width: int = 1600, height: int = 900) -> Iterator[tup
     if chromium is None:
         raise BrowserUnavailable("chromium is not installed (./dev setup installs it; or set "
                            "RUNTABLE_CHROMIUM)")
-    with serve_in_thread(app) as base, sync_playwright() as pw:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True,
                                      args=CHROMIUM_ARGS)
         try:
-            page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-            yield base, page
+            yield browser.new_context(viewport={"width": width, "height": height}).new_page()
         finally:
             browser.close()

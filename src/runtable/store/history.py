@@ -14,7 +14,7 @@ look at them; see :mod:`runtable.store.schema`):
 
 A value finds its merge by ``(proposal, run, timestamp)``: a merge writes its rows with
 its own ``merged_at`` as their timestamp. Only summaries are kept, never the previous
-full data in the per-run HDF5 file (docs/adr/006-value-history.md).
+full data in the per-run HDF5 file (docs/adr/009-value-history.md).
 """
 
 from __future__ import annotations

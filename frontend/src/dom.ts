@@ -13,3 +13,11 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   node.append(...children);
   return node;
 }
+
+/** A `<button type="button">` that calls `onClick`. */
+export function button(text: string, onClick: () => void, className = "rt-button"): HTMLButtonElement {
+  const b = el("button", { className, text });
+  b.type = "button";
+  b.addEventListener("click", onClick);
+  return b;
+}

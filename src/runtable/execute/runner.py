@@ -219,12 +219,15 @@ def _keep_context(db_dir: Path, pipeline: Any) -> str | None:
     (:mod:`runtable.store.contexts`); returns its hash for the fragment. Failing to
     keep it costs only the record, never the run."""
     from runtable.context.codehash import code_hashes, text_sha256
-    from runtable.store.contexts import keep_text
+    from runtable.store.contexts import is_kept, keep_text
 
     text = pipeline.source_text
     if text is None:
         return None
     sha256 = text_sha256(text)
+    if is_kept(db_dir, sha256):
+        # Every run but the first of a text: hashing costs ~0.2 ms per variable.
+        return sha256
     try:
         code: dict[str, str] | None = code_hashes(pipeline)
     except Exception:  # a shape of file the hashing does not know: no stale marks

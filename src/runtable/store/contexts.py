@@ -57,6 +57,12 @@ def keep_text(db_dir: str | os.PathLike[str], sha256: str, text: str,
         _write_once(folder / f"{sha256}.json", json.dumps(meta, sort_keys=True))
 
 
+def is_kept(db_dir: str | os.PathLike[str], sha256: str) -> bool:
+    """Whether the text and its code hashes are kept already (nothing to write)."""
+    folder = texts_dir(db_dir)
+    return (folder / f"{sha256}.json").exists() and (folder / f"{sha256}.py").exists()
+
+
 def read_text(db_dir: str | os.PathLike[str], sha256: str) -> str | None:
     """The kept text with this hash, or None."""
     if not is_sha256(sha256):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -179,10 +179,11 @@ def cell_history(db: DatabaseFolder, proposal: int, run: int, name: str) -> list
 
 
 def stale_runs(db: DatabaseFolder, current_code: Mapping[str, str],
-               proposal: int | None = None) -> dict[str, list[int]]:
+               proposal: int | None = None,
+               runs: Collection[int] | None = None) -> dict[str, list[int]]:
     """``{name: [runs]}``: cells whose value was computed by a context text in which the
-    variable's code (or a dependency's) differs from ``current_code``. Values without a
-    recorded context text are never stale."""
+    variable's code (or a dependency's) differs from ``current_code``; only of ``runs``
+    when given. Values without a recorded context text are never stale."""
     codes = _CodeMaps(db)
     found: dict[str, set[int]] = {}
     for (sha,) in db.conn.execute(
@@ -198,6 +199,9 @@ def stale_runs(db: DatabaseFolder, current_code: Mapping[str, str],
         marks = ",".join("?" * len(changed))
         where = "" if proposal is None else " AND m.proposal = ?"
         params: list[Any] = [sha, *changed] + ([proposal] if proposal is not None else [])
+        if runs is not None:
+            where += f" AND m.run IN ({','.join('?' * len(runs))})"
+            params += list(runs)
         for run, name in db.conn.execute(
                 "SELECT rv.run, rv.name FROM runtable_merges AS m JOIN run_variables AS rv "
                 "ON rv.proposal = m.proposal AND rv.run = m.run AND rv.timestamp = m.merged_at "

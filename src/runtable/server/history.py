@@ -118,15 +118,23 @@ def get_stale(request: Request) -> dict[str, Any]:
     seq = db.conn.execute("SELECT max(seq) FROM runtable_run_changes").fetchone()[0]
     key = (seq, info.sha256)
     state = request.app.state
+    # One computation at a time: browsers asking meanwhile get its answer.
     with _stale_lock:
         cached = getattr(state, "stale_cache", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        answer = _stale_answer(db, info, proposal, seq, cached)
+        state.stale_cache = (key, answer)
+    return answer
+
+
+def _stale_answer(db: Any, info: Any, proposal: int | None, seq: int | None,
+                  cached: tuple[tuple[Any, Any], dict[str, Any]] | None) -> dict[str, Any]:
     stale = None
     if cached is not None and cached[0][1] == info.sha256 and cached[0][0] is not None \
             and seq is not None:
         # The same context file, some runs changed since: only those are looked at
-        # again (the whole table costs ~1.3 µs per stale cell, docs/performance.md).
+        # again (the whole table costs a few µs per stale cell, docs/performance.md).
         changed = {r for (r,) in db.conn.execute(
             "SELECT run FROM runtable_run_changes WHERE seq > ?", (cached[0][0],))}
         if len(changed) <= _MAX_INCREMENTAL_RUNS:
@@ -139,10 +147,7 @@ def get_stale(request: Request) -> dict[str, Any]:
                     stale[name] = runs
     if stale is None:
         stale = stale_runs(db, info.code, proposal)
-    answer = {"context": info.sha256, "problems": None, "stale": stale}
-    with _stale_lock:
-        state.stale_cache = (key, answer)
-    return answer
+    return {"context": info.sha256, "problems": None, "stale": stale}
 
 
 @router.get("/context/texts/{sha256}", responses={404: {"description": "no such text"}})

@@ -202,9 +202,13 @@ def stale_runs(db: DatabaseFolder, current_code: Mapping[str, str],
         if runs is not None:
             where += f" AND m.run IN ({','.join('?' * len(runs))})"
             params += list(runs)
+        # From each merge to its run's cells by DAMNIT's unique index (CROSS JOIN keeps
+        # that order; ``+`` drops the merge columns' INTEGER affinity, which would keep
+        # SQLite off that index of untyped columns), never from a name to all its runs.
         for run, name in db.conn.execute(
-                "SELECT rv.run, rv.name FROM runtable_merges AS m JOIN run_variables AS rv "
-                "ON rv.proposal = m.proposal AND rv.run = m.run AND rv.timestamp = m.merged_at "
+                "SELECT rv.run, rv.name FROM runtable_merges AS m "
+                "CROSS JOIN run_variables AS rv ON rv.proposal = +m.proposal "
+                "AND rv.run = +m.run AND rv.timestamp = m.merged_at "
                 f"WHERE m.context_sha256 = ? AND rv.name IN ({marks}){where}", params):
             found.setdefault(name, set()).add(int(run))
     return {name: sorted(runs) for name, runs in sorted(found.items())}

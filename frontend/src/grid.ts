@@ -22,6 +22,7 @@ import {
   type ValueSetterParams,
 } from "ag-grid-community";
 
+import { markClasses, markNotes } from "./cellmarks";
 import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ColumnLooks } from "./colstats";
@@ -425,6 +426,8 @@ export class RunGrid {
         "rt-number": (p: CellClassParams<RunRow>) => typeof p.value === "number",
         "rt-not-computed": (p: CellClassParams<RunRow>) => notComputed(p.data),
       },
+      // Marks of feature modules (cellmarks.ts), e.g. a value computed by older code.
+      cellClass: (p: CellClassParams<RunRow>) => (p.data === undefined ? [] : markClasses(p.data.run, name)),
       cellStyle: (p) => {
         const background = cssColour(p.data === undefined ? undefined : cellOf(p.data)?.background);
         if (background === null) {
@@ -439,7 +442,7 @@ export class RunGrid {
           // A skip for failed dependencies says "Skipped due to …" itself.
           if (c.kind === "skip" && message.startsWith("Skipped")) return message;
           const what = c.kind === "skip" ? "Skipped" : (c.error_cls ?? "Error");
-          return `${what}: ${message}`;
+          return [`${what}: ${message}`, ...(p.data === undefined ? [] : markNotes(p.data.run, name))].join("\n");
         }
         if (notComputed(p.data)) {
           return `No value for run ${p.data?.run}: the variable was added after the run was processed, or it returned nothing. Reprocess the run to compute it (right-click → Reprocess run ${p.data?.run}…).`;
@@ -456,6 +459,7 @@ export class RunGrid {
           notes.push(`\nThe latest processing did not finish it (${c.failed.error_cls}: ${c.failed.message}); ` +
             "this value is from the processing before.");
         }
+        if (p.data !== undefined) notes.push(...markNotes(p.data.run, name).map((note) => `\n${note}`));
         return notes.length > 0 ? notes.join(" ") : null;
       },
       cellRendererSelector: (p: ICellRendererParams<RunRow>) => {

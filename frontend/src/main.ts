@@ -7,6 +7,7 @@ import { ApiError, getJson, initToken, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import { copySelectedAsMarkdown, install as installCopy } from "./copy";
 import { install as installEditor } from "./editor";
+import { install as installHistory } from "./history";
 import { install as installPlots } from "./plots";
 import { install as installPreview } from "./preview";
 import { install as installProcessing } from "./processing";
@@ -628,7 +629,7 @@ function main(): void {
   setupTabs();
   const app = new App();
   const context = app.context();
-  for (const install of [installPreview, installCopy, installPlots, installEditor, installProcessing]) {
+  for (const install of [installPreview, installCopy, installPlots, installEditor, installProcessing, installHistory]) {
     install(context);
   }
   // For the browser tests and benchmarks: the live state, read-only by convention.

@@ -11,6 +11,7 @@ import "./processing.css";
 import { getJson, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import { addCellAction, type CellTarget } from "./cellmenu";
+import { button, el } from "./dom";
 import { formatTimestamp } from "./format";
 import type { LiveEvent } from "./live";
 import { onRestore, openTab, type Tab } from "./tabs";
@@ -52,26 +53,6 @@ const LOG_KEEP_CHARS = 2_000_000;
 const MAX_NEW_ROWS = 1000;
 
 // -- small helpers --------------------------------------------------------------------
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { className?: string; text?: string; title?: string } = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.className !== undefined) node.className = props.className;
-  if (props.text !== undefined) node.textContent = props.text;
-  if (props.title !== undefined) node.title = props.title;
-  node.append(...children);
-  return node;
-}
-
-function button(text: string, onClick: () => void, className = "rt-button"): HTMLButtonElement {
-  const b = el("button", { className, text });
-  b.type = "button";
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 /** `[17, 20, 21, 22]` → `"17, 20-22"` (what the reprocess dialog prefills). */
 export function compressRuns(runs: number[]): string {

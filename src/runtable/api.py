@@ -475,6 +475,34 @@ class VariableData:
             (self._proposal, self._run, self._name)).fetchone()
         return _decode_db_value(row[0], row[1]) if row is not None else None
 
+    def history(self) -> pd.DataFrame:
+        """Every version of this cell that was kept, oldest first, the current one last:
+        what the value was before each reprocessing or edit, and where each came from.
+
+        Columns: ``kind`` (``value``, ``error``, ``cleared``), ``value`` (the summary, as
+        :meth:`summary` gives it), ``error_cls``/``error``, ``written_at`` and
+        ``replaced_at`` (times in the folder's ``timezone``), ``current``, ``origin``
+        (``context file``, ``typed``, ``external``, ``another program``...),
+        ``context_sha256`` (the context file's text that computed it, kept in
+        ``context_history/texts/``), ``code_hash`` (of this variable's code in that
+        text), ``job`` (in words), ``job_id``, ``executor``, ``slurm_job_id``, ``host``,
+        ``user``, ``runtable`` (version) and ``fragment``. See docs/history.md.
+
+            >>> db[100, "xgm_flux"].history()[["written_at", "value", "job"]]  # doctest: +SKIP
+        """
+        import pandas as pd
+
+        from .store.history import ROW_FIELDS, cell_history
+
+        rows = [e.row() for e in cell_history(self._db, self._proposal, self._run,
+                                              self._name)]
+        df = pd.DataFrame(rows, columns=list(ROW_FIELDS))
+        zone = self._db.get_setting("timezone")
+        for column in ("written_at", "replaced_at"):
+            df[column] = pd.to_datetime(df[column].astype("float64"), unit="s",
+                                        utc=True).dt.tz_convert(zone)
+        return df
+
     def preview_data(self, *, data_fallback: bool = True,
                      deserialize_plotly: bool = True) -> Any:
         """What the GUI plots for this cell: the explicit ``Cell(preview=...)`` if

@@ -391,6 +391,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_history(args: argparse.Namespace) -> int:
+    from .tableview import print_history
+
+    folder = folder_arg(args.folder)
+    try:
+        print_history(folder, args.run, args.name, as_json=args.json)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -659,6 +670,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="head columns with variable titles instead of names")
     _add_where(export)
     export.set_defaults(func=_cmd_export)
+
+    hist = sub.add_parser(
+        "history",
+        help="show every value a cell had, and where each came from",
+        description="Print every kept version of one cell, oldest first: its value (or "
+        "error), when it was written, whether the context file, a person or another "
+        "program wrote it, which job and where (local process or Slurm job), which "
+        "runtable, and the hash of the context file's text that computed it (kept in "
+        "context_history/texts/). Says when the current value is stale: the variable's "
+        "code changed in the context file since. See docs/history.md.",
+    )
+    hist.add_argument("run", type=int, metavar="RUN", help="run number")
+    hist.add_argument("name", metavar="NAME",
+                      help="variable name or title, or 'comment'")
+    _add_in(hist)
+    hist.add_argument("--json", action="store_true",
+                      help="one JSON object per version (times in epoch seconds)")
+    hist.set_defaults(func=_cmd_history)
 
     srv = sub.add_parser(
         "serve",

@@ -324,6 +324,7 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
     # start-up costs overlap.
     pool = _WorkerPool(python) if run_list else None
     try:
+        from .execute.source import EXECUTOR_ENV
         from .jobs import inspect_context
 
         context = inspect_context(db.path, python)
@@ -335,7 +336,7 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
             return []
         # The workers find the runs under the same root we did, even when it was
         # known only from where the database folder is.
-        env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2])}
+        env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2]), EXECUTOR_ENV: "local"}
         request = {"db_dir": str(db.path), "proposal": proposal, "data": data,
                    "variables": list(variables), "match": list(match),
                    "cluster": None, "env": env, **limits}

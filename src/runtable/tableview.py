@@ -1,5 +1,6 @@
 """The run table outside the browser: printed in a terminal (``runtable table``) and
-written to files (``runtable export``).
+written to files (``runtable export``); one cell's history in a terminal
+(``runtable history``).
 
 Both start from :meth:`runtable.api.Database.table` and :func:`tidy_table`, which
 keeps its placeholders for cells that are not one value (``<thumbnail>``,
@@ -21,8 +22,8 @@ from .store.table import KIND_BLOB, PLACEHOLDERS
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EXPORT_FORMATS", "FORMAT_SUFFIXES", "export_table", "load_table", "print_table",
-           "tidy_table"]
+__all__ = ["EXPORT_FORMATS", "FORMAT_SUFFIXES", "export_table", "load_table", "print_history",
+           "print_table", "tidy_table"]
 
 EXPORT_FORMATS = ("csv", "xlsx", "md", "parquet")
 FORMAT_SUFFIXES = {".csv": "csv", ".xlsx": "xlsx", ".md": "md", ".markdown": "md",
@@ -189,6 +190,104 @@ def print_table(folder: str | Path, *, with_titles: bool = False,
             Text(f"{len(hidden)} more column{'s' if len(hidden) != 1 else ''} not shown: "
                  f"{', '.join(map(str, hidden))}. Choose columns with --columns, show all "
                  f"with --all-columns, or use `{runtable_command()} export`."))
+
+
+def print_history(folder: str | Path, run: int, wanted: str, *, as_json: bool = False,
+                  check_stale: bool = True, console: Any = None) -> int:
+    """Print every kept version of one cell (``wanted``: a variable's name or title, or
+    ``comment``), oldest first; with ``as_json`` one JSON object per line (times as epoch
+    seconds). ``check_stale`` loads the context file (in ``context_python``, like the
+    service) to tell whether the current value's code changed since. Returns the number
+    of versions; KeyError for an unknown variable."""
+    import json
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from .store import open_db
+    from .store.history import cell_history
+
+    titles = _titles(folder)
+    with open_db(folder, readonly=True) as db:
+        names = [*db.variables(), "comment"]
+        name = _column_of(wanted, names, titles)
+        proposal = db.proposal
+        if proposal is None:
+            raise KeyError("This database has no proposal set")
+        entries = cell_history(db, proposal, run, name)
+        zone = ZoneInfo(db.get_setting("timezone"))
+        python = db.get_setting("context_python")
+    if as_json:
+        for entry in entries:
+            print(json.dumps({k: _json_value(v) for k, v in entry.row().items()}))
+        return len(entries)
+
+    def when(t: float | None) -> str:
+        return "" if t is None else datetime.fromtimestamp(t, zone).strftime(
+            "%Y-%m-%d %H:%M:%S")
+
+    console = console or Console(highlight=False)
+    title = f"p{proposal} r{run}, {titles.get(name, name)}"
+    title += f" ({name})" if titles.get(name, name) != name else ""
+    title += f": {len(entries)} version{'s' if len(entries) != 1 else ''}, times in {zone}"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("written", "value", "from", "job", "context", "runtable"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        row = entry.row()
+        sha = row["context_sha256"]
+        table.add_row(Text(when(entry.written_at)), Text(_history_value(entry)),
+                      Text(row["origin"]), Text(row["job"]), Text(sha[:12] if sha else ""),
+                      Text(row["runtable"] or ""),
+                      style="bold" if entry.current else None)
+    console.print(table)
+    if not entries:
+        console.print(f"Run {run} has no value of {name} now, and none was recorded before.")
+    elif check_stale and entries[-1].current and entries[-1].code_hash is not None:
+        from .jobs import inspect_context
+
+        info = inspect_context(folder, python)
+        now = info.code.get(name)
+        if info.problems is not None:
+            console.print("The context file does not load now, so whether this value is "
+                          "stale cannot be told.")
+        elif now is not None and now != entries[-1].code_hash:
+            from .cli import runtable_command
+
+            console.print(Text(
+                f"Stale: the code of {name} (or of a variable it uses) changed in the "
+                f"context file since this value was computed. Compute it again with "
+                f"`{runtable_command()} reprocess {run} --var {name}`."))
+    return len(entries)
+
+
+def _history_value(entry: Any) -> str:
+    if entry.kind == "cleared":
+        return "(cleared)"
+    if entry.kind == "error":
+        cls, message = entry.error
+        return f"{cls}: {message.splitlines()[0] if message else ''}"
+    value = entry.value
+    if isinstance(value, bytes):
+        return "<image>"
+    if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+        return f"<array {value.dtype}: {tuple(value.shape)}>"
+    return format_cell(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "<image>"
+    if isinstance(value, complex):
+        return [value.real, value.imag]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _titles(folder: str | Path) -> dict[str, str]:

@@ -15,12 +15,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from runtable.api import Database
+from runtable.context.cell import Cell
+from runtable.context.codehash import text_sha256
+from runtable.execute.fragment import FragmentWriter
+from runtable.store import open_db
+from runtable.store.contexts import keep_text
+from runtable.store.history import cell_history
 
 from . import compat_normalize
-from .api_folder import build_folder
+from .api_folder import PROPOSAL, START, build_folder
 
 REFERENCE = "damnit==0.4.0"
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +81,34 @@ def _in_our_order(table: dict[str, Any], columns: list[str]) -> dict[str, Any]:
 
 
 def test_reference_package_reads_our_folder(damnit_python: Path, tmp_path: Path) -> None:
+    _compare_readers(damnit_python, build_folder(tmp_path / "amore"), tmp_path)
+
+
+def test_reference_package_reads_a_folder_with_history(damnit_python: Path,
+                                                      tmp_path: Path) -> None:
+    """Runs reprocessed by another context text, a comment and a typed value edited:
+    runtable's history (its own tables, root attributes and kept texts) is invisible
+    to the reference, which reads the values as they are now."""
     folder = build_folder(tmp_path / "amore")
+    text = "# the second version of the context file\n"
+    sha = text_sha256(text)
+    keep_text(folder, sha, text, {"label": "0" * 64})
+    with open_db(folder) as db:
+        writer = FragmentWriter(db.extracted_dir, PROPOSAL, 2, journal=False,
+                                context_sha256=sha)
+        writer.add("start_time", Cell(START + 200))
+        writer.add("label", Cell("second, again"))
+        writer.add("xgm_flux", Cell(np.arange(4.0) * 2, summary="mean", units="mJ"))
+        db.merge_fragment(writer.finish())
+        db.set_comment(PROPOSAL, 1, "good run, checked")
+        db.set_user_value(PROPOSAL, 1, "quality", 0.75)
+        assert [e.value for e in cell_history(db, PROPOSAL, 2, "label")] == [
+            "second", "second, again"]
+        assert len(cell_history(db, PROPOSAL, 1, "comment")) == 2
+    _compare_readers(damnit_python, folder, tmp_path)
+
+
+def _compare_readers(damnit_python: Path, folder: Path, tmp_path: Path) -> None:
     with Database(folder, cache=False) as db:
         ours = json.loads(json.dumps(compat_normalize.everything(db)))
     script = tmp_path / "dump.py"

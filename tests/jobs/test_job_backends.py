@@ -6,6 +6,7 @@ import time
 
 from runtable.jobs import Job, JobState, SlurmExecutor
 from runtable.store import open_db
+from runtable.store.history import cell_history
 
 from .conftest import PROPOSAL, wait_for, write_context
 
@@ -62,6 +63,17 @@ def test_job_runs_and_fragment_merges(make_queue, folder, backend):
     assert values["n_trains"][0] > 0
     log = (folder / "process_logs" / f"r1-p{PROPOSAL}.out").read_text()
     assert "Finished r1" in log
+    # Each value records the job that computed it and where (a task of an array on Slurm).
+    with open_db(folder) as db:
+        [entry] = cell_history(db, PROPOSAL, 1, "answer")
+    source = entry.merge.source
+    assert source["job"] == job.id and source["executor"] == backend
+    assert entry.merge.context_sha256
+    if backend == "slurm":
+        assert source["slurm_array_job_id"] and source["slurm_array_task_id"].isdigit()
+        assert f"Slurm job {source['slurm_array_job_id']}_" in entry.merge.job
+    else:
+        assert "slurm_job_id" not in source
 
 
 def test_crash_gives_the_unfinished_variables_an_error(make_queue, folder, backend):

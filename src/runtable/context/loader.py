@@ -71,6 +71,9 @@ def load_source(code: str, path: str = "context.py") -> Pipeline:
                     sys.modules[_MODULE_NAME] = previous
             pipeline = _collect(state, namespace)
             pipeline._folder = folder
+            # What was run, exactly: the record of which text computed a value.
+            pipeline.source_text = code
+            pipeline.source_path = path
             try:
                 state.problems.extend(pipeline._compile())
             except Exception as exc:

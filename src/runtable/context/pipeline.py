@@ -59,6 +59,10 @@ class Pipeline:
         self.param_values = dict(param_values or {})
         self.results: Results | None = None
         self.provenance = "context.py"
+        #: The text this pipeline was loaded from (and the name it was loaded under),
+        #: or None when it was built in code.
+        self.source_text: str | None = None
+        self.source_path: str | None = None
         self._items: list[Any] = []
         self._vars: dict[str, Variable] = {}
         self._namespace: Mapping[str, Any] | None = None

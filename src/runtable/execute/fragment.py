@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import secrets
@@ -36,6 +37,7 @@ import numpy as np
 from ..sharing import FILE_MODE, shared_dir, shared_file
 from . import thumbnails
 from .kinds import as_figure, value_kind
+from .source import job_source
 from .summary import Summary, summarise
 
 log = logging.getLogger("runtable.execute")
@@ -67,6 +69,10 @@ class StoreError(Exception):
 JOB_FAILURE_ATTR = "job_failure"
 #: Suffix of the journal beside a fragment being written: one finished name per line.
 JOURNAL_SUFFIX = ".done"
+#: Root attributes: where the fragment was written (JSON), and the SHA-256 of the
+#: context file's text that computed it.
+SOURCE_ATTR = "runtable_source"
+CONTEXT_ATTR = "runtable_context_sha256"
 
 
 def write_fragment(
@@ -118,14 +124,20 @@ class FragmentWriter:
     (:func:`runtable.jobs.errors.write_error_fragment`). :meth:`finish` renames the
     file to ``….ready.h5``; :meth:`abort` removes it. ``path``: the ``….writing.h5``
     name to use (default: a new one); nothing is created before the first variable.
+
+    Every fragment records where it was written (:func:`.source.job_source`) and, with
+    ``context_sha256``, the hash of the context file's text that computed it, as root
+    attributes :data:`SOURCE_ATTR` and :data:`CONTEXT_ATTR` (the reference's readers
+    ignore them).
     """
 
     def __init__(self, out_dir: str | Path, proposal: int, run: int,
                  provenance: str = DEFAULT_PROVENANCE, *, path: str | Path | None = None,
-                 journal: bool = True) -> None:
+                 journal: bool = True, context_sha256: str | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.path = Path(path) if path is not None else partial_path(out_dir, proposal, run)
         self.provenance = provenance
+        self.context_sha256 = context_sha256
         self.journal = journal
         self.names: list[str] = []
         self._file: h5py.File | None = None
@@ -142,6 +154,9 @@ class FragmentWriter:
                 os.chmod(self.path, FILE_MODE)
                 self._file = h5py.File(self.path, "w")
                 self._file.attrs["provenance"] = self.provenance
+                self._file.attrs[SOURCE_ATTR] = json.dumps(job_source(), sort_keys=True)
+                if self.context_sha256:
+                    self._file.attrs[CONTEXT_ATTR] = self.context_sha256
                 for group in SPECIAL_GROUPS:
                     self._file.create_group(group)
         return self._file
@@ -400,10 +415,14 @@ class FragmentContents:
     ``errors``: name -> ``(exception class name, message)``.
     ``job_failures``: the errors' names recorded because the job died (the value
     stored before stays, see :data:`JOB_FAILURE_ATTR`).
+    ``source``: where it was written (:func:`.source.job_source`; empty for fragments
+    of other writers); ``context_sha256``: the context text that computed it, if any.
     """
 
     path: Path
     provenance: str
+    source: dict[str, Any] = field(default_factory=dict)
+    context_sha256: str | None = None
     names: list[str] = field(default_factory=list)
     data_names: list[str] = field(default_factory=list)
     summaries: dict[str, Summary] = field(default_factory=dict)
@@ -421,7 +440,10 @@ def read_fragment(path: str | Path) -> FragmentContents:
     """Read a fragment's names, summaries (with attributes) and errors."""
     path = Path(path)
     with h5py.File(path, "r") as f:
-        contents = FragmentContents(path, _decode(f.attrs.get("provenance", "")))
+        contents = FragmentContents(path, _decode(f.attrs.get("provenance", "")),
+                                    _source(f.attrs.get(SOURCE_ATTR)),
+                                    _decode(f.attrs[CONTEXT_ATTR]) if CONTEXT_ATTR in f.attrs
+                                    else None)
         seen: dict[str, None] = {}
         for key in f:
             if key not in SPECIAL_GROUPS:
@@ -444,6 +466,16 @@ def read_fragment(path: str | Path) -> FragmentContents:
             if ds.attrs.get(JOB_FAILURE_ATTR, False):
                 contents.job_failures.add(key)
     return contents
+
+
+def _source(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    try:
+        source = json.loads(_decode(value))
+    except ValueError:
+        return {}
+    return source if isinstance(source, dict) else {}
 
 
 def _decode(value: Any) -> str:

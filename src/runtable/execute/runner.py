@@ -13,7 +13,6 @@ run that can't be opened or a bug in a variable all end up in the returned
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from typing import IO, Any, Literal
 
 from ..sharing import shared_dir, shared_file
 from .fragment import DEFAULT_PROVENANCE, FragmentWriter, read_fragment
+from .source import user_name
 
 log = logging.getLogger("runtable.execute")
 
@@ -130,7 +130,7 @@ def execute_run(
     start = time.perf_counter()
     with _run_log(outcome.log_path) as logfile:
         logfile.write(
-            f"----- Processing r{run} (p{proposal}) as {_user()} on {socket.gethostname()} "
+            f"----- Processing r{run} (p{proposal}) as {user_name()} on {socket.gethostname()} "
             f"at {datetime.now().astimezone().isoformat(timespec='seconds')} -----\n"
         )
         with _capture(logfile, capture_output):
@@ -176,6 +176,7 @@ def _execute(
             log.error("Could not load the context file:\n%s", detail)
             outcome.failure = (type(exc).__name__, message)
             return
+        context_sha256 = _keep_context(db_dir, pipeline)
         full = pipeline.with_context(proposal=outcome.proposal, run_number=outcome.run)
         selected = _select(full, data, variables, match, cluster)
     log.info(
@@ -197,7 +198,8 @@ def _execute(
     # Each variable is saved as it finishes: if the job dies (a crash, a limit), what
     # it had computed is kept (runtable.jobs.errors.write_error_fragment).
     writer = FragmentWriter(db_dir / "extracted_data", outcome.proposal, outcome.run,
-                            selected.provenance or DEFAULT_PROVENANCE, path=partial)
+                            selected.provenance or DEFAULT_PROVENANCE, path=partial,
+                            context_sha256=context_sha256)
     try:
         with timer("execute"):
             results = selected.execute(data=dc, on_result=writer.add)
@@ -210,6 +212,34 @@ def _execute(
     outcome.fragment = fragment
     outcome.errors = dict(contents.errors)
     outcome.ok = [n for n in results.cells if n != "start_time" and n not in outcome.errors]
+
+
+def _keep_context(db_dir: Path, pipeline: Any) -> str | None:
+    """Keep the text the job loaded, with its variables' code hashes, in the folder
+    (:mod:`runtable.store.contexts`); returns its hash for the fragment. Failing to
+    keep it costs only the record, never the run."""
+    from runtable.context.codehash import code_hashes, text_sha256
+    from runtable.store.contexts import is_kept, keep_text
+
+    text = pipeline.source_text
+    if text is None:
+        return None
+    sha256 = text_sha256(text)
+    if is_kept(db_dir, sha256):
+        # Every run but the first of a text: hashing costs ~0.2 ms per variable.
+        return sha256
+    try:
+        code: dict[str, str] | None = code_hashes(pipeline)
+    except Exception:  # a shape of file the hashing does not know: no stale marks
+        log.warning("Could not hash the variables' code", exc_info=True)
+        code = None
+    try:
+        keep_text(db_dir, sha256, text, code)
+    except Exception:
+        log.warning("Could not keep the context file's text in %s (values of this run "
+                    "record its hash, but the text cannot be shown)",
+                    db_dir / "context_history", exc_info=True)
+    return sha256
 
 
 def _select(
@@ -373,13 +403,6 @@ def _close_pyplot_figures() -> None:
     if pyplot is not None:
         with contextlib.suppress(Exception):
             pyplot.close("all")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in some containers
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
 def _summary_line(outcome: RunOutcome) -> str:

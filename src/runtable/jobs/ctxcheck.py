@@ -43,6 +43,10 @@ class ContextInfo:
     #: ``Pipeline.vars_to_dict()`` of the file: what the database's ``variables`` table
     #: holds (title, description, tags, ...), without transient variables.
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The SHA-256 of the text that was loaded, and its variables' code hashes
+    #: (:mod:`runtable.context.codehash`): what tells a stale value.
+    sha256: str | None = None
+    code: dict[str, str] = field(default_factory=dict)
 
     def select(self, data: str = "raw", names: Iterable[str] = (), match: Iterable[str] = (),
                cluster: bool | None = None) -> list[str]:
@@ -139,7 +143,8 @@ def _parse(data: Mapping[str, Any]) -> ContextInfo:
                            transient=v["transient"], deps=tuple(v["deps"]))
         for name, v in data.get("variables", {}).items()
     }
-    return ContextInfo(data.get("problems"), variables, dict(data.get("definitions") or {}))
+    return ContextInfo(data.get("problems"), variables, dict(data.get("definitions") or {}),
+                       data.get("sha256"), dict(data.get("code") or {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # the context's own prints must not corrupt the answer
     from runtable.context import Pipeline
+    from runtable.context.codehash import code_hashes, text_sha256
     from runtable.context.graph import dependencies
     from runtable.execute.runner import describe_load_error
 
@@ -162,8 +168,14 @@ def main(argv: list[str] | None = None) -> int:
                "transient": bool(v.transient), "deps": dependencies(v, pipeline.vars)}
         for name, v in pipeline.vars.items()
     }
+    try:
+        code = code_hashes(pipeline)
+    except Exception:  # no stale marks rather than no table
+        code = {}
     out.write(json.dumps({"problems": None, "variables": variables,
-                          "definitions": pipeline.vars_to_dict()}) + "\n")
+                          "definitions": pipeline.vars_to_dict(),
+                          "sha256": text_sha256(pipeline.source_text or ""),
+                          "code": code}) + "\n")
     out.flush()
     return 0
 

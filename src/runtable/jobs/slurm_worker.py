@@ -130,7 +130,7 @@ class Worker:
         request = run_request(item.id, self.manifest.db_dir, item, cpus=self.cpus,
                               mem_bytes=self.manifest.mem_bytes, time_s=time_s,
                               partial=self.manifest.partial(index),
-                              threads=self.manifest.cpus)
+                              threads=self.manifest.cpus, executor="slurm")
         self.current = (item, time.monotonic(), time_s)
         self.cancel_sent = False
         with contextlib.suppress(OSError):  # it died: its end-of-output event says so

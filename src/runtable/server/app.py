@@ -195,9 +195,9 @@ def create_app(
         await _stream_events(websocket, app.state.bus)
 
     # The table, the edits, cell data, the context file and processing control.
-    from . import celldata, cells, contextfile, display, edits, processing
+    from . import celldata, cells, contextfile, display, edits, history, processing
 
-    for module in (cells, edits, celldata, contextfile, processing, display):
+    for module in (cells, edits, celldata, contextfile, processing, display, history):
         app.include_router(module.router)
 
     # The GUI (another part's module): `/` and `/assets`, behind the same token.

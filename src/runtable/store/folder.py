@@ -522,6 +522,8 @@ class DatabaseFolder:
                              (new_name, name))
                 conn.execute("DELETE FROM variables WHERE name = ?", (name,))
                 conn.execute("UPDATE run_variables SET name = ? WHERE name = ?", (new_name, name))
+                conn.execute("UPDATE runtable_value_history SET name = ? WHERE name = ?",
+                             (new_name, name))
                 name = new_name
                 schema.rebuild_views(conn)
             if title is not None or description is not None:
@@ -591,6 +593,8 @@ class DatabaseFolder:
         every per-run HDF5 file."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM run_variables WHERE name = ?", (name,))
+            # Its history goes with it (the delete trigger has just added the last rows).
+            conn.execute("DELETE FROM runtable_value_history WHERE name = ?", (name,))
             conn.execute("DELETE FROM variables WHERE name = ?", (name,))
             # Recorded in the same transaction, so HDF5 clean-up interrupted by a
             # crash is finished by the next finish_pending_deletions().

@@ -59,6 +59,10 @@ class FragmentContents:
     #: is kept, with the failure noted (:data:`FAILED_ATTR`).
     job_failures: set[str] = field(default_factory=set)
     start_time: float | None = None
+    #: Where the fragment was written (runtable.execute.source.job_source) and the hash
+    #: of the context text that computed it: recorded with the merge.
+    source: dict[str, Any] = field(default_factory=dict)
+    context_sha256: str | None = None
 
 
 def parse_fragment_name(path: str | Path) -> tuple[int, int] | None:
@@ -114,7 +118,8 @@ def read_fragment(path: str | Path) -> FragmentContents:
         raise ValueError(f"{path.name!r} is not named like p<proposal>_r<run>.<id>.ready.h5")
     # The fragment format belongs to the execute package, which writes it.
     raw = execute_fragment.read_fragment(path)
-    contents = FragmentContents(path, ids[0], ids[1], raw.provenance, names=set(raw.names))
+    contents = FragmentContents(path, ids[0], ids[1], raw.provenance, names=set(raw.names),
+                                source=raw.source, context_sha256=raw.context_sha256)
     contents.summaries = {name: _summary_row(s) for name, s in raw.summaries.items()}
     contents.errors = {name: (message, cls) for name, (cls, message) in raw.errors.items()}
     contents.job_failures = set(raw.job_failures)

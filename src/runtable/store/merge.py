@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -148,7 +149,7 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
         result.damaged, rebuilt = _rebuild(db, contents, path, dst, reason, skip | kept.keys())
     _checkpoint("hdf5_replaced")
 
-    now = time.time()
+    now = _merge_time(db, contents)
     rows = []
     for name, summary in contents.summaries.items():
         if name in skip or name in contents.errors:
@@ -185,6 +186,12 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
         conn.executemany("UPDATE run_variables SET attributes = ? WHERE proposal = ? AND "
                          "run = ? AND name = ?", marked)
         conn.execute(
+            "INSERT INTO runtable_merges(proposal, run, merged_at, fragment, provenance, "
+            "context_sha256, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (contents.proposal, contents.run, now, path.name, contents.provenance,
+             contents.context_sha256, json.dumps(contents.source, sort_keys=True)
+             if contents.source else None))
+        conn.execute(
             "INSERT INTO runtable_merged_fragments(name, size, proposal, run, merged_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET size = excluded.size, "
             "merged_at = excluded.merged_at",
@@ -196,6 +203,18 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
     h5merge.fsync_dir(path.parent)
     _checkpoint("fragment_removed")
     return result
+
+
+def _merge_time(db: DatabaseFolder, contents: FragmentContents) -> float:
+    """Now, as the time of this merge: the rows it writes carry it as their
+    ``timestamp``, which is how a value finds its merge (runtable.store.history), so
+    two merges of one run never share it."""
+    now = time.time()
+    while db.conn.execute(
+            "SELECT 1 FROM runtable_merges WHERE proposal = ? AND run = ? AND merged_at = ?",
+            (contents.proposal, contents.run, now)).fetchone() is not None:
+        now = math.nextafter(now, math.inf)
+    return now
 
 
 def _rebuild(db: DatabaseFolder, contents: FragmentContents, fragment: Path, dst: Path,

@@ -59,7 +59,7 @@ MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 # Our own tables. runtable_merged_fragments is the ledger that makes merging a
 # fragment twice a no-op; runtable_pending_deletions lets a variable deletion
 # that was interrupted between the database and the HDF5 files finish later.
-# (Step 1 also made the index of step 3 before that became a step of its own:
+# (Step 1 also made the index of step 4 before that became a step of its own:
 # folders upgraded then have it already.)
 _RT1 = """
 CREATE TABLE IF NOT EXISTS runtable_merged_fragments(
@@ -107,15 +107,64 @@ CREATE INDEX IF NOT EXISTS runtable_run_changes_seq ON runtable_run_changes(seq)
         ("DELETE", "OLD", ""),
     )
 )
+
+# Where values came from and what they were before (runtable.store.history).
+# runtable_merges: one row per merged fragment, with the job that wrote it and the
+# context text that computed it; a cell's row in run_variables points at its merge by
+# (proposal, run, timestamp = merged_at), so no column is added to the reference's
+# table. runtable_value_history: each row of run_variables as it was before it was
+# replaced or deleted, copied by triggers -- so every writer's changes are kept,
+# comments and user-typed values included. A rename (same value, same timestamp) and
+# the note on a value kept beside a dying job (attributes only) are no new version.
+_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+_RV_COLUMNS = ("proposal, run, name, value, timestamp, max_diff, provenance, summary_type, "
+               "summary_method, attributes")
+_RV_OLD = ", ".join(f"OLD.{c.strip()}" for c in _RV_COLUMNS.split(","))
+_RT3 = f"""
+CREATE TABLE IF NOT EXISTS runtable_merges(
+    id INTEGER PRIMARY KEY, proposal INTEGER, run INTEGER, merged_at REAL NOT NULL,
+    fragment TEXT, provenance TEXT, context_sha256 TEXT, source TEXT);
+CREATE INDEX IF NOT EXISTS runtable_merges_cell ON runtable_merges(proposal, run, merged_at);
+CREATE TABLE IF NOT EXISTS runtable_value_history({_RV_COLUMNS}, replaced_at REAL);
+CREATE INDEX IF NOT EXISTS runtable_value_history_cell
+    ON runtable_value_history(proposal, run, name);
+CREATE TRIGGER IF NOT EXISTS runtable_history_rv_update AFTER UPDATE ON run_variables
+WHEN OLD.name IS NEW.name AND OLD.proposal IS NEW.proposal AND OLD.run IS NEW.run
+    AND (OLD.timestamp IS NOT NEW.timestamp OR OLD.value IS NOT NEW.value)
+BEGIN
+    INSERT INTO runtable_value_history({_RV_COLUMNS}, replaced_at)
+        VALUES ({_RV_OLD}, ifnull(NEW.timestamp, {_NOW}));
+END;
+CREATE TRIGGER IF NOT EXISTS runtable_history_rv_delete AFTER DELETE ON run_variables
+BEGIN
+    INSERT INTO runtable_value_history({_RV_COLUMNS}, replaced_at)
+        VALUES ({_RV_OLD}, {_NOW});
+END;
+CREATE TABLE IF NOT EXISTS runtable_time_comment_history(
+    comment_id INTEGER, timestamp, comment, replaced_at REAL, deleted INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS runtable_time_comment_history_id
+    ON runtable_time_comment_history(comment_id);
+CREATE TRIGGER IF NOT EXISTS runtable_history_tc_update AFTER UPDATE ON time_comments
+WHEN OLD.comment IS NOT NEW.comment OR OLD.timestamp IS NOT NEW.timestamp
+BEGIN
+    INSERT INTO runtable_time_comment_history(comment_id, timestamp, comment, replaced_at,
+        deleted) VALUES (OLD.rowid, OLD.timestamp, OLD.comment, {_NOW}, 0);
+END;
+CREATE TRIGGER IF NOT EXISTS runtable_history_tc_delete AFTER DELETE ON time_comments
+BEGIN
+    INSERT INTO runtable_time_comment_history(comment_id, timestamp, comment, replaced_at,
+        deleted) VALUES (OLD.rowid, OLD.timestamp, OLD.comment, {_NOW}, 1);
+END;
+"""
 # The index on run_variables(name) keeps per-variable queries (views, deleting a
 # variable) fast on large tables. Building it reads every cell (seconds at 10
 # million cells), so `runtable serve` may defer it on a folder's first start: after
 # the change log, which the table's first read needs, and after that read.
-_RT3 = "CREATE INDEX IF NOT EXISTS runtable_run_variables_name ON run_variables(name);"
-RUNTABLE_MIGRATIONS: dict[int, str] = {1: _RT1, 2: _RT2, 3: _RT3}
+_RT4 = "CREATE INDEX IF NOT EXISTS runtable_run_variables_name ON run_variables(name);"
 #: Steps that may be left for later (:func:`migrate` with ``defer_slow``): nothing
 #: depends on them but speed.
-DEFERRABLE_STEPS = frozenset({3})
+DEFERRABLE_STEPS = frozenset({4})
+RUNTABLE_MIGRATIONS: dict[int, str] = {1: _RT1, 2: _RT2, 3: _RT3, 4: _RT4}
 RUNTABLE_VERSION_KEY = "runtable_schema_version"
 
 

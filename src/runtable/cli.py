@@ -128,7 +128,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return run_demo_once(args.dir, n_runs=6 if args.runs is None else args.runs,
                              keep=args.keep)
     from .demo.live import run_live_demo
-
     from .server.serve import resolve_token
 
     if args.every <= 0:

@@ -112,8 +112,8 @@ def test_incremental_cache_follows_changes(folder: Path, monkeypatch: pytest.Mon
         ]
         for change in changes:
             change()
-            assert_like_legacy(folder)
-            pd.testing.assert_frame_equal(held.table(), legacy_table(folder))
+            fresh = assert_like_legacy(folder)
+            pd.testing.assert_frame_equal(held.table(), fresh)
     held.close()
 
 

@@ -122,15 +122,8 @@ class GuiServer:
 
 @contextmanager
 def gui_server(db_dir: Path, max_queue: int | None = None) -> Iterator[GuiServer]:
-    """Serve the real app for `db_dir` (`max_queue`: each browser's event queue bound).
-
-    As `runtable serve` does, with no second SQLite library in this process: the app's
-    routes read through Python's sqlite3, and a driver with its own SQLite closing the
-    file under them ends the process with SIGBUS (`keep_adbc_out`)."""
-    from runtable.store.table import keep_adbc_out
-
+    """Serve the real app for `db_dir` (`max_queue`: each browser's event queue bound)."""
     bus = EventBus() if max_queue is None else EventBus(max_queue=max_queue)
-    with keep_adbc_out():
-        app = create_app(db_dir, TOKEN, bus=bus)
-        with serve(app) as base:
-            yield GuiServer(base, db_dir, bus, threading.Lock())
+    app = create_app(db_dir, TOKEN, bus=bus)
+    with serve(app) as base:
+        yield GuiServer(base, db_dir, bus, threading.Lock())

@@ -6,6 +6,7 @@
 import type { AppContext } from "./appcontext";
 import { addCellAction, type CellTarget } from "./cellmenu";
 import { toMarkdown, toTsv, type ExportTable } from "./export";
+import { booleanText } from "./format";
 import { plural } from "./text";
 
 type Form = "tsv" | "markdown" | "cell";
@@ -40,7 +41,9 @@ function render(table: ExportTable, form: Form): string {
   if (form === "markdown") return toMarkdown(table);
   if (form === "tsv") return toTsv(table);
   const only = table.rows[0]?.[0];
-  return only === undefined ? "" : (only.text ?? (only.value === null ? "" : String(only.value)));
+  if (only === undefined) return "";
+  if (typeof only.value === "boolean") return booleanText(only.value);
+  return only.text ?? (only.value === null ? "" : String(only.value));
 }
 
 function what(rows: number, form: Form): string {

@@ -40,10 +40,11 @@ function isError(cell: CellInfo | undefined): boolean {
 
 /**
  * The key of a cell in the list of choices: its value, or for complex numbers (sent as
- * full-precision text) the text the cell shows, so the list reads like the column.
+ * full-precision text) and booleans (✓/✗) the text the cell shows, so the list and the
+ * filter's description read like the column.
  */
 function choiceKey(value: Value, cell: CellInfo | undefined, text: string): string {
-  if (cell?.kind === "complex") return text;
+  if (cell?.kind === "complex" || typeof value === "boolean") return text;
   return value === null ? "" : String(value);
 }
 

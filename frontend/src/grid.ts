@@ -26,7 +26,7 @@ import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ColumnLooks } from "./colstats";
 import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
-import { cssColour, describeTimestamp, displayText, exportText, formatTimestamp, readableTextColour, timeZone } from "./format";
+import { booleanWord, cssColour, describeTimestamp, displayText, exportText, formatTimestamp, formatValue, readableTextColour, timeZone } from "./format";
 import { plotColumn } from "./plotinclude";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
 import { databaseKey, loadView, saveView, type ViewState } from "./view";
@@ -378,13 +378,15 @@ export class RunGrid {
       headerTooltip: tooltip,
       headerClass: variable.user_editable ? "rt-user-column" : "rt-var-column",
       valueGetter: (p) => (p.data === undefined ? null : store.value(p.data, name)),
-      // No row: the select editor formatting its choices ("true", "false"); "…" while
+      // No row: the select editor formatting its choices ("✓ yes", "✗ no"); "…" while
       // the column's data is not in yet.
       valueFormatter: (p: ValueFormatterParams<RunRow>) =>
         p.data === undefined || p.data === null
           ? p.value === null || p.value === undefined
             ? ""
-            : String(p.value)
+            : typeof p.value === "boolean"
+              ? `${formatValue(p.value, undefined)} ${booleanWord(p.value)}`
+              : String(p.value)
           : store.isLoaded(name) || store.cell(p.data, name) !== undefined || store.value(p.data, name) !== null
             ? text(p.data)
             : "…",
@@ -404,6 +406,7 @@ export class RunGrid {
         "rt-external": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "external",
         "rt-user-value": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "user",
         "rt-number": (p: CellClassParams<RunRow>) => typeof p.value === "number",
+        "rt-boolean": (p: CellClassParams<RunRow>) => typeof p.value === "boolean",
         "rt-not-computed": (p: CellClassParams<RunRow>) => notComputed(p.data),
       },
       cellStyle: (p) => {
@@ -430,6 +433,7 @@ export class RunGrid {
         if (shown !== "") notes.push(shown);
         // The value itself when the column's style rounds it.
         if (typeof p.value === "number" && !shown.startsWith(String(p.value))) notes.push(`(${p.value})`);
+        if (typeof p.value === "boolean") notes.push(`(${booleanWord(p.value)})`);
         if (varied(c)) notes.push("(bold: it varied within the run)");
         if (c?.provenance === "external") notes.push("(not from the context file)");
         if (c?.provenance === "user") notes.push("(typed in)");

@@ -85,7 +85,8 @@ export function install(app: AppContext): void {
     if (window.getSelection()?.toString()) return; // text selected in a cell
     const focused = app.grid.api.getFocusedCell();
     const runs = app.selectedRuns();
-    const cellRun = focused === null ? undefined : app.grid.api.getDisplayedRowAtIndex(focused.rowIndex)?.data?.run;
+    const focusedRow = focused === null ? undefined : app.grid.api.getDisplayedRowAtIndex(focused.rowIndex)?.data;
+    const cellRun = focusedRow?.note === undefined ? focusedRow?.run : undefined; // (a note is no run)
     const one = runs.length <= 1 && cellRun !== undefined && focused !== null;
     if (copiedNames(app, one ? focused.column.getColId() : undefined).some((n) => !app.store.isLoaded(n))) {
       // Some of the data is still to come: copied once it is in, through the clipboard API.

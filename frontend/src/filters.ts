@@ -375,6 +375,7 @@ export class ValueFilter implements IFilterComp<RunRow> {
 
   doesFilterPass(params: IDoesFilterPassParams<RunRow>): boolean {
     const row = params.data;
+    if (row.note !== undefined) return true; // a note among the runs, not a run
     return passes(this.model, this.params.valueOf(row), this.params.cellOf(row), this.params.textOf(row));
   }
 

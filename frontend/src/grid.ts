@@ -27,8 +27,9 @@ import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ColumnLooks } from "./colstats";
 import { ValueFilter, describeFilter, type ValueFilterModel } from "./filters";
 import { booleanWord, cssColour, describeTimestamp, displayText, exportText, formatTimestamp, formatValue, readableTextColour, timeZone } from "./format";
+import { NoteRowRenderer, noteRows, placeNotes, rowId } from "./noterows";
 import { plotColumn } from "./plotinclude";
-import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
+import { isNote, type CellInfo, type RunRow, type TableStore, type TimeComment, type Value, type VariableInfo } from "./table";
 import { databaseKey, loadView, saveView, type ViewState } from "./view";
 
 ModuleRegistry.registerModules([AllCommunityModule]);
@@ -156,6 +157,8 @@ export class RunGrid {
   private restoring = false;
   /** The value of each cell being edited when its editing started (by `run/colId`). */
   private editBases = new Map<string, Value>();
+  /** The notes shown among the runs (noterows.ts); none while that is switched off. */
+  private notes: RunRow[] = [];
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
     this.store = store;
@@ -167,7 +170,16 @@ export class RunGrid {
       columnDefs: this.staticColumns(),
       rowData: [],
       loading: true,
-      getRowId: (params) => String(params.data.run),
+      getRowId: (params) => rowId(params.data),
+      isFullWidthRow: (params) => isNote(params.rowNode.data),
+      fullWidthCellRenderer: NoteRowRenderer,
+      // Notes have a place among the runs only in an order by time.
+      isExternalFilterPresent: () => this.notes.length > 0,
+      doesExternalFilterPass: (node) => !isNote(node.data) || this.notesOrder() !== null,
+      postSortRows: (params) => {
+        const order = this.notes.length > 0 ? this.notesOrder() : null;
+        if (order !== null) placeNotes(params.nodes, (row) => store.startTime[row.slot] ?? null, order);
+      },
       defaultColDef: {
         sortable: true,
         resizable: true,
@@ -186,6 +198,7 @@ export class RunGrid {
         checkboxes: false,
         headerCheckbox: false,
         enableClickSelection: true,
+        isRowSelectable: (node) => !isNote(node.data),
       },
       stopEditingWhenCellsLoseFocus: true,
       // What an edit was made on: a live event may change the cell while someone types.
@@ -204,6 +217,8 @@ export class RunGrid {
         this.viewChanged();
       },
       onSortChanged: () => {
+        // (Whether notes have a place depends on the order.)
+        if (this.notes.length > 0) this.api.onFilterChanged();
         this.viewChanged();
         this.needData(this.api.getColumnState().filter((c) => c.sort).map((c) => c.colId));
       },
@@ -526,7 +541,7 @@ export class RunGrid {
     }
     this.rebuildColumns();
     this.api.setGridOption("overlayComponentParams", { noRows: { overlayText: emptyMessage } });
-    this.api.setGridOption("rowData", this.store.rows);
+    this.api.setGridOption("rowData", [...this.store.rows, ...this.notes]);
     this.api.setGridOption("loading", false);
   }
 
@@ -780,13 +795,43 @@ export class RunGrid {
     return this.api.getColumnState().map((state) => state.colId);
   }
 
-  /** Rows as displayed: filtered and sorted. */
+  /** Runs as displayed: filtered and sorted (without the notes among them). */
   displayedRows(): RunRow[] {
     const rows: RunRow[] = [];
     this.api.forEachNodeAfterFilterAndSort((node) => {
-      if (node.data !== undefined) rows.push(node.data);
+      if (node.data !== undefined && !isNote(node.data)) rows.push(node.data);
     });
     return rows;
+  }
+
+  /** How many runs are displayed (notes among them are not counted). */
+  displayedRunCount(): number {
+    const notes = this.notes.filter((row) => this.api.getRowNode(rowId(row))?.displayed === true).length;
+    return this.api.getDisplayedRowCount() - notes;
+  }
+
+  /** Show `notes` among the runs by time (an empty list: none). */
+  setNotes(notes: readonly TimeComment[]): void {
+    const rows = noteRows(notes);
+    const before = new Map(this.notes.map((row) => [rowId(row), row]));
+    const ids = new Set(rows.map(rowId));
+    const remove = this.notes.filter((row) => !ids.has(rowId(row)));
+    const add = rows.filter((row) => !before.has(rowId(row)));
+    const update = rows.filter((row) => before.has(rowId(row)));
+    this.notes = rows;
+    this.anchored(() => this.api.applyTransaction({ remove, add, update }));
+    this.api.onFilterChanged();
+  }
+
+  /**
+   * The order notes take among the runs: by time, forwards or backwards; null when the
+   * table is sorted by something else than the run or its timestamp.
+   */
+  private notesOrder(): "asc" | "desc" | null {
+    const sorted = this.api.getColumnState().filter((c) => c.sort === "asc" || c.sort === "desc");
+    if (sorted.length === 0) return "asc";
+    const only = sorted.length === 1 ? sorted[0] : undefined;
+    return only !== undefined && (only.colId === "run" || only.colId === "timestamp") ? (only.sort ?? null) : null;
   }
 
   selectedRows(): RunRow[] {
@@ -795,7 +840,7 @@ export class RunGrid {
 
   /** What a menu or double-click on the cell of `row` in column `colId` is about. */
   targetOf(row: RunRow | undefined, colId: string): CellTarget | null {
-    if (row === undefined) return null;
+    if (row === undefined || isNote(row)) return null;
     const name = colId.startsWith("var:") ? colId.slice(4) : null;
     const selected = this.selectedRows().map((r) => r.run);
     return {

@@ -4,13 +4,7 @@
 
 import { getJson, sendJson } from "./api";
 import { describeTimestamp, formatTimestamp } from "./format";
-
-interface TimeComment {
-  id: number;
-  /** null: the stored time is not a valid time (written by another program). */
-  timestamp: number | null;
-  text: string;
-}
+import type { TimeComment } from "./table";
 
 /** The note being edited in this page. Its DOM survives reloads of the list, so live
  * updates from other browsers never throw away what is being typed. */

@@ -38,7 +38,7 @@ def test_ctrl_c_copies_the_selected_rows_tab_separated(
     # Numbers in full for the spreadsheet, pictures by name.
     assert float(rows[0][header.index("XGM/Pulse energy")]) == pytest.approx(1234.5678 / 2,
                                                                              rel=1e-15)
-    assert rows[0][header.index("Detector/Image")] == "<image>"
+    assert rows[0][header.index("Detector/Image")] == "<thumbnail>"
 
 
 def test_ctrl_c_on_one_cell_copies_that_cell(clip: Page, table_server: GuiServer) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from .gui_folder import T0, TOKEN, GuiServer, gui_server, make_folder
+from .gui_folder import T0, TOKEN, GuiServer, gui_server, make_folder, run_results
 from .gui_page import open_filter, open_table
 
 RUNS = range(1, 7)
@@ -120,3 +120,7 @@ def test_notes_among_runs_are_not_runs_for_selection_filters_and_exports(
     post_note(server, "new detector gain", started(5) + 30)
     expect(wide_page.locator(".rt-note-row")).to_have_count(3)
     assert order(wide_page)[-3:] == ["5", "note: new detector gain", "6"]
+    # A new run arrives after the notes, and is counted; the notes keep their places.
+    server.add_run(7, run_results(7))
+    expect(wide_page.locator("#status")).to_contain_text("7 runs")
+    assert order(wide_page)[-4:] == ["5", "note: new detector gain", "6", "7"]

@@ -501,7 +501,7 @@ export class RunGrid {
     return [...this.staticColumns(), ...groupLeaves(leaves, 0, "", { n: 0 })];
   }
 
-  /** What the cell of `row` in variable `name` shows, units included ("<image>" for pictures). */
+  /** What the cell of `row` in variable `name` shows, units included ("<thumbnail>" for pictures). */
   cellText(row: RunRow, name: string): string {
     const value = this.store.value(row, name);
     const cell = this.store.cell(row, name);

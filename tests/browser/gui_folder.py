@@ -122,7 +122,9 @@ class GuiServer:
 
 @contextmanager
 def gui_server(db_dir: Path, max_queue: int | None = None) -> Iterator[GuiServer]:
-    """Serve the real app for `db_dir` (`max_queue`: each browser's event queue bound)."""
+    """Serve the real app for `db_dir` (`max_queue`: each browser's event queue bound).
+
+    As `runtable serve` does."""
     bus = EventBus() if max_queue is None else EventBus(max_queue=max_queue)
     app = create_app(db_dir, TOKEN, bus=bus)
     with serve(app) as base:

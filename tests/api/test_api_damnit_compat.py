@@ -73,8 +73,10 @@ def _in_our_order(table: dict[str, Any], columns: list[str]) -> dict[str, Any]:
             "rows": [[row[j] for j in order] for row in table["rows"]]}
 
 
-def test_reference_package_reads_our_folder(damnit_python: Path, tmp_path: Path) -> None:
-    folder = build_folder(tmp_path / "amore")
+def _both_readers(folder: Path, damnit_python: Path, tmp_path: Path
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Everything read from *folder* by us and by the reference (its tables' columns
+    in our order)."""
     with Database(folder, cache=False) as db:
         ours = json.loads(json.dumps(compat_normalize.everything(db)))
     script = tmp_path / "dump.py"
@@ -83,9 +85,13 @@ def test_reference_package_reads_our_folder(damnit_python: Path, tmp_path: Path)
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     ref = json.loads(proc.stdout)
-
     for key in ("table", "table_titles"):
         ref[key] = _in_our_order(ref[key], ours[key]["columns"])
+    return ours, ref
+
+
+def test_reference_package_reads_our_folder(damnit_python: Path, tmp_path: Path) -> None:
+    ours, ref = _both_readers(build_folder(tmp_path / "amore"), damnit_python, tmp_path)
     # Deliberate difference: the reference raises KeyError for a variable that
     # has a summary but no data group (Cell(None, summary_value=...)); we return
     # the summary from read() and None from type_hint()/preview_data().
@@ -120,16 +126,8 @@ def test_reference_package_reads_bools_as_the_0_and_1_it_stores(
                                 "count": Cell(1)})
         write_and_merge(db, 2, {"start_time": Cell(START + 2),
                                 "aligned": Cell(np.bool_(False)), "count": Cell(2)})
-    with Database(folder, cache=False) as db:
-        ours = json.loads(json.dumps(compat_normalize.everything(db)))
-    script = tmp_path / "dump.py"
-    script.write_text(DUMP)
-    proc = subprocess.run([damnit_python, script, folder, HERE], capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    ref = json.loads(proc.stdout)
+    ours, ref = _both_readers(folder, damnit_python, tmp_path)
     for key in ("table", "table_titles"):
-        ref[key] = _in_our_order(ref[key], ours[key]["columns"])
         at = ours[key]["columns"].index("aligned" if key == "table" else "Aligned")
         assert ours[key]["dtypes"][at] == "boolean"
         assert [row[at] for row in ours[key]["rows"]] == [True, False]

@@ -1,7 +1,7 @@
-"""Standalone notes shown among the runs by time (the **Notes** switch at the top), as
-the reference shows its time-stamped comments: between the run before and the run
-after, in either order by run or by time; hidden when sorted by something else; never
-counted, selected, copied or exported as runs, and passing every column filter."""
+"""Standalone notes shown among the runs by time (the "Notes among runs" switch at the
+top), as the reference shows its time-stamped comments: between the run before and the
+run after, in either order by run or by time; hidden when sorted by something else;
+never counted, selected, copied or exported as runs, and passing every column filter."""
 
 from __future__ import annotations
 

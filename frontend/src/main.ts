@@ -17,6 +17,7 @@ import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export"
 import { RunGrid } from "./grid";
 import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
 import { LiveUpdates, type LiveEvent } from "./live";
+import { EDIT_NOTE_EVENT } from "./noterows";
 import { NotesPanel } from "./notes";
 import { ColumnLoader } from "./columnloader";
 import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type TimeComment, type Value, type VariableInfo } from "./table";
@@ -474,6 +475,11 @@ class App {
 
     this.panelToggle("columns-button", "columns-panel", () => this.columns.refresh());
     this.panelToggle("notes-button", "notes-panel", () => this.notes.open());
+    document.addEventListener(EDIT_NOTE_EVENT, (event) => {
+      const id = (event as CustomEvent<number>).detail;
+      this.showPanel("notes-panel");
+      void this.notes.editNote(id);
+    });
     for (const close of document.querySelectorAll<HTMLButtonElement>("[data-close]")) {
       close.addEventListener("click", () => this.showPanel(null));
     }

@@ -50,12 +50,20 @@ export function placeNotes(
   nodes.splice(0, nodes.length, ...merged);
 }
 
+/** The event a double-click on a note row sends (detail: the note's id); main.ts opens
+ * the note in the Notes panel's editor. */
+export const EDIT_NOTE_EVENT = "rt-edit-note";
+
 /** A note row: its time and text (always as text, never HTML). */
 export class NoteRowRenderer implements ICellRendererComp<RunRow> {
   private readonly gui = document.createElement("div");
+  private id: number | null = null;
 
   init(params: ICellRendererParams<RunRow>): void {
     this.gui.className = "rt-note-row";
+    this.gui.addEventListener("dblclick", () => {
+      if (this.id !== null) document.dispatchEvent(new CustomEvent(EDIT_NOTE_EVENT, { detail: this.id }));
+    });
     this.refresh(params);
   }
 
@@ -66,6 +74,7 @@ export class NoteRowRenderer implements ICellRendererComp<RunRow> {
   refresh(params: ICellRendererParams<RunRow>): boolean {
     const note = params.data?.note;
     this.gui.replaceChildren();
+    this.id = note?.id ?? null;
     if (note === undefined) return true;
     const label = document.createElement("span");
     label.className = "rt-note-label";
@@ -76,7 +85,7 @@ export class NoteRowRenderer implements ICellRendererComp<RunRow> {
     const text = document.createElement("span");
     text.className = "rt-note-text";
     text.textContent = note.text.split("\n").join(" · ");
-    text.title = note.text;
+    text.title = `${note.text}\n\n(Double-click to edit it in the Notes panel)`;
     this.gui.append(label, time, text);
     return true;
   }

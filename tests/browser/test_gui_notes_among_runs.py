@@ -77,6 +77,13 @@ def test_notes_appear_among_the_runs_by_time_and_follow_the_order(
     # Not runs: the count stays the number of runs.
     expect(wide_page.locator("#status")).to_contain_text(f"{len(RUNS)} runs")
     save_screenshot(wide_page, "notes-among-runs")
+    # Double-clicked, a note opens in the Notes panel's editor.
+    band.dblclick()
+    editor = wide_page.locator("#notes-panel textarea.note-edit")
+    expect(editor).to_have_value("changed the sample")
+    editor.press("Escape")
+    wide_page.locator("#notes-button").click()
+    expect(wide_page.locator("#notes-panel")).to_be_hidden()
     # Newest first: the notes stay between the same runs.
     sort_by(wide_page, "run", "desc")
     assert order(wide_page) == expected[::-1]

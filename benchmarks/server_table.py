@@ -12,7 +12,8 @@ app with uvicorn in a thread and asks it over HTTP, gzip accepted as browsers do
   column of one run, and one cell right after its run was rewritten,
 * one comment edit (``PUT /api/runs/R/comment``).
 
-Prints the median of ``--repeat`` requests with the body sizes.
+Prints the median of ``--repeat`` requests with the body sizes, wall and CPU time, and
+the load average at the start and the end.
 
     ./dev bench server_table [--runs N] [--variables N] [--repeat N] [--keep DIR]
 """
@@ -36,22 +37,41 @@ from api_table import PROPOSAL, synthetic_folder
 TOKEN = "benchmark-token-0123456789"
 
 
-def fetch(url: str, method: str = "GET", body: bytes | None = None) -> tuple[float, int]:
-    """(seconds, bytes on the wire) of one request."""
+def fetch(url: str, method: str = "GET", body: bytes | None = None
+          ) -> tuple[float, int, float]:
+    """(seconds, bytes on the wire, CPU seconds of this process: the server's thread
+    and the client) of one request."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept-Encoding": "gzip"}
     if body is not None:
         headers["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=body, method=method, headers=headers)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     while True:
         try:
             with urllib.request.urlopen(req, timeout=600) as resp:
                 size = len(resp.read())
-            return time.perf_counter() - t0, size
+            return time.perf_counter() - t0, size, time.process_time() - c0
         except urllib.error.HTTPError as exc:
             if exc.code != 503:  # 503: the first read is still running; ask again
                 raise
             time.sleep(0.2)
+
+
+def timed(url: str, method: str = "GET", body: bytes | None = None) -> tuple[float, float]:
+    """(seconds, CPU seconds) of one request."""
+    wall, _, cpu = fetch(url, method, body)
+    return wall, cpu
+
+
+def line(label: str, samples: list[tuple[float, float]]) -> None:
+    """The medians of *samples*."""
+    wall = statistics.median(w for w, _ in samples)
+    cpu = statistics.median(c for _, c in samples)
+    print(f"  {label + ':':<52}{wall:7.3f} s   (CPU {cpu:.3f} s)", flush=True)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def rewrite_run(path: Path, run: int) -> None:
@@ -81,45 +101,40 @@ def main() -> None:
         app = create_app(path, TOKEN)
         with serve_in_thread(app) as base:
             table = base + "/api/table"
-            first, size = fetch(table)
+            print(f"(load average at the start {load_average()}; CPU: this process, the "
+                  "server's threads and the client)")
+            first, size, first_cpu = fetch(table)
             print(f"GET /api/table, {args.runs} x {args.variables}, {size / 2**20:.1f} MiB "
                   "gzipped:")
-            print(f"  first request (read + encode everything): {first:7.3f} s")
-            again = statistics.median(fetch(table)[0] for _ in range(args.repeat))
-            print(f"  unchanged (from memory):                  {again:7.3f} s")
+            line("first request (read + encode everything)", [(first, first_cpu)])
+            line("unchanged (from memory)", [timed(table) for _ in range(args.repeat)])
             changed = []
             for i in range(args.repeat):
                 rewrite_run(path, args.runs // 2 + i)
-                changed.append(fetch(table)[0])
-            print(f"  after one run's values changed:           "
-                  f"{statistics.median(changed):7.3f} s")
-            binary, bsize = fetch(table + "?format=binary")
-            binary = statistics.median(
-                [binary, *(fetch(table + "?format=binary")[0] for _ in range(args.repeat - 1))])
-            print(f"  binary (?format=binary, {bsize / 2**20:.1f} MiB), unchanged:  "
-                  f"{binary:7.3f} s")
+                changed.append(timed(table))
+            line("after one run's values changed", changed)
+            binary = [timed(table + "?format=binary") for _ in range(args.repeat)]
+            bsize = fetch(table + "?format=binary")[1]
+            line(f"binary (?format=binary, {bsize / 2**20:.1f} MiB), unchanged", binary)
             changed = []
             for i in range(args.repeat):
                 rewrite_run(path, args.runs // 2 + args.repeat + i)
-                changed.append(fetch(table + "?format=binary")[0])
-            print(f"  binary after one run's values changed:    "
-                  f"{statistics.median(changed):7.3f} s")
+                changed.append(timed(table + "?format=binary"))
+            line("binary after one run's values changed", changed)
             names = ",".join(f"var_{i:03d}" for i in range(args.variables))
-            cells = statistics.median(
-                fetch(f"{table}?runs={args.runs // 3}&names={names}")[0]
-                for _ in range(args.repeat))
-            print(f"  one run, every column (?runs=&names=):    {cells:7.3f} s")
+            line("one run, every column (?runs=&names=)",
+                 [timed(f"{table}?runs={args.runs // 3}&names={names}")
+                  for _ in range(args.repeat)])
             one = []
             for i in range(args.repeat):
                 run = args.runs // 4 + i
                 rewrite_run(path, run)
-                one.append(fetch(f"{table}?runs={run}&names=var_001")[0])
-            print(f"  one cell just rewritten (values_merged):  "
-                  f"{statistics.median(one):7.3f} s")
-            edit = statistics.median(
-                fetch(f"{base}/api/runs/{i + 1}/comment", "PUT",
-                      f'{{"text": "edited {i}"}}'.encode())[0] for i in range(args.repeat))
-            print(f"  PUT a comment:                            {edit:7.3f} s")
+                one.append(timed(f"{table}?runs={run}&names=var_001"))
+            line("one cell just rewritten (values_merged)", one)
+            line("PUT a comment", [timed(f"{base}/api/runs/{i + 1}/comment", "PUT",
+                                         f'{{"text": "edited {i}"}}'.encode())
+                                   for i in range(args.repeat)])
+            print(f"(load average at the end {load_average()})")
         close_app(app)
 
 

@@ -54,21 +54,28 @@ def python_with_damnit() -> Path:
     """A venv (kept at the repository root, git-ignored) with runtable (editable) and
     the reference's package, as at a facility whose analysis package installs
     ``damnit`` as a dependency. Skips when it can't be installed."""
+    import fcntl
     import shutil
     import sys
 
     python = BOTH_VENV / "bin" / "python"
     check = [str(python), "-c", "import runtable, damnit.api, extra_proposal"]
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    beside = Path(sys.executable).with_name("uv")
-    uv = str(beside) if beside.exists() else shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not installed, so the reference package can't be installed")
-    for cmd in ([uv, "venv", "--quiet", "--python", sys.executable, str(BOTH_VENV)],
-                [uv, "pip", "install", "--quiet", "--python", str(python), "-c",
-                 str(REPO / "constraints.txt"), "-e", str(REPO), REFERENCE, "extra-proposal"]):
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            pytest.skip(f"could not install {REFERENCE}: {proc.stderr.strip()[-500:]}")
+    # Each test worker asks; one installs while the others wait for it.
+    with open(REPO / ".venv-damnit-runtable.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+            return python
+        beside = Path(sys.executable).with_name("uv")
+        uv = str(beside) if beside.exists() else shutil.which("uv")
+        if uv is None:
+            pytest.skip("uv is not installed, so the reference package can't be installed")
+        # A venv that fails the check is broken (an install cut short): made again.
+        for cmd in ([uv, "venv", "--quiet", "--clear", "--python", sys.executable,
+                     str(BOTH_VENV)],
+                    [uv, "pip", "install", "--quiet", "--python", str(python), "-c",
+                     str(REPO / "constraints.txt"), "-e", str(REPO), REFERENCE,
+                     "extra-proposal"]):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0:
+                pytest.skip(f"could not install {REFERENCE}: {proc.stderr.strip()[-500:]}")
     return python

@@ -130,9 +130,17 @@ def _copy_on_write() -> bool:
     return pd.get_option("mode.copy_on_write") is True
 
 
-def _frame(table: TableColumns, timezone: str) -> pd.DataFrame:
-    """The DataFrame of :meth:`Database.table` from the table's columns, times in
-    ``timezone`` (the folder's setting: every view of the table shows the same times).
+def _start_times(table: TableColumns, rows: np.ndarray, timezone: str) -> pd.Series:
+    import pandas as pd
+
+    return pd.to_datetime(pd.Series(table.start_time[rows], dtype=float),
+                          unit="s", utc=True).dt.tz_convert(timezone)
+
+
+def _frame_series(table: TableColumns, timezone: str) -> dict[str, pd.Series]:
+    """The columns of the DataFrame of :meth:`Database.table`, in order, from the
+    table's columns, times in ``timezone`` (the folder's setting: every view of the
+    table shows the same times).
 
     Dtypes are those pandas infers for the cells as Python objects (the
     reference reader's rule): a column of numbers with failed cells (None)
@@ -143,8 +151,7 @@ def _frame(table: TableColumns, timezone: str) -> pd.DataFrame:
 
     rows = np.flatnonzero(~np.isnan(table.start_time))  # runs the DAQ has taken
     n_rows = len(rows)
-    start = pd.to_datetime(pd.Series(table.start_time[rows], dtype=float),
-                           unit="s", utc=True).dt.tz_convert(timezone)
+    start = _start_times(table, rows, timezone)
     columns: dict[str, Any] = {
         "proposal": pd.Series(table.proposal[rows].tolist(), dtype=object).infer_objects(),
         "run": pd.Series(table.run[rows].tolist(), dtype=object).infer_objects(),
@@ -168,7 +175,7 @@ def _frame(table: TableColumns, timezone: str) -> pd.DataFrame:
     ordered = ["proposal", "run", "start_time", "comment"]
     ordered += [c for c in column_order(table.variables.values(), columns) if c in columns]
     ordered += [c for c in columns if c not in ordered]
-    return pd.DataFrame({c: columns[c] for c in ordered})
+    return {c: columns[c] for c in ordered}
 
 
 def _frame_column(kind: np.ndarray, values: np.ndarray, user_type: str | None = None
@@ -201,6 +208,138 @@ def _frame_column(kind: np.ndarray, values: np.ndarray, user_type: str | None = 
     for code, placeholder in PLACEHOLDERS.items():
         cells[kind == code] = placeholder
     return pd.Series(cells, dtype=object, copy=False).infer_objects()
+
+
+class _HeldFrame:
+    """The DataFrame of a held :class:`Database` and its block layout, so that a
+    refresh that changed a few runs costs those rows, not a new frame of every column
+    (0.35 s of CPU at 20,000 x 500, most of it pandas inferring the types of object
+    columns and copying every column into its blocks).
+
+    The frame is made of blocks as pandas makes them (one 2D array per numpy dtype,
+    one array per column of another dtype) through ``create_dataframe_from_blocks``;
+    a patch copies the blocks it changes (frames handed out keep the old ones) and
+    gives every column what :func:`_frame_series` gives: a column whose type could
+    change (an object column, one whose changed cells alone have another dtype) is
+    made whole again, and anything else (rows added or removed, columns added,
+    removed or reordered, a dtype changed) builds the frame anew.
+    """
+
+    def __init__(self, table: TableColumns, timezone: str) -> None:
+        import pandas as pd
+
+        self.timezone = timezone
+        self.rows = np.flatnonzero(~np.isnan(table.start_time))
+        series = _frame_series(table, timezone)
+        self.names = list(series)
+        self.dtypes = {name: s.dtype for name, s in series.items()}
+        self.unset = {name for name in self.names
+                      if name not in _FIXED and (table.columns.get(name) is None
+                                                 or not table.columns[name].present().any())}
+        if _create_from_blocks() is None:
+            self.blocks: list[tuple[Any, np.ndarray]] | None = None
+            self.frame = pd.DataFrame(series)
+            return
+        # (Columns of one numpy dtype in one 2D block, in column order: as pandas
+        # consolidates them.)
+        groups: dict[np.dtype, list[int]] = {}
+        self.blocks = []
+        self.where: dict[str, tuple[int, int]] = {}
+        arrays = list(series.values())
+        for j, (name, column) in enumerate(series.items()):
+            if isinstance(column.dtype, np.dtype):
+                groups.setdefault(column.dtype, []).append(j)
+            else:
+                self.where[name] = (len(self.blocks), -1)
+                self.blocks.append((column.array, np.array([j], np.intp)))
+        for dtype, positions in groups.items():
+            values = np.empty((len(positions), len(self.rows)), dtype)
+            for k, j in enumerate(positions):
+                values[k] = arrays[j].to_numpy()
+                self.where[self.names[j]] = (len(self.blocks), k)
+            self.blocks.append((values, np.array(positions, np.intp)))
+        self.frame = self._assemble()
+
+    def _assemble(self) -> pd.DataFrame:
+        import pandas as pd
+
+        assert self.blocks is not None
+        return _create_from_blocks()(self.blocks, pd.RangeIndex(len(self.rows)),
+                                     pd.Index(self.names))
+
+    def patch(self, table: TableColumns, changes: Any) -> bool:
+        """Bring the frame up to *table*, which *changes* (a :class:`TableChanges`)
+        made from the table the frame was made of; False if it must be made anew."""
+        if self.blocks is None or changes.full or changes.variables_changed:
+            return False
+        if not np.array_equal(np.flatnonzero(~np.isnan(table.start_time)), self.rows):
+            return False
+        positions = np.flatnonzero(np.isin(self.rows, changes.rows))
+        rows = self.rows[positions]
+        blocks = list(self.blocks)
+        copied: set[int] = set()
+
+        def put(name: str, full: pd.Series | None, part: pd.Series | None) -> None:
+            """Column *name* whole (*full*) or its changed rows (*part*)."""
+            b, k = self.where[name]
+            values, placement = blocks[b]
+            if k < 0:
+                if full is None:
+                    values = values.copy()
+                    values[positions] = part.array
+                else:
+                    values = full.array
+                blocks[b] = (values, placement)
+                return
+            if b not in copied:
+                values = values.copy()
+                blocks[b] = (values, placement)
+                copied.add(b)
+            if full is None:
+                values[k, positions] = part.to_numpy()
+            else:
+                values[k] = full.to_numpy()
+
+        for name in changes.names:
+            if name in _FIXED:
+                continue
+            column = table.columns.get(name)
+            shown = column is not None and bool(column.present().any())
+            if name not in self.where or shown == (name in self.unset):
+                return False  # a column added, removed, set or emptied
+            if not shown or not len(rows):
+                continue
+            meta = table.variables.get(name)
+            user_type = meta.type if meta is not None else None
+            dtype = self.dtypes[name]
+            part = None
+            if dtype != np.dtype(object):
+                part = _frame_column(column.kind[rows], column.values[rows], user_type)
+                if part.dtype != dtype:
+                    part = None
+            if part is not None:
+                put(name, None, part)
+                continue
+            # (Whether the type of an object column changes depends on every cell.)
+            full = _frame_column(column.kind[self.rows], column.values[self.rows], user_type)
+            if full.dtype != dtype:
+                return False
+            put(name, full, None)
+        if len(rows):
+            put("start_time", _start_times(table, self.rows, self.timezone), None)
+        self.blocks = blocks
+        self.frame = self._assemble()
+        return True
+
+
+@functools.cache
+def _create_from_blocks() -> Any:
+    """pandas' ``create_dataframe_from_blocks`` (pandas 3), or None."""
+    try:
+        from pandas.api.internals import create_dataframe_from_blocks
+    except ImportError:
+        return None
+    return create_dataframe_from_blocks
 
 
 class VariableData:
@@ -598,7 +737,7 @@ class Database:
         # The table as columns, kept by table() to read only what changed next time,
         # and the DataFrame made of it; one table() at a time updates them.
         self._columns: TableColumns | None = None
-        self._frame: pd.DataFrame | None = None
+        self._frame: _HeldFrame | None = None
         self._table_lock = threading.Lock()
 
     @property
@@ -688,18 +827,23 @@ class Database:
         return df
 
     def _table_by_name(self) -> pd.DataFrame:
+        timezone = self._db.get_setting("timezone")
         if self._columns is None:
             own = own_copy_dir(self._db.db_path) if self._cache else None
             self._columns = read_table(self._db, details=False,
                                        copy=own if own is not None else True)
             self._frame = None
-        elif self._columns.refresh(self._db):
-            self._frame = None
-        if self._frame is None:
-            self._frame = _frame(self._columns, self._db.get_setting("timezone"))
+        else:
+            changes = self._columns.refresh(self._db)
+            if changes and self._frame is not None and not (
+                    self._frame.timezone == timezone
+                    and self._frame.patch(self._columns, changes)):
+                self._frame = None
+        if self._frame is None or self._frame.timezone != timezone:
+            self._frame = _HeldFrame(self._columns, timezone)
         # A copy: the caller may change what it gets, the next call starts afresh
         # (with pandas' copy-on-write, always on from pandas 3, a shallow one is enough).
-        return self._frame.copy(deep=not _copy_on_write())
+        return self._frame.frame.copy(deep=not _copy_on_write())
 
     def close(self) -> None:
         """Close the database connection (also done when used with ``with``)."""

@@ -131,3 +131,69 @@ def test_cache_of_another_database_is_not_used(folder: Path, tmp_path: Path) -> 
         store.new_db_id()
         store.set_comment(PROPOSAL, 1, "after the id changed")
     assert assert_like_legacy(folder)["comment"][0] == "after the id changed"
+
+
+def test_a_held_frame_patched_row_by_row_equals_a_fresh_read(
+        synthetic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each write to a few runs, table() of a held Database equals a fresh
+    read, whether it patched the frame's rows or made it anew (values of another type,
+    errors, holes filled, text where numbers were, runs of no start time)."""
+    from runtable import api
+
+    patched = []
+    patch = api._HeldFrame.patch
+
+    def recorded(self: api._HeldFrame, *args: object) -> bool:
+        patched.append(patch(self, *args))
+        return patched[-1]
+
+    monkeypatch.setattr(api._HeldFrame, "patch", recorded)
+    rng = np.random.default_rng(11)
+    names = ["f_pure", "i_pure", "s_pure", "f_err", "i_err", "mixed_num", "mixed_any",
+             "late", "holes", "big"]
+    values = [1.25, 7, "text", None, True, 2**62, -0.5, 3]
+    with Database(synthetic) as held:
+        held.table()
+        for _ in range(40):
+            with open_db(synthetic) as store, store.transaction() as conn:
+                for _ in range(int(rng.integers(1, 3))):
+                    run, name = int(rng.integers(1, 42)), str(rng.choice(names))
+                    value = values[int(rng.integers(len(values)))]
+                    attrs = json.dumps({"error": "boom", "error_cls": "ValueError"}) \
+                        if value is None else None
+                    conn.execute(
+                        "INSERT INTO run_variables(proposal, run, name, version, value, "
+                        "timestamp, attributes) VALUES (?, ?, ?, 1, ?, 0, ?) "
+                        "ON CONFLICT DO UPDATE SET value = excluded.value, "
+                        "attributes = excluded.attributes",
+                        (PROPOSAL, run, name, value, attrs))
+            pd.testing.assert_frame_equal(held.table(), Database(synthetic, cache=False).table())
+    assert patched.count(True) >= 10  # most writes patched rows, not made it anew
+
+
+def test_a_held_frame_after_one_changed_run_is_not_made_anew(
+        synthetic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One merged run changes one row: the held DataFrame gets that row, without
+    building whole columns again (0.35 s at 20,000 x 500; only a column of objects,
+    whose dtype depends on every cell, is made whole)."""
+    from runtable import api
+
+    with Database(synthetic) as held:
+        first = held.table()
+        made = []
+        frame_column = api._frame_column
+
+        def counted(kind: np.ndarray, *args: object) -> pd.Series:
+            made.append(len(kind))
+            return frame_column(kind, *args)
+
+        monkeypatch.setattr(api, "_frame_column", counted)
+        with open_db(synthetic) as store:
+            write_and_merge(store, 5, {"f_pure": Cell(7.5), "i_pure": Cell(3),
+                                       "s_pure": Cell("changed")})
+        df = held.table()
+        assert made == [1, 1, 1]  # only the changed cells were made
+        assert df.loc[4, ["f_pure", "i_pure", "s_pure"]].tolist() == [7.5, 3, "changed"]
+        assert first.loc[4, "f_pure"] != 7.5  # what it returned before stays
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(df, Database(synthetic, cache=False).table())

@@ -166,8 +166,9 @@ def test_importing_the_server_package_stays_light() -> None:
 
 def test_first_start_on_a_folder_the_reference_made(tmp_path: Path) -> None:
     """The folder is upgraded (WAL, the change log) and its table read once, its
-    columnar copy made; the service starts in the background, then advertises itself
-    and reads as usual. A folder runtable wrote starts the service before its URL."""
+    columnar copy made, and only then the upgrade's slow step done (an index over
+    every cell); the service starts in the background, then advertises itself and
+    reads as usual. A folder runtable wrote starts the service before its URL."""
     import sqlite3
 
     from tests.store.reference_db import make_reference_db
@@ -183,9 +184,16 @@ def test_first_start_on_a_folder_the_reference_made(tmp_path: Path) -> None:
         wait_for(lambda: (folder / discovery.SERVER_FILE).exists(), timeout=60)
         wait_for(lambda: _get(f"{base}/api/table?format=binary", token) == 200, timeout=60)
         assert (folder / "table_copy" / "manifest.json").is_file()
-        with open_db(folder, readonly=True) as db:
-            assert not schema.needs_upgrade(db.conn)
+
+        def upgraded() -> bool:
+            with open_db(folder, readonly=True) as db:
+                return not schema.needs_upgrade(db.conn)
+
+        wait_for(upgraded, timeout=60)
     finally:
         proc.terminate()
-        proc.communicate(timeout=60)
+        stderr = proc.communicate(timeout=60)[1]
     assert proc.returncode == 0
+    # The index over every cell is built after the table's first read, not before it.
+    read = stderr.index("for the first time")
+    assert stderr.index("Finished upgrading", read) > read

@@ -100,6 +100,36 @@ def test_upgrade_reference_database(tmp_path: Path, version: int) -> None:
         assert db.data_format_version == 4
 
 
+def test_the_slow_step_of_an_upgrade_may_wait(tmp_path: Path) -> None:
+    """`runtable serve` opens a folder the reference made with the index over every
+    cell left for later (the table is read first), but the change log in place."""
+    from runtable.store import schema
+
+    folder = make_reference_db(tmp_path / "ref", 4)
+    index = "runtable_run_variables_name"
+    with open_db(folder, defer_slow_upgrade=True) as db:
+        assert "runtable_run_changes" in objects(db) and index not in objects(db)
+        assert schema.needs_upgrade(db.conn)
+        db.set_comment(PROPOSAL, 1, "logged")  # writes work, and are logged
+        assert db.conn.execute("SELECT count(*) FROM runtable_run_changes").fetchone()[0]
+        assert db.finish_upgrade()
+        assert objects(db)[index] == "index" and not schema.needs_upgrade(db.conn)
+        assert not db.finish_upgrade()
+    with open_db(folder, defer_slow_upgrade=True) as db:  # nothing left to defer
+        assert index in objects(db)
+
+
+def test_a_folder_upgraded_before_the_index_was_a_step_of_its_own(tmp_path: Path) -> None:
+    from runtable.store import schema
+
+    with create_folder(tmp_path / "db", PROPOSAL) as db, db.transaction() as conn:
+        conn.execute("UPDATE metameta SET value = 2 WHERE key = ?",
+                     (schema.RUNTABLE_VERSION_KEY,))
+    with open_db(tmp_path / "db") as db:
+        assert not schema.needs_upgrade(db.conn)
+        assert objects(db)["runtable_run_variables_name"] == "index"
+
+
 def test_migration_resumes_after_interrupted_step(tmp_path: Path) -> None:
     folder = make_reference_db(tmp_path / "ref", 2)
     # A step that failed half-way rolled back: the version still says 2.

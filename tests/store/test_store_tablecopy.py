@@ -38,6 +38,8 @@ def db(tmp_path: Path, small_blocks: None) -> DatabaseFolder:
         db.set_comment(PROPOSAL, 2, "beam lost")
         db.add_user_variable("quality", "number", title="Quality")
         db.set_user_value(PROPOSAL, 1, "quality", 0.5)
+        # (The writer's background updates done: tests change the copy's files.)
+        assert tablecopy.settle(tablecopy.copy_dir(db.path), 60)
         yield db
 
 
@@ -47,6 +49,8 @@ def same_as_sqlite(db: DatabaseFolder | Path, **kwargs: object) -> None:
 
 
 def manifest(db: DatabaseFolder) -> tablecopy.Manifest:
+    """The copy's manifest once the writer's background updates are done."""
+    assert tablecopy.settle(tablecopy.copy_dir(db.path), 60)
     found = tablecopy.read_manifest(tablecopy.copy_dir(db.path))
     assert found is not None
     return found
@@ -104,6 +108,44 @@ def test_every_kind_of_write_keeps_the_copy_exact(db: DatabaseFolder) -> None:
     blocks = manifest(db).blocks
     assert blocks[PROPOSAL, 1].rows == 2  # runs 4 and 7 are left
     assert (PROPOSAL, 2) not in blocks  # the block of runs 8-11 is empty now
+
+
+def test_a_commit_does_not_wait_for_the_copy_to_be_rewritten(
+        db: DatabaseFolder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rewriting a block takes a tenth of a second at 500 variables: the writer's
+    next merge must not wait for it. Readers meanwhile read the runs the copy lacks
+    from SQLite, and the copy catches up once the rewrite is done."""
+    import threading
+
+    release = threading.Event()
+    writing = threading.Event()
+    write_block = tablecopy.write_block
+    committer = threading.get_ident()
+    on_committer = []
+
+    def slow_write_block(*args: object) -> str:
+        if threading.get_ident() == committer:
+            on_committer.append(args[1])  # the commit would wait for this rewrite
+        else:
+            writing.set()
+            assert release.wait(60)
+        return write_block(*args)
+
+    monkeypatch.setattr(tablecopy, "write_block", slow_write_block)
+    try:
+        merge(db, 3, {"count": Cell(33)})
+        assert not on_committer
+        assert writing.wait(30)  # the rewrite started elsewhere, and is held
+        merge(db, 4, {"count": Cell(44)})  # returns while the rewrite is held
+        assert not on_committer
+        table = read_table(db)
+        assert table.columns["count"].values[2:4].tolist() == [33, 44]
+        same_as_sqlite(db)
+    finally:
+        release.set()
+    m = manifest(db)
+    assert m.since() == read_table(db, copy=False).seq
+    same_as_sqlite(db)
 
 
 def test_random_writes_read_the_same_through_the_copy(db: DatabaseFolder) -> None:
@@ -238,6 +280,9 @@ def test_a_change_to_most_runs_is_caught_up_block_by_block(
     """Deleting a variable changes every run: each later commit brings at most about
     the budget's worth of blocks up to date, and reads are exact all along."""
     monkeypatch.setattr(tablecopy, "UPDATE_BUDGET_RUNS", 1)
+    # (In the background, the keeper goes on until caught up: one pass per commit here.)
+    monkeypatch.setattr(tablecopy, "BACKGROUND", False)
+    assert tablecopy.settle(tablecopy.copy_dir(db.path), 60)
     for run in range(11, 30):
         merge(db, run, run_cells(run))
     db.delete_variable("label")

@@ -78,8 +78,13 @@ class Service(ProcessingControl, Protocol):
     #: The server's URL, set before :meth:`start`.
     url: str | None
 
-    def start(self, bus: EventBus) -> None:
-        """Start working; publish every change on ``bus`` (from any thread)."""
+    def start(self, bus: EventBus, *, defer_slow_upgrade: bool = False) -> None:
+        """Start working; publish every change on ``bus`` (from any thread). With
+        *defer_slow_upgrade*, leave the slow steps of upgrading the folder for
+        :meth:`finish_upgrade`."""
+
+    def finish_upgrade(self) -> None:
+        """Do (in the background) what ``start(defer_slow_upgrade=True)`` left."""
 
     def notify(self, run: int, data: str) -> None:
         """``data`` ("raw"/"proc") of ``run`` is complete (``POST /api/notify``)."""
@@ -173,12 +178,13 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
             raise FolderBusy(Path(db_dir).absolute(), holder, "runtable serve")
         upgrade = _needs_upgrade(db_dir)
     bus = EventBus()
-    # The first start on a folder the reference made upgrades it (WAL, the change log,
-    # an index: seconds), so there the service is started by the table's warm-up
-    # thread once the port answers, and the table is read after it; until then notify
-    # and processing answer 503, the table its progress, and the folder's discovery
-    # file is written once the service (the folder's writer) runs. Otherwise the
-    # service is running when the URL is printed.
+    # The first start on a folder the reference made upgrades it (WAL, the change log),
+    # so there the service is started by the table's warm-up thread once the port
+    # answers, and the table is read after it; until then notify and processing
+    # answer 503, the table its progress, and the folder's discovery file is written
+    # once the service (the folder's writer) runs. The upgrade's slow step, an index
+    # over every cell, waits until the table is read. Otherwise the service is
+    # running when the URL is printed.
     app = create_app(db_dir, token, bus=bus,
                      notify=_log_notify if service is None else None, warm_up=False)
     sock = bind_socket(host, port)
@@ -195,7 +201,7 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
         try:
             if service is not None:
                 service.url = base  # named to a second server refused on this folder
-                service.start(bus)
+                service.start(bus, defer_slow_upgrade=upgrade)
                 app.state.notify, app.state.control = service.notify, service
             if discovery.enter_context(advertised(db_dir, base, token)) is None:
                 print(f"(could not write {db_dir}/.runtable-server.json: `runtable "
@@ -211,7 +217,9 @@ def _serve(db_dir: Path, host: str, port: int, token: str | None,
     try:
         with _stop_on_signals():
             if upgrade:
-                app.state.table.warm_up(before=start_service)
+                app.state.table.warm_up(
+                    before=start_service,
+                    after=service.finish_upgrade if service is not None else None)
             else:
                 start_service()
                 app.state.table.warm_up()

@@ -645,13 +645,15 @@ class TableCache:
         #: (runs read, runs) while the first read runs in the background.
         self.progress: tuple[int, int] | None = None
 
-    def warm_up(self, before: Callable[[], object] | None = None) -> threading.Thread:
+    def warm_up(self, before: Callable[[], object] | None = None,
+                after: Callable[[], object] | None = None) -> threading.Thread:
         """Read the table in a background thread, so that the first browser does not
         wait for it; meanwhile whole-table answers raise :class:`TableNotReady` with
         the progress (a folder without a copy has every cell read once, and the copy
         made). The thread calls *before* first (``runtable serve`` starts the service
         there, which upgrades a folder the reference made: the read must not hold a
-        lock the upgrade waits for)."""
+        lock the upgrade waits for), and *after* once the table is read (the
+        upgrade's slow rest, which would otherwise delay the first page)."""
 
         def run() -> None:
             try:
@@ -667,6 +669,11 @@ class TableCache:
                 log.warning("Could not prepare the table in advance", exc_info=True)
             finally:
                 self.progress = None
+            if after is not None:
+                try:
+                    after()
+                except Exception:  # (the next start does it)
+                    log.warning("Could not finish upgrading the folder", exc_info=True)
 
         self.progress = (0, 0)
         thread = threading.Thread(target=run, name="runtable-table-warm-up", daemon=True)
@@ -928,13 +935,14 @@ class TableCache:
             self.progress = (done, total)
 
         own = own_copy_dir(db.db_path)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), _cpu_with_children()
         table = st.read_table(db, copy=own if own is not None else True, build=True,
                               progress=progress)
         if self.progress is not None and self.progress[1]:
-            log.info("Read the table of %s for the first time (%d runs) in %.1f s, and "
-                     "kept its copy", self.folder.db_dir, self.progress[1],
-                     time.monotonic() - started)
+            log.info("Read the table of %s for the first time (%d runs) in %.1f s (CPU "
+                     "%.1f s, this process and its readers), and kept its copy",
+                     self.folder.db_dir, self.progress[1], time.monotonic() - started,
+                     _cpu_with_children() - cpu)
         return table
 
     def _refresh(self) -> None:
@@ -997,6 +1005,15 @@ class TableCache:
                      rows: Sequence[int], name: str, vtype: str | None) -> None:
         _encode_rows(encoded, column, rows, name, vtype, self._keys,
                      self.folder.reader().conn)
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of the children it waited for (a figure taken
+    on a loaded machine can be judged by it)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def _binary_frame(head: bytes, blocks: list[bytes]) -> bytes:

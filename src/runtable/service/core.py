@@ -153,11 +153,14 @@ class Service:
 
     # -- the Service protocol --------------------------------------------------------------
 
-    def start(self, bus: EventBus | None = None) -> None:
+    def start(self, bus: EventBus | None = None, *, defer_slow_upgrade: bool = False
+              ) -> None:
         """Start watching, processing and publishing on ``bus`` (a new one if None).
 
         Returns at once; the first load of the context file and the catch-up happen in
         the background. Raises :class:`ServiceError` when the folder has no proposal.
+        With *defer_slow_upgrade*, the slow steps of upgrading a folder (an index over
+        every cell) wait for :meth:`finish_upgrade`.
         """
         if self._started:
             raise RuntimeError("the service was already started")
@@ -166,7 +169,7 @@ class Service:
         from runtable.store import StoreError, become_writer, open_db
 
         try:
-            db = open_db(self.db_dir)
+            db = open_db(self.db_dir, defer_slow_upgrade=defer_slow_upgrade)
         except StoreError as exc:
             self._stopped = True
             self._cleanup.close()
@@ -205,6 +208,17 @@ class Service:
         log.info("Service started for %s (proposal %s; %s)", self.db_dir, self.proposal,
                  f"watching {self.proposal_path}" if self.proposal_path
                  else "its folder is not found yet")
+
+    def finish_upgrade(self) -> None:
+        """Have the writer thread do what :meth:`start` deferred of the folder's upgrade
+        (merges queued meanwhile wait for it); returns at once."""
+        def task() -> None:
+            started = time.monotonic()
+            if self.db.finish_upgrade():
+                log.info("Finished upgrading %s in %.1f s", self.db_dir,
+                         time.monotonic() - started)
+
+        self._tasks.put(task)
 
     def notify(self, run: int, data: str = "raw") -> None:
         """``data`` ("raw" or "proc") of ``run`` is complete: process it now.

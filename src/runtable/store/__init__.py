@@ -35,7 +35,9 @@ Public surface::
     db.conn                                           # sqlite3 connection, for readers
     read_table(db, runs=None, names=None) -> TableColumns   # the run table, columnar
     table.refresh(db) -> TableChanges                 # only what changed since
-    tablecopy.update(db_path, directory)              # the columnar copy, after commits
+    tablecopy.schedule(db_path, directory)            # the columnar copy, after commits
+    tablecopy.settle(directory)                       # ... once its updates are done
+    open_db(path, defer_slow_upgrade=True); db.finish_upgrade()   # first start, fast
     with db.transaction() as conn: ...                # one write transaction
     with become_writer(path, "runtable reprocess"):   # the folder's one writer (OS lock)
     current_writer(path) -> WriterInfo | None         # who writes it now

@@ -46,6 +46,9 @@ EXTRACTED_DIR = "extracted_data"
 LOGS_DIR = "process_logs"
 CONTEXT_NAME = "context.py"
 BUSY_TIMEOUT_S = 30.0
+#: How long closing a writable folder waits for the background update of its
+#: columnar copy (a pass is at most a few blocks' work).
+CLOSE_WAIT_S = 30.0
 #: Provenance of values typed by a person (comments, user-editable variables).
 USER_PROVENANCE = ""
 #: ``base`` of an edit that is not checked against the stored value (last write wins).
@@ -113,7 +116,8 @@ class DatabaseFolder:
     doing the work); any number may read it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], readonly: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], readonly: bool = False, *,
+                 defer_slow_upgrade: bool = False) -> None:
         self.path = Path(path).absolute()
         self.readonly = readonly
         if not self.db_path.is_file():
@@ -137,7 +141,7 @@ class DatabaseFolder:
                         f"write access to upgrade it to v{schema.LATEST_VERSION}"
                     )
             else:
-                start = schema.migrate(self.conn)
+                start = schema.migrate(self.conn, defer_slow_upgrade)
                 # Earlier versions made these writable by everyone.
                 for path in (self.path, self.extracted_dir, self.logs_dir, self.db_path):
                     repair(path)
@@ -157,6 +161,16 @@ class DatabaseFolder:
         except BaseException:
             self.conn.close()
             raise
+
+    def finish_upgrade(self) -> bool:
+        """Do the steps of the upgrade that opening with ``defer_slow_upgrade`` left
+        (an index over every cell); returns whether there were any."""
+        self._check_writable()
+        with self._lock:
+            if not schema.needs_upgrade(self.conn):
+                return False
+            schema.migrate_runtable(self.conn)
+            return True
 
     # -- paths ---------------------------------------------------------------
     @property
@@ -181,6 +195,12 @@ class DatabaseFolder:
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
+        if not self.readonly:
+            from . import tablecopy
+
+            # (A process about to end should not stop its keeper in mid-write: the
+            # copy would stay behind, costing every reader time until the next write.)
+            tablecopy.settle(tablecopy.copy_dir(self.path), CLOSE_WAIT_S)
         self.conn.close()
 
     def __enter__(self) -> DatabaseFolder:
@@ -203,8 +223,8 @@ class DatabaseFolder:
         """A write transaction: commits on success, rolls back on any exception.
 
         Every write of the folder passes here, so after each commit the table's
-        columnar copy is brought up to date (:func:`runtable.store.tablecopy.update`:
-        usually nothing, at most one block's work)."""
+        columnar copy is brought up to date, in the background
+        (:func:`runtable.store.tablecopy.schedule`)."""
         self._check_writable()
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -220,8 +240,7 @@ class DatabaseFolder:
         from . import tablecopy
 
         try:
-            with self._lock:  # (its reads go through this connection)
-                tablecopy.update(self.db_path, tablecopy.copy_dir(self.path), self.conn)
+            tablecopy.schedule(self.db_path, tablecopy.copy_dir(self.path))
         except Exception:  # the commit stands; a stale copy only costs readers time
             log.warning("Could not update the table's copy in %s", self.path, exc_info=True)
 
@@ -680,9 +699,12 @@ def _sync_tags(conn: sqlite3.Connection, name: str, wanted: set[str]) -> bool:
     return True
 
 
-def open_db(path: str | os.PathLike[str], readonly: bool = False) -> DatabaseFolder:
-    """Open an existing database folder (upgrading an older format when writable)."""
-    return DatabaseFolder(path, readonly=readonly)
+def open_db(path: str | os.PathLike[str], readonly: bool = False, *,
+            defer_slow_upgrade: bool = False) -> DatabaseFolder:
+    """Open an existing database folder (upgrading an older format when writable;
+    with *defer_slow_upgrade*, the slow steps of that are left for
+    :meth:`DatabaseFolder.finish_upgrade`)."""
+    return DatabaseFolder(path, readonly=readonly, defer_slow_upgrade=defer_slow_upgrade)
 
 
 def create_folder(path: str | os.PathLike[str], proposal: int,

@@ -58,15 +58,14 @@ MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 # Our own tables. runtable_merged_fragments is the ledger that makes merging a
 # fragment twice a no-op; runtable_pending_deletions lets a variable deletion
-# that was interrupted between the database and the HDF5 files finish later;
-# the index on run_variables(name) keeps per-variable queries (views, delete)
-# fast on large tables.
+# that was interrupted between the database and the HDF5 files finish later.
+# (Step 1 also made the index of step 3 before that became a step of its own:
+# folders upgraded then have it already.)
 _RT1 = """
 CREATE TABLE IF NOT EXISTS runtable_merged_fragments(
     name TEXT PRIMARY KEY NOT NULL, size INTEGER, proposal INTEGER, run INTEGER,
     merged_at REAL);
 CREATE TABLE IF NOT EXISTS runtable_pending_deletions(name TEXT PRIMARY KEY NOT NULL);
-CREATE INDEX IF NOT EXISTS runtable_run_variables_name ON run_variables(name);
 """
 
 # The change log behind incremental reads of the table (runtable.store.table):
@@ -108,7 +107,15 @@ CREATE INDEX IF NOT EXISTS runtable_run_changes_seq ON runtable_run_changes(seq)
         ("DELETE", "OLD", ""),
     )
 )
-RUNTABLE_MIGRATIONS: dict[int, str] = {1: _RT1, 2: _RT2}
+# The index on run_variables(name) keeps per-variable queries (views, deleting a
+# variable) fast on large tables. Building it reads every cell (seconds at 10
+# million cells), so `runtable serve` may defer it on a folder's first start: after
+# the change log, which the table's first read needs, and after that read.
+_RT3 = "CREATE INDEX IF NOT EXISTS runtable_run_variables_name ON run_variables(name);"
+RUNTABLE_MIGRATIONS: dict[int, str] = {1: _RT1, 2: _RT2, 3: _RT3}
+#: Steps that may be left for later (:func:`migrate` with ``defer_slow``): nothing
+#: depends on them but speed.
+DEFERRABLE_STEPS = frozenset({3})
 RUNTABLE_VERSION_KEY = "runtable_schema_version"
 
 
@@ -173,10 +180,12 @@ def _split(script: str) -> Iterable[str]:
         yield buf
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def migrate(conn: sqlite3.Connection, defer_slow: bool = False) -> int:
     """Bring the database to :data:`LATEST_VERSION`; returns the version it had.
 
-    *conn* must be in autocommit mode (``isolation_level=None``).
+    *conn* must be in autocommit mode (``isolation_level=None``). With *defer_slow*,
+    our own steps stop before the first of :data:`DEFERRABLE_STEPS`: call
+    :func:`migrate_runtable` later to finish.
     """
     start = detect_version(conn)
     check_openable(start)
@@ -196,7 +205,7 @@ def migrate(conn: sqlite3.Connection) -> int:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    migrate_runtable(conn)
+    migrate_runtable(conn, defer_slow)
     return start
 
 
@@ -210,13 +219,16 @@ def needs_upgrade(conn: sqlite3.Connection) -> bool:
     return (int(row[0]) if row else 0) < max(RUNTABLE_MIGRATIONS)
 
 
-def migrate_runtable(conn: sqlite3.Connection) -> None:
-    """Create or upgrade our own ``runtable_*`` tables."""
+def migrate_runtable(conn: sqlite3.Connection, defer_slow: bool = False) -> None:
+    """Create or upgrade our own ``runtable_*`` tables (with *defer_slow*, up to the
+    first of :data:`DEFERRABLE_STEPS`)."""
     row = conn.execute(
         "SELECT value FROM metameta WHERE key = ?", (RUNTABLE_VERSION_KEY,)
     ).fetchone()
     current = int(row[0]) if row else 0
     for target in range(current + 1, max(RUNTABLE_MIGRATIONS) + 1):
+        if defer_slow and target in DEFERRABLE_STEPS:
+            return
         def step(target: int = target) -> None:
             _run_script_in_transaction(conn, RUNTABLE_MIGRATIONS[target])
             conn.execute(

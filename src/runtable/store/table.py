@@ -342,7 +342,8 @@ def _cells_differ(old: Column | None, old_rows: np.ndarray, new: Column | None,
         return bool((col.kind[rows] != KIND_MISSING).any())
     if not np.array_equal(old.kind[old_rows], new.kind[new_rows]):
         return True
-    if not np.array_equal(_max_diff(old)[old_rows], _max_diff(new)[new_rows], equal_nan=True):
+    if (old.max_diff is not None or new.max_diff is not None) and not np.array_equal(
+            _max_diff(old)[old_rows], _max_diff(new)[new_rows], equal_nan=True):
         return True
     shown = _SHOWN[old.kind[old_rows]]
     old_values = old.values[old_rows][shown].tolist()

@@ -38,6 +38,7 @@ metadata names the columns of ``kind``, ``f64`` and ``i64``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import json
@@ -752,6 +753,97 @@ def update(db_path: Path, directory: Path, conn: sqlite3.Connection | None = Non
     except (OSError, ValueError) as exc:
         log.warning("Could not update the table's copy in %s: %s", directory, exc)
         return False
+
+
+#: Whether :func:`schedule` leaves the work to a background thread (else it is done
+#: at once, on the caller's thread).
+BACKGROUND = True
+
+
+class _Keeper:
+    """The thread that brings one copy up to date for this process's writer, so that
+    rewriting a block (a tenth of a second at 500 variables) never holds up the commit
+    of the next merge. It runs at a lower priority than the writer's threads, reads
+    through a connection of its own, and goes on until the copy is caught up."""
+
+    def __init__(self, db_path: Path, directory: Path) -> None:
+        self.db_path, self.directory = db_path, directory
+        self._wake = threading.Condition()
+        self._wanted = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        #: (wall, CPU) seconds of the latest passes that changed the copy (for
+        #: benchmarks).
+        self.passes: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=1000)
+
+    def poke(self) -> None:
+        with self._wake:
+            self._wanted = True
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="runtable-table-copy")
+                self._thread.start()
+            self._wake.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until nothing is left to do; False if *timeout* passed first."""
+        with self._wake:
+            return self._wake.wait_for(lambda: not (self._wanted or self._busy), timeout)
+
+    def _run(self) -> None:
+        import time
+
+        with contextlib.suppress(AttributeError, OSError):
+            # (Linux: a thread's own nice value; the writer's merges come first.)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        while True:
+            with self._wake:
+                while not self._wanted:
+                    self._wake.wait()
+                self._wanted, self._busy = False, True
+            try:
+                while True:  # (a pass does a bounded amount: on until caught up)
+                    t0, c0 = time.perf_counter(), time.thread_time()
+                    if not update(self.db_path, self.directory):
+                        break
+                    self.passes.append((time.perf_counter() - t0, time.thread_time() - c0))
+            except Exception:  # a stale copy only costs readers time
+                log.warning("Could not update the table's copy in %s", self.directory,
+                            exc_info=True)
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._wake.notify_all()
+
+
+_keepers: dict[Path, _Keeper] = {}
+
+
+def keeper(db_path: Path, directory: Path) -> _Keeper:
+    """This process's keeper of the copy in *directory*."""
+    with _locks_guard:
+        found = _keepers.get(directory)
+        if found is None:
+            found = _keepers[directory] = _Keeper(db_path, directory)
+        return found
+
+
+def schedule(db_path: Path, directory: Path) -> None:
+    """After a commit of the writer: have the copy in *directory* brought up to date
+    (:func:`update`) in the background, without waiting for it."""
+    if not BACKGROUND:
+        update(db_path, directory)
+        return
+    keeper(db_path, directory).poke()
+
+
+def settle(directory: Path, timeout: float | None = None) -> bool:
+    """Wait until this process's background updates of the copy in *directory* are
+    done (None: as long as it takes); False if *timeout* passed first."""
+    with _locks_guard:
+        found = _keepers.get(directory)
+    return True if found is None else found.wait(timeout)
 
 
 def _update(reader: Reader, directory: Path, manifest: Manifest, seq: int) -> bool:

@@ -6,6 +6,7 @@
 import type { AppContext } from "./appcontext";
 import { addCellAction, type CellTarget } from "./cellmenu";
 import { toMarkdown, toTsv, type ExportTable } from "./export";
+import { booleanText } from "./format";
 import { plural } from "./text";
 
 type Form = "tsv" | "markdown" | "cell";
@@ -40,7 +41,9 @@ function render(table: ExportTable, form: Form): string {
   if (form === "markdown") return toMarkdown(table);
   if (form === "tsv") return toTsv(table);
   const only = table.rows[0]?.[0];
-  return only === undefined ? "" : (only.text ?? (only.value === null ? "" : String(only.value)));
+  if (only === undefined) return "";
+  if (typeof only.value === "boolean") return booleanText(only.value);
+  return only.text ?? (only.value === null ? "" : String(only.value));
 }
 
 function what(rows: number, form: Form): string {
@@ -82,7 +85,8 @@ export function install(app: AppContext): void {
     if (window.getSelection()?.toString()) return; // text selected in a cell
     const focused = app.grid.api.getFocusedCell();
     const runs = app.selectedRuns();
-    const cellRun = focused === null ? undefined : app.grid.api.getDisplayedRowAtIndex(focused.rowIndex)?.data?.run;
+    const focusedRow = focused === null ? undefined : app.grid.api.getDisplayedRowAtIndex(focused.rowIndex)?.data;
+    const cellRun = focusedRow?.note === undefined ? focusedRow?.run : undefined; // (a note is no run)
     const one = runs.length <= 1 && cellRun !== undefined && focused !== null;
     if (copiedNames(app, one ? focused.column.getColId() : undefined).some((n) => !app.store.isLoaded(n))) {
       // Some of the data is still to come: copied once it is in, through the clipboard API.

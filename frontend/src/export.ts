@@ -8,7 +8,7 @@
 
 import { strToU8, zipSync } from "fflate";
 
-import { exportText, formatNumber } from "./format";
+import { booleanText, exportText, formatNumber } from "./format";
 import type { CellInfo, Value } from "./table";
 
 /** One exported cell: the raw value for CSV/Excel, the shown text for Markdown. */
@@ -48,6 +48,7 @@ export function toCsv(table: ExportTable): string {
         .map((cell) => {
           const v = plain(cell);
           if (v === null) return "";
+          if (typeof v === "boolean") return booleanText(v);
           return typeof v === "number" ? String(v) : quote(String(v));
         })
         .join(","),
@@ -61,7 +62,8 @@ export function toCsv(table: ExportTable): string {
  * line, times as shown (without their offset, so that spreadsheets read them as times).
  */
 export function toTsv(table: ExportTable): string {
-  const field = (v: string | number | boolean | null): string => (v === null ? "" : String(v).replace(/[\t\r\n]+/g, " "));
+  const field = (v: string | number | boolean | null): string =>
+    v === null ? "" : typeof v === "boolean" ? booleanText(v) : String(v).replace(/[\t\r\n]+/g, " ");
   const value = (cell: ExportCell): string | number | boolean | null =>
     typeof cell.value === "string" && cell.text !== undefined && cell.info === undefined ? cell.text : plain(cell);
   const lines = [table.headers.map(field).join("\t")];

@@ -45,7 +45,8 @@ function isError(cell: CellInfo | undefined): boolean {
 
 /**
  * The key of a cell in the list of choices: its value, or for complex numbers (sent as
- * full-precision text) the text the cell shows, so the list reads like the column.
+ * full-precision text) the text the cell shows. Booleans are keyed `true`/`false`, the
+ * filter language's words (the list shows them as the column does, ✓/✗).
  */
 function choiceKey(value: Value, cell: CellInfo | undefined, text: string): string {
   if (cell?.kind === "complex") return text;

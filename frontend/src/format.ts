@@ -99,9 +99,19 @@ export function formatValue(value: Value | undefined, cell: CellInfo | undefined
     return formatInStyle(value, style);
   }
   if (typeof value === "boolean") {
-    return value ? "true" : "false";
+    return value ? "✓" : "✗";
   }
   return value;
+}
+
+/** A boolean in words: for tooltips and screen readers, where a tick says too little. */
+export function booleanWord(value: boolean): string {
+  return value ? "yes" : "no";
+}
+
+/** A boolean in files and on the clipboard, as `runtable export` and pandas write it. */
+export function booleanText(value: boolean): string {
+  return value ? "True" : "False";
 }
 
 /** Cell text with units, as shown in the grid. */
@@ -116,7 +126,8 @@ export function displayText(
   if (text === "" || units === null || units === undefined || units === "") {
     return text;
   }
-  if (cell?.kind === "error" || cell?.kind === "skip" || typeof value === "string") {
+  // (A yes/no has no units, whatever the variable says.)
+  if (cell?.kind === "error" || cell?.kind === "skip" || typeof value === "string" || typeof value === "boolean") {
     return text;
   }
   return `${text} ${units}`;
@@ -135,6 +146,9 @@ export function exportText(value: Value | undefined, cell: CellInfo | undefined)
   }
   if (cell?.kind === "error" || cell?.kind === "skip") {
     return "";
+  }
+  if (typeof value === "boolean") {
+    return booleanText(value);
   }
   return formatValue(value, cell);
 }

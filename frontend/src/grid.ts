@@ -27,9 +27,10 @@ import { openCell, showCellMenu, type CellTarget } from "./cellmenu";
 import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ColumnLooks } from "./colstats";
 import { ValueFilter, type ValueFilterModel } from "./filters";
-import { cssColour, describeTimestamp, displayText, exportText, formatTimestamp, readableTextColour, timeZone } from "./format";
+import { booleanWord, cssColour, describeTimestamp, displayText, exportText, formatTimestamp, formatValue, readableTextColour, timeZone } from "./format";
+import { NoteRowRenderer, noteRows, placeNotes, rowId } from "./noterows";
 import { plotColumn } from "./plotinclude";
-import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
+import { isNote, type CellInfo, type RunRow, type TableStore, type TimeComment, type Value, type VariableInfo } from "./table";
 import { databaseKey, loadView, saveView, type ViewState } from "./view";
 import type { UrlView } from "./viewurl";
 import { RunFilter, joinAnd, modelExpression, type WherePart } from "./where";
@@ -169,6 +170,8 @@ export class RunGrid {
   /** Which runs the filters keep (the server evaluates them). */
   readonly runFilter: RunFilter;
   private refilterTimer: number | undefined;
+  /** The notes shown among the runs (noterows.ts); none while that is switched off. */
+  private notes: RunRow[] = [];
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
     this.store = store;
@@ -184,7 +187,21 @@ export class RunGrid {
       columnDefs: this.staticColumns(),
       rowData: [],
       loading: true,
-      getRowId: (params) => String(params.data.run),
+      getRowId: (params) => rowId(params.data),
+      isFullWidthRow: (params) => isNote(params.rowNode.data),
+      fullWidthCellRenderer: NoteRowRenderer,
+      // Which runs pass is the server's answer to the filters (where.ts); notes are no
+      // runs: they have a place among the runs only in an order by time.
+      isExternalFilterPresent: () => this.runFilter.active || this.notes.length > 0,
+      doesExternalFilterPass: (node) => {
+        if (node.data === undefined) return true;
+        if (isNote(node.data)) return this.notesOrder() !== null;
+        return !this.runFilter.active || this.runFilter.keeps(node.data.run);
+      },
+      postSortRows: (params) => {
+        const order = this.notes.length > 0 ? this.notesOrder() : null;
+        if (order !== null) placeNotes(params.nodes, (row) => store.startTime[row.slot] ?? null, order);
+      },
       defaultColDef: {
         sortable: true,
         resizable: true,
@@ -203,6 +220,7 @@ export class RunGrid {
         checkboxes: false,
         headerCheckbox: false,
         enableClickSelection: true,
+        isRowSelectable: (node) => !isNote(node.data),
       },
       stopEditingWhenCellsLoseFocus: true,
       // What an edit was made on: a live event may change the cell while someone types.
@@ -221,6 +239,8 @@ export class RunGrid {
         this.viewChanged();
       },
       onSortChanged: () => {
+        // (Whether notes have a place depends on the order.)
+        if (this.notes.length > 0) this.api.onFilterChanged();
         this.viewChanged();
         this.needData(this.api.getColumnState().filter((c) => c.sort).map((c) => c.colId));
       },
@@ -229,8 +249,6 @@ export class RunGrid {
         this.callbacks.viewChanged();
         this.needData(Object.keys(this.api.getFilterModel()));
       },
-      isExternalFilterPresent: () => this.runFilter.active,
-      doesExternalFilterPass: (node) => node.data === undefined || this.runFilter.keeps(node.data.run),
       // Columns scrolled into view: their data, if it is not in yet.
       onVirtualColumnsChanged: () => this.needData(this.columnsInView().map(varColId)),
       onColumnVisible: () => this.callbacks.viewChanged(),
@@ -398,13 +416,15 @@ export class RunGrid {
       headerTooltip: tooltip,
       headerClass: variable.user_editable ? "rt-user-column" : "rt-var-column",
       valueGetter: (p) => (p.data === undefined ? null : store.value(p.data, name)),
-      // No row: the select editor formatting its choices ("true", "false"); "…" while
+      // No row: the select editor formatting its choices ("✓ yes", "✗ no"); "…" while
       // the column's data is not in yet.
       valueFormatter: (p: ValueFormatterParams<RunRow>) =>
         p.data === undefined || p.data === null
           ? p.value === null || p.value === undefined
             ? ""
-            : String(p.value)
+            : typeof p.value === "boolean"
+              ? `${formatValue(p.value, undefined)} ${booleanWord(p.value)}`
+              : String(p.value)
           : store.isLoaded(name) || store.cell(p.data, name) !== undefined || store.value(p.data, name) !== null
             ? text(p.data)
             : "…",
@@ -424,6 +444,7 @@ export class RunGrid {
         "rt-external": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "external",
         "rt-user-value": (p: CellClassParams<RunRow>) => p.data !== undefined && cellOf(p.data)?.provenance === "user",
         "rt-number": (p: CellClassParams<RunRow>) => typeof p.value === "number",
+        "rt-boolean": (p: CellClassParams<RunRow>) => typeof p.value === "boolean",
         "rt-not-computed": (p: CellClassParams<RunRow>) => notComputed(p.data),
       },
       // Marks of feature modules (cellmarks.ts), e.g. a value computed by older code.
@@ -452,6 +473,7 @@ export class RunGrid {
         if (shown !== "") notes.push(shown);
         // The value itself when the column's style rounds it.
         if (typeof p.value === "number" && !shown.startsWith(String(p.value))) notes.push(`(${p.value})`);
+        if (typeof p.value === "boolean") notes.push(`(${booleanWord(p.value)})`);
         if (varied(c)) notes.push("(bold: it varied within the run)");
         if (c?.provenance === "external") notes.push("(not from the context file)");
         if (c?.provenance === "user") notes.push("(typed in)");
@@ -545,7 +567,7 @@ export class RunGrid {
     }
     this.rebuildColumns();
     this.api.setGridOption("overlayComponentParams", { noRows: { overlayText: emptyMessage } });
-    this.api.setGridOption("rowData", this.store.rows);
+    this.api.setGridOption("rowData", [...this.store.rows, ...this.notes]);
     this.api.setGridOption("loading", false);
   }
 
@@ -879,13 +901,43 @@ export class RunGrid {
     return this.api.getColumnState().map((state) => state.colId);
   }
 
-  /** Rows as displayed: filtered and sorted. */
+  /** Runs as displayed: filtered and sorted (without the notes among them). */
   displayedRows(): RunRow[] {
     const rows: RunRow[] = [];
     this.api.forEachNodeAfterFilterAndSort((node) => {
-      if (node.data !== undefined) rows.push(node.data);
+      if (node.data !== undefined && !isNote(node.data)) rows.push(node.data);
     });
     return rows;
+  }
+
+  /** How many runs are displayed (notes among them are not counted). */
+  displayedRunCount(): number {
+    const notes = this.notes.filter((row) => this.api.getRowNode(rowId(row))?.displayed === true).length;
+    return this.api.getDisplayedRowCount() - notes;
+  }
+
+  /** Show `notes` among the runs by time (an empty list: none). */
+  setNotes(notes: readonly TimeComment[]): void {
+    const rows = noteRows(notes);
+    const before = new Map(this.notes.map((row) => [rowId(row), row]));
+    const ids = new Set(rows.map(rowId));
+    const remove = this.notes.filter((row) => !ids.has(rowId(row)));
+    const add = rows.filter((row) => !before.has(rowId(row)));
+    const update = rows.filter((row) => before.has(rowId(row)));
+    this.notes = rows;
+    this.anchored(() => this.api.applyTransaction({ remove, add, update }));
+    this.api.onFilterChanged();
+  }
+
+  /**
+   * The order notes take among the runs: by time, forwards or backwards; null when the
+   * table is sorted by something else than the run or its timestamp.
+   */
+  private notesOrder(): "asc" | "desc" | null {
+    const sorted = this.api.getColumnState().filter((c) => c.sort === "asc" || c.sort === "desc");
+    if (sorted.length === 0) return "asc";
+    const only = sorted.length === 1 ? sorted[0] : undefined;
+    return only !== undefined && (only.colId === "run" || only.colId === "timestamp") ? (only.sort ?? null) : null;
   }
 
   selectedRows(): RunRow[] {
@@ -894,7 +946,7 @@ export class RunGrid {
 
   /** What a menu or double-click on the cell of `row` in column `colId` is about. */
   targetOf(row: RunRow | undefined, colId: string): CellTarget | null {
-    if (row === undefined) return null;
+    if (row === undefined || isNote(row)) return null;
     const name = colId.startsWith("var:") ? colId.slice(4) : null;
     const selected = this.selectedRows().map((r) => r.run);
     return {

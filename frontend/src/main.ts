@@ -18,9 +18,10 @@ import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export"
 import { RunGrid } from "./grid";
 import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
 import { LiveUpdates, type LiveEvent } from "./live";
+import { EDIT_NOTE_EVENT } from "./noterows";
 import { NotesPanel } from "./notes";
 import { ColumnLoader } from "./columnloader";
-import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
+import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type TimeComment, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
 import { databaseKey, loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
@@ -71,6 +72,8 @@ class App {
   private readonly loader: ColumnLoader;
   private emptyMessage = "No runs yet";
   private follow = loadFlag("follow", true);
+  private notesAmongRuns = loadFlag("notes-among-runs", false);
+  private notesLoads = 0;
   /** Coalesced `values_merged`: run → names (null: all). */
   private pending = new Map<number, Set<string>>();
   private fetching = false;
@@ -238,8 +241,26 @@ class App {
     this.updateStatus();
   }
 
+  /** Show the notes among the runs (or none, when switched off), as they are now. */
+  private async loadNotesAmongRuns(): Promise<void> {
+    const ticket = ++this.notesLoads;
+    let notes: TimeComment[] = [];
+    if (this.notesAmongRuns) {
+      try {
+        notes = await getJson<TimeComment[]>("api/time-comments");
+      } catch (error) {
+        toast(`Could not load the notes: ${errorText(error)}`, "error");
+        return;
+      }
+    }
+    // (Loads overlap when notes change in a burst: the latest one wins.)
+    if (ticket !== this.notesLoads) return;
+    this.grid.setNotes(notes);
+    this.updateStatus();
+  }
+
   private updateStatus(message?: string): void {
-    const shown = this.grid.api.getDisplayedRowCount();
+    const shown = this.grid.displayedRunCount();
     const total = this.store.rows.length;
     const runs = shown === total ? plural(total, "run") : `${shown} of ${plural(total, "run")}`;
     const running = [...this.store.jobs.values()].filter((s) => s === "running").length;
@@ -322,6 +343,7 @@ class App {
       }
       case "time_comment":
         this.notes.changed();
+        void this.loadNotesAmongRuns();
         return;
       default:
         return;
@@ -504,9 +526,22 @@ class App {
       saveFlag("follow", this.follow);
       if (this.follow) this.grid.scrollToLast();
     });
+    const notesAmong = element("notes-among", HTMLInputElement);
+    notesAmong.checked = this.notesAmongRuns;
+    notesAmong.addEventListener("change", () => {
+      this.notesAmongRuns = notesAmong.checked;
+      saveFlag("notes-among-runs", this.notesAmongRuns);
+      void this.loadNotesAmongRuns();
+    });
+    void this.loadNotesAmongRuns();
 
     this.panelToggle("columns-button", "columns-panel", () => this.columns.refresh());
     this.panelToggle("notes-button", "notes-panel", () => this.notes.open());
+    document.addEventListener(EDIT_NOTE_EVENT, (event) => {
+      const id = (event as CustomEvent<number>).detail;
+      this.showPanel("notes-panel");
+      void this.notes.editNote(id);
+    });
     for (const close of document.querySelectorAll<HTMLButtonElement>("[data-close]")) {
       close.addEventListener("click", () => this.showPanel(null));
     }

@@ -4,13 +4,7 @@
 
 import { getJson, sendJson } from "./api";
 import { describeTimestamp, formatTimestamp } from "./format";
-
-interface TimeComment {
-  id: number;
-  /** null: the stored time is not a valid time (written by another program). */
-  timestamp: number | null;
-  text: string;
-}
+import type { TimeComment } from "./table";
 
 /** The note being edited in this page. Its DOM survives reloads of the list, so live
  * updates from other browsers never throw away what is being typed. */
@@ -40,6 +34,8 @@ export class NotesPanel {
   private editing: Editing | null = null;
   // Loads overlap when events arrive in a burst; only the latest may fill the list.
   private loads = 0;
+  /** The notes listed now, by id. */
+  private shown = new Map<number, TimeComment>();
 
   constructor(notify: (message: string, kind: "info" | "error") => void) {
     this.notify = notify;
@@ -62,6 +58,14 @@ export class NotesPanel {
   open(): void {
     void this.load();
     this.text.focus();
+  }
+
+  /** Open note `id` in its editor (the panel is shown already). */
+  async editNote(id: number): Promise<void> {
+    await this.load();
+    const item = this.list.querySelector<HTMLLIElement>(`li[data-id="${id}"]`);
+    const note = this.shown.get(id);
+    if (item !== null && note !== undefined && this.editing?.note.id !== id) this.edit(note, item);
   }
 
   /** A `time_comment` event: reload when shown. */
@@ -93,6 +97,7 @@ export class NotesPanel {
     }
     if (ticket !== this.loads) return;
     notes.sort((a, b) => (b.timestamp ?? -Infinity) - (a.timestamp ?? -Infinity) || b.id - a.id);
+    this.shown = new Map(notes.map((note) => [note.id, note]));
     const editing = this.editing;
     const items = notes.map((note) => {
       if (editing === null || note.id !== editing.note.id) return this.item(note);

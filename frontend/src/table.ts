@@ -71,10 +71,26 @@ export interface Snapshot {
   jobs?: Record<string, string>;
 }
 
+/** A standalone note (`GET /api/time-comments`). */
+export interface TimeComment {
+  id: number;
+  /** null: the stored time is not a valid time (written by another program). */
+  timestamp: number | null;
+  text: string;
+}
+
 /** A row as the grid holds it: which run, and where its values are in the arrays. */
 export interface RunRow {
   run: number;
   slot: number;
+  /** Set on a note shown among the runs (grid.ts `setNotes`), which is no run: its
+   * `run` is NaN and `slot` -1, so it has no values. */
+  note?: TimeComment;
+}
+
+/** Whether a grid row is a note among the runs rather than a run. */
+export function isNote(row: RunRow | undefined): boolean {
+  return row?.note !== undefined;
 }
 
 /** Processing state of a run: queued or running (idle runs have none). */

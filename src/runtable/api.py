@@ -40,6 +40,7 @@ import numpy as np
 
 from .store import decode_summary, open_db
 from .store.columns import column_order
+from .store.fragments import VALUE_TYPE_ATTR
 from .store.table import (
     KIND_ERROR,
     KIND_MISSING,
@@ -50,6 +51,7 @@ from .store.table import (
     read_table,
 )
 from .store.tablecopy import cache_dir, own_copy_dir
+from .store.tableread import json_object
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,13 +183,16 @@ def _frame_column(kind: np.ndarray, values: np.ndarray, user_type: str | None = 
     import pandas as pd
 
     shown = kind == KIND_VALUE
-    if user_type in ("boolean", "integer") and _NUMBER_OR_MISSING[kind].all() and all(
-            isinstance(v, int) for v in values[shown].tolist()):
-        # A typed column a person fills: its own (nullable) dtype, not SQLite's 0/1
-        # or object for a column with gaps.
+    # Booleans (a typed column a person fills, or a variable that returned bools) and a
+    # person's integers: their own nullable dtype, not SQLite's 0/1, nor object or
+    # float64 for a column with gaps.
+    boolean = values.dtype == np.bool_ or user_type == "boolean"
+    if (boolean or user_type == "integer") and _NUMBER_OR_MISSING[kind].all() and (
+            values.dtype.kind in "biu" or (values.dtype == object and all(
+                isinstance(v, int) for v in values[shown].tolist()))):
         data = np.zeros(len(values), np.int64)
-        data[shown] = values[shown].tolist()
-        if user_type == "boolean":
+        data[shown] = values[shown]
+        if boolean:
             return pd.Series(pd.arrays.BooleanArray(data != 0, ~shown))
         return pd.Series(pd.arrays.IntegerArray(data, ~shown))
     if values.dtype != object and _NUMBER_OR_NONE[kind].all():
@@ -470,10 +475,15 @@ class VariableData:
             1523.5
         """
         row = self._db.conn.execute(
-            "SELECT value, summary_type FROM run_variables WHERE proposal = ? AND run = ? "
-            "AND name = ? ORDER BY version DESC LIMIT 1",
+            "SELECT value, summary_type, attributes FROM run_variables WHERE proposal = ? "
+            "AND run = ? AND name = ? ORDER BY version DESC LIMIT 1",
             (self._proposal, self._run, self._name)).fetchone()
-        return _decode_db_value(row[0], row[1]) if row is not None else None
+        if row is None:
+            return None
+        if isinstance(row[0], int) and isinstance(row[2], str) and \
+                json_object(row[2]).get(VALUE_TYPE_ATTR) == "bool":
+            return bool(row[0])  # (SQLite stores 0/1)
+        return _decode_db_value(row[0], row[1])
 
     def history(self) -> pd.DataFrame:
         """Every version of this cell that was kept, oldest first, the current one last:
@@ -827,10 +837,11 @@ class Database:
 
         Cells hold the summary value; thumbnails, trendlines and arrays appear as
         ``'<thumbnail>'``, ``'<sparkline>'`` and ``'<ndarray>'``. A variable never
-        computed for a run is ``pd.NA``; one that failed is None/NaN. User-editable
-        columns have the dtype of their type: ``boolean``, ``Int64`` (both nullable),
-        ``float64`` or text. With *with_titles*, columns are named by title
-        (``Proposal``, ``Run``, ``Timestamp``).
+        computed for a run is ``pd.NA``; one that failed is None/NaN. A variable whose
+        values are all bools is a ``boolean`` column (nullable: missing and failed
+        cells are ``pd.NA``). User-editable columns have the dtype of their type:
+        ``boolean``, ``Int64`` (both nullable), ``float64`` or text. With
+        *with_titles*, columns are named by title (``Proposal``, ``Run``, ``Timestamp``).
 
         *where* keeps only the runs an expression of the filter language selects
         (``docs/filters.md``; the web GUI's filters are written in it too); a

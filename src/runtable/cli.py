@@ -135,14 +135,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return run_demo_once(args.dir, n_runs=6 if args.runs is None else args.runs,
                              keep=args.keep)
     from .demo.live import run_live_demo
+    from .server.serve import resolve_token
 
     if args.every <= 0:
         raise CommandError("--every must be a positive number of seconds")
     try:
+        token = resolve_token(args.token)  # (before the demo is built)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    try:
         return run_live_demo(args.dir, n_runs=3 if args.runs is None else args.runs,
                              every_s=args.every,
                              max_runs=args.max_runs, keep=args.keep, host=args.host,
-                             port=args.port, token=args.token)
+                             port=args.port, token=token)
     except OSError as exc:
         raise CommandError(f"cannot serve the demo on {args.host}:{args.port}: "
                            f"{exc.strerror or exc}") from None

@@ -122,7 +122,7 @@ def format_cell(value: Any, style: tuple[str, int] | None = None) -> str:
     if isinstance(value, pd.Timestamp):
         return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, (bool,)) or type(value).__name__ == "bool_":
-        return "yes" if value else "no"
+        return str(bool(value))  # as exports and pandas write it
     text = str(value)
     return text.splitlines()[0] + " …" if "\n" in text else text
 

@@ -22,12 +22,12 @@ from runtable.api import Database
 from runtable.context.cell import Cell
 from runtable.context.codehash import text_sha256
 from runtable.execute.fragment import FragmentWriter
-from runtable.store import open_db
+from runtable.store import create_folder, open_db
 from runtable.store.contexts import keep_text
 from runtable.store.history import cell_history
 
 from . import compat_normalize
-from .api_folder import PROPOSAL, START, build_folder
+from .api_folder import PROPOSAL, START, build_folder, write_and_merge
 
 REFERENCE = "damnit==0.4.0"
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,17 +109,7 @@ def test_reference_package_reads_a_folder_with_history(damnit_python: Path,
 
 
 def _compare_readers(damnit_python: Path, folder: Path, tmp_path: Path) -> None:
-    with Database(folder, cache=False) as db:
-        ours = json.loads(json.dumps(compat_normalize.everything(db)))
-    script = tmp_path / "dump.py"
-    script.write_text(DUMP)
-    proc = subprocess.run([damnit_python, script, folder, HERE], capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    ref = json.loads(proc.stdout)
-
-    for key in ("table", "table_titles"):
-        ref[key] = _in_our_order(ref[key], ours[key]["columns"])
+    ours, ref = _both_readers(folder, damnit_python, tmp_path)
     # Deliberate difference: the reference raises KeyError for a variable that
     # has a summary but no data group (Cell(None, summary_value=...)); we return
     # the summary from read() and None from type_hint()/preview_data().
@@ -132,4 +122,50 @@ def _compare_readers(damnit_python: Path, folder: Path, tmp_path: Path) -> None:
 
     assert ours["table"] == ref["table"]
     assert ours["table_titles"] == ref["table_titles"]
+    assert ours == ref
+
+
+def _both_readers(folder: Path, damnit_python: Path, tmp_path: Path
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Everything read from *folder* by us and by the reference (its tables' columns
+    in our order)."""
+    with Database(folder, cache=False) as db:
+        ours = json.loads(json.dumps(compat_normalize.everything(db)))
+    script = tmp_path / "dump.py"
+    script.write_text(DUMP)
+    proc = subprocess.run([damnit_python, script, folder, HERE], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ref = json.loads(proc.stdout)
+    for key in ("table", "table_titles"):
+        ref[key] = _in_our_order(ref[key], ours[key]["columns"])
+    return ours, ref
+
+
+def test_reference_package_reads_bools_as_the_0_and_1_it_stores(
+        damnit_python: Path, tmp_path: Path) -> None:
+    """Where a value was a bool, we record so in the row's attributes and read a bool;
+    the reference ignores that attribute and reads SQLite's 0/1, nothing else differs."""
+    folder = tmp_path / "amore"
+    with create_folder(folder, PROPOSAL) as db:
+        db.update_computed_variables({"aligned": {"title": "Aligned"},
+                                      "count": {"title": "Count"}})
+        write_and_merge(db, 1, {"start_time": Cell(START + 1), "aligned": Cell(True),
+                                "count": Cell(1)})
+        write_and_merge(db, 2, {"start_time": Cell(START + 2),
+                                "aligned": Cell(np.bool_(False)), "count": Cell(2)})
+    ours, ref = _both_readers(folder, damnit_python, tmp_path)
+    for key in ("table", "table_titles"):
+        at = ours[key]["columns"].index("aligned" if key == "table" else "Aligned")
+        assert ours[key]["dtypes"][at] == "boolean"
+        assert [row[at] for row in ours[key]["rows"]] == [True, False]
+        assert [row[at] for row in ref[key]["rows"]] == [1, 0]
+        ref[key]["dtypes"][at] = "boolean"
+        for row, value in zip(ref[key]["rows"], (True, False), strict=True):
+            row[at] = value
+    for run, value in (("1", True), ("2", False)):
+        aligned = ref["variables"][run]["vars"]["aligned"]
+        assert aligned["summary"] == int(value) and aligned["read"] is value
+        assert ours["variables"][run]["vars"]["aligned"]["summary"] is value
+        aligned["summary"] = value
     assert ours == ref

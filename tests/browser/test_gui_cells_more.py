@@ -209,16 +209,16 @@ def test_user_variables_of_each_type(page: Page, server: GuiServer) -> None:
     col = create_variable(page, "Good run", "boolean")
     cell(page, 4, col).dblclick()
     page.locator(".ag-cell-editor .ag-picker-field-wrapper").click()
-    page.locator(".ag-list-item", has_text="true").click()
-    expect(cell(page, 4, col)).to_have_text("true")
+    page.locator(".ag-list-item", has_text="✓ yes").click()
+    expect(cell(page, 4, col)).to_have_text("✓")
     expect(cell(page, 4, col).locator(".ag-cell-editor")).to_have_count(0)
     assert stored(server, 4, "good_run", lambda v: v in (True, 1)) in (True, 1)
-    # Opened again, the editor starts on the cell's value; "false" replaces it.
+    # Opened again, the editor starts on the cell's value; "no" replaces it.
     cell(page, 4, col).dblclick()
     expect(page.locator(".ag-cell-editing-error")).to_have_count(0)
     page.locator(".ag-cell-editor .ag-picker-field-wrapper").click()
-    page.locator(".ag-list-item", has_text="false").click()
-    expect(cell(page, 4, col)).to_have_text("false")
+    page.locator(".ag-list-item", has_text="✗ no").click()
+    expect(cell(page, 4, col)).to_have_text("✗")
     assert stored(server, 4, "good_run", lambda v: v in (False, 0)) in (False, 0)
 
     # String: any text, kept as typed.

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
+from runtable.api import Database
 from runtable.context import Cell, Results, Skip
 from runtable.store import create_folder
 
 from .gui_folder import T0, GuiServer, gui_server, write_run
-from .gui_page import cell, has_class, open_table
+from .gui_page import cell, displayed_runs, has_class, open_filter, open_table
 
 #: Titles and kinds like the demo's context file (src/runtable/demo/sample_context.py).
 VARIABLES = {
@@ -133,3 +134,44 @@ def test_columns_fit_their_content_and_most_variables_fit_the_screen(
     drawn = picture.bounding_box()
     assert column is not None and drawn is not None
     assert drawn["height"] >= 28 and column["width"] <= 96, (drawn, column)
+
+
+def test_booleans_show_as_ticks_without_units_and_sort_and_filter_as_booleans(
+        wide_page: Page, server: GuiServer, save_screenshot) -> None:
+    open_table(wide_page, server, rows=len(RUNS))
+    # Cell(0.5 * run > 1, units="mm"): a yes/no, not "0 mm"/"1 mm".
+    moved = texts(wide_page, "var:x_moved")
+    assert moved == ["✗" if 0.5 * run <= 1 else "✓" for run in RUNS]
+    assert texts(wide_page, "var:y_moved") == ["✗"] * len(RUNS)
+    assert "yes" in (cell(wide_page, 3, "var:x_moved").get_attribute("title") or "")
+    save_screenshot(wide_page, "formatting-booleans")
+    # Copied, a yes/no is True/False, as exports and `runtable export` write it.
+    wide_page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    cell(wide_page, 3, "var:x_moved").click()
+    wide_page.keyboard.press("Control+c")
+    expect(wide_page.locator("#toast")).to_have_text("Copied the cell")
+    assert wide_page.evaluate("() => navigator.clipboard.readText()") == "True"
+    cell(wide_page, 2, "var:x_moved").click(modifiers=["Shift"])
+    wide_page.keyboard.press("Control+c")
+    expect(wide_page.locator("#toast")).to_have_text("Copied 2 rows (tab-separated)")
+    lines = [line.split("\t") for line in wide_page.evaluate(
+        "() => navigator.clipboard.readText()").splitlines()]
+    at = lines[0].index("Sample X/Moved")
+    assert [line[at] for line in lines[1:]] == ["False", "True"]
+    # Sorted: the noes, then the yeses.
+    wide_page.evaluate("""() => window.runtable.grid.api.applyColumnState(
+        {state: [{colId: 'var:x_moved', sort: 'desc'}], defaultState: {sort: null}})""")
+    assert displayed_runs(wide_page)[:10] == [r for r in RUNS if 0.5 * r > 1]
+    wide_page.evaluate("() => window.runtable.grid.api.applyColumnState("
+                       "{defaultState: {sort: null}})")
+    # The filter offers the two values, with their counts.
+    open_filter(wide_page, "var:x_moved")
+    choices = wide_page.locator(".rt-filter-choices label")
+    expect(choices).to_have_count(2)
+    expect(choices.filter(has_text="✗")).to_contain_text("(2)")
+    choices.filter(has_text="✓").locator("input").uncheck()
+    assert displayed_runs(wide_page) == [1, 2]
+    # The chip is the filter in the language, where the values are true and false.
+    expect(wide_page.locator("#filter-chips")).to_contain_text("x_moved in [false]")
+    assert Database(server.db_dir).table(where="x_moved in [false]")["run"].tolist() == [1, 2]
+    save_screenshot(wide_page, "formatting-booleans-filter")

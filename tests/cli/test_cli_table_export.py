@@ -16,6 +16,12 @@ from runtable.testing import MockProposal
 from .cli_helpers import RICH_CONTEXT, run_cli
 
 NUMERIC = ("xgm_flux", "doubled", "n_trains")
+#: A variable that returns a bool (SQLite stores 0/1).
+CONTEXT = RICH_CONTEXT + '''
+@Variable(title="Even run")
+def even(run, n: "meta#run_number"):
+    return n % 2 == 0
+'''
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +29,7 @@ def processed(mock_proposal: MockProposal, tmp_path_factory: pytest.TempPathFact
     """Runs 1-3 of the shared proposal processed with RICH_CONTEXT, plus a comment and a
     user-editable column typed in by a person."""
     folder = tmp_path_factory.mktemp("cli_table") / "amore"
-    with create_folder(folder, mock_proposal.proposal, RICH_CONTEXT) as db:
+    with create_folder(folder, mock_proposal.proposal, CONTEXT) as db:
         db.add_user_variable("sample", "string", title="Sample")
         db.set_user_value(1234, 2, "sample", "lysozyme | batch 2")
     result = run_cli("reprocess", "all", "--in", folder, data_root=mock_proposal.root)
@@ -57,6 +63,22 @@ def test_table_shows_the_values(processed: Path, expected: pd.DataFrame) -> None
     assert "first light" in out
     assert "lysozyme | batch 2" in out
     assert "not shown" not in out
+
+
+def test_a_bool_variable_reads_prints_and_exports_as_booleans(
+        processed: Path, expected: pd.DataFrame, tmp_path: Path) -> None:
+    assert str(expected["even"].dtype) == "boolean"
+    assert expected["even"].tolist() == [False, True, False]
+    result = run_cli("table", "--in", processed, "-c", "even", COLUMNS="250")
+    assert result.returncode == 0, result.stderr
+    rows = {run: next(ln for ln in result.stdout.splitlines() if ln.startswith(f"│   {run} │"))
+            for run in (1, 2, 3)}
+    assert "False" in rows[1] and "True" in rows[2] and "False" in rows[3]
+    out = tmp_path / "even.csv"
+    assert run_cli("export", "-o", out, "--in", processed).returncode == 0
+    header, *lines = out.read_text().splitlines()
+    at = header.split(",").index("even")
+    assert [line.split(",")[at] for line in lines] == ["False", "True", "False"]
 
 
 def test_table_narrow_terminal_names_hidden_columns(processed: Path) -> None:
@@ -125,6 +147,7 @@ def check_typed(df: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert df.loc[2, "sample"] == "lysozyme | batch 2"
     assert pd.isna(df.loc[1, "sample"])
     assert df["broken"].isna().all()
+    assert [df.loc[r, "even"] for r in (1, 2, 3)] == [False, True, False]
 
 
 def test_export_csv(processed: Path, expected: pd.DataFrame, tmp_path: Path) -> None:

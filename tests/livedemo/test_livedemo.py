@@ -107,6 +107,22 @@ def test_demo_rejects_bad_options(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_demo_refuses_a_short_token_with_a_clear_error_before_building(
+        tmp_path: Path, how: str) -> None:
+    args, env = [], demo_env()
+    if how == "option":
+        args = ["--token", "abc"]
+    else:
+        env["RUNTABLE_TOKEN"] = "abc"
+    done = subprocess.run([*RUNTABLE, "demo", str(tmp_path / "d"), *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "token needs at least 8 characters" in done.stderr
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.parametrize("runs", ["-1", "201"])
 def test_demo_rejects_run_counts_out_of_range(tmp_path: Path, runs: str) -> None:
     done = subprocess.run([*RUNTABLE, "demo", str(tmp_path / "d"), "--once", "--runs", runs],

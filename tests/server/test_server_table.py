@@ -386,3 +386,21 @@ def test_a_folder_made_by_the_reference_system(tmp_path: Path, version: int) -> 
             "values"] == ["edited"]
         assert [c["text"] for c in get_json(server, "/api/time-comments")] == ["beam down"]
     close_app(app)
+
+
+def test_a_variable_of_bools_is_sent_as_booleans_without_units(tmp_path: Path) -> None:
+    with create_folder(tmp_path, PROPOSAL) as db:
+        db.update_computed_variables({"ok": {"title": "OK"}})
+        merge(db, 1, results(ok=Cell(True, units="mm")))
+        merge(db, 2, results(ok=Cell(np.bool_(False), units="mm")))
+    app = create_app(tmp_path, TOKEN, bus=EventBus())
+    try:
+        with serve_in_thread(app) as url:
+            server = RunningServer(url=url, token=TOKEN, app=app, bus=app.state.bus,
+                                   db_dir=tmp_path)
+            column = get_json(server, "/api/table")["columns"]["ok"]
+    finally:
+        close_app(app)
+    # (1 == True in Python: compare what JSON sent, true/false, not 1/0.)
+    assert column["values"][0] is True and column["values"][1] is False
+    assert column.get("cells", {}) == {}

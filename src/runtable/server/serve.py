@@ -153,15 +153,22 @@ def serve(
     return _serve(Path(db_dir), host, port, token, service, out or sys.stdout)
 
 
+def resolve_token(token: str | None) -> str:
+    """The token a server started with ``token`` requires: ``token``, else
+    ``$RUNTABLE_TOKEN``, else a new random one; ``ValueError`` if it is unusable."""
+    from .app import check_token
+
+    return check_token(token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32))
+
+
 def _serve(db_dir: Path, host: str, port: int, token: str | None,
            service: Service | None, out: TextIO) -> int:
     import uvicorn
 
-    from .app import check_token, create_app
+    from .app import create_app
     from .discovery import advertised
 
-    token = token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)
-    check_token(token)
+    token = resolve_token(token)
     upgrade = False
     if service is not None:
         from ..store import FolderBusy, current_writer

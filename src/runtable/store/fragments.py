@@ -26,6 +26,9 @@ FRAGMENT_RE = re.compile(r"^p(\d+)_r(\d+)\.(.+)\.ready\.h5$")
 #: Key of ``run_variables.attributes`` on a value kept from an earlier processing while
 #: a later job died before computing it: ``{"error": message, "error_cls": class}``.
 FAILED_ATTR = "failed"
+#: Key of ``run_variables.attributes`` saying what Python type the value was, where
+#: SQLite loses it: ``"bool"`` for a bool, which SQLite stores as 0/1.
+VALUE_TYPE_ATTR = "value_type"
 # Attributes of .reduced/<name> that have a column (or no meaning) in SQLite.
 _COLUMN_ATTRS = {"summary_method", "max_diff", "summary_type"}
 
@@ -101,6 +104,8 @@ def _summary_row(summary: Summary) -> SummaryRow:
     extra = {k: _jsonable(v) for k, v in attrs.items() if k not in _COLUMN_ATTRS}
     if "bold" in extra:
         extra["bold"] = bool(extra["bold"])
+    if isinstance(value, int) and np.asarray(summary.value).dtype == np.bool_:
+        extra[VALUE_TYPE_ATTR] = "bool"
     return SummaryRow(
         value=value,
         summary_type=summary_type,

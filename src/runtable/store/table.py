@@ -65,7 +65,8 @@ __all__ = [
 
 #: What a cell holds (``Column.kind``). No ``run_variables`` row for the cell:
 KIND_MISSING = 0
-#: A number or a string (``values[row]``; SQLite has no booleans: they are 0/1).
+#: A number, a bool or a string (``values[row]``; SQLite stores bools as 0/1, and the
+#: row's attributes say which were bools: ``fragments.VALUE_TYPE_ATTR``).
 KIND_VALUE = 1
 #: A row with a NULL value and no error (e.g. a NaN summary, or ``Cell(None)``).
 KIND_NONE = 2
@@ -123,8 +124,9 @@ class Column:
 
     ``values`` holds the cell's value where ``kind`` is KIND_VALUE or
     KIND_COMPLEX. Its dtype is float64 when every such value is a float, int64
-    when every one is an integer, else object; other entries are NaN, 0 or
-    None respectively and mean nothing: always look at ``kind`` first.
+    when every one is an integer, bool when every one is a bool, else object;
+    other entries are NaN, 0, False or None respectively and mean nothing: always
+    look at ``kind`` first.
     """
 
     name: str
@@ -447,7 +449,8 @@ def _splice_column(name: str, old: Column, new: Column, old_dest: np.ndarray,
 
 
 def _typed_dtype(values: np.ndarray, kind: np.ndarray) -> type | None:
-    """float64 / int64 if every shown value of an object array is a float / an int."""
+    """float64 / int64 / bool if every shown value of an object array is a float / an
+    int / a bool."""
     shown = values[_SHOWN[kind]]
     if not len(shown):
         return None
@@ -456,6 +459,8 @@ def _typed_dtype(values: np.ndarray, kind: np.ndarray) -> type | None:
         return np.float64
     if types == {int}:
         return np.int64
+    if types == {bool}:
+        return np.bool_
     return None
 
 
@@ -468,7 +473,7 @@ def _typed(values: np.ndarray, kind: np.ndarray) -> np.ndarray:
     dtype = _typed_dtype(values, kind)
     shown = kind == KIND_VALUE
     out = np.full(len(values), np.nan) if dtype is np.float64 else np.zeros(len(values),
-                                                                          np.int64)
+                                                                          dtype)
     out[shown] = values[shown].tolist()
     return out
 

@@ -406,7 +406,8 @@ def assemble(blocks: list[_Decoded], details: bool = True,
             if names is None or name in names:
                 order.setdefault(name, len(order))
     # One dtype per column, as a read of SQLite gives it: float64 if every value is a
-    # float, int64 if every one is an integer, else object (from how blocks hold them).
+    # float, int64 if every one is an integer, bool if every one is a bool, else object
+    # (from how blocks hold them).
     types: dict[str, set[int]] = {name: set() for name in order}
     for block in blocks:
         for name in block.names:
@@ -414,6 +415,7 @@ def assemble(blocks: list[_Decoded], details: bool = True,
                 types[name] |= block.value_types(name)
     floats = [name for name, t in types.items() if t == {_O_FLOAT}]
     ints = [name for name, t in types.items() if t == {_O_INT}]
+    bools = {name for name, t in types.items() if t == {_O_BOOL}}
     f_pos = {name: i for i, name in enumerate(floats)}
     i_pos = {name: i for i, name in enumerate(ints)}
     kind2d = np.zeros((len(order), n), np.uint8)
@@ -450,6 +452,8 @@ def assemble(blocks: list[_Decoded], details: bool = True,
             for block, start, end in zip(blocks, starts[:-1], starts[1:], strict=True):
                 if name in block.names and block.category(name) != "n":
                     values[start:end] = block.objects_of(name, kind[start:end])
+            if name in bools:
+                values = values == True  # noqa: E712 (element-wise: None is False)
         table.columns[name] = Column(name, kind, values, None)
     if details:
         _details(table, blocks, starts)

@@ -92,7 +92,13 @@ _EXTRA_KIND = (
     f"ELSE {KIND_BLOB} END) "
     "WHEN v.value IS NULL AND json_valid(v.attributes) "
     f"AND json_type(v.attributes, '$.error') IS NOT NULL THEN {KIND_ERROR} END")
-_EXTRA_WHERE = "(typeof(v.value) = 'blob' OR (v.value IS NULL AND v.attributes IS NOT NULL))"
+# An integer that was a bool (fragments.VALUE_TYPE_ATTR); instr() spares most rows the
+# JSON parse.
+_BOOL_CELL = ("(typeof(v.value) = 'integer' AND instr(v.attributes, 'value_type') > 0 "
+              "AND json_valid(v.attributes) "
+              "AND json_extract(v.attributes, '$.value_type') = 'bool')")
+_EXTRA_WHERE = ("(typeof(v.value) = 'blob' OR (v.value IS NULL AND v.attributes IS NOT NULL) "
+                f"OR {_BOOL_CELL})")
 _DETAIL_WHERE = ("v.max_diff IS NOT NULL OR v.attributes IS NOT NULL OR "
                  "(v.provenance IS NOT NULL AND v.provenance IS NOT 'context.py')")
 # Only the latest version of each cell (used only when a database has several).
@@ -307,7 +313,7 @@ class _Cells:
     parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                       np.ndarray]] = field(default_factory=list)
     #: (proposal, run, name code, kind or None, complex bytes, max_diff, attributes,
-    #: provenance) of the rows of the extra query.
+    #: provenance, whether the value was a bool) of the rows of the extra query.
     extra: list[tuple] = field(default_factory=list)
 
     def read(self, conn: sqlite3.Connection, proposal: int, where: str, params: list[Any],
@@ -328,11 +334,11 @@ class _Cells:
         cur = conn.execute(
             f"SELECT v.run, v.name, {_EXTRA_KIND}, iif(v.summary_type = 'complex' AND "
             "typeof(v.value) = 'blob', v.value, NULL), v.max_diff, CAST(v.attributes AS TEXT), "
-            f"CAST(v.provenance AS TEXT) FROM run_variables AS v WHERE {where} AND {condition}",
-            params)
+            f"CAST(v.provenance AS TEXT), {_BOOL_CELL} FROM run_variables AS v "
+            f"WHERE {where} AND {condition}", params)
         code_of = self.codes.__getitem__
-        self.extra.extend((proposal, run, code_of(name), kind, blob, md, attrs, prov)
-                          for run, name, kind, blob, md, attrs, prov in cur)
+        self.extra.extend((proposal, run, code_of(name), kind, blob, md, attrs, prov, is_bool)
+                          for run, name, kind, blob, md, attrs, prov, is_bool in cur)
 
     def _read_values(self, conn: sqlite3.Connection, proposal: int, where: str,
                      params: list[Any]) -> None:
@@ -468,29 +474,44 @@ def _pivot(table: TableColumns, cells: _Cells, details: bool) -> bool:
         return False
 
     # One dtype per column: float64 if every value is a float, int64 if every one is
-    # an integer, else object.
+    # an integer, bool if every one is an integer that was a bool, else object.
     is_f, is_i = vtype == _T_FLOAT, vtype == _T_INT
+    i_code, i_row = code[is_i], row[is_i]
+    i_bool = np.zeros(len(i_code), dtype=bool)
+    was_bool = [i for i, e in enumerate(ex) if e[8]]
+    if was_bool:
+        bool2d = np.zeros((n_names, n), dtype=bool)
+        bool2d[ex_code[was_bool], ex_row[was_bool]] = True
+        i_bool = bool2d[i_code, i_row]
     n_f = np.bincount(code[is_f], minlength=n_names)
-    n_i = np.bincount(code[is_i], minlength=n_names)
+    n_i = np.bincount(i_code[~i_bool], minlength=n_names)
+    n_b = np.bincount(i_code[i_bool], minlength=n_names)
     n_o = np.bincount(code[vtype == _T_TEXT], minlength=n_names)
     n_o += np.bincount(ex_code[complex_at], minlength=n_names) if complex_at else 0
-    float_only = (n_f > 0) & (n_i == 0) & (n_o == 0)
-    int_only = (n_i > 0) & (n_f == 0) & (n_o == 0)
-    is_object = ~(float_only | int_only)
+    float_only = (n_f > 0) & (n_i == 0) & (n_b == 0) & (n_o == 0)
+    int_only = (n_i > 0) & (n_f == 0) & (n_b == 0) & (n_o == 0)
+    bool_only = (n_b > 0) & (n_f == 0) & (n_i == 0) & (n_o == 0)
+    is_object = ~(float_only | int_only | bool_only)
     f_pos = np.cumsum(float_only) - 1
     i_pos = np.cumsum(int_only) - 1
+    b_pos = np.cumsum(bool_only) - 1
     o_pos = np.cumsum(is_object) - 1
     f2d = np.full((int(float_only.sum()), n), np.nan)
     i2d = np.zeros((int(int_only.sum()), n), np.int64)
+    b2d = np.zeros((int(bool_only.sum()), n), dtype=bool)
     o2d = np.full((int(is_object.sum()), n), None, dtype=object)
     f_code, f_row = code[is_f], row[is_f]
     typed = float_only[f_code]
     f2d[f_pos[f_code[typed]], f_row[typed]] = floats[typed]
     o2d[o_pos[f_code[~typed]], f_row[~typed]] = floats[~typed]
-    i_code, i_row = code[is_i], row[is_i]
     typed = int_only[i_code]
     i2d[i_pos[i_code[typed]], i_row[typed]] = ints[typed]
-    o2d[o_pos[i_code[~typed]], i_row[~typed]] = ints[~typed]  # (Python ints)
+    typed_b = bool_only[i_code]
+    b2d[b_pos[i_code[typed_b]], i_row[typed_b]] = ints[typed_b] != 0
+    other = ~typed & ~typed_b
+    o2d[o_pos[i_code[other]], i_row[other]] = [  # (Python ints and bools)
+        bool(v) if b else v for v, b in zip(ints[other].tolist(), i_bool[other].tolist(),
+                                            strict=True)]
     is_t = vtype == _T_TEXT
     o2d[o_pos[code[is_t]], row[is_t]] = texts
     if complex_at:
@@ -503,7 +524,7 @@ def _pivot(table: TableColumns, cells: _Cells, details: bool) -> bool:
     if details and ex:
         md = np.full(len(ex), np.nan)
         decoded: dict[str, dict[str, Any]] = {}
-        for i, (_, _, c, _, _, max_diff, attrs, prov) in enumerate(ex):
+        for i, (_, _, c, _, _, max_diff, attrs, prov, _) in enumerate(ex):
             r = int(ex_row[i])
             if max_diff is not None:
                 with contextlib.suppress(TypeError, ValueError):
@@ -528,6 +549,8 @@ def _pivot(table: TableColumns, cells: _Cells, details: bool) -> bool:
             values = f2d[f_pos[j]]
         elif int_only[j]:
             values = i2d[i_pos[j]]
+        elif bool_only[j]:
+            values = b2d[b_pos[j]]
         else:
             values = o2d[o_pos[j]]
         table.columns[names[j]] = Column(

@@ -42,11 +42,21 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtable.jobs import ContextInfo, Executor, Job, JobEvent, JobQueue, JobState, inspect_context
+from runtable.jobs import (
+    ContextInfo,
+    Executor,
+    Job,
+    JobEvent,
+    JobQueue,
+    JobState,
+    Progress,
+    inspect_context,
+)
 from runtable.server.events import (
     ContextStatus,
     Event,
     EventBus,
+    JobProgress,
     JobStateChanged,
     RunAdded,
     ValuesMerged,
@@ -193,6 +203,7 @@ class Service:
         self.ready_quiet_s = float(self._setting("ready_quiet_s"))
         self.queue = JobQueue(self.db_dir, executors=self._executors,
                               settings=self._overrides, on_event=self._on_job_event)
+        self.queue.subscribe_progress(self._on_job_progress)
         # Jobs queued before a restart run first; a signal for one of them adds nothing.
         self._waiting = {(j.run, j.data): j.id for j in self.queue.jobs([JobState.QUEUED])}
         self._writer = threading.Thread(target=self._write_loop, daemon=True,
@@ -461,6 +472,13 @@ class Service:
             self._tasks.put(partial(self._submit, event.run, event.data))
         else:
             self._tasks.put(partial(self._add_run, event.run))
+
+    def _on_job_progress(self, job: Job, progress: Progress) -> None:
+        """From an executor's thread."""
+        self._publish(JobProgress(
+            job_id=str(job.id), proposal=job.proposal, run=job.run,
+            variable=progress.variable, done=progress.done, total=progress.total,
+            step=progress.step, steps=progress.steps, variable_s=progress.variable_s))
 
     def _on_job_event(self, event: JobEvent) -> None:
         """From the queue (its lock is held: be quick)."""

@@ -29,6 +29,7 @@ import { ColumnLooks } from "./colstats";
 import { ValueFilter, type ValueFilterModel } from "./filters";
 import { cssColour, describeTimestamp, displayText, exportText, formatTimestamp, readableTextColour, timeZone } from "./format";
 import { plotColumn } from "./plotinclude";
+import { progressFraction, progressText } from "./progress";
 import type { CellInfo, RunRow, TableStore, Value, VariableInfo } from "./table";
 import { databaseKey, loadView, saveView, type ViewState } from "./view";
 import type { UrlView } from "./viewurl";
@@ -315,9 +316,16 @@ export class RunGrid {
           "rt-job-running": (p: CellClassParams<RunRow>) => p.data !== undefined && store.jobs.get(p.data.run) === "running",
           "rt-job-queued": (p: CellClassParams<RunRow>) => p.data !== undefined && store.jobs.get(p.data.run) === "queued",
         },
+        // A running job's progress: a bar along the cell's foot, and its words in the tooltip.
+        cellStyle: (p) => {
+          const progress = p.data === undefined ? undefined : store.progress.get(p.data.run);
+          return { "--rt-progress": progress === undefined ? "0" : String(progressFraction(progress)) };
+        },
         tooltipValueGetter: (p) => {
           const state = p.data === undefined ? undefined : store.jobs.get(p.data.run);
-          return state === undefined ? null : `Run ${p.data?.run}: ${state}`;
+          const progress = p.data === undefined ? undefined : store.progress.get(p.data.run);
+          if (state === undefined) return null;
+          return `Run ${p.data?.run}: ${state}` + (progress === undefined ? "" : ` — ${progressText(progress)}`);
         },
       },
       plotColumn(store),

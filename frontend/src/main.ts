@@ -19,6 +19,7 @@ import { RunGrid } from "./grid";
 import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
 import { LiveUpdates, type LiveEvent } from "./live";
 import { NotesPanel } from "./notes";
+import { progressOf } from "./progress";
 import { ColumnLoader } from "./columnloader";
 import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
@@ -315,9 +316,18 @@ class App {
         if (states.includes("running")) this.store.jobs.set(run, "running");
         else if (states.includes("queued")) this.store.jobs.set(run, "queued");
         else this.store.jobs.delete(run);
+        if (!states.includes("running")) this.store.progress.delete(run);
         const row = this.store.rowOf(run);
         if (row !== undefined) this.grid.refreshRunCells([row]);
         this.updateStatus();
+        return;
+      }
+      case "job_progress": {
+        const progress = progressOf(event);
+        const row = run === null ? undefined : this.store.rowOf(run);
+        if (run === null || progress === null || this.store.jobs.get(run) !== "running") return;
+        this.store.progress.set(run, progress);
+        if (row !== undefined) this.grid.refreshRunCells([row]);
         return;
       }
       case "time_comment":

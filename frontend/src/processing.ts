@@ -3,7 +3,7 @@
 //
 // Server side: `/api/reprocess`, `/api/jobs`, `/api/runs/{run}/log`,
 // `/api/variables/{name}` and `/api/runs` (docs/server.md, "Processing control"). The
-// jobs panel starts from `GET /api/jobs` and then follows `job_state` events; the log
+// jobs panel starts from `GET /api/jobs` and then follows `job_state` and `job_progress` events; the log
 // viewer polls the log while its tab is open, from the byte offset it reached.
 
 import "./processing.css";
@@ -14,6 +14,7 @@ import { addCellAction, type CellTarget } from "./cellmenu";
 import { button, el } from "./dom";
 import { formatTimestamp } from "./format";
 import type { LiveEvent } from "./live";
+import { progressFraction, progressOf, progressText, type JobProgress } from "./progress";
 import { onRestore, openTab, type Tab } from "./tabs";
 import type { VariableInfo } from "./table";
 import { errorText } from "./text";
@@ -32,6 +33,8 @@ export interface JobInfo {
   started_at: number | null;
   finished_at: number | null;
   message: string | null;
+  /** The latest progress of a running job. */
+  progress?: JobProgress | null;
 }
 
 interface LogPiece {
@@ -84,8 +87,17 @@ function duration(job: JobInfo): string {
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
+/** A running job's progress: its words and a bar of the whole job. */
+function progressCell(progress: JobProgress): HTMLElement {
+  const bar = el("progress", { className: "proc-progress-bar" });
+  bar.max = 1;
+  bar.value = progressFraction(progress);
+  const text = progressText(progress);
+  return el("div", { className: "proc-progress", title: text }, el("span", { text }), bar);
+}
+
 const ACTIVE = new Set(["queued", "running"]);
-const COLUMN_CLASSES = ["id", "run", "data", "vars", "state", "where", "queued", "started", "took", "message"];
+const COLUMN_CLASSES = ["id", "run", "data", "vars", "state", "progress", "where", "queued", "started", "took", "message"];
 
 // -- jobs: the list the panel shows, kept live ----------------------------------------
 
@@ -126,6 +138,8 @@ class Jobs {
 
   async refresh(): Promise<void> {
     const answer = await getJson<{ jobs: JobInfo[] }>("api/jobs");
+    const now = Date.now() / 1000;
+    for (const job of answer.jobs) if (job.progress) job.progress.received = now;
     this.byId.clear();
     this.loaded = true;
     this.add(answer.jobs);
@@ -141,6 +155,14 @@ class Jobs {
   }
 
   event(event: LiveEvent): void {
+    if (event.kind === "job_progress") {
+      const job = this.byId.get(Number(event.job_id));
+      const progress = progressOf(event);
+      if (job === undefined || job.state !== "running" || progress === null) return;
+      job.progress = progress;
+      this.changed();
+      return;
+    }
     if (event.kind !== "job_state") return;
     const id = Number(event.job_id);
     const job = this.byId.get(id);
@@ -160,6 +182,7 @@ class Jobs {
   private apply(job: JobInfo, state: JobInfo["state"]): void {
     const now = Date.now() / 1000;
     job.state = state;
+    if (state !== "running") job.progress = null;
     if (state === "running" && job.started_at === null) job.started_at = now;
     if (!ACTIVE.has(state) && job.finished_at === null) job.finished_at = now;
   }
@@ -244,7 +267,7 @@ class Processing {
     const table = el("table", { className: "proc-jobs" });
     const head = el("thead");
     const headRow = el("tr");
-    for (const title of ["Job", "Run", "Data", "Variables", "State", "Where", "Queued", "Started", "Took", "Message", ""]) {
+    for (const title of ["Job", "Run", "Data", "Variables", "State", "Progress", "Where", "Queued", "Started", "Took", "Message", ""]) {
       headRow.append(el("th", { text: title }));
     }
     head.append(headRow);
@@ -261,7 +284,7 @@ class Processing {
       rows.replaceChildren(...jobs.map((job) => this.jobRow(job)));
       if (jobs.length === 0) {
         const empty = el("td", { className: "proc-empty", text: "No jobs yet: reprocess runs, or wait for new ones" });
-        empty.colSpan = 11;
+        empty.colSpan = 12;
         rows.append(el("tr", {}, empty));
       }
     };
@@ -296,6 +319,7 @@ class Processing {
       job.data,
       variables,
       state,
+      job.progress ? progressCell(job.progress) : "",
       job.executor,
       clock(job.submitted_at),
       clock(job.started_at),
@@ -305,7 +329,7 @@ class Processing {
     for (const [i, content] of cells.entries()) {
       const td = el("td");
       td.append(content);
-      if (i === 3 || i === 9) td.title = typeof content === "string" ? content : "";
+      if (i === 3 || i === 10) td.title = typeof content === "string" ? content : "";
       td.className = COLUMN_CLASSES[i] ?? "";
       row.append(td);
     }

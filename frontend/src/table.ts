@@ -13,6 +13,7 @@
 // event set meanwhile are kept when their column arrives with older data.
 
 import { ApiError, apiFetch } from "./api";
+import type { JobProgress } from "./progress";
 
 export type Value = number | string | boolean | null;
 
@@ -92,6 +93,8 @@ export class TableStore {
   startTime: (number | null)[] = [];
   comment: (string | null)[] = [];
   readonly jobs = new Map<number, JobState>();
+  /** The latest progress of a running job of each run (job_progress events). */
+  readonly progress = new Map<number, JobProgress>();
   private values = new Map<string, ColumnValues>();
   private cells = new Map<string, Map<number, CellInfo>>();
   /** Columns whose data is in. */
@@ -132,6 +135,7 @@ export class TableStore {
       this.cells.set(variable.name, cellMap(column?.cells, (index) => index));
     }
     this.jobs.clear();
+    this.progress.clear();
     for (const [run, state] of Object.entries(snapshot.jobs ?? {})) {
       if (state === "queued" || state === "running") {
         this.jobs.set(Number(run), state);

@@ -327,6 +327,12 @@ class Service:
         assert self.queue is not None
         return self.queue.get(int(job_id))
 
+    def job_progress(self, job_id: int) -> Progress | None:
+        """The latest progress a running job reported (None: none, or it ended)."""
+        self._check_running()
+        assert self.queue is not None
+        return self.queue.progress(int(job_id))
+
     def jobs(self) -> list[Job]:
         """Queued and running jobs, plus the latest finished ones (of the last
         :data:`RECENT_JOBS_S`, at most :data:`RECENT_JOBS_MAX`), in submission order."""

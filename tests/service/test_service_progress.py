@@ -1,5 +1,6 @@
 """A running job's progress reaches the event bus (what the page and `runtable events`
-show) between its ``running`` and its ``done``."""
+show) between its ``running`` and its ``done``; a job silent for ``stuck_after_s`` is
+flagged as possibly stuck."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from runtable.server.events import (
     ContextStatus,
     JobProgress,
     JobStateChanged,
+    JobStuck,
     RunAdded,
     ValuesMerged,
 )
@@ -54,3 +56,45 @@ def test_progress_events_arrive_in_order_while_a_slow_variable_runs(start_servic
     assert slow and all(e.done == 1 and e.steps == 30 for e in slow)
     assert [e.step for e in slow] == sorted(e.step for e in slow)
     assert progress[-1].done == 2 and progress[-1].variable == ""
+
+
+SILENT = '''
+import time
+from pathlib import Path
+from runtable.context import Variable
+
+@Variable(title="Silent")
+def silent(run):
+    while Path("hold").exists():
+        time.sleep(0.1)
+    print("awake again", flush=True)
+    while Path("hold2").exists():
+        time.sleep(0.1)
+    return 1
+'''
+
+
+def test_a_silent_job_is_flagged_possibly_stuck_and_unflagged_when_it_prints(
+        start_service, proposal, folder):
+    write_context(folder, SILENT)
+    (folder / "hold").touch()
+    (folder / "hold2").touch()
+    try:
+        service, bus = start_service(ready_quiet_s=3600, stuck_after_s=1)
+        bus.wait(ContextStatus, ok=True)
+        add_raw_run(proposal, 5)
+        bus.wait(RunAdded, run=5)
+        service.notify(5, "raw")
+        stuck = bus.wait(JobStuck, run=5, stuck=True)
+        assert service.job_stuck(int(stuck.job_id)) == stuck.last_activity
+        [job] = [j for j in service.jobs() if j.run == 5]
+        assert service.last_activity(job) == stuck.last_activity
+        (folder / "hold").unlink()  # it prints: a sign of life
+        unstuck = bus.wait(JobStuck, run=5, stuck=False)
+        assert unstuck.last_activity > stuck.last_activity
+        assert service.job_stuck(int(stuck.job_id)) is None
+        (folder / "hold2").unlink()
+        bus.wait(ValuesMerged, run=5)
+    finally:
+        for name in ("hold", "hold2"):
+            (folder / name).unlink(missing_ok=True)

@@ -39,7 +39,8 @@ BATCH_WAIT_MAX_S = 5.0
 KEEP_FINISHED_S = 7 * 24 * 3600.0
 _SETTING_KEYS = ("concurrent_jobs", "noncluster_cpus", "noncluster_mem", "slurm_time",
                  "slurm_partition", "slurm_reservation", "slurm_account", "slurm_qos",
-                 "slurm_max_jobs", "context_python", "executor", "job_time_limit_s")
+                 "slurm_max_jobs", "context_python", "executor", "job_time_limit_s",
+                 "stuck_after_s")
 
 
 class JobQueue:

@@ -31,6 +31,10 @@ Event kinds (the wire form is ``{"seq": n, "kind": ..., **fields}``):
                        variable_s`` -- a running job computes ``variable`` after
                        ``done`` of ``total``; ``step`` of ``steps`` inside it (``steps``
                        null: not reported); a few a second per job at most
+``job_stuck``          ``job_id, proposal, run, stuck, last_activity`` -- a running job
+                       printed nothing and reported no progress since
+                       ``last_activity`` for ``stuck_after_s`` (``stuck`` true), or
+                       did again (false)
 ``comment_set``        ``proposal, run, text``
 ``user_value_set``     ``proposal, run, name, value``
 ``context_status``     ``ok, problems`` -- does the context file load?
@@ -138,6 +142,20 @@ class JobProgress(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class JobStuck(Event):
+    """A running job is possibly stuck (``stuck``): nothing in its log and no progress
+    since ``last_activity`` (epoch seconds) for the ``stuck_after_s`` setting; or it
+    showed signs of life again (``stuck`` false)."""
+
+    kind: ClassVar[str] = "job_stuck"
+    job_id: str
+    proposal: int
+    run: int
+    stuck: bool
+    last_activity: float
+
+
+@dataclass(frozen=True, slots=True)
 class CommentSet(Event):
     """A run's comment was set (``text`` may be empty: the comment was cleared)."""
 
@@ -195,7 +213,7 @@ class ContextSaved(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (RunAdded, ValuesMerged, VariablesChanged, JobStateChanged, JobProgress,
-                CommentSet,
+                JobStuck, CommentSet,
                 UserValueSet, ContextStatus, ContextSaved, TimeCommentChanged)
 }
 
@@ -388,6 +406,7 @@ __all__ = [
     "EventBus",
     "JobProgress",
     "JobStateChanged",
+    "JobStuck",
     "RunAdded",
     "SubscriberTooSlow",
     "Subscription",

@@ -84,6 +84,9 @@ class JobOut(BaseModel):
     progress: ProgressOut | None = Field(None, description="the latest progress of a "
                                          "running job (then followed by `job_progress` "
                                          "events)")
+    stuck_since: float | None = Field(None, description="a running job that printed "
+                                      "nothing and made no progress for `stuck_after_s`: "
+                                      "its last sign of life (epoch seconds)")
 
 
 class JobsOut(BaseModel):
@@ -140,8 +143,9 @@ def _control(request: Request, what: str) -> Any:
 
 
 def _job_out(job: Job, control: Any = None) -> JobOut:
-    progress = None
+    progress = stuck_since = None
     if control is not None and job.state is JobState.RUNNING:
+        stuck_since = control.job_stuck(job.id)
         found = control.job_progress(job.id)
         if found is not None:
             progress = ProgressOut(variable=found.variable, done=found.done,
@@ -151,7 +155,8 @@ def _job_out(job: Job, control: Any = None) -> JobOut:
                   variables=list(job.variables) or None, state=str(job.state.value),
                   executor=job.executor, submitted_at=job.submitted_at,
                   started_at=job.started_at, finished_at=job.finished_at,
-                  message=job.message, progress=progress)
+                  message=job.message, progress=progress,
+                  stuck_since=stuck_since)
 
 
 def compress_runs(runs: list[int]) -> str:

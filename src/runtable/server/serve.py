@@ -60,6 +60,9 @@ class ProcessingControl(Protocol):
     def job_progress(self, job_id: int) -> Progress | None:
         """The latest progress a running job reported, if any."""
 
+    def job_stuck(self, job_id: int) -> float | None:
+        """A running job flagged as possibly stuck: its last sign of life; else None."""
+
     def delete_variable(self, name: str) -> None:
         """Delete a variable everywhere (``KeyError`` when unknown)."""
 

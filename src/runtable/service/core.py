@@ -58,6 +58,7 @@ from runtable.server.events import (
     EventBus,
     JobProgress,
     JobStateChanged,
+    JobStuck,
     RunAdded,
     ValuesMerged,
     VariablesChanged,
@@ -72,6 +73,8 @@ log = logging.getLogger("runtable.service")
 
 #: While a merge has failed (disk full, ...), waiting fragments are retried this often.
 MERGE_RETRY_S = 30.0
+#: How often running jobs are checked for being possibly stuck (``stuck_after_s``).
+STUCK_CHECK_S = 2.0
 #: How often changed settings (``ready_quiet_s``) are looked for.
 SETTINGS_TTL_S = 2.0
 #: :meth:`Service.jobs` lists finished jobs of this last stretch of time ...
@@ -149,6 +152,8 @@ class Service:
         self._merge_failed = False
         # Shared, guarded by _lock.
         self._inflight: set[int] = set()  # jobs seen active, until their merge is done
+        #: Running jobs flagged as possibly stuck: job id -> their last sign of life.
+        self._stuck: dict[int, float] = {}
         self._waiting: dict[tuple[int, str], int] = {}  # (run, data) -> a queued job's id
         self._ready_seen: set[tuple[int, str]] = set()  # RunReady reported by the watcher
         self._cleanup = contextlib.ExitStack()  # undone by stop()
@@ -661,7 +666,7 @@ class Service:
         last_key: tuple | None = None
         last_status: tuple[bool, str | None] | None = None
         last_definitions: list | None = None
-        next_find = next_merge_retry = 0.0
+        next_find = next_merge_retry = next_stuck_check = 0.0
         next_settings = time.monotonic() + SETTINGS_TTL_S
         while True:
             now = time.monotonic()
@@ -697,6 +702,9 @@ class Service:
                 if now >= next_settings:
                     next_settings = now + SETTINGS_TTL_S
                     self._reread_settings()
+                if now >= next_stuck_check:
+                    next_stuck_check = now + STUCK_CHECK_S
+                    self._check_stuck()
                 if self._merge_failed and now >= next_merge_retry:
                     next_merge_retry = now + MERGE_RETRY_S
                     self._tasks.put(self._merge_pending)
@@ -705,6 +713,50 @@ class Service:
             self._startup_done.set()
             if self._stopping.wait(self.context_poll_s):
                 return
+
+    def _check_stuck(self) -> None:
+        """Flag running jobs that printed nothing to their run's log and reported no
+        progress for ``stuck_after_s`` (publishes ``job_stuck``); unflag them when they
+        do again."""
+        assert self.queue is not None
+        limit = float(self.queue.settings().get("stuck_after_s") or 0)
+        running = {job.id: job for job in self.queue.jobs([JobState.RUNNING])}
+        for job_id in [j for j in self._stuck if j not in running]:
+            del self._stuck[job_id]
+        if limit <= 0:
+            return
+        now = time.time()
+        for job in running.values():
+            last = self.last_activity(job)
+            stuck = now - last >= limit
+            if stuck != (job.id in self._stuck):
+                if stuck:
+                    self._stuck[job.id] = last
+                    log.warning("Job %d (run %d) printed nothing and made no progress for "
+                                "%.0f s: possibly stuck", job.id, job.run, now - last)
+                else:
+                    del self._stuck[job.id]
+                self._publish(JobStuck(job_id=str(job.id), proposal=job.proposal,
+                                       run=job.run, stuck=stuck, last_activity=last))
+
+    def last_activity(self, job: Job) -> float:
+        """When ``job`` last showed a sign of life (epoch seconds): it started, wrote
+        to its run's log, or reported progress."""
+        from runtable.execute.runner import log_path_for
+
+        assert self.queue is not None
+        times = [job.started_at or job.submitted_at]
+        progress = self.queue.progress(job.id)
+        if progress is not None:
+            times.append(progress.at)
+        with contextlib.suppress(OSError):
+            times.append(os.stat(log_path_for(self.db_dir, job.proposal, job.run)).st_mtime)
+        return max(times)
+
+    def job_stuck(self, job_id: int) -> float | None:
+        """For a running job flagged as possibly stuck: its last sign of life (epoch
+        seconds); None otherwise."""
+        return self._stuck.get(int(job_id))
 
     def _reread_settings(self) -> None:
         """Apply a changed ``ready_quiet_s`` to the watcher (the queue reads its own)."""

@@ -315,6 +315,7 @@ export class RunGrid {
         cellClassRules: {
           "rt-job-running": (p: CellClassParams<RunRow>) => p.data !== undefined && store.jobs.get(p.data.run) === "running",
           "rt-job-queued": (p: CellClassParams<RunRow>) => p.data !== undefined && store.jobs.get(p.data.run) === "queued",
+          "rt-job-stuck": (p: CellClassParams<RunRow>) => p.data !== undefined && store.stuck.has(p.data.run),
         },
         // A running job's progress: a bar along the cell's foot, and its words in the tooltip.
         cellStyle: (p) => {
@@ -324,8 +325,13 @@ export class RunGrid {
         tooltipValueGetter: (p) => {
           const state = p.data === undefined ? undefined : store.jobs.get(p.data.run);
           const progress = p.data === undefined ? undefined : store.progress.get(p.data.run);
+          const stuck = p.data === undefined ? undefined : store.stuck.get(p.data.run);
           if (state === undefined) return null;
-          return `Run ${p.data?.run}: ${state}` + (progress === undefined ? "" : ` — ${progressText(progress)}`);
+          return (
+            `Run ${p.data?.run}: ${state}` +
+            (progress === undefined ? "" : ` — ${progressText(progress)}`) +
+            (stuck === undefined ? "" : `\nPossibly stuck: nothing printed and no progress since ${formatTimestamp(stuck, "clock")} (right-click → Show processing log)`)
+          );
         },
       },
       plotColumn(store),

@@ -35,6 +35,8 @@ export interface JobInfo {
   message: string | null;
   /** The latest progress of a running job. */
   progress?: JobProgress | null;
+  /** A running job possibly stuck (silent for `stuck_after_s`): its last sign of life. */
+  stuck_since?: number | null;
 }
 
 interface LogPiece {
@@ -80,11 +82,15 @@ function clock(epoch: number | null): string {
   return formatTimestamp(epoch, "clock");
 }
 
+/** `"41 s"`, `"3 min 5 s"`. */
+function seconds(span: number): string {
+  const s = Math.max(0, Math.round(span));
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
 function duration(job: JobInfo): string {
   if (job.started_at === null) return "";
-  const end = job.finished_at ?? Date.now() / 1000;
-  const s = Math.max(0, Math.round(end - job.started_at));
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+  return seconds((job.finished_at ?? Date.now() / 1000) - job.started_at);
 }
 
 /** A running job's progress: its words and a bar of the whole job. */
@@ -163,6 +169,13 @@ class Jobs {
       this.changed();
       return;
     }
+    if (event.kind === "job_stuck") {
+      const job = this.byId.get(Number(event.job_id));
+      if (job === undefined || job.state !== "running") return;
+      job.stuck_since = event.stuck === true && typeof event.last_activity === "number" ? event.last_activity : null;
+      this.changed();
+      return;
+    }
     if (event.kind !== "job_state") return;
     const id = Number(event.job_id);
     const job = this.byId.get(id);
@@ -182,7 +195,10 @@ class Jobs {
   private apply(job: JobInfo, state: JobInfo["state"]): void {
     const now = Date.now() / 1000;
     job.state = state;
-    if (state !== "running") job.progress = null;
+    if (state !== "running") {
+      job.progress = null;
+      job.stuck_since = null;
+    }
     if (state === "running" && job.started_at === null) job.started_at = now;
     if (!ACTIVE.has(state) && job.finished_at === null) job.finished_at = now;
   }
@@ -319,7 +335,7 @@ class Processing {
       job.data,
       variables,
       state,
-      job.progress ? progressCell(job.progress) : "",
+      this.progressCell(job),
       job.executor,
       clock(job.submitted_at),
       clock(job.started_at),
@@ -344,6 +360,19 @@ class Processing {
     }
     row.append(el("td", { className: "actions" }, actions));
     return row;
+  }
+
+  /** A running job's progress, and a warning that opens its log when it may be stuck. */
+  private progressCell(job: JobInfo): Node | string {
+    const parts: Node[] = [];
+    if (job.stuck_since) {
+      const silent = seconds(Date.now() / 1000 - job.stuck_since);
+      const warning = button(`possibly stuck: silent for ${silent}`, () => this.openLog(job.run), "proc-stuck");
+      warning.title = `Nothing printed and no progress since ${clock(job.stuck_since)}: show the last lines of run ${job.run}'s log`;
+      parts.push(warning);
+    }
+    if (job.progress) parts.push(progressCell(job.progress));
+    return parts.length === 0 ? "" : el("div", { className: "proc-progress-cell" }, ...parts);
   }
 
   private async cancel(job: JobInfo): Promise<void> {

@@ -95,6 +95,8 @@ export class TableStore {
   readonly jobs = new Map<number, JobState>();
   /** The latest progress of a running job of each run (job_progress events). */
   readonly progress = new Map<number, JobProgress>();
+  /** Runs with a running job flagged possibly stuck (job_stuck events): its last sign of life. */
+  readonly stuck = new Map<number, number>();
   private values = new Map<string, ColumnValues>();
   private cells = new Map<string, Map<number, CellInfo>>();
   /** Columns whose data is in. */
@@ -136,6 +138,7 @@ export class TableStore {
     }
     this.jobs.clear();
     this.progress.clear();
+    this.stuck.clear();
     for (const [run, state] of Object.entries(snapshot.jobs ?? {})) {
       if (state === "queued" || state === "running") {
         this.jobs.set(Number(run), state);

@@ -42,6 +42,16 @@ def start_serve(folder, log_path) -> subprocess.Popen[str]:
     pytest.fail(f"no URL printed: {log_path.read_text()}")
 
 
+def start_events(folder, kind: str, count: int) -> subprocess.Popen[str]:
+    """``runtable events --kind KIND -n COUNT`` as a real process, once connected."""
+    events = subprocess.Popen(
+        _runtable("events", "--in", str(folder), "--kind", kind, "-n", str(count)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    assert events.stderr is not None
+    assert events.stderr.readline().startswith("Connected to the service at ")
+    return events
+
+
 def test_serve_notify_and_events_end_to_end(proposal, folder, tmp_path):
     with open_db(folder) as db:
         for key, value in {**SETTINGS, "ready_quiet_s": 3600}.items():
@@ -54,11 +64,7 @@ def test_serve_notify_and_events_end_to_end(proposal, folder, tmp_path):
     try:
         # The run on disk at start is caught up on (before the events client connects).
         wait_for(lambda: values(folder, 1), what="run 1 to be processed")
-        events = subprocess.Popen(
-            _runtable("events", "--in", str(folder), "--kind", "values_merged", "-n", "1"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-        assert events.stderr is not None
-        assert events.stderr.readline().startswith("Connected to the service at ")
+        events = start_events(folder, "values_merged", 1)
 
         add_raw_run(proposal, 2)
         notify = subprocess.run(_runtable("notify", "2", "--in", str(folder)),
@@ -126,11 +132,7 @@ def test_runtable_events_prints_a_running_jobs_progress(proposal, folder, tmp_pa
     serve = start_serve(folder, log_path)
     events = None
     try:
-        events = subprocess.Popen(
-            _runtable("events", "--in", str(folder), "--kind", "job_progress", "-n", "3"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-        assert events.stderr is not None
-        assert events.stderr.readline().startswith("Connected to the service at ")
+        events = start_events(folder, "job_progress", 3)
         add_raw_run(proposal, 1)
         notify = subprocess.run(_runtable("notify", "1", "--in", str(folder)),
                                 capture_output=True, text=True, timeout=60, env=_env())

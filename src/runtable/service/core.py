@@ -73,7 +73,8 @@ log = logging.getLogger("runtable.service")
 
 #: While a merge has failed (disk full, ...), waiting fragments are retried this often.
 MERGE_RETRY_S = 30.0
-#: How often running jobs are checked for being possibly stuck (``stuck_after_s``).
+#: How often running jobs are checked for being possibly stuck (``stuck_after_s``), at
+#: most.
 STUCK_CHECK_S = 2.0
 #: How often changed settings (``ready_quiet_s``) are looked for.
 SETTINGS_TTL_S = 2.0
@@ -703,8 +704,7 @@ class Service:
                     next_settings = now + SETTINGS_TTL_S
                     self._reread_settings()
                 if now >= next_stuck_check:
-                    next_stuck_check = now + STUCK_CHECK_S
-                    self._check_stuck()
+                    next_stuck_check = now + self._check_stuck()
                 if self._merge_failed and now >= next_merge_retry:
                     next_merge_retry = now + MERGE_RETRY_S
                     self._tasks.put(self._merge_pending)
@@ -714,17 +714,17 @@ class Service:
             if self._stopping.wait(self.context_poll_s):
                 return
 
-    def _check_stuck(self) -> None:
+    def _check_stuck(self) -> float:
         """Flag running jobs that printed nothing to their run's log and reported no
         progress for ``stuck_after_s`` (publishes ``job_stuck``); unflag them when they
-        do again."""
+        do again. Returns the seconds until the next check."""
         assert self.queue is not None
         limit = float(self.queue.settings().get("stuck_after_s") or 0)
         running = {job.id: job for job in self.queue.jobs([JobState.RUNNING])}
         for job_id in [j for j in self._stuck if j not in running]:
             del self._stuck[job_id]
         if limit <= 0:
-            return
+            return STUCK_CHECK_S
         now = time.time()
         for job in running.values():
             last = self.last_activity(job)
@@ -738,6 +738,8 @@ class Service:
                     del self._stuck[job.id]
                 self._publish(JobStuck(job_id=str(job.id), proposal=job.proposal,
                                        run=job.run, stuck=stuck, last_activity=last))
+        # Several checks within the limit, so that a job active again is seen as such.
+        return min(STUCK_CHECK_S, limit / 4)
 
     def last_activity(self, job: Job) -> float:
         """When ``job`` last showed a sign of life (epoch seconds): it started, wrote

@@ -30,6 +30,7 @@ import { ValueFilter, type ValueFilterModel } from "./filters";
 import { booleanWord, cssColour, describeTimestamp, displayText, exportText, formatTimestamp, formatValue, readableTextColour, timeZone } from "./format";
 import { NoteRowRenderer, noteRows, placeNotes, rowId } from "./noterows";
 import { plotColumn } from "./plotinclude";
+import { progressFraction, progressText } from "./progress";
 import { isNote, type CellInfo, type RunRow, type TableStore, type TimeComment, type Value, type VariableInfo } from "./table";
 import { databaseKey, loadView, saveView, type ViewState } from "./view";
 import type { UrlView } from "./viewurl";
@@ -332,10 +333,23 @@ export class RunGrid {
         cellClassRules: {
           "rt-job-running": (p: CellClassParams<RunRow>) => p.data !== undefined && store.jobs.get(p.data.run) === "running",
           "rt-job-queued": (p: CellClassParams<RunRow>) => p.data !== undefined && store.jobs.get(p.data.run) === "queued",
+          "rt-job-stuck": (p: CellClassParams<RunRow>) => p.data !== undefined && store.stuck.has(p.data.run),
+        },
+        // A running job's progress: a bar along the cell's foot, and its words in the tooltip.
+        cellStyle: (p) => {
+          const progress = p.data === undefined ? undefined : store.progress.get(p.data.run);
+          return { "--rt-progress": progress === undefined ? "0" : String(progressFraction(progress)) };
         },
         tooltipValueGetter: (p) => {
           const state = p.data === undefined ? undefined : store.jobs.get(p.data.run);
-          return state === undefined ? null : `Run ${p.data?.run}: ${state}`;
+          const progress = p.data === undefined ? undefined : store.progress.get(p.data.run);
+          const stuck = p.data === undefined ? undefined : store.stuck.get(p.data.run);
+          if (state === undefined) return null;
+          return (
+            `Run ${p.data?.run}: ${state}` +
+            (progress === undefined ? "" : ` — ${progressText(progress)}`) +
+            (stuck === undefined ? "" : `\nPossibly stuck: nothing printed and no progress since ${formatTimestamp(stuck, "clock")} (right-click → Show processing log)`)
+          );
         },
       },
       plotColumn(store),

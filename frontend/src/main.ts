@@ -20,6 +20,7 @@ import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
 import { LiveUpdates, type LiveEvent } from "./live";
 import { EDIT_NOTE_EVENT } from "./noterows";
 import { NotesPanel } from "./notes";
+import { progressOf } from "./progress";
 import { ColumnLoader } from "./columnloader";
 import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type TimeComment, type Value, type VariableInfo } from "./table";
 import { setupThemeToggle } from "./theme";
@@ -336,9 +337,29 @@ class App {
         if (states.includes("running")) this.store.jobs.set(run, "running");
         else if (states.includes("queued")) this.store.jobs.set(run, "queued");
         else this.store.jobs.delete(run);
+        if (!states.includes("running")) {
+          this.store.progress.delete(run);
+          this.store.stuck.delete(run);
+        }
         const row = this.store.rowOf(run);
         if (row !== undefined) this.grid.refreshRunCells([row]);
         this.updateStatus();
+        return;
+      }
+      case "job_progress": {
+        const progress = progressOf(event);
+        const row = run === null ? undefined : this.store.rowOf(run);
+        if (run === null || progress === null || this.store.jobs.get(run) !== "running") return;
+        this.store.progress.set(run, progress);
+        if (row !== undefined) this.grid.refreshRunCells([row]);
+        return;
+      }
+      case "job_stuck": {
+        const row = run === null ? undefined : this.store.rowOf(run);
+        if (run === null) return;
+        if (event.stuck === true && typeof event.last_activity === "number") this.store.stuck.set(run, event.last_activity);
+        else this.store.stuck.delete(run);
+        if (row !== undefined) this.grid.refreshRunCells([row]);
         return;
       }
       case "time_comment":

@@ -3,7 +3,7 @@
 //
 // Server side: `/api/reprocess`, `/api/jobs`, `/api/runs/{run}/log`,
 // `/api/variables/{name}` and `/api/runs` (docs/server.md, "Processing control"). The
-// jobs panel starts from `GET /api/jobs` and then follows `job_state` events; the log
+// jobs panel starts from `GET /api/jobs` and then follows `job_state` and `job_progress` events; the log
 // viewer polls the log while its tab is open, from the byte offset it reached.
 
 import "./processing.css";
@@ -14,6 +14,7 @@ import { addCellAction, type CellTarget } from "./cellmenu";
 import { button, el } from "./dom";
 import { formatTimestamp } from "./format";
 import type { LiveEvent } from "./live";
+import { progressFraction, progressOf, progressText, type JobProgress } from "./progress";
 import { onRestore, openTab, type Tab } from "./tabs";
 import type { VariableInfo } from "./table";
 import { errorText } from "./text";
@@ -32,6 +33,10 @@ export interface JobInfo {
   started_at: number | null;
   finished_at: number | null;
   message: string | null;
+  /** The latest progress of a running job. */
+  progress?: JobProgress | null;
+  /** A running job possibly stuck (silent for `stuck_after_s`): its last sign of life. */
+  stuck_since?: number | null;
 }
 
 interface LogPiece {
@@ -77,15 +82,28 @@ function clock(epoch: number | null): string {
   return formatTimestamp(epoch, "clock");
 }
 
-function duration(job: JobInfo): string {
-  if (job.started_at === null) return "";
-  const end = job.finished_at ?? Date.now() / 1000;
-  const s = Math.max(0, Math.round(end - job.started_at));
+/** `"41 s"`, `"3 min 5 s"`. */
+function seconds(span: number): string {
+  const s = Math.max(0, Math.round(span));
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
+function duration(job: JobInfo): string {
+  if (job.started_at === null) return "";
+  return seconds((job.finished_at ?? Date.now() / 1000) - job.started_at);
+}
+
+/** A running job's progress: its words and a bar of the whole job. */
+function progressCell(progress: JobProgress): HTMLElement {
+  const bar = el("progress", { className: "proc-progress-bar" });
+  bar.max = 1;
+  bar.value = progressFraction(progress);
+  const text = progressText(progress);
+  return el("div", { className: "proc-progress", title: text }, el("span", { text }), bar);
+}
+
 const ACTIVE = new Set(["queued", "running"]);
-const COLUMN_CLASSES = ["id", "run", "data", "vars", "state", "where", "queued", "started", "took", "message"];
+const COLUMN_CLASSES = ["id", "run", "data", "vars", "state", "progress", "where", "queued", "started", "took", "message"];
 
 // -- jobs: the list the panel shows, kept live ----------------------------------------
 
@@ -126,6 +144,8 @@ class Jobs {
 
   async refresh(): Promise<void> {
     const answer = await getJson<{ jobs: JobInfo[] }>("api/jobs");
+    const now = Date.now() / 1000;
+    for (const job of answer.jobs) if (job.progress) job.progress.received = now;
     this.byId.clear();
     this.loaded = true;
     this.add(answer.jobs);
@@ -141,6 +161,21 @@ class Jobs {
   }
 
   event(event: LiveEvent): void {
+    if (event.kind === "job_progress") {
+      const job = this.byId.get(Number(event.job_id));
+      const progress = progressOf(event);
+      if (job === undefined || job.state !== "running" || progress === null) return;
+      job.progress = progress;
+      this.changed();
+      return;
+    }
+    if (event.kind === "job_stuck") {
+      const job = this.byId.get(Number(event.job_id));
+      if (job === undefined || job.state !== "running") return;
+      job.stuck_since = event.stuck === true && typeof event.last_activity === "number" ? event.last_activity : null;
+      this.changed();
+      return;
+    }
     if (event.kind !== "job_state") return;
     const id = Number(event.job_id);
     const job = this.byId.get(id);
@@ -160,6 +195,10 @@ class Jobs {
   private apply(job: JobInfo, state: JobInfo["state"]): void {
     const now = Date.now() / 1000;
     job.state = state;
+    if (state !== "running") {
+      job.progress = null;
+      job.stuck_since = null;
+    }
     if (state === "running" && job.started_at === null) job.started_at = now;
     if (!ACTIVE.has(state) && job.finished_at === null) job.finished_at = now;
   }
@@ -244,7 +283,7 @@ class Processing {
     const table = el("table", { className: "proc-jobs" });
     const head = el("thead");
     const headRow = el("tr");
-    for (const title of ["Job", "Run", "Data", "Variables", "State", "Where", "Queued", "Started", "Took", "Message", ""]) {
+    for (const title of ["Job", "Run", "Data", "Variables", "State", "Progress", "Where", "Queued", "Started", "Took", "Message", ""]) {
       headRow.append(el("th", { text: title }));
     }
     head.append(headRow);
@@ -261,7 +300,7 @@ class Processing {
       rows.replaceChildren(...jobs.map((job) => this.jobRow(job)));
       if (jobs.length === 0) {
         const empty = el("td", { className: "proc-empty", text: "No jobs yet: reprocess runs, or wait for new ones" });
-        empty.colSpan = 11;
+        empty.colSpan = 12;
         rows.append(el("tr", {}, empty));
       }
     };
@@ -296,6 +335,7 @@ class Processing {
       job.data,
       variables,
       state,
+      this.progressCell(job),
       job.executor,
       clock(job.submitted_at),
       clock(job.started_at),
@@ -305,7 +345,7 @@ class Processing {
     for (const [i, content] of cells.entries()) {
       const td = el("td");
       td.append(content);
-      if (i === 3 || i === 9) td.title = typeof content === "string" ? content : "";
+      if (i === 3 || i === 10) td.title = typeof content === "string" ? content : "";
       td.className = COLUMN_CLASSES[i] ?? "";
       row.append(td);
     }
@@ -320,6 +360,19 @@ class Processing {
     }
     row.append(el("td", { className: "actions" }, actions));
     return row;
+  }
+
+  /** A running job's progress, and a warning that opens its log when it may be stuck. */
+  private progressCell(job: JobInfo): Node | string {
+    const parts: Node[] = [];
+    if (job.stuck_since) {
+      const silent = seconds(Date.now() / 1000 - job.stuck_since);
+      const warning = button(`possibly stuck: silent for ${silent}`, () => this.openLog(job.run), "proc-stuck");
+      warning.title = `Nothing printed and no progress since ${clock(job.stuck_since)}: show the last lines of run ${job.run}'s log`;
+      parts.push(warning);
+    }
+    if (job.progress) parts.push(progressCell(job.progress));
+    return parts.length === 0 ? "" : el("div", { className: "proc-progress-cell" }, ...parts);
   }
 
   private async cancel(job: JobInfo): Promise<void> {

@@ -13,6 +13,7 @@
 // event set meanwhile are kept when their column arrives with older data.
 
 import { ApiError, apiFetch } from "./api";
+import type { JobProgress } from "./progress";
 
 export type Value = number | string | boolean | null;
 
@@ -108,6 +109,10 @@ export class TableStore {
   startTime: (number | null)[] = [];
   comment: (string | null)[] = [];
   readonly jobs = new Map<number, JobState>();
+  /** The latest progress of a running job of each run (job_progress events). */
+  readonly progress = new Map<number, JobProgress>();
+  /** Runs with a running job flagged possibly stuck (job_stuck events): its last sign of life. */
+  readonly stuck = new Map<number, number>();
   private values = new Map<string, ColumnValues>();
   private cells = new Map<string, Map<number, CellInfo>>();
   /** Columns whose data is in. */
@@ -148,6 +153,8 @@ export class TableStore {
       this.cells.set(variable.name, cellMap(column?.cells, (index) => index));
     }
     this.jobs.clear();
+    this.progress.clear();
+    this.stuck.clear();
     for (const [run, state] of Object.entries(snapshot.jobs ?? {})) {
       if (state === "queued" || state === "running") {
         this.jobs.set(Number(run), state);

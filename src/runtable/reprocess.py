@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .execute.runner import RunDataName, RunOutcome
+from .jobs.model import Progress
 
 if TYPE_CHECKING:
     from .context import Pipeline
@@ -113,6 +114,9 @@ class Reporter:
 
     def finished(self, outcome: RunOutcome) -> None:
         """One run is done and its fragment merged (or it failed)."""
+
+    def progress(self, run: int, progress: Progress) -> None:
+        """A running run reports how far it is (a few times a second at most)."""
 
     def stopping(self, running: int) -> None:
         """Ctrl-C: ``running`` runs are being stopped; nothing new starts."""
@@ -466,6 +470,9 @@ class _Batch:
                     running.discard(run)
                     outcomes[run] = self._merge(self._outcome(run, event))
                     reporter.finished(outcomes[run])
+                elif kind == "progress" and event.get("id") in running:
+                    with contextlib.suppress(KeyError, TypeError, ValueError):
+                        reporter.progress(int(event["id"]), Progress.from_event(event))
             if stop.is_set():
                 # Runs that finished before Ctrl-C was seen are merged all the same.
                 with contextlib.suppress(queue.Empty):
@@ -611,6 +618,10 @@ class ConsoleReporter(Reporter):
         self.console.print(outcome_line(outcome), soft_wrap=True)
         if self._progress is not None:
             self._progress.advance(self._task)
+
+    def progress(self, run: int, progress: Progress) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"r{run}: {progress.text()}")
 
     def stopping(self, running: int) -> None:
         self.console.print(f"Stopping: killing {running} running run process"

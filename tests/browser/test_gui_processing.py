@@ -1,6 +1,7 @@
 """Processing control in the GUI, against the real server WITH the real service on the
-mock proposal: reprocess from the dialog, the jobs panel, following a log, cancelling,
-deleting a variable, empty rows with a comment typed ahead."""
+mock proposal: reprocess from the dialog, the jobs panel, a running job's progress,
+following a log, cancelling, deleting a variable, empty rows with a comment typed
+ahead."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ TIMEOUT_MS = 90_000
 
 # `times` counts its own executions per run (a file in the database folder, the jobs'
 # working directory); `slow` prints while the file `hold` exists, so a test decides how
-# long its job runs and can watch its log grow.
+# long its job runs and can watch its log grow (and its progress, a step per line);
+# while the file `quiet` exists it is silent (a job that looks stuck).
 CONTEXT = '''
 import time
 from pathlib import Path
-from runtable.context import Variable
+from runtable.context import Variable, set_progress
 
 @Variable(title="Answer")
 def answer(run):
@@ -51,7 +53,9 @@ def slow(run):
     i = 0
     while Path("hold").exists() and time.time() < deadline:
         i += 1
-        print(f"still waiting {i}", flush=True)
+        if not Path("quiet").exists():
+            set_progress(i, 1000)
+            print(f"still waiting {i}", flush=True)
         time.sleep(0.3)
     return 1
 '''
@@ -64,7 +68,9 @@ def served(mock_proposal: MockProposal, tmp_path_factory: pytest.TempPathFactory
     db_dir = tmp_path_factory.mktemp("proc") / "db"
     create_folder(db_dir, mock_proposal.proposal,
                   context_text=textwrap.dedent(CONTEXT)).close()
-    with served_service(db_dir, mock_proposal.path, TOKEN) as served:
+    # A job silent for 2 s is flagged (only `slow`, kept quiet on purpose, ever is).
+    with served_service(db_dir, mock_proposal.path, TOKEN,
+                        settings={"stuck_after_s": 2}) as served:
         # The mock proposal's runs are long complete: the catch-up processes them.
         served.service.wait_idle(120)
         with open_db(db_dir, readonly=True) as db:
@@ -174,6 +180,79 @@ def test_follow_a_log_live_and_cancel_the_running_job(page: Page, served: Served
         expect(slow).to_have_attribute("title", re.compile("Cancelled"))
     finally:
         hold.unlink()
+    served.service.wait_idle(120)
+
+
+def test_a_running_jobs_progress_shows_in_its_run_cell_and_the_jobs_tab(
+        page: Page, served: ServedService, save_screenshot) -> None:
+    hold = served.db_dir / "hold"
+    hold.touch()
+    try:
+        open_page(page, served)
+        (job,) = served.service.reprocess([3], ["slow"])
+        # The run cell: a bar along its foot that grows, the words in its tooltip.
+        page.wait_for_function("() => (window.runtable.store.progress.get(3)?.step ?? 0) >= 2",
+                               timeout=TIMEOUT_MS)
+        run_cell = cell(page, 3, "run")
+        expect(run_cell).to_have_class(has_class("rt-job-running"))
+        first = float(run_cell.evaluate("e => e.style.getPropertyValue('--rt-progress')"))
+        assert first > 0
+        page.wait_for_function(
+            """(first) => {
+                const node = document.querySelector('.ag-row[row-id="3"] [col-id="run"]');
+                return Number(node?.style.getPropertyValue('--rt-progress')) > first;
+            }""", arg=first, timeout=TIMEOUT_MS)
+        run_cell.hover()
+        expect(run_cell).to_have_attribute("title", re.compile(r"running — slow, 1 of 1, \d+ s "
+                                                               r"\(\d+ of 1000\)"))
+        # The Jobs tab: the same words and a bar, for this job.
+        page.locator("#proc-jobs-button").click()
+        progress = job_row(page, str(job.id)).locator(".proc-progress")
+        expect(progress).to_contain_text(re.compile(r"slow, 1 of 1, \d+ s \(\d+ of 1000\)"),
+                                         timeout=TIMEOUT_MS)
+        bar = f'.proc-jobs tr[data-job-id="{job.id}"] .proc-progress progress'
+        before = page.locator(bar).evaluate("e => e.value")
+        page.wait_for_function("([sel, before]) => document.querySelector(sel)?.value > before",
+                               arg=[bar, before], timeout=TIMEOUT_MS)
+        save_screenshot(page, "processing-progress")
+        hold.unlink()
+        expect(job_row(page, str(job.id))).to_have_attribute("data-state", "done",
+                                                             timeout=TIMEOUT_MS)
+        expect(job_row(page, str(job.id)).locator(".proc-progress")).to_have_count(0)
+        page.wait_for_function("() => !window.runtable.store.progress.has(3)",
+                               timeout=TIMEOUT_MS)
+    finally:
+        hold.unlink(missing_ok=True)
+    served.service.wait_idle(120)
+
+
+def test_a_silent_job_is_flagged_possibly_stuck_with_its_log_one_click_away(
+        page: Page, served: ServedService, save_screenshot) -> None:
+    hold, quiet = served.db_dir / "hold", served.db_dir / "quiet"
+    hold.touch()
+    quiet.touch()
+    try:
+        open_page(page, served)
+        page.locator("#proc-jobs-button").click()
+        (job,) = served.service.reprocess([3], ["slow"])
+        row = job_row(page, str(job.id))
+        stuck = row.locator("button.proc-stuck")
+        expect(stuck).to_contain_text("possibly stuck", timeout=TIMEOUT_MS)
+        save_screenshot(page, "processing-stuck")
+        stuck.click()
+        expect(page.locator('pre.proc-log[data-run="3"]')).to_contain_text("Processing r3")
+        page.locator("#tab-table").click()
+        run_cell = cell(page, 3, "run")
+        expect(run_cell).to_have_class(has_class("rt-job-stuck"))
+        run_cell.hover()
+        expect(run_cell).to_have_attribute("title", re.compile("Possibly stuck"))
+        quiet.unlink()  # it prints again: no longer flagged
+        expect(run_cell).not_to_have_class(has_class("rt-job-stuck"), timeout=TIMEOUT_MS)
+        page.locator("#proc-jobs-button").click()
+        expect(stuck).to_have_count(0)
+    finally:
+        quiet.unlink(missing_ok=True)
+        hold.unlink(missing_ok=True)
     served.service.wait_idle(120)
 
 

@@ -25,7 +25,9 @@ from runtable.server.events import (
     ContextSaved,
     ContextStatus,
     EventBus,
+    JobProgress,
     JobStateChanged,
+    JobStuck,
     RunAdded,
     SubscriberTooSlow,
     TimeCommentChanged,
@@ -76,8 +78,9 @@ def run_in_new_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 # -- the bus alone -----------------------------------------------------------------------
 def test_typed_events_encode_to_their_wire_form() -> None:
     assert set(EVENT_TYPES) == {"run_added", "values_merged", "variables_changed",
-                                "job_state", "comment_set", "user_value_set",
-                                "context_status", "context_saved", "time_comment"}
+                                "job_state", "job_progress", "job_stuck", "comment_set",
+                                "user_value_set", "context_status", "context_saved",
+                                "time_comment"}
     cases = {
         RunAdded(1234, 5): {"kind": "run_added", "proposal": 1234, "run": 5},
         ValuesMerged(1234, 5, ("a", "b")): {"kind": "values_merged", "proposal": 1234,
@@ -86,6 +89,13 @@ def test_typed_events_encode_to_their_wire_form() -> None:
         JobStateChanged("j1", 1234, 5, "failed", "MemoryError"): {
             "kind": "job_state", "job_id": "j1", "proposal": 1234, "run": 5,
             "state": "failed", "message": "MemoryError"},
+        JobProgress("j1", 1234, 5, "agipd", 2, 14, 1200, None, 41.5): {
+            "kind": "job_progress", "job_id": "j1", "proposal": 1234, "run": 5,
+            "variable": "agipd", "done": 2, "total": 14, "step": 1200, "steps": None,
+            "variable_s": 41.5},
+        JobStuck("j1", 1234, 5, True, 1764900000.5): {
+            "kind": "job_stuck", "job_id": "j1", "proposal": 1234, "run": 5, "stuck": True,
+            "last_activity": 1764900000.5},
         CommentSet(1234, 5, "<b>not html</b>"): {"kind": "comment_set", "proposal": 1234,
                                                  "run": 5, "text": "<b>not html</b>"},
         UserValueSet(1234, 5, "ok", np.float32(0.5)): {

@@ -122,7 +122,9 @@ def test_reprocess_a_range_queues_jobs_that_refresh_values(served):
     job = listed[jobs[0]["id"]]
     assert job["executor"] == "local" and job["started_at"] <= job["finished_at"]
     assert set(job) == {"id", "proposal", "run", "data", "variables", "state", "executor",
-                        "submitted_at", "started_at", "finished_at", "message"}
+                        "submitted_at", "started_at", "finished_at", "message", "progress",
+                        "stuck_since"}
+    assert job["progress"] is None and job["stuck_since"] is None  # it has ended
 
     # null variables: all of them, "all" runs: every run of the table.
     status, body = call(served, "POST", "/api/reprocess", {"runs": "all", "variables": None})

@@ -42,6 +42,16 @@ def start_serve(folder, log_path) -> subprocess.Popen[str]:
     pytest.fail(f"no URL printed: {log_path.read_text()}")
 
 
+def start_events(folder, kind: str, count: int) -> subprocess.Popen[str]:
+    """``runtable events --kind KIND -n COUNT`` as a real process, once connected."""
+    events = subprocess.Popen(
+        _runtable("events", "--in", str(folder), "--kind", kind, "-n", str(count)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    assert events.stderr is not None
+    assert events.stderr.readline().startswith("Connected to the service at ")
+    return events
+
+
 def test_serve_notify_and_events_end_to_end(proposal, folder, tmp_path):
     with open_db(folder) as db:
         for key, value in {**SETTINGS, "ready_quiet_s": 3600}.items():
@@ -54,11 +64,7 @@ def test_serve_notify_and_events_end_to_end(proposal, folder, tmp_path):
     try:
         # The run on disk at start is caught up on (before the events client connects).
         wait_for(lambda: values(folder, 1), what="run 1 to be processed")
-        events = subprocess.Popen(
-            _runtable("events", "--in", str(folder), "--kind", "values_merged", "-n", "1"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-        assert events.stderr is not None
-        assert events.stderr.readline().startswith("Connected to the service at ")
+        events = start_events(folder, "values_merged", 1)
 
         add_raw_run(proposal, 2)
         notify = subprocess.run(_runtable("notify", "2", "--in", str(folder)),
@@ -96,3 +102,55 @@ def test_serve_refuses_a_folder_without_a_proposal(tmp_path):
     assert result.returncode == 1
     assert "has no proposal set; set it with `runtable config proposal NUMBER`" in \
         result.stderr
+
+
+PROGRESSING = '''
+import time
+from pathlib import Path
+from damnit_ctx import Variable, progress
+
+@Variable(title="Slow")
+def slow(run):
+    for _ in progress(range(1000)):
+        if not Path("hold").exists():
+            break
+        time.sleep(0.05)
+    return 1
+'''
+
+
+def test_runtable_events_prints_a_running_jobs_progress(proposal, folder, tmp_path):
+    from .conftest import write_context
+
+    write_context(folder, PROGRESSING)
+    with open_db(folder) as db:
+        for key, value in {**SETTINGS, "ready_quiet_s": 3600}.items():
+            db.set_setting(key, value)
+    hold = folder / "hold"
+    hold.touch()
+    log_path = tmp_path / "serve.log"
+    serve = start_serve(folder, log_path)
+    events = None
+    try:
+        events = start_events(folder, "job_progress", 3)
+        add_raw_run(proposal, 1)
+        notify = subprocess.run(_runtable("notify", "1", "--in", str(folder)),
+                                capture_output=True, text=True, timeout=60, env=_env())
+        assert notify.returncode == 0, notify.stderr
+        out, err = events.communicate(timeout=TIMEOUT)
+        assert events.returncode == 0, err
+        reports = [json.loads(line) for line in out.splitlines()]
+        assert [r["kind"] for r in reports] == ["job_progress"] * 3
+        assert [r["seq"] for r in reports] == sorted(r["seq"] for r in reports)
+        assert all(r["run"] == 1 and r["total"] == 1 for r in reports)
+        slow = [r for r in reports if r["variable"] == "slow"]
+        assert slow and all(r["steps"] == 1000 for r in slow)
+        assert [r["step"] for r in slow] == sorted(r["step"] for r in slow)
+    finally:
+        hold.unlink(missing_ok=True)
+        if events is not None and events.poll() is None:
+            events.kill()
+            events.communicate()
+        serve.send_signal(signal.SIGTERM)
+        serve.communicate(timeout=60)
+    assert serve.returncode == 0, log_path.read_text()

@@ -9,6 +9,7 @@ import pytest
 from runtable.jobs import JobState
 from runtable.server.events import (
     ContextStatus,
+    JobProgress,
     JobStateChanged,
     RunAdded,
     ValuesMerged,
@@ -54,7 +55,8 @@ def test_notify_processes_at_once_and_events_come_in_order(start_service, propos
     assert values(folder, 4) == {"answer": 42, "n_trains": 64}
 
     kinds = [(type(e).__name__, getattr(e, "state", None)) for _, _, e in bus.events
-             if getattr(e, "run", 4) == 4 and not isinstance(e, ContextStatus | VariablesChanged)]
+             if getattr(e, "run", 4) == 4
+             and not isinstance(e, ContextStatus | VariablesChanged | JobProgress)]
     assert kinds == [("RunAdded", None), ("JobStateChanged", "queued"),
                      ("JobStateChanged", "running"), ("JobStateChanged", "done"),
                      ("ValuesMerged", None)]

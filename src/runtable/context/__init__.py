@@ -25,6 +25,7 @@ from .execution import Results
 from .group import Group
 from .metadata import set_metadata_provider
 from .pipeline import Pipeline
+from .tracking import progress, set_progress
 from .variable import RunData, Skip, Variable
 
 __all__ = [
@@ -39,5 +40,7 @@ __all__ = [
     "RunData",
     "Skip",
     "Variable",
+    "progress",
     "set_metadata_provider",
+    "set_progress",
 ]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import tracking
 from .annotations import matching, resolve_var
 from .cell import Cell
 from .environment import explain_missing_module
@@ -104,7 +105,8 @@ class Execution:
         cells: dict[str, Cell] = {"start_time": Cell(start_time(self.run_obj))}
         if on_result is not None:
             on_result("start_time", cells["start_time"])
-        for name, var in self.variables.items():
+        for done, (name, var) in enumerate(self.variables.items()):
+            tracking.variable_started(name, done)
             cell = self._compute(name, var)
             if on_result is not None and not var.transient:
                 result = self.errors.get(name, cell)
@@ -116,6 +118,7 @@ class Execution:
                 self.values[name] = cell.data
             if not var.transient:
                 cells[name] = cell
+        tracking.variable_started("", len(self.variables))
         errors = {n: e for n, e in self.errors.items() if not self.variables[n].transient}
         return Results(cells, errors, self.pipeline, self.pipeline.provenance)
 

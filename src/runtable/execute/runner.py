@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -104,6 +104,7 @@ def execute_run(
     run_data: Any = None,
     capture_output: bool = True,
     partial: str | Path | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunOutcome:
     """Execute the context file for one run and write its result fragment.
 
@@ -123,6 +124,10 @@ def execute_run(
     ``partial``: the ``….writing.h5`` name of the fragment while it is written (see
     :func:`runtable.execute.fragment.partial_path`); whoever starts the job chooses it
     to find what a job that died had finished.
+
+    ``on_progress``: called from a thread, a few times a second at most, with the
+    job's progress while variables are computed (see
+    :class:`runtable.context.tracking.ProgressReporter`).
     """
     db_dir = Path(db_dir)
     context_path = Path(context_file) if context_file is not None else db_dir / "context.py"
@@ -136,7 +141,7 @@ def execute_run(
         with _capture(logfile, capture_output):
             try:
                 _execute(outcome, db_dir, context_path, data, variables, match, cluster,
-                         run_data, partial)
+                         run_data, partial, on_progress)
             # SystemExit too: sys.exit() in a context file must not end a warm worker.
             except (Exception, SystemExit) as exc:
                 log.error("Processing failed", exc_info=True)
@@ -158,8 +163,10 @@ def _execute(
     cluster: bool | None,
     run_data: Any,
     partial: str | Path | None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     from runtable.context import Pipeline
+    from runtable.context.tracking import reporting
 
     if data not in ("raw", "proc", "all"):
         raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
@@ -201,7 +208,7 @@ def _execute(
                             selected.provenance or DEFAULT_PROVENANCE, path=partial,
                             context_sha256=context_sha256)
     try:
-        with timer("execute"):
+        with timer("execute"), reporting(on_progress, len(selected.vars)):
             results = selected.execute(data=dc, on_result=writer.add)
         with timer("write"):
             fragment = writer.finish()

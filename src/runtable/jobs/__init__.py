@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     )
     from .executor import Executor, LocalExecutor
     from .limits import Limits, parse_memory, parse_slurm_time
-    from .model import Job, JobEvent, JobState, Update
+    from .model import Job, JobEvent, JobState, Progress, Update
     from .queue import JobQueue
     from .slurm import SlurmExecutor, slurm_available
     from .store import active_jobs
@@ -67,7 +67,7 @@ _HOMES = {
                "ServiceRestarted", "TimeLimitExceeded", "write_error_fragment"),
     "executor": ("Executor", "LocalExecutor"),
     "limits": ("Limits", "parse_memory", "parse_slurm_time"),
-    "model": ("Job", "JobEvent", "JobState", "Update"),
+    "model": ("Job", "JobEvent", "JobState", "Progress", "Update"),
     "queue": ("JobQueue",),
     "slurm": ("SlurmExecutor", "slurm_available"),
     "store": ("active_jobs",),
@@ -97,6 +97,7 @@ __all__ = [
     "LocalExecutor",
     "MemoryLimitExceeded",
     "ProcessingCrashed",
+    "Progress",
     "ServiceRestarted",
     "SlurmExecutor",
     "TimeLimitExceeded",

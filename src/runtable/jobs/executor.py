@@ -16,7 +16,7 @@ from runtable.execute.fragment import partial_path
 from runtable.execute.subprocess import describe_exit
 
 from .limits import Limits
-from .model import Job, JobState, Update
+from .model import Job, JobState, Progress, Update
 from .warm_client import EOF, WarmProcess, run_request
 
 log = logging.getLogger("runtable.jobs")
@@ -45,6 +45,18 @@ class Executor(abc.ABC):
     #: Called (from any thread) when ``poll`` has something new; the queue uses it to
     #: wake up instead of waiting for its next tick.
     notify: Callable[[], None] | None = None
+    #: Called (from any thread) with each :class:`Progress` of a running job.
+    on_progress: Callable[[Progress], None] | None = None
+
+    def _progress(self, event: dict) -> None:
+        if self.on_progress is None:
+            return
+        try:
+            progress = Progress.from_event(event)
+        except (KeyError, TypeError, ValueError):
+            log.warning("malformed progress event %r", event)
+            return
+        self.on_progress(progress)
 
     @abc.abstractmethod
     def submit(self, job: Job, limits: Limits, settings: dict) -> str | None:
@@ -121,6 +133,8 @@ class LocalExecutor(Executor):
             self._ready.set()
         elif kind == "started":
             self._push(Update(event["id"], JobState.RUNNING, external_id=str(event["pid"])))
+        elif kind == "progress":
+            self._progress(event)
         elif kind == "finished":
             with self._lock:
                 self._running.discard(event["id"])

@@ -88,3 +88,43 @@ class Update:
     #: When it happened (epoch seconds), if the executor learns it later (a Slurm
     #: task's event); None: now.
     at: float | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a running job is (see :mod:`runtable.context.tracking`): computing
+    ``variable`` after ``done`` of ``total`` variables finished, ``step`` of ``steps``
+    inside it (``steps`` None: not reported), ``variable_s`` seconds into it, reported
+    at ``at`` (epoch seconds)."""
+
+    job_id: int
+    variable: str
+    done: int
+    total: int
+    step: int = 0
+    steps: int | None = None
+    variable_s: float = 0.0
+    at: float = field(default_factory=time.time)
+
+    def text(self) -> str:
+        """``"agipd_mean, 3 of 14, 41 s (1200 of 10000)"``: the variable being
+        computed is the third of 14; ``"14 of 14 done"`` between or after them."""
+        if not self.variable:
+            return f"{self.done} of {self.total} done"
+        out = f"{self.variable}, {self.done + 1} of {self.total}, {self.variable_s:.0f} s"
+        if self.steps:
+            out += f" ({self.step} of {self.steps})"
+        elif self.step:
+            out += f" ({self.step} done)"
+        return out
+
+    @classmethod
+    def from_event(cls, event: dict) -> Progress:
+        """From a warm worker's ``progress`` event (raises KeyError/TypeError/ValueError
+        for a malformed one)."""
+        steps = event.get("steps")
+        return cls(int(event["id"]), str(event["variable"]), int(event["done"]),
+                   int(event["total"]), int(event.get("step") or 0),
+                   None if steps is None else int(steps),
+                   float(event.get("variable_s") or 0.0),
+                   float(event.get("at") or time.time()))

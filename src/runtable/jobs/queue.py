@@ -21,13 +21,14 @@ from .ctxcheck import inspect_context
 from .errors import make_error, write_error_fragment
 from .executor import Executor, LocalExecutor
 from .limits import Limits
-from .model import Job, JobEvent, JobState, Update
+from .model import Job, JobEvent, JobState, Progress, Update
 from .slurm import SlurmExecutor, slurm_available
 from .store import JobStore
 
 log = logging.getLogger("runtable.jobs")
 
 EventCallback = Callable[[JobEvent], None]
+ProgressCallback = Callable[[Job, Progress], None]
 _SETTINGS_TTL_S = 2.0
 #: A batching executor (Slurm) gets queued jobs once none was added for this long, so
 #: that a "reprocess all" being queued becomes one batch ...
@@ -38,7 +39,8 @@ BATCH_WAIT_MAX_S = 5.0
 KEEP_FINISHED_S = 7 * 24 * 3600.0
 _SETTING_KEYS = ("concurrent_jobs", "noncluster_cpus", "noncluster_mem", "slurm_time",
                  "slurm_partition", "slurm_reservation", "slurm_account", "slurm_qos",
-                 "slurm_max_jobs", "context_python", "executor", "job_time_limit_s")
+                 "slurm_max_jobs", "context_python", "executor", "job_time_limit_s",
+                 "stuck_after_s")
 
 
 class JobQueue:
@@ -72,6 +74,9 @@ class JobQueue:
         self._overrides = dict(settings or {})
         self._callbacks: list[EventCallback] = [on_event] if on_event else []
         self._paused_callbacks: list[Callable[[str | None], None]] = []
+        self._progress_callbacks: list[ProgressCallback] = []
+        #: The latest progress of each running job, by job id.
+        self._progress: dict[int, Progress] = {}
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -83,6 +88,7 @@ class JobQueue:
         self.paused_reason: str | None = None
         for ex in self.executors.values():
             ex.notify = self._wake.set
+            ex.on_progress = self._on_progress
             ex.db_dir = self.db_dir
         self.store.prune(KEEP_FINISHED_S)
         self._recover()
@@ -93,6 +99,31 @@ class JobQueue:
         """Call ``callback(JobEvent)`` for every state change (keep it quick: it runs
         in the queue's thread with the queue locked)."""
         self._callbacks.append(callback)
+
+    def subscribe_progress(self, callback: ProgressCallback) -> None:
+        """Call ``callback(job, progress)`` for each progress report of a running job
+        (from an executor's thread; keep it quick)."""
+        self._progress_callbacks.append(callback)
+
+    def progress(self, job_id: int) -> Progress | None:
+        """The latest progress reported by a running job, if any."""
+        return self._progress.get(job_id)
+
+    def _on_progress(self, progress: Progress) -> None:
+        with self._lock:
+            job = self.store.get(progress.job_id)
+            if job is None or job.state.final:
+                return  # a report overtaken by the job's end
+            self._progress[job.id] = progress
+            if job.state is JobState.RUNNING:
+                self._tell_progress(job, progress)
+            # else: told right after the job's ``running`` state (see _emit), so that
+            # listeners see a job start before it reports progress.
+
+    def _tell_progress(self, job: Job, progress: Progress) -> None:
+        for callback in list(self._progress_callbacks):
+            with contextlib.suppress(Exception):
+                callback(job, progress)
 
     def subscribe_paused(self, callback: Callable[[str | None], None]) -> None:
         """Call ``callback(paused_reason)`` whenever :attr:`paused_reason` changes."""
@@ -397,9 +428,14 @@ class JobQueue:
         return job.copy(fragment=str(path)) if path else job
 
     def _emit(self, job: Job, previous: JobState | None) -> None:
+        if job.state is not JobState.RUNNING:
+            self._progress.pop(job.id, None)
         event = JobEvent(job, previous)
         if self._collecting is not None:
             self._collecting.append(event)
         for callback in list(self._callbacks):
             with contextlib.suppress(Exception):
                 callback(event)
+        progress = self._progress.get(job.id)
+        if progress is not None and job.state is JobState.RUNNING:
+            self._tell_progress(job, progress)

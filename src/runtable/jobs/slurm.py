@@ -434,6 +434,8 @@ class SlurmExecutor(Executor):
                                       message=update.message, fragment=update.fragment,
                                       error_type=update.error_type, partial=update.partial,
                                       at=event.get("at")))
+            elif kind == "progress":
+                self._progress(event)
             elif kind == "released":
                 _discard(batch.partial(job_id))  # it starts afresh in its next batch
                 del batch.index[job_id]

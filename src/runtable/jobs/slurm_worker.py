@@ -147,6 +147,8 @@ class Worker:
         kind = event.get("event")
         if kind == "started":
             self.emit({**event, "host": self.host})
+        elif kind == "progress":
+            self.emit(event)  # already coalesced by the job: a few a second at most
         elif kind == "finished":
             self._finished(event)
         elif kind == EOF:

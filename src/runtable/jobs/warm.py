@@ -15,7 +15,10 @@ Protocol: JSON lines. Requests on stdin::
     {"op": "cancel", "id": 7}
 
 Events on stdout: ``{"event": "ready", "pid": P, "import_s": T}``,
-``{"event": "started", "id": 7, "pid": P, "cpus": [0, 1]}`` and
+``{"event": "started", "id": 7, "pid": P, "cpus": [0, 1]}``,
+``{"event": "progress", "id": 7, "variable": ..., "done": ..., "total": ..., "step": ...,
+"steps": ..., "variable_s": ...}`` (a few a second at most while the job computes, see
+:mod:`runtable.context.tracking`) and
 ``{"event": "finished", "id": 7, "returncode": R, "outcome": "<RunOutcome JSON>"|null,
 "killed": null|"Cancelled"|"TimeLimitExceeded"|"MemoryLimitExceeded"|"ServiceRestarted",
 "message": ...}``.
@@ -45,6 +48,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 #: Imported once by the warm parent. Besides the obvious ones: what loading a context
@@ -59,6 +63,8 @@ BASE = ("numpy", "numpy.ma", "h5py", "extra_data", "runtable.context",
 LATER = ("pandas", "xarray", "plotly.graph_objects")
 PRELOAD = BASE + LATER
 WATCH_INTERVAL_S = 0.1
+#: How a child's progress lines start on its pipe (its outcome line starts with ``{"``).
+_PROGRESS = b"progress "
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMEXPR_MAX_THREADS")
@@ -207,8 +213,18 @@ class WarmParent:
             return
         if chunk:
             child.buf += chunk
+            self._forward_progress(child)
         else:
             self._close_pipe(child)
+
+    def _forward_progress(self, child: _Child) -> None:
+        # The child's pipe carries progress lines while it runs, then its outcome line.
+        while child.buf.startswith(_PROGRESS) and b"\n" in child.buf:
+            line, _, rest = child.buf.partition(b"\n")
+            child.buf = bytearray(rest)
+            with contextlib.suppress(ValueError, TypeError):
+                self.emit(event="progress", id=child.job_id,
+                          **json.loads(line[len(_PROGRESS):]))
 
     def _close_pipe(self, child: _Child) -> None:
         if child.rfd >= 0:
@@ -239,6 +255,7 @@ class WarmParent:
                 while chunk := os.read(child.rfd, 65536):
                     child.buf += chunk
             self._close_pipe(child)
+        self._forward_progress(child)
         for c in child.cpus:
             self.cpu_use[c] -= 1
         text = child.buf.decode("utf-8", "replace").strip()
@@ -360,7 +377,7 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
             db_dir, req["proposal"], req["run"], data=req.get("data", "raw"),
             variables=req.get("variables") or (), match=req.get("match") or (),
             cluster=req.get("cluster"), context_file=req.get("context_file"),
-            partial=req.get("partial"),
+            partial=req.get("partial"), on_progress=partial(_write_line, wfd, _PROGRESS),
         )
         data = (outcome.to_json() + "\n").encode()
         while data:
@@ -373,6 +390,13 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
             traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _write_line(fd: int, prefix: bytes, payload: dict[str, Any]) -> None:
+    # One write of less than PIPE_BUF bytes: never interleaved with another line.
+    data = prefix + json.dumps(payload).encode() + b"\n"
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def _preload(names: tuple[str, ...]) -> None:

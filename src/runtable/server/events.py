@@ -27,6 +27,14 @@ Event kinds (the wire form is ``{"seq": n, "kind": ..., **fields}``):
 ``values_merged``      ``proposal, run, names`` -- these cells of that row changed
 ``variables_changed``  ``names`` -- columns added, removed, retitled
 ``job_state``          ``job_id, proposal, run, state, message``
+``job_progress``       ``job_id, proposal, run, variable, done, total, step, steps,
+                       variable_s`` -- a running job computes ``variable`` after
+                       ``done`` of ``total``; ``step`` of ``steps`` inside it (``steps``
+                       null: not reported); a few a second per job at most
+``job_stuck``          ``job_id, proposal, run, stuck, last_activity`` -- a running job
+                       printed nothing and reported no progress since
+                       ``last_activity`` for ``stuck_after_s`` (``stuck`` true), or
+                       did again (false)
 ``comment_set``        ``proposal, run, text``
 ``user_value_set``     ``proposal, run, name, value``
 ``context_status``     ``ok, problems`` -- does the context file load?
@@ -116,6 +124,38 @@ class JobStateChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class JobProgress(Event):
+    """A running job reports how far it is (see :mod:`runtable.context.tracking`):
+    computing ``variable`` (``""``: between variables) after ``done`` of ``total``
+    finished, ``step`` of ``steps`` inside it, for ``variable_s`` seconds so far."""
+
+    kind: ClassVar[str] = "job_progress"
+    job_id: str
+    proposal: int
+    run: int
+    variable: str
+    done: int
+    total: int
+    step: int = 0
+    steps: int | None = None
+    variable_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobStuck(Event):
+    """A running job is possibly stuck (``stuck``): nothing in its log and no progress
+    since ``last_activity`` (epoch seconds) for the ``stuck_after_s`` setting; or it
+    showed signs of life again (``stuck`` false)."""
+
+    kind: ClassVar[str] = "job_stuck"
+    job_id: str
+    proposal: int
+    run: int
+    stuck: bool
+    last_activity: float
+
+
+@dataclass(frozen=True, slots=True)
 class CommentSet(Event):
     """A run's comment was set (``text`` may be empty: the comment was cleared)."""
 
@@ -172,7 +212,8 @@ class ContextSaved(Event):
 #: The typed events by wire kind.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (RunAdded, ValuesMerged, VariablesChanged, JobStateChanged, CommentSet,
+    for cls in (RunAdded, ValuesMerged, VariablesChanged, JobStateChanged, JobProgress,
+                JobStuck, CommentSet,
                 UserValueSet, ContextStatus, ContextSaved, TimeCommentChanged)
 }
 
@@ -363,7 +404,9 @@ __all__ = [
     "ContextStatus",
     "Event",
     "EventBus",
+    "JobProgress",
     "JobStateChanged",
+    "JobStuck",
     "RunAdded",
     "SubscriberTooSlow",
     "Subscription",

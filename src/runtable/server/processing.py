@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from ..jobs import Job
+from ..jobs import Job, JobState
 from ..store.uservars import INT64_MAX
 from .edits import HTTPProblem, IdPath, RunPath
 
@@ -56,6 +56,17 @@ class ReprocessBody(BaseModel):
         "all", description="which variables: those of raw data, proc data, or all")
 
 
+class ProgressOut(BaseModel):
+    """How far a running job is (the fields of a ``job_progress`` event)."""
+
+    variable: str = Field(description="the variable being computed; empty once all are")
+    done: int = Field(description="variables finished")
+    total: int = Field(description="variables the job computes")
+    step: int = Field(description="the variable's own progress: steps done")
+    steps: int | None = Field(description="... of this many (null: not reported)")
+    variable_s: float = Field(description="seconds spent in the variable so far")
+
+
 class JobOut(BaseModel):
     """One job of the queue."""
 
@@ -70,6 +81,12 @@ class JobOut(BaseModel):
     started_at: float | None
     finished_at: float | None
     message: str | None
+    progress: ProgressOut | None = Field(None, description="the latest progress of a "
+                                         "running job (then followed by `job_progress` "
+                                         "events)")
+    stuck_since: float | None = Field(None, description="a running job that printed "
+                                      "nothing and made no progress for `stuck_after_s`: "
+                                      "its last sign of life (epoch seconds)")
 
 
 class JobsOut(BaseModel):
@@ -125,12 +142,21 @@ def _control(request: Request, what: str) -> Any:
     return control
 
 
-def _job_out(job: Job) -> JobOut:
+def _job_out(job: Job, control: Any = None) -> JobOut:
+    progress = stuck_since = None
+    if control is not None and job.state is JobState.RUNNING:
+        stuck_since = control.job_stuck(job.id)
+        found = control.job_progress(job.id)
+        if found is not None:
+            progress = ProgressOut(variable=found.variable, done=found.done,
+                                   total=found.total, step=found.step, steps=found.steps,
+                                   variable_s=found.variable_s)
     return JobOut(id=job.id, proposal=job.proposal, run=job.run, data=job.data,
                   variables=list(job.variables) or None, state=str(job.state.value),
                   executor=job.executor, submitted_at=job.submitted_at,
                   started_at=job.started_at, finished_at=job.finished_at,
-                  message=job.message)
+                  message=job.message, progress=progress,
+                  stuck_since=stuck_since)
 
 
 def compress_runs(runs: list[int]) -> str:
@@ -210,7 +236,7 @@ def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
 def list_jobs(request: Request) -> JobsOut:
     """Queued and running jobs, and the recently finished ones, oldest first."""
     control = _control(request, "list jobs")
-    return JobsOut(jobs=[_job_out(j) for j in _call(control.jobs)])
+    return JobsOut(jobs=[_job_out(j, control) for j in _call(control.jobs)])
 
 
 @router.delete("/jobs/{job_id}", response_model=JobOut, status_code=202,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from .events import EventBus
 
 if TYPE_CHECKING:
-    from ..jobs import ContextInfo, Job
+    from ..jobs import ContextInfo, Job, Progress
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ class ProcessingControl(Protocol):
 
     def jobs(self) -> list[Job]:
         """Queued and running jobs and the recently finished ones."""
+
+    def job_progress(self, job_id: int) -> Progress | None:
+        """The latest progress a running job reported, if any."""
+
+    def job_stuck(self, job_id: int) -> float | None:
+        """A running job flagged as possibly stuck: its last sign of life; else None."""
 
     def delete_variable(self, name: str) -> None:
         """Delete a variable everywhere (``KeyError`` when unknown)."""

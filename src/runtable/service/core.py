@@ -42,12 +42,23 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtable.jobs import ContextInfo, Executor, Job, JobEvent, JobQueue, JobState, inspect_context
+from runtable.jobs import (
+    ContextInfo,
+    Executor,
+    Job,
+    JobEvent,
+    JobQueue,
+    JobState,
+    Progress,
+    inspect_context,
+)
 from runtable.server.events import (
     ContextStatus,
     Event,
     EventBus,
+    JobProgress,
     JobStateChanged,
+    JobStuck,
     RunAdded,
     ValuesMerged,
     VariablesChanged,
@@ -62,6 +73,9 @@ log = logging.getLogger("runtable.service")
 
 #: While a merge has failed (disk full, ...), waiting fragments are retried this often.
 MERGE_RETRY_S = 30.0
+#: How often running jobs are checked for being possibly stuck (``stuck_after_s``), at
+#: most.
+STUCK_CHECK_S = 2.0
 #: How often changed settings (``ready_quiet_s``) are looked for.
 SETTINGS_TTL_S = 2.0
 #: :meth:`Service.jobs` lists finished jobs of this last stretch of time ...
@@ -139,6 +153,8 @@ class Service:
         self._merge_failed = False
         # Shared, guarded by _lock.
         self._inflight: set[int] = set()  # jobs seen active, until their merge is done
+        #: Running jobs flagged as possibly stuck: job id -> their last sign of life.
+        self._stuck: dict[int, float] = {}
         self._waiting: dict[tuple[int, str], int] = {}  # (run, data) -> a queued job's id
         self._ready_seen: set[tuple[int, str]] = set()  # RunReady reported by the watcher
         self._cleanup = contextlib.ExitStack()  # undone by stop()
@@ -193,6 +209,7 @@ class Service:
         self.ready_quiet_s = float(self._setting("ready_quiet_s"))
         self.queue = JobQueue(self.db_dir, executors=self._executors,
                               settings=self._overrides, on_event=self._on_job_event)
+        self.queue.subscribe_progress(self._on_job_progress)
         # Jobs queued before a restart run first; a signal for one of them adds nothing.
         self._waiting = {(j.run, j.data): j.id for j in self.queue.jobs([JobState.QUEUED])}
         self._writer = threading.Thread(target=self._write_loop, daemon=True,
@@ -315,6 +332,12 @@ class Service:
         self._check_running()
         assert self.queue is not None
         return self.queue.get(int(job_id))
+
+    def job_progress(self, job_id: int) -> Progress | None:
+        """The latest progress a running job reported (None: none, or it ended)."""
+        self._check_running()
+        assert self.queue is not None
+        return self.queue.progress(int(job_id))
 
     def jobs(self) -> list[Job]:
         """Queued and running jobs, plus the latest finished ones (of the last
@@ -461,6 +484,13 @@ class Service:
             self._tasks.put(partial(self._submit, event.run, event.data))
         else:
             self._tasks.put(partial(self._add_run, event.run))
+
+    def _on_job_progress(self, job: Job, progress: Progress) -> None:
+        """From an executor's thread."""
+        self._publish(JobProgress(
+            job_id=str(job.id), proposal=job.proposal, run=job.run,
+            variable=progress.variable, done=progress.done, total=progress.total,
+            step=progress.step, steps=progress.steps, variable_s=progress.variable_s))
 
     def _on_job_event(self, event: JobEvent) -> None:
         """From the queue (its lock is held: be quick)."""
@@ -637,7 +667,7 @@ class Service:
         last_key: tuple | None = None
         last_status: tuple[bool, str | None] | None = None
         last_definitions: list | None = None
-        next_find = next_merge_retry = 0.0
+        next_find = next_merge_retry = next_stuck_check = 0.0
         next_settings = time.monotonic() + SETTINGS_TTL_S
         while True:
             now = time.monotonic()
@@ -673,6 +703,8 @@ class Service:
                 if now >= next_settings:
                     next_settings = now + SETTINGS_TTL_S
                     self._reread_settings()
+                if now >= next_stuck_check:
+                    next_stuck_check = now + self._check_stuck()
                 if self._merge_failed and now >= next_merge_retry:
                     next_merge_retry = now + MERGE_RETRY_S
                     self._tasks.put(self._merge_pending)
@@ -681,6 +713,52 @@ class Service:
             self._startup_done.set()
             if self._stopping.wait(self.context_poll_s):
                 return
+
+    def _check_stuck(self) -> float:
+        """Flag running jobs that printed nothing to their run's log and reported no
+        progress for ``stuck_after_s`` (publishes ``job_stuck``); unflag them when they
+        do again. Returns the seconds until the next check."""
+        assert self.queue is not None
+        limit = float(self.queue.settings().get("stuck_after_s") or 0)
+        running = {job.id: job for job in self.queue.jobs([JobState.RUNNING])}
+        for job_id in [j for j in self._stuck if j not in running]:
+            del self._stuck[job_id]
+        if limit <= 0:
+            return STUCK_CHECK_S
+        now = time.time()
+        for job in running.values():
+            last = self.last_activity(job)
+            stuck = now - last >= limit
+            if stuck != (job.id in self._stuck):
+                if stuck:
+                    self._stuck[job.id] = last
+                    log.warning("Job %d (run %d) printed nothing and made no progress for "
+                                "%.0f s: possibly stuck", job.id, job.run, now - last)
+                else:
+                    del self._stuck[job.id]
+                self._publish(JobStuck(job_id=str(job.id), proposal=job.proposal,
+                                       run=job.run, stuck=stuck, last_activity=last))
+        # Several checks within the limit, so that a job active again is seen as such.
+        return min(STUCK_CHECK_S, limit / 4)
+
+    def last_activity(self, job: Job) -> float:
+        """When ``job`` last showed a sign of life (epoch seconds): it started, wrote
+        to its run's log, or reported progress."""
+        from runtable.execute.runner import log_path_for
+
+        assert self.queue is not None
+        times = [job.started_at or job.submitted_at]
+        progress = self.queue.progress(job.id)
+        if progress is not None:
+            times.append(progress.at)
+        with contextlib.suppress(OSError):
+            times.append(os.stat(log_path_for(self.db_dir, job.proposal, job.run)).st_mtime)
+        return max(times)
+
+    def job_stuck(self, job_id: int) -> float | None:
+        """For a running job flagged as possibly stuck: its last sign of life (epoch
+        seconds); None otherwise."""
+        return self._stuck.get(int(job_id))
 
     def _reread_settings(self) -> None:
         """Apply a changed ``ready_quiet_s`` to the watcher (the queue reads its own)."""

@@ -194,6 +194,9 @@ SETTINGS: dict[str, Setting] = {
                 "slurm_time applies).", _positive_float),
         Setting("ready_quiet_s", "Seconds a run folder must stay unchanged before it is "
                 "processed.", _non_negative_float, default=10.0),
+        Setting("stuck_after_s", "Seconds a running job may print nothing to its log and "
+                "report no progress before the web GUI marks it as possibly stuck (0: "
+                "never).", _non_negative_float, default=600.0),
         Setting("executor", "Where jobs run: 'local' (process pool) or 'slurm'.", _executor,
                 default="local"),
         Setting("timezone", "Time zone of the times shown and exported: run timestamps in "

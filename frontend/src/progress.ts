@@ -1,0 +1,52 @@
+// A running job's progress (`job_progress` events, `progress` of `GET /api/jobs`):
+// which variable it computes, how many of its variables are done, and the variable's
+// own steps (docs/context-files.md, "Reporting progress from inside a variable").
+
+import type { LiveEvent } from "./live";
+
+export interface JobProgress {
+  /** The variable being computed; "" once all are done. */
+  variable: string;
+  done: number;
+  total: number;
+  step: number;
+  /** null: the variable reports no steps. */
+  steps: number | null;
+  /** Seconds spent in the variable when the report was made. */
+  variable_s: number;
+  /** When this page received the report (epoch seconds): the time in the variable
+   * keeps counting between reports, which come only when something changed. */
+  received?: number;
+}
+
+/** The progress fields of a `job_progress` event, or null when they are malformed. */
+export function progressOf(event: LiveEvent): JobProgress | null {
+  const { variable, done, total, step, steps, variable_s } = event;
+  if (typeof variable !== "string" || typeof done !== "number" || typeof total !== "number") return null;
+  return {
+    variable,
+    done,
+    total,
+    step: typeof step === "number" ? step : 0,
+    steps: typeof steps === "number" ? steps : null,
+    variable_s: typeof variable_s === "number" ? variable_s : 0,
+    received: Date.now() / 1000,
+  };
+}
+
+/** `"agipd_mean, 3 of 14, 41 s (1200 of 10000)"`: the third of 14 variables is being computed. */
+export function progressText(p: JobProgress): string {
+  if (p.variable === "") return `${p.done} of ${p.total} done`;
+  const since = p.received === undefined ? 0 : Math.max(0, Date.now() / 1000 - p.received);
+  let out = `${p.variable}, ${p.done + 1} of ${p.total}, ${Math.round(p.variable_s + since)} s`;
+  if (p.steps !== null && p.steps > 0) out += ` (${p.step} of ${p.steps})`;
+  else if (p.step > 0) out += ` (${p.step} done)`;
+  return out;
+}
+
+/** The job's overall fraction done, 0–1: whole variables plus the current one's steps. */
+export function progressFraction(p: JobProgress): number {
+  if (p.total <= 0) return 0;
+  const inner = p.steps !== null && p.steps > 0 ? Math.min(1, p.step / p.steps) : 0;
+  return Math.min(1, (p.done + (p.variable === "" ? 0 : inner)) / p.total);
+}

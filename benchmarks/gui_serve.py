@@ -125,6 +125,17 @@ def tree_cpu(pid: int) -> float:
     return total / ticks
 
 
+def browser_cpu() -> float:
+    """CPU seconds used so far by the Chromium processes this script started."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat, _ in _tree(os.getpid()):
+        name, fields = stat.split("(", 1)[1].rsplit(")", 1)
+        if "chrom" in name or "headless" in name:
+            total += sum(int(f) for f in fields.split()[11:15])
+    return total / ticks
+
+
 class Serve:
     """A ``runtable serve`` process on a folder, its start time and output."""
 
@@ -186,14 +197,14 @@ def written_folder(serve_folder: Path, work: Path, n_runs: int, page) -> dict[st
         page.goto(f"{serve.base}/?token={TOKEN}")
         rows_shown(page, n_runs)
         rows = serve.since_start()
-        rows_cpu = tree_cpu(serve.proc.pid)
+        rows_cpu, rows_browser = tree_cpu(serve.proc.pid), browser_cpu()
         all_columns(page)
         every = serve.since_start()
-        every_cpu = tree_cpu(serve.proc.pid)
+        every_cpu, every_browser = tree_cpu(serve.proc.pid), browser_cpu()
     finally:
         peak = serve.stop()
     return {"port": port, "rows": rows, "all": every, "peak": peak, "rows_cpu": rows_cpu,
-            "all_cpu": every_cpu}
+            "all_cpu": every_cpu, "rest_browser": every_browser - rows_browser}
 
 
 def slow_link(serve_folder: Path, work: Path, n_runs: int, page) -> dict[str, float]:
@@ -371,6 +382,9 @@ def report_written(written: dict[str, float], before: str, after: str) -> None:
           f"   (server CPU {written['rows_cpu']:.2f} s)")
     print(f"    process start -> every column's data  {target(written['all'], ALL_TARGET_S)}"
           f"   (server CPU {written['all_cpu']:.2f} s)")
+    rest_cpu = written["all_cpu"] - written["rows_cpu"]
+    print(f"    CPU from rows to every column: server {rest_cpu:.2f} s, "
+          f"browser {written['rest_browser']:.2f} s")
     print(f"    peak memory of the process tree       {written['peak'] / 2**30:7.2f} GiB",
           flush=True)
 

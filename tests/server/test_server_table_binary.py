@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -267,6 +268,39 @@ def test_binary_in_two_parts_holds_every_column_once(server) -> None:
     status, _, body = srv.request("GET", "/api/table?first=2")
     assert status == 422
     assert "format=binary" in json.loads(body)["detail"]
+
+
+def test_a_first_load_has_the_other_columns_encoded_in_the_background(server) -> None:
+    # The page's first load leaves most columns out and then asks for all of them:
+    # they are encoded (and deflated) meanwhile, and kept in step with later merges.
+    srv, db = server
+    cache = srv.app.state.table
+    get(srv, "/api/table?format=binary&first=1", **{"Accept-Encoding": "gzip"})
+    deadline = time.monotonic() + 30
+    while len(cache._columns) < len(cache._order) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert set(cache._columns) == {c.name for c in cache._order}
+    assert cache._columns["n"]._f64_gz is not None
+    merge(db, 2, n=41)
+    part, _ = decode(get(srv, "/api/table?format=binary&names=n,label")[1])
+    assert part["columns"]["n"]["values"] == [3, 41, 5]
+    assert part["columns"]["label"]["values"] == ["a", "b", None]
+
+
+def test_closing_the_app_stops_the_encoding_in_the_background(tmp_path: Path) -> None:
+    # Closing a reader under the encoding thread's query would crash the process.
+    db = create_folder(tmp_path / "db", PROPOSAL)
+    db.update_computed_variables({f"v{i}": {"title": f"V{i}"} for i in range(200)})
+    merge(db, 1, **{f"v{i}": float(i) for i in range(200)})
+    db.close()
+    app = create_app(tmp_path / "db", TOKEN, warm_up=False)
+    with serve_in_thread(app) as url:
+        server = RunningServer(url=url, token=TOKEN, app=app, bus=app.state.bus,
+                               db_dir=tmp_path / "db")
+        get(server, "/api/table?format=binary&first=1")
+        encoding = app.state.table._rest_thread
+    close_app(app)
+    assert encoding is None or not encoding.is_alive()
 
 
 def test_binary_of_a_folder_with_runs_of_another_proposal(server) -> None:

@@ -100,8 +100,8 @@ def _plain(exc: RequestValidationError) -> list[dict]:
 def close_app(app: FastAPI) -> None:
     """Close the database connections of an app made by :func:`create_app`, once it
     no longer serves requests (its server has stopped). Waits for the table's
-    background read first."""
-    app.state.table.wait_for_warm_up()
+    background work first."""
+    app.state.table.close()
     app.state.folder.close()
 
 

@@ -478,15 +478,20 @@ class EncodedColumn:
             self._cells_json = ('],"cells":' + cells + "}").encode()
         return self._cells_json
 
-    def pieces(self) -> list[bytes]:
-        """The column's JSON text after its opening ``{"values":[``, in pieces: one per
-        :data:`CHUNK_ROWS` values, then the cells. A piece stays the same object while
-        its rows are unchanged (the gzip cache relies on it)."""
+    def value_pieces(self) -> list[bytes]:
+        """The column's values as JSON text without its brackets, in pieces: one per
+        :data:`CHUNK_ROWS` values. A piece stays the same object while its rows are
+        unchanged (the gzip cache relies on it)."""
         for i, chunk in enumerate(self._chunks):
             if chunk is None:
                 text = _dumps(self.values[i * CHUNK_ROWS:(i + 1) * CHUNK_ROWS])[1:-1]
                 self._chunks[i] = (text if i == 0 else "," + text).encode()
-        return [*self._chunks, self.cells_json()]  # type: ignore[list-item]
+        return list(self._chunks)  # type: ignore[arg-type]
+
+    def pieces(self) -> list[bytes]:
+        """The column's JSON text after its opening ``{"values":[``, in pieces:
+        :meth:`value_pieces`, then the cells."""
+        return [*self.value_pieces(), self.cells_json()]
 
     def json(self) -> bytes:
         """``{"values": [...], "cells": {...}}`` for every row."""
@@ -618,7 +623,8 @@ class TableCache:
     the store's columnar table up to date (:meth:`runtable.store.table.TableColumns.refresh`
     reads only the runs changed since), re-encode only the changed cells, and serve
     filtered requests from memory. A column is encoded the first time it is asked
-    for. Thread-safe: one lock around refresh and encoding.
+    for, or after a page's first load in the background (:meth:`_encode_rest`).
+    Thread-safe: one lock around refresh and encoding.
 
     The full JSON snapshot is also kept gzip-compressed, one deflate piece per column
     (:class:`_Gzipped`), so an unchanged table costs no compression and a changed
@@ -642,6 +648,9 @@ class TableCache:
         self._head_gz: tuple[bytes, bytes] | None = None
         self._rows_head = b""
         self._warm_up_thread: threading.Thread | None = None
+        #: Encodes every column after a page's first load (see :meth:`_encode_rest`).
+        self._rest_thread: threading.Thread | None = None
+        self._closing = threading.Event()
         #: (runs read, runs) while the first read runs in the background.
         self.progress: tuple[int, int] | None = None
 
@@ -692,11 +701,18 @@ class TableCache:
                 raise TableNotReady(*progress)
 
     def wait_for_warm_up(self) -> None:
-        """Return once the background read (if any) has ended: closing the folder's
-        connections while it still reads would crash the process (sqlite3 does not
-        survive a connection closed under another thread's query)."""
+        """Return once the background read (if any) has ended."""
         if self._warm_up_thread is not None:
             self._warm_up_thread.join()
+
+    def close(self) -> None:
+        """Stop the background work and wait for it: closing the folder's connections
+        while it still reads would crash the process (sqlite3 does not survive a
+        connection closed under another thread's query)."""
+        self._closing.set()
+        self.wait_for_warm_up()
+        if self._rest_thread is not None:
+            self._rest_thread.join()
 
     # -- answers ------------------------------------------------------------------
     def snapshot(self, runs: set[int] | None = None, names: set[str] | None = None,
@@ -754,9 +770,8 @@ class TableCache:
         """
         seq = self.bus.last_seq
         self._check_ready()
-        self._encode_ahead(names, first, skip)
+        self._encode_ahead(names, first, skip)  # (brings the table up to date first)
         with self._lock:
-            self._refresh()
             if len(self._rows(None)) != len(self._keys):
                 # Rows of other proposals in the folder: the JSON subset (rare).
                 body = self._encode_subset(self._rows(None), names)[:-2]
@@ -788,7 +803,7 @@ class TableCache:
                 cells, line_points = column.binary_cells()
                 if block is None:
                     parts.append(b'{"values":[')
-                    parts.extend(column.pieces()[:-1])
+                    parts.extend(column.value_pieces())
                     parts.append(b"]")
                 else:
                     parts.append(b'{"f64":%d' % len(blocks))
@@ -801,10 +816,14 @@ class TableCache:
             parts.append(f'}},"jobs":{_dumps(jobs or {})},"seq":{seq}}}'.encode())
             head, rest = self._head if names is None else self._rows_head, b"".join(parts)
             if not gzip:
+                if names is None:
+                    self._start_encoding_rest(deflate=False)
                 return _binary_frame(head + rest, [b for b, _ in blocks + points]), False
             if self._head_gz is None or self._head_gz[0] is not head:
                 self._head_gz = (head, _deflate(head, BINARY_LEVEL))
             head_gz = self._head_gz[1]
+        if names is None:
+            self._start_encoding_rest(deflate=True)
         size = len(head) + len(rest)
         pad = b"\0" * (-(8 + size) % 8)
         pieces = [(b"RTB1" + struct.pack("<I", size), None), (head, head_gz),
@@ -832,6 +851,37 @@ class TableCache:
                 info = next((c for c in self._order if c.name == name), None)
                 if info is not None and self._table is not None:
                     self._column(info)
+
+    def _start_encoding_rest(self, deflate: bool) -> None:
+        if self._rest_thread is None and not self._closing.is_set():
+            self._rest_thread = threading.Thread(
+                target=self._encode_rest, args=(deflate,), name="runtable-table-columns",
+                daemon=True)
+            self._rest_thread.start()
+
+    def _encode_rest(self, deflate: bool) -> None:
+        """Encode every column not encoded yet, one at a time under the lock (as
+        :meth:`_encode_ahead`), and deflate its blocks if *deflate*. Started by a
+        page's first load, which leaves most columns out: the page then asks for all
+        of them in the background, and finds them ready — they are encoded while it
+        is busy showing the rows, and on the other core while it takes in each part."""
+        try:
+            while not self._closing.is_set():
+                time.sleep(0)  # (lets a thread waiting for the lock run)
+                with self._lock:
+                    info = next((c for c in self._order if c.name not in self._columns),
+                                None)
+                    if info is None or self._table is None:
+                        return
+                    column = self._column(info)
+                    if deflate:
+                        column.f64_deflated()
+                        if column.binary_cells()[1]:
+                            column.points_deflated()
+        except Exception:  # (a request encodes what it needs itself)
+            log.warning("Could not encode the table's columns in advance", exc_info=True)
+        finally:
+            self._rest_thread = None  # (the next first load starts it again)
 
     def runs_where(self, where: str) -> tuple[list[int], list[dict[str, Any]], int]:
         """The runs the filter expression *where* keeps, in table order, its parts
@@ -981,7 +1031,7 @@ class TableCache:
             self._table = self._load()
             self._rebuild()
             return
-        changes = self._table.refresh(db)
+        changes = self._table.refresh(db, db.conn)
         if not changes:
             return
         keys = list(zip(self._table.proposal.tolist(), self._table.run.tolist(),
@@ -1079,8 +1129,11 @@ def _encode_table_column(table: st.TableColumns, keys: list[tuple[int, int]], na
             for i in np.flatnonzero(is_value & ~np.isfinite(values)).tolist():
                 out[i] = _json_number(out[i])
         elif values.dtype == object or vtype == "boolean":
+            boolean = vtype == "boolean"
             for i in np.flatnonzero(is_value).tolist():
-                out[i] = _plain(out[i], vtype == "boolean")
+                value = out[i]
+                if type(value) is not str:  # (most are: no call for them)
+                    out[i] = _plain(value, boolean)
         encoded = EncodedColumn(out, None, units, None)
     # Cells that need more than a value go through encode_cell one by one.
     special = set(np.flatnonzero(~is_value & (kinds != st.KIND_MISSING)

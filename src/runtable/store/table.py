@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from .tableread import Reader
 
 __all__ = [
@@ -215,15 +217,17 @@ class TableColumns:
             out[shown] = column.values[shown]
         return out
 
-    def refresh(self, source: Any) -> TableChanges:
+    def refresh(self, source: Any, conn: sqlite3.Connection | None = None) -> TableChanges:
         """Bring this table up to date with the database, in place, reading only
         the runs changed since it was read (plus the small ``variables`` table).
 
-        *source* is as for :func:`read_table`. Returns what changed.
+        *source* is as for :func:`read_table`; *conn*, a read-only connection to it
+        that is in no transaction and used by no other thread meanwhile, saves
+        connecting (SQLite parses the whole schema then). Returns what changed.
         """
         from .tableread import Reader
 
-        with Reader(source) as reader:
+        with Reader(source, conn) as reader:
             seq = reader.seq()
             if (self.seq is None or seq is None or seq < self.seq
                     or reader.db_id() != self.db_id):

@@ -159,7 +159,7 @@ def test_the_first_read_of_a_big_folder_answers_with_its_progress(
     page gets how far it is (503 with ``progress``), not a request that hangs."""
     import threading
 
-    from runtable.server import table as server_table
+    from runtable.server.table import cache as server_table
 
     db = create_folder(tmp_path / "db", PROPOSAL)
     merge(db, 1, x=0.5)

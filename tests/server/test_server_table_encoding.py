@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from runtable.server import table as tbl
+from runtable.server.table import encoding, wire
 from runtable.store import table as st
+from runtable.store.columns import AFTER_ATTR
 from runtable.store.table import VariableMeta
 
 
@@ -26,7 +28,7 @@ def test_trendline_is_downsampled_to_200_points() -> None:
     assert out is None
     assert extra["kind"] == "trendline"
     points = extra["points"]
-    assert len(points) == tbl.MAX_POINTS
+    assert len(points) == encoding.MAX_POINTS
     assert points[0] == 0.0 and points[-1] == 998.0
 
 
@@ -89,7 +91,7 @@ def test_complex() -> None:
 
 
 def test_encoded_column_json_follows_changes_in_one_chunk() -> None:
-    n = tbl.CHUNK_ROWS * 2 + 5
+    n = encoding.CHUNK_ROWS * 2 + 5
     col = tbl.EncodedColumn.empty(n, units="mJ")
     for i in range(n):
         col.set(i, float(i), {"units": "mJ"} if i % 2 else None)
@@ -109,7 +111,7 @@ def test_encoded_column_json_follows_changes_in_one_chunk() -> None:
 
 
 def meta(name: str, vtype: str | None = None, after: str | None = None) -> VariableMeta:
-    attrs = {tbl.AFTER_ATTR: after} if after else None
+    attrs = {AFTER_ATTR: after} if after else None
     return VariableMeta(name, name.upper(), None, vtype, attrs, ())
 
 
@@ -135,7 +137,7 @@ def test_parse_names() -> None:
 
 
 def test_gzip_from_pieces_is_one_valid_stream() -> None:
-    zipper = tbl._Gzipped()
+    zipper = wire.Gzipped()
     pieces = [b'{"a":[' + b"1.5," * 5000 + b'0]', b',"b":"' + "é".encode() * 3000 + b'"']
     first = zipper.body(pieces, b',"seq":1}')
     assert gzip.decompress(first) == b"".join(pieces) + b',"seq":1}'
@@ -150,7 +152,8 @@ def test_gzip_from_pieces_is_one_valid_stream() -> None:
 def test_a_columns_trendlines_at_once_are_the_same_as_one_by_one() -> None:
     """The whole-column path (arrays of one layout stacked) gives every line's points
     exactly as the one-cell path, odd lines included."""
-    from runtable.server.table import _dumps, trendline_points, trendline_points_many
+    from runtable.server.table.encoding import trendline_points, trendline_points_many
+    from runtable.server.table.wire import dumps
 
     def npy(array: np.ndarray) -> bytes:
         out = io.BytesIO()
@@ -166,7 +169,7 @@ def test_a_columns_trendlines_at_once_are_the_same_as_one_by_one() -> None:
               npy(np.asfortranarray(rng.normal(size=(2, 7)))),
               npy(np.arange(10, dtype=np.int32)), npy(np.array([1e-300, 2e-300])),
               npy(np.arange(6, dtype=">f8"))]
-    many = [json.loads(_dumps(points)) for points in trendline_points_many(blobs)]
+    many = [json.loads(dumps(points)) for points in trendline_points_many(blobs)]
     assert many == [trendline_points(blob) for blob in blobs]
 
 
@@ -188,7 +191,7 @@ def test_a_whole_column_skips_attributes_that_change_nothing_and_keeps_the_rest(
         {"x": st.Column("x", kind, values, None, attributes)},
         {"x": VariableMeta("x", "X", None, None, {"units": "mJ"}, ())})
     keys = list(zip(table.proposal.tolist(), table.run.tolist(), strict=True))
-    encoded = tbl._encode_table_column(table, keys, "x", None, None, None)  # type: ignore[arg-type]
+    encoded = encoding.encode_table_column(table, keys, "x", None, None, None)  # type: ignore[arg-type]
     assert encoded.units == "mJ"
     assert 0 not in encoded.cells
     assert encoded.cells[1] == {"units": "J"}

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from ..store import EditConflict, ReadOnlyError, ValidationError
+from ..store.columns import AFTER_ATTR
 from ..store.folder import UNCHECKED, check_timestamp
 from ..store.uservars import (
     INT64_MAX,
@@ -38,7 +39,6 @@ from ..store.uservars import (
 )
 from .access import FolderAccess, FolderUnwritable
 from .events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
-from .table import AFTER_ATTR
 
 #: A run number or an id in a path: what SQLite's INTEGER holds (beyond: 422, no crash).
 RunPath = Annotated[int, PathParam(ge=0, le=INT64_MAX, description="run number")]

@@ -270,7 +270,7 @@ def test_binary_in_two_parts_holds_every_column_once(server) -> None:
     assert "format=binary" in json.loads(body)["detail"]
 
 
-def test_a_first_load_has_the_other_columns_encoded_in_the_background(server) -> None:
+def test_every_column_is_encoded_in_the_background_for_the_page(server) -> None:
     # The page's first load leaves most columns out and then asks for all of them:
     # they are encoded (and deflated) meanwhile, and kept in step with later merges.
     srv, db = server

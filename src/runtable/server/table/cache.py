@@ -80,8 +80,8 @@ class TableCache:
     :meth:`snapshot` and :meth:`binary` answer ``GET /api/table``: they first bring
     the store's columnar table up to date (:meth:`runtable.store.table.TableColumns.refresh`
     reads only the runs changed since), re-encode only the changed cells, and serve
-    filtered requests from memory. A column is encoded the first time it is asked
-    for, or after a page's first load in the background (:meth:`_encode_rest`).
+    filtered requests from memory. Columns are encoded in the background once the
+    table is read (:meth:`_encode_rest`), or when asked for before that.
     Thread-safe: one lock around refresh and encoding.
 
     The full JSON snapshot is also kept gzip-compressed, one deflate piece per column
@@ -132,6 +132,8 @@ class TableCache:
             try:
                 with self._lock:
                     self._refresh()
+                    # (while the first page loads: its first columns are then ready)
+                    self._start_encoding_rest(deflate=True)
             except Exception:  # e.g. the app closed meanwhile: the next request retries
                 log.warning("Could not prepare the table in advance", exc_info=True)
             finally:
@@ -280,8 +282,8 @@ class TableCache:
             if self._head_gz is None or self._head_gz[0] is not head:
                 self._head_gz = (head, deflate(head, BINARY_LEVEL))
             head_gz = self._head_gz[1]
-        if names is None:
-            self._start_encoding_rest(deflate=True)
+            if names is None:
+                self._start_encoding_rest(deflate=True)
         size = len(head) + len(rest)
         pad = b"\0" * (-(8 + size) % 8)
         pieces = [(b"RTB1" + struct.pack("<I", size), None), (head, head_gz),
@@ -311,6 +313,7 @@ class TableCache:
                     self._column(info)
 
     def _start_encoding_rest(self, deflate: bool) -> None:
+        """Start :meth:`_encode_rest` unless it runs (under the lock)."""
         if self._rest_thread is None and not self._closing.is_set():
             self._rest_thread = threading.Thread(
                 target=self._encode_rest, args=(deflate,), name="runtable-table-columns",
@@ -318,11 +321,12 @@ class TableCache:
             self._rest_thread.start()
 
     def _encode_rest(self, deflate: bool) -> None:
-        """Encode every column not encoded yet, one at a time under the lock (as
-        :meth:`_encode_ahead`), and deflate its blocks if *deflate*. Started by a
-        page's first load, which leaves most columns out: the page then asks for all
-        of them in the background, and finds them ready — they are encoded while it
-        is busy showing the rows, and on the other core while it takes in each part."""
+        """Encode every column not encoded yet, in the page's order, one at a time
+        under the lock (as :meth:`_encode_ahead`), and deflate its blocks if
+        *deflate*. Started once the table is read, and again by a page's first load
+        (after the table was rebuilt): a page loads a few columns first and then asks
+        for all the others, and finds them ready — encoded while the page itself
+        loads, shows the rows, and takes in each part on the other core."""
         try:
             while not self._closing.is_set():
                 time.sleep(0)  # (lets a thread waiting for the lock run)

@@ -593,7 +593,19 @@ def encode_rows(encoded: EncodedColumn, column: st.Column | None, rows: Sequence
                       strict=True))
     boolean = vtype == "boolean"
     values, diffs = column.values, column.max_diff
+    # An error cell is its attributes and provenance only; cells with the same
+    # attributes share one dict (the store reads each JSON text once), and a failing
+    # variable often fails the same way for many runs: one encoding each.
+    errors: dict[tuple[int, str | None], tuple[Any, dict[str, Any] | None]] = {}
     for row in rows:
+        if kinds[row] == st.KIND_ERROR:
+            attrs, provenance = column.attributes.get(row), column.provenance.get(row)
+            key = (id(attrs), provenance)
+            done = errors.get(key)
+            if done is None:
+                done = errors[key] = encode_cell(st.KIND_ERROR, None, attrs, provenance, None)
+            encoded.set(row, *done)
+            continue
         value = values[row]
         if isinstance(value, np.generic):
             value = value.item()  # json takes Python scalars only

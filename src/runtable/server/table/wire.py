@@ -39,7 +39,7 @@ GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no mtime, 
 #: Deflate level of the binary form's numbers: they shrink little, so the fast end.
 BINARY_LEVEL = 1
 #: Bytes of a piece deflated to see whether deflating it pays.
-_PROBE = 1 << 15
+_PROBE = 1 << 13
 
 
 def deflate(piece: bytes, level: int) -> bytes:

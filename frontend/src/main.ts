@@ -27,22 +27,15 @@ import { setupThemeToggle } from "./theme";
 import { databaseKey, loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
 import { errorText, plural } from "./text";
+import { button, byId } from "./dom";
 import { UrlSync, readUrlView, type UrlView } from "./viewurl";
 import { ask as askWhere } from "./where";
-
-export function element<T extends HTMLElement>(id: string, type: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) {
-    throw new Error(`index.html has no <${type.name}> with id "${id}"`);
-  }
-  return found;
-}
 
 let toastTimer: number | undefined;
 
 /** Show a short message (errors stay longer); text only. */
 export function toast(message: string, kind: "info" | "error" = "info"): void {
-  const box = element("toast", HTMLDivElement);
+  const box = byId("toast", HTMLDivElement);
   box.textContent = message;
   box.dataset.kind = kind;
   box.hidden = false;
@@ -65,7 +58,7 @@ async function loadDisplay(): Promise<void> {
 class App {
   readonly store = new TableStore();
   readonly grid: RunGrid;
-  private readonly status = element("status", HTMLParagraphElement);
+  private readonly status = byId("status", HTMLParagraphElement);
   private readonly live: LiveUpdates;
   private readonly columns: ColumnsPanel;
   private readonly notes: NotesPanel;
@@ -92,7 +85,7 @@ class App {
   updateTimings: Record<string, number> = {};
 
   constructor() {
-    this.grid = new RunGrid(element("run-table", HTMLElement), this.store, {
+    this.grid = new RunGrid(byId("run-table", HTMLElement), this.store, {
       editComment: (row, text, previous, base) => void this.editComment(row, text, previous, base),
       editValue: (row, variable, text, previous, base) => void this.editValue(row, variable, text, previous, base),
       viewChanged: () => this.viewChanged(),
@@ -168,7 +161,7 @@ class App {
   }
 
   private connection(state: "connecting" | "live" | "offline"): void {
-    const dot = element("connection", HTMLSpanElement);
+    const dot = byId("connection", HTMLSpanElement);
     dot.dataset.state = state;
     dot.title = {
       connecting: "Live updates: connecting…",
@@ -485,25 +478,20 @@ class App {
   /** The filters as chips, in the filter language; the whole expression in the box. */
   private updateFilterBar(): void {
     const filters = this.grid.activeFilters();
-    const bar = element("filter-bar", HTMLDivElement);
-    const chips = element("filter-chips", HTMLSpanElement);
+    const bar = byId("filter-bar", HTMLDivElement);
+    const chips = byId("filter-chips", HTMLSpanElement);
     bar.hidden = filters.length === 0;
     chips.replaceChildren(
       ...filters.map((filter) => {
-        const chip = document.createElement("button");
-        chip.type = "button";
-        chip.className = "chip";
-        if (filter.colId !== null) chip.dataset.colId = filter.colId;
-        chip.title = "Remove this filter";
-        chip.textContent = `${filter.text} ✕`;
-        chip.addEventListener("click", () => {
+        const chip = button(`${filter.text} ✕`, () => {
           if (filter.colId === null) this.grid.clearTyped(filter.index);
           else this.grid.clearFilter(filter.colId);
-        });
+        }, { className: "chip", title: "Remove this filter" });
+        if (filter.colId !== null) chip.dataset.colId = filter.colId;
         return chip;
       }),
     );
-    const input = element("where-input", HTMLInputElement);
+    const input = byId("where-input", HTMLInputElement);
     if (document.activeElement !== input) {
       input.value = this.grid.whereExpression();
       input.removeAttribute("aria-invalid");
@@ -512,7 +500,7 @@ class App {
 
   /** Filter by an expression typed in the filter language (it replaces the filters). */
   async applyWhere(text: string): Promise<boolean> {
-    const input = element("where-input", HTMLInputElement);
+    const input = byId("where-input", HTMLInputElement);
     try {
       const answer = await askWhere(text);
       input.removeAttribute("aria-invalid");
@@ -527,8 +515,8 @@ class App {
   }
 
   private setupToolbar(): void {
-    const jump = element("jump", HTMLFormElement);
-    const jumpInput = element("jump-run", HTMLInputElement);
+    const jump = byId("jump", HTMLFormElement);
+    const jumpInput = byId("jump-run", HTMLInputElement);
     jump.addEventListener("submit", (event) => {
       event.preventDefault();
       const run = Number.parseInt(jumpInput.value, 10);
@@ -540,14 +528,14 @@ class App {
       }
     });
 
-    const follow = element("follow", HTMLInputElement);
+    const follow = byId("follow", HTMLInputElement);
     follow.checked = this.follow;
     follow.addEventListener("change", () => {
       this.follow = follow.checked;
       saveFlag("follow", this.follow);
       if (this.follow) this.grid.scrollToLast();
     });
-    const notesAmong = element("notes-among", HTMLInputElement);
+    const notesAmong = byId("notes-among", HTMLInputElement);
     notesAmong.checked = this.notesAmongRuns;
     notesAmong.addEventListener("change", () => {
       this.notesAmongRuns = notesAmong.checked;
@@ -567,17 +555,17 @@ class App {
       close.addEventListener("click", () => this.showPanel(null));
     }
 
-    element("add-variable", HTMLButtonElement).addEventListener("click", () => this.dialog.open());
-    element("clear-filters", HTMLButtonElement).addEventListener("click", () => this.grid.clearFilter(null));
-    element("copy-link", HTMLButtonElement).addEventListener("click", () => {
+    byId("add-variable", HTMLButtonElement).addEventListener("click", () => this.dialog.open());
+    byId("clear-filters", HTMLButtonElement).addEventListener("click", () => this.grid.clearFilter(null));
+    byId("copy-link", HTMLButtonElement).addEventListener("click", () => {
       const link = this.urlSync.link();
       navigator.clipboard.writeText(link).then(
         () => toast("Link to this view copied (the access token is not in it)"),
         () => toast(`Copy this link: ${link}`),
       );
     });
-    const where = element("where-input", HTMLInputElement);
-    element("where-form", HTMLFormElement).addEventListener("submit", (event) => {
+    const where = byId("where-input", HTMLInputElement);
+    byId("where-form", HTMLFormElement).addEventListener("submit", (event) => {
       event.preventDefault();
       void this.applyWhere(where.value).then((ok) => ok && where.blur());
     });
@@ -589,8 +577,8 @@ class App {
       }
     });
 
-    const exportButton = element("export-button", HTMLButtonElement);
-    const menu = element("export-menu", HTMLDivElement);
+    const exportButton = byId("export-button", HTMLButtonElement);
+    const menu = byId("export-menu", HTMLDivElement);
     const setMenu = (open: boolean): void => {
       menu.hidden = !open;
       exportButton.setAttribute("aria-expanded", String(open));
@@ -612,8 +600,8 @@ class App {
   }
 
   private panelToggle(buttonId: string, panelId: string, onOpen: () => void): void {
-    element(buttonId, HTMLButtonElement).addEventListener("click", () => {
-      const panel = element(panelId, HTMLElement);
+    byId(buttonId, HTMLButtonElement).addEventListener("click", () => {
+      const panel = byId(panelId, HTMLElement);
       if (panel.hidden) {
         this.showPanel(panelId);
         onOpen();
@@ -628,8 +616,8 @@ class App {
       ["columns-panel", "columns-button"],
       ["notes-panel", "notes-button"],
     ] as const) {
-      element(panelId, HTMLElement).hidden = panelId !== id;
-      element(buttonId, HTMLButtonElement).setAttribute("aria-expanded", String(panelId === id));
+      byId(panelId, HTMLElement).hidden = panelId !== id;
+      byId(buttonId, HTMLButtonElement).setAttribute("aria-expanded", String(panelId === id));
     }
   }
 
@@ -681,7 +669,7 @@ class App {
 
 function main(): void {
   initToken();
-  setupThemeToggle(element("theme-toggle", HTMLButtonElement));
+  setupThemeToggle(byId("theme-toggle", HTMLButtonElement));
   setupTabs();
   const app = new App();
   const context = app.context();

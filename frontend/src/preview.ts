@@ -13,6 +13,7 @@ import type { LiveEvent } from "./live";
 import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
 import { onRestore, openTab, type Tab } from "./tabs";
 import { errorText } from "./text";
+import { button, el } from "./dom";
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -129,21 +130,6 @@ const open = new Map<string, PreviewView>();
 /** Rows drawn by "as lines" at most: more lines would be unreadable (and slow). */
 const MAX_LINES = 64;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className !== undefined) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(label: string, title: string, onClick: () => void): HTMLButtonElement {
-  const b = el("button", "rt-button", label);
-  b.type = "button";
-  b.title = title;
-  b.addEventListener("click", onClick);
-  return b;
-}
-
 /**
  * A value of a plotly axis range as a number: plotly gives date axes' ranges as text
  * ("2026-01-02 03:04:05.25", in UTC like the epoch milliseconds it was given).
@@ -229,13 +215,13 @@ function describe(h: CellHeader): string {
 }
 
 class PreviewView {
-  readonly root = el("div", "preview");
-  private readonly info = el("p", "preview-info");
-  private readonly tools = el("div", "preview-tools");
-  private readonly sliceBar = el("div", "preview-slice");
-  private readonly members = el("ul", "preview-members");
-  private readonly main = el("div", "preview-main");
-  private readonly content = el("div", "preview-content");
+  readonly root = el("div", { className: "preview" });
+  private readonly info = el("p", { className: "preview-info" });
+  private readonly tools = el("div", { className: "preview-tools" });
+  private readonly sliceBar = el("div", { className: "preview-slice" });
+  private readonly members = el("ul", { className: "preview-members" });
+  private readonly main = el("div", { className: "preview-main" });
+  private readonly content = el("div", { className: "preview-content" });
   private plotDiv: HTMLDivElement | null = null;
   private plotly: PlotlyModule | null = null;
   private answer: CellAnswer | null = null;
@@ -255,12 +241,12 @@ class PreviewView {
     readonly title: string,
     private readonly app: AppContext,
   ) {
-    const head = el("div", "preview-head");
-    head.append(el("h2", "preview-title", `${title} · run ${run}`), this.tools);
+    const head = el("div", { className: "preview-head" });
+    head.append(el("h2", { className: "preview-title", text: `${title} · run ${run}` }), this.tools);
     this.members.hidden = true;
     this.sliceBar.hidden = true;
     this.main.append(this.sliceBar, this.content);
-    const body = el("div", "preview-body");
+    const body = el("div", { className: "preview-body" });
     body.append(this.members, this.main);
     this.root.append(head, this.info, body);
     tab.body.append(this.root);
@@ -308,8 +294,8 @@ class PreviewView {
   private showError(title: string, message: string, cls?: string): void {
     this.purgePlot();
     this.tools.replaceChildren();
-    const box = el("div", "preview-error");
-    box.append(el("strong", undefined, cls !== undefined ? `${title} (${cls})` : title), el("pre", undefined, message));
+    const box = el("div", { className: "preview-error" });
+    box.append(el("strong", { text: cls !== undefined ? `${title} (${cls})` : title }), el("pre", { text: message }));
     this.content.replaceChildren(box);
     this.root.dataset.state = "error";
   }
@@ -319,12 +305,12 @@ class PreviewView {
     this.info.textContent = describe(h);
     this.tools.replaceChildren();
     if (h.has_preview === true || this.usePreview) {
-      this.tools.append(button(this.usePreview ? "Show data" : "Show Cell preview", "Switch between the data and the preview object the context file gave", () => {
+      this.tools.append(button(this.usePreview ? "Show data" : "Show Cell preview", () => {
         this.usePreview = !this.usePreview;
         this.slice = null;
         this.region = null;
         void this.load();
-      }));
+      }, { title: "Switch between the data and the preview object the context file gave" }));
     }
     if (h.kind === "dataset") {
       this.showMembers(h.members ?? []);
@@ -344,7 +330,7 @@ class PreviewView {
       case "rgb":
       case "picture": {
         this.purgePlot();
-        const img = el("img", "preview-picture");
+        const img = el("img", { className: "preview-picture" });
         img.alt = `${this.title}, run ${this.run}`;
         img.src = `data:image/png;base64,${h.png ?? ""}`;
         this.content.replaceChildren(img);
@@ -361,7 +347,7 @@ class PreviewView {
         if (h.kind === "scalar") text = `${h.text ?? String(h.value)}${h.units ? ` ${h.units}` : ""}`;
         else if (h.values !== undefined) text = h.values.join("\n") + (h.truncated === true ? "\n…" : "");
         else text = String(h.value ?? "");
-        this.content.replaceChildren(el("pre", `preview-text preview-${h.kind}`, text));
+        this.content.replaceChildren(el("pre", { className: `preview-text preview-${h.kind}`, text }));
         this.drawn();
         break;
       }
@@ -380,10 +366,10 @@ class PreviewView {
     this.members.replaceChildren(
       ...members.map((m) => {
         const item = el("li");
-        const b = el("button", "preview-member");
+        const b = el("button", { className: "preview-member" });
         b.type = "button";
         b.dataset.member = m.name;
-        b.append(el("span", "preview-member-name", m.name), el("span", "preview-member-shape", `${m.dtype} (${m.shape.join(" × ")})`));
+        b.append(el("span", { className: "preview-member-name", text: m.name }), el("span", { className: "preview-member-shape", text: `${m.dtype} (${m.shape.join(" × ")})` }));
         b.setAttribute("aria-pressed", String(m.name === this.path));
         b.addEventListener("click", () => {
           this.path = m.name;
@@ -399,7 +385,7 @@ class PreviewView {
     if (this.path === null) {
       this.purgePlot();
       this.sliceBar.hidden = true;
-      this.content.replaceChildren(el("p", "preview-hint", members.length > 0 ? "This Dataset holds the arrays on the left: pick one to see it." : "This Dataset holds no arrays."));
+      this.content.replaceChildren(el("p", { className: "preview-hint", text: members.length > 0 ? "This Dataset holds the arrays on the left: pick one to see it." : "This Dataset holds no arrays." }));
       this.drawn();
     }
   }
@@ -413,17 +399,17 @@ class PreviewView {
     this.sliceBar.hidden = false;
     const parts = h.slice.split(",");
     const shape = h.shape;
-    const text = el("input", "preview-slice-text");
+    const text = el("input", { className: "preview-slice-text" });
     text.type = "text";
     text.value = h.slice;
     text.title = "Indices of the axes; ':' for the 1 or 2 axes shown (e.g. 3,:,:)";
     text.setAttribute("aria-label", "Slice");
     text.addEventListener("change", () => this.setSlice(text.value.trim()));
-    const controls: HTMLElement[] = [el("span", "preview-slice-label", "Slice"), text];
+    const controls: HTMLElement[] = [el("span", { className: "preview-slice-label", text: "Slice" }), text];
     parts.forEach((part, axis) => {
       if (part === ":") return;
       const size = shape[axis] ?? 1;
-      const label = el("label", "preview-slice-axis");
+      const label = el("label", { className: "preview-slice-axis" });
       const name = h.dims?.[axis] ?? `axis ${axis}`;
       const range = el("input");
       range.type = "range";
@@ -431,7 +417,7 @@ class PreviewView {
       range.max = String(size - 1);
       range.value = part;
       range.dataset.axis = String(axis);
-      const number = el("input", "preview-slice-index");
+      const number = el("input", { className: "preview-slice-index" });
       number.type = "number";
       number.min = "0";
       number.max = String(size - 1);
@@ -447,7 +433,7 @@ class PreviewView {
       };
       range.addEventListener("input", () => apply(range.value, 120));
       number.addEventListener("change", () => apply(number.value, 0));
-      label.append(el("span", undefined, `${name} (0–${size - 1})`), range, number);
+      label.append(el("span", { text: `${name} (0–${size - 1})` }), range, number);
       controls.push(label);
     });
     this.sliceBar.replaceChildren(...controls);
@@ -469,7 +455,7 @@ class PreviewView {
       this.plotly = Plotly;
     }
     if (this.plotDiv === null || !this.content.contains(this.plotDiv)) {
-      this.plotDiv = el("div", "preview-plot");
+      this.plotDiv = el("div", { className: "preview-plot" });
       this.content.replaceChildren(this.plotDiv);
     }
     return { Plotly, div: this.plotDiv };
@@ -481,11 +467,11 @@ class PreviewView {
   }
 
   private saveButton(): HTMLButtonElement {
-    return button("Save PNG", "Download this plot as a PNG image", () => {
+    return button("Save PNG", () => {
       if (this.plotDiv === null || this.plotly === null) return;
       const file = `${this.name}${this.path !== null ? `-${this.path}` : ""}-r${this.run}`.replace(/[^\w.-]+/g, "_");
       void this.plotly.downloadImage(this.plotDiv, { format: "png", filename: file, width: this.plotDiv.clientWidth, height: this.plotDiv.clientHeight });
-    });
+    }, { title: "Download this plot as a PNG image" });
   }
 
   private baseLayout(): Record<string, unknown> {
@@ -595,15 +581,15 @@ class PreviewView {
     const yDate = ya.coord === true && ya.date === true;
     // Square pixels only make sense when both axes are in the same units.
     const squarable = (xa.coord !== true && ya.coord !== true) || (xa.coord === true && ya.coord === true && !xDate && !yDate && (xa.units ?? null) === (ya.units ?? null));
-    const aspect = button(this.equalAspect ? "Aspect: equal" : "Aspect: free", "Square pixels, or fill the space", () => {
+    const aspect = button(this.equalAspect ? "Aspect: equal" : "Aspect: free", () => {
       this.equalAspect = !this.equalAspect;
       void this.render(answer);
-    });
+    }, { title: "Square pixels, or fill the space" });
     aspect.setAttribute("aria-pressed", String(this.equalAspect));
-    const lines = button(this.asLines ? "As image" : "As lines", "Draw each row as a line", () => {
+    const lines = button(this.asLines ? "As image" : "As lines", () => {
       this.asLines = !this.asLines;
       void this.render(answer);
-    });
+    }, { title: "Draw each row as a line" });
     this.tools.append(aspect, lines, this.saveButton());
     aspect.hidden = this.asLines || !squarable;
     const layout = this.baseLayout();

@@ -289,7 +289,7 @@ class Processing {
     head.append(headRow);
     const rows = el("tbody");
     table.append(head, rows);
-    const refresh = button("Refresh", () => void load(), "rt-button small");
+    const refresh = button("Refresh", () => void load(), { className: "rt-button small" });
     body.append(el("div", { className: "proc-head" }, el("h2", { text: "Processing jobs" }), status, refresh), el("div", { className: "proc-scroll" }, table));
     tab.body.append(body);
 
@@ -350,11 +350,11 @@ class Processing {
       row.append(td);
     }
     const actions = el("div", { className: "proc-actions" });
-    const log = button("log", () => this.openLog(job.run), "proc-link");
+    const log = button("log", () => this.openLog(job.run), { className: "proc-link" });
     log.title = `Show the processing log of run ${job.run}`;
     actions.append(log);
     if (ACTIVE.has(job.state)) {
-      const cancel = button("Cancel", () => void this.cancel(job), "rt-button small proc-cancel");
+      const cancel = button("Cancel", () => void this.cancel(job), { className: "rt-button small proc-cancel" });
       cancel.title = `Cancel job ${job.id} (run ${job.run})`;
       actions.append(cancel);
     }
@@ -367,7 +367,7 @@ class Processing {
     const parts: Node[] = [];
     if (job.stuck_since) {
       const silent = seconds(Date.now() / 1000 - job.stuck_since);
-      const warning = button(`possibly stuck: silent for ${silent}`, () => this.openLog(job.run), "proc-stuck");
+      const warning = button(`possibly stuck: silent for ${silent}`, () => this.openLog(job.run), { className: "proc-stuck" });
       warning.title = `Nothing printed and no progress since ${clock(job.stuck_since)}: show the last lines of run ${job.run}'s log`;
       parts.push(warning);
     }
@@ -567,9 +567,9 @@ class ReprocessDialog {
       this.dataChoice.push(input);
       data.append(el("label", { className: "check" }, input, ` ${text}`));
     }
-    const all = button("Select all", () => this.setAll(true), "rt-button small");
+    const all = button("Select all", () => this.setAll(true), { className: "rt-button small" });
     all.id = "proc-all";
-    const none = button("Select none", () => this.setAll(false), "rt-button small");
+    const none = button("Select none", () => this.setAll(false), { className: "rt-button small" });
     none.id = "proc-none";
     const cancel = button("Close", () => this.dialog.close());
     const runsLabel = el("label", { text: "Runs " });
@@ -683,7 +683,7 @@ class ReprocessDialog {
       const show = button("Show jobs", () => {
         this.dialog.close();
         this.showJobs();
-      }, "rt-button small");
+      }, { className: "rt-button small" });
       show.id = "proc-show-jobs";
       this.result.append(
         el("p", { text: `Queued ${answer.jobs.length} job${answer.jobs.length === 1 ? "" : "s"} for run${runs.includes(",") || runs.includes("-") ? "s" : ""} ${runs}.` }),
@@ -707,7 +707,7 @@ function confirmDialog(options: { title: string; lines: string[]; confirm: strin
     const dialog = el("dialog", { className: "dialog proc-confirm" });
     dialog.id = "proc-confirm";
     const no = button("Cancel", () => dialog.close("no"));
-    const yes = button(options.confirm, () => dialog.close("yes"), "rt-button proc-danger");
+    const yes = button(options.confirm, () => dialog.close("yes"), { className: "rt-button proc-danger" });
     dialog.append(
       el("h2", { text: options.title }),
       ...options.lines.map((line) => el("p", { text: line })),

@@ -1,12 +1,12 @@
 // Previews: a cell's full data in a tab. A double-click on a variable's cell
 // (cellmenu.setOpenAction) or "Show data" in the cell menu opens it. The data comes
-// from GET api/cell/{run}/{name}/data in its binary form (docs/dev/cell-data.md),
+// from GET api/cell/{run}/{name}/data in its binary form (`celldata.ts`),
 // already downsampled by the server; zooming in fetches the zoomed part again, at full
 // resolution when it fits.
 
 import "./preview.css";
 
-import { ApiError, apiFetch } from "./api";
+import { ApiError } from "./api";
 import type { AppContext } from "./appcontext";
 import { addCellAction, setOpenAction, type CellTarget } from "./cellmenu";
 import type { LiveEvent } from "./live";
@@ -14,116 +14,7 @@ import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
 import { onRestore, openTab, type Tab } from "./tabs";
 import { errorText } from "./text";
 import { button, el } from "./dom";
-
-type FloatArray = Float32Array | Float64Array;
-
-interface ArraySpec {
-  name: string;
-  dtype: "float32" | "float64";
-  shape: number[];
-  offset: number;
-  nbytes: number;
-}
-
-/** An image axis (docs/dev/cell-data.md): which data indices its pixels cover. */
-interface Axis {
-  name: string | null;
-  start: number;
-  step: number;
-  size: number;
-}
-
-/** How an axis is labelled: by a coordinate (`coord`), perhaps of dates (epoch ms). */
-interface AxisLabel {
-  name: string | null;
-  units?: string | null;
-  coord?: boolean;
-  date?: boolean;
-  /** Why a coordinate of this dimension is not used (drawn in index units instead). */
-  note?: string | null;
-}
-
-interface Member {
-  name: string;
-  dims: (string | null)[];
-  shape: number[];
-  dtype: string;
-  units: string | null;
-}
-
-/** The answer's header (docs/dev/cell-data.md); fields depend on `kind`. */
-export interface CellHeader {
-  run: number;
-  name: string;
-  path: string | null;
-  kind: "scalar" | "text" | "line" | "image" | "rgb" | "plotly" | "picture" | "dataset" | "error";
-  has_preview?: boolean;
-  shape?: number[];
-  ndim?: number;
-  dtype?: string;
-  dims?: (string | null)[];
-  units?: string | null;
-  slice?: string | null;
-  complex?: string;
-  region?: number[];
-  downsample?: { method: string; factor: number };
-  percentiles?: [number, number] | null;
-  range?: [number, number] | null;
-  x?: Axis & AxisLabel;
-  y?: Axis & AxisLabel;
-  value?: unknown;
-  values?: string[];
-  truncated?: boolean;
-  text?: string;
-  png?: string;
-  figure?: { data?: unknown[]; layout?: Record<string, unknown>; frames?: unknown[] };
-  members?: Member[];
-  message?: string;
-  error_cls?: string;
-  arrays: ArraySpec[];
-}
-
-export interface CellAnswer {
-  header: CellHeader;
-  arrays: Record<string, FloatArray>;
-  bytes: number;
-}
-
-/** Split a binary answer into its header and typed arrays (views, not copies). */
-export function decodeCellData(buffer: ArrayBuffer): CellAnswer {
-  const magic = new TextDecoder().decode(new Uint8Array(buffer, 0, 4));
-  if (magic !== "RTCD") throw new Error("the server's answer is not cell data (wrong magic)");
-  const length = new DataView(buffer).getUint32(4, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, length))) as CellHeader;
-  const arrays: Record<string, FloatArray> = {};
-  for (const spec of header.arrays) {
-    const count = spec.shape.reduce((a, b) => a * b, 1);
-    arrays[spec.name] = spec.dtype === "float32" ? new Float32Array(buffer, spec.offset, count) : new Float64Array(buffer, spec.offset, count);
-  }
-  return { header, arrays, bytes: buffer.byteLength };
-}
-
-export interface CellQuery {
-  path?: string | null;
-  slice?: string | null;
-  region?: number[] | null;
-  maxPoints?: number;
-  maxPixels?: number | undefined;
-  preview?: boolean;
-}
-
-/** Fetch one cell's data in the binary form. */
-export async function fetchCellData(run: number, name: string, query: CellQuery = {}): Promise<CellAnswer> {
-  const params = new URLSearchParams({ format: "binary" });
-  if (query.path != null) params.set("path", query.path);
-  if (query.slice != null) params.set("slice", query.slice);
-  if (query.region != null) params.set("region", query.region.map((v) => String(v)).join(","));
-  if (query.maxPoints !== undefined) params.set("max_points", String(query.maxPoints));
-  if (query.maxPixels !== undefined) params.set("max_pixels", String(query.maxPixels));
-  if (query.preview === true) params.set("preview", "true");
-  const response = await apiFetch(`api/cell/${run}/${encodeURIComponent(name)}/data?${params.toString()}`);
-  return decodeCellData(await response.arrayBuffer());
-}
+import { fetchCellData, type Axis, type AxisLabel, type CellAnswer, type CellHeader, type FloatArray, type Member } from "./celldata";
 
 // -- the view -----------------------------------------------------------------------
 const open = new Map<string, PreviewView>();

@@ -13,7 +13,7 @@ import type { AppContext } from "./appcontext";
 import type { CodeEditor, Marker } from "./editor-cm";
 import { button, el } from "./dom";
 import { formatTimestamp } from "./format";
-import type { LiveEvent } from "./live";
+import type { LiveEvent } from "./generated/events";
 import { onRestore, openTab, type Tab } from "./tabs";
 import { errorText, plural } from "./text";
 
@@ -183,8 +183,7 @@ class ContextEditor {
   /** A live event: the service reloaded the file, or another editor saved it. */
   event(event: LiveEvent): void {
     if (event.kind === "context_status") {
-      const ok = event.ok === true;
-      const problems = Array.isArray(event.problems) ? event.problems.filter((p): p is string => typeof p === "string") : [];
+      const { ok, problems } = event;
       const count = this.diskVariables === null ? "" : `, ${plural(this.diskVariables, "variable")}`;
       this.service.textContent = ok ? `Service: file loads${count}` : `Service: file does not load — ${problems[0] ?? ""}`;
       this.service.dataset.ok = String(ok);
@@ -194,8 +193,7 @@ class ContextEditor {
       // The service reloaded a changed file whose variables differ: from here or not?
       void this.pollDisk();
     } else if (event.kind === "context_saved") {
-      const version = typeof event.version === "string" ? event.version : "";
-      if (contentOf(version) !== contentOf(this.baseVersion)) void this.pollDisk();
+      if (contentOf(event.version) !== contentOf(this.baseVersion)) void this.pollDisk();
     }
   }
 

@@ -17,7 +17,7 @@ import { addCellAction } from "./cellmenu";
 import { el } from "./dom";
 import { describeTimestamp, formatNumber, formatTimestamp } from "./format";
 import { varColId } from "./grid";
-import type { LiveEvent } from "./live";
+import type { LiveEvent } from "./generated/events";
 import { onRestore, openTab, type Tab } from "./tabs";
 import { errorText, plural } from "./text";
 
@@ -316,8 +316,8 @@ class HistoryView {
 
   /** Whether a live event may have changed this cell. */
   concerns(event: LiveEvent): boolean {
-    if (event.run !== this.run) return false;
-    if (event.kind === "values_merged") return !Array.isArray(event.names) || event.names.includes(this.name);
+    if (!("run" in event) || event.run !== this.run) return false;
+    if (event.kind === "values_merged") return event.names.includes(this.name);
     if (event.kind === "comment_set") return this.name === "comment";
     if (event.kind === "user_value_set") return event.name === this.name;
     return false;

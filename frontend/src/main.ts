@@ -17,7 +17,8 @@ import { ColumnsPanel } from "./columns";
 import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
 import { RunGrid } from "./grid";
 import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
-import { LiveUpdates, type LiveEvent } from "./live";
+import type { LiveEvent } from "./generated/events";
+import { LiveUpdates } from "./live";
 import { EDIT_NOTE_EVENT } from "./noterows";
 import { NotesPanel } from "./notes";
 import { progressOf } from "./progress";
@@ -278,10 +279,10 @@ class App {
   }
 
   private applyEvent(event: LiveEvent): void {
-    const run = typeof event.run === "number" ? event.run : null;
     switch (event.kind) {
       case "run_added": {
-        if (run === null || this.store.rowOf(run) !== undefined) return;
+        const run = event.run;
+        if (this.store.rowOf(run) !== undefined) return;
         const follow = this.follow && this.grid.canFollow();
         this.grid.addRows([this.store.addRun(run)]);
         this.grid.refilter();
@@ -291,23 +292,20 @@ class App {
         this.updateStatus();
         return;
       }
-      case "values_merged": {
-        if (run === null) return;
-        const names = Array.isArray(event.names) ? event.names.filter((n): n is string => typeof n === "string") : null;
-        this.queueFetch(run, names);
+      case "values_merged":
+        this.queueFetch(event.run, event.names);
         return;
-      }
       case "comment_set": {
-        const row = run === null ? undefined : this.store.rowOf(run);
+        const row = this.store.rowOf(event.run);
         if (row === undefined) return;
-        this.store.comment[row.slot] = typeof event.text === "string" ? event.text : null;
+        this.store.comment[row.slot] = event.text;
         this.grid.refreshRows([row], ["comment"]);
         return;
       }
       case "user_value_set": {
-        const row = run === null ? undefined : this.store.rowOf(run);
-        const name = typeof event.name === "string" ? event.name : null;
-        if (row === undefined || name === null) return;
+        const row = this.store.rowOf(event.run);
+        const name = event.name;
+        if (row === undefined) return;
         const value = event.value as Value;
         this.store.setValue(row, name, value ?? null, value === null ? undefined : { provenance: "user" }, event.seq);
         this.grid.refreshRows([row], [name]);
@@ -319,8 +317,7 @@ class App {
         void this.live.reload().catch(() => undefined);
         return;
       case "job_state": {
-        if (run === null) return;
-        const state = event.state;
+        const { run, state } = event;
         const id = String(event.job_id);
         if (state === "queued" || state === "running") this.activeJobs.set(id, { run, state });
         else this.activeJobs.delete(id);
@@ -340,17 +337,17 @@ class App {
         return;
       }
       case "job_progress": {
-        const progress = progressOf(event);
-        const row = run === null ? undefined : this.store.rowOf(run);
-        if (run === null || progress === null || this.store.jobs.get(run) !== "running") return;
-        this.store.progress.set(run, progress);
+        const run = event.run;
+        const row = this.store.rowOf(run);
+        if (this.store.jobs.get(run) !== "running") return;
+        this.store.progress.set(run, progressOf(event));
         if (row !== undefined) this.grid.refreshRunCells([row]);
         return;
       }
       case "job_stuck": {
-        const row = run === null ? undefined : this.store.rowOf(run);
-        if (run === null) return;
-        if (event.stuck === true && typeof event.last_activity === "number") this.store.stuck.set(run, event.last_activity);
+        const run = event.run;
+        const row = this.store.rowOf(run);
+        if (event.stuck) this.store.stuck.set(run, event.last_activity);
         else this.store.stuck.delete(run);
         if (row !== undefined) this.grid.refreshRunCells([row]);
         return;

@@ -9,7 +9,7 @@ import "./preview.css";
 import { ApiError } from "./api";
 import type { AppContext } from "./appcontext";
 import { addCellAction, setOpenAction, type CellTarget } from "./cellmenu";
-import type { LiveEvent } from "./live";
+import type { ValuesMerged } from "./generated/events";
 import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
 import { onRestore, openTab, type Tab } from "./tabs";
 import { errorText } from "./text";
@@ -583,9 +583,8 @@ class PreviewView {
   }
 
   /** New values for this run were merged: show the new data if ours changed. */
-  changed(event: LiveEvent): void {
-    const names = Array.isArray(event.names) ? event.names : null;
-    if (names !== null && !names.includes(this.name)) return;
+  changed(event: ValuesMerged): void {
+    if (!event.names.includes(this.name)) return;
     this.app.toast(`${this.title}, run ${this.run}: new data`);
     void this.load();
   }
@@ -635,7 +634,7 @@ export function install(app: AppContext): void {
     for (const view of open.values()) view.restyle();
   }).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
   app.onEvent((event) => {
-    if (event.kind !== "values_merged" || typeof event.run !== "number") return;
+    if (event.kind !== "values_merged") return;
     for (const view of open.values()) {
       if (view.run === event.run) view.changed(event);
     }

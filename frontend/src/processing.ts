@@ -13,7 +13,7 @@ import type { AppContext } from "./appcontext";
 import { addCellAction, type CellTarget } from "./cellmenu";
 import { button, el } from "./dom";
 import { formatTimestamp } from "./format";
-import type { LiveEvent } from "./live";
+import type { LiveEvent } from "./generated/events";
 import { progressFraction, progressOf, progressText, type JobProgress } from "./progress";
 import { onRestore, openTab, type Tab } from "./tabs";
 import type { VariableInfo } from "./table";
@@ -163,16 +163,15 @@ class Jobs {
   event(event: LiveEvent): void {
     if (event.kind === "job_progress") {
       const job = this.byId.get(Number(event.job_id));
-      const progress = progressOf(event);
-      if (job === undefined || job.state !== "running" || progress === null) return;
-      job.progress = progress;
+      if (job === undefined || job.state !== "running") return;
+      job.progress = progressOf(event);
       this.changed();
       return;
     }
     if (event.kind === "job_stuck") {
       const job = this.byId.get(Number(event.job_id));
       if (job === undefined || job.state !== "running") return;
-      job.stuck_since = event.stuck === true && typeof event.last_activity === "number" ? event.last_activity : null;
+      job.stuck_since = event.stuck ? event.last_activity : null;
       this.changed();
       return;
     }
@@ -188,7 +187,7 @@ class Jobs {
       return;
     }
     this.apply(job, state);
-    if (typeof event.message === "string" && event.message !== "") job.message = event.message;
+    if (event.message !== "") job.message = event.message;
     this.changed();
   }
 

@@ -4,10 +4,10 @@
 
 import type { Config, Data, Layout, LayoutAxis, PlotlyHTMLElement } from "plotly.js-dist-min";
 
-import { button } from "./dom";
+import { button } from "../dom";
 import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
-import { openTab, type Tab } from "./tabs";
-import { errorText } from "./text";
+import { openTab, type Tab } from "../tabs";
+import { errorText } from "../text";
 
 let counter = 0;
 

@@ -8,16 +8,16 @@
 
 import "./processing.css";
 
-import { getJson, sendJson } from "./api";
-import type { AppContext } from "./appcontext";
-import { addCellAction, type CellTarget } from "./cellmenu";
-import { button, el } from "./dom";
-import { formatTimestamp } from "./format";
-import type { LiveEvent } from "./generated/events";
-import { progressFraction, progressOf, progressText, type JobProgress } from "./progress";
-import { onRestore, openTab, type Tab } from "./tabs";
-import type { VariableInfo } from "./table";
-import { errorText } from "./text";
+import { getJson, sendJson } from "../api";
+import type { AppContext } from "../appcontext";
+import { addCellAction, type CellTarget } from "../cellmenu";
+import { button, el } from "../dom";
+import { formatTimestamp } from "../format";
+import type { LiveEvent } from "../generated/events";
+import { progressFraction, progressOf, progressText, type JobProgress } from "../progress";
+import { onRestore, openTab, type Tab } from "../tabs";
+import type { VariableInfo } from "../table";
+import { errorText } from "../text";
 
 /** A job as `GET /api/jobs` sends it. */
 export interface JobInfo {

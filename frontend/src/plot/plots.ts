@@ -1,22 +1,22 @@
 // Plots across runs and within runs, each in its own tab: X vs Y of the runs' summary
 // values (live), X vs Y per train for selected runs (aligned on train IDs), and
-// histograms of either. The "Plot" column of the table (plotinclude.ts) says which runs
+// histograms of either. The "Plot" column of the table (include.ts) says which runs
 // the summary plots include.
 
 import "./plots.css";
 
 import type { Data, LayoutAxis, PlotlyHTMLElement, PlotMouseEvent } from "plotly.js-dist-min";
 
-import type { AppContext } from "./appcontext";
-import { addCellAction } from "./cellmenu";
-import { button } from "./dom";
-import { formatTimestamp } from "./format";
-import { MAX_BINS, MIN_BINS, NoTrainData, binEdges, fetchTrainSeries, histogram, joinOnTrains, parseBins, type TrainSeries } from "./plotdata";
-import { plotInclusion } from "./plotinclude";
-import { PlotView, plotText } from "./plotpanel";
-import { onRestore, showTable } from "./tabs";
-import type { RunRow, TableStore, VariableInfo } from "./table";
-import { errorText, plural } from "./text";
+import type { AppContext } from "../appcontext";
+import { addCellAction } from "../cellmenu";
+import { button } from "../dom";
+import { formatTimestamp } from "../format";
+import { MAX_BINS, MIN_BINS, NoTrainData, binEdges, fetchTrainSeries, histogram, joinOnTrains, parseBins, type TrainSeries } from "./data";
+import { plotInclusion } from "./include";
+import { PlotView, plotText } from "./panel";
+import { onRestore, showTable } from "../tabs";
+import type { RunRow, TableStore, VariableInfo } from "../table";
+import { errorText, plural } from "../text";
 
 /** The kinds of plot the form offers. */
 export type PlotKind = "summary" | "trains" | "hist-summary" | "hist-trains";

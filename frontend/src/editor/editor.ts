@@ -1,6 +1,6 @@
 // The context-file editor, in a tab: edit, check (in the experiment's Python, on the
 // server), save with conflict detection, history and rollback. CodeMirror lives in
-// editor-cm.ts and is loaded on first use.
+// codemirror.ts and is loaded on first use.
 //
 // The text someone typed is never lost silently: a save that fails keeps it in the
 // editor, a file changed on disk while there are unsaved edits opens a comparison
@@ -8,14 +8,14 @@
 
 import "./editor.css";
 
-import { ApiError, getJson, sendJson } from "./api";
-import type { AppContext } from "./appcontext";
-import type { CodeEditor, Marker } from "./editor-cm";
-import { button, el } from "./dom";
-import { formatTimestamp } from "./format";
-import type { LiveEvent } from "./generated/events";
-import { onRestore, openTab, type Tab } from "./tabs";
-import { errorText, plural } from "./text";
+import { ApiError, getJson, sendJson } from "../api";
+import type { AppContext } from "../appcontext";
+import type { CodeEditor, Marker } from "./codemirror";
+import { button, el } from "../dom";
+import { formatTimestamp } from "../format";
+import type { LiveEvent } from "../generated/events";
+import { onRestore, openTab, type Tab } from "../tabs";
+import { errorText, plural } from "../text";
 
 const TAB_ID = "context-editor";
 const TITLE = "Context file";
@@ -140,7 +140,7 @@ class ContextEditor {
   async start(): Promise<void> {
     this.setStatus("Loading…");
     try {
-      const [cm, file] = await Promise.all([import("./editor-cm"), getJson<ContextFile>("api/context")]);
+      const [cm, file] = await Promise.all([import("./codemirror"), getJson<ContextFile>("api/context")]);
       this.editor = cm.createEditor(this.host, file.text, {
         changed: () => this.textChanged(),
         save: () => void this.save(),
@@ -545,7 +545,7 @@ async function comparisonDialog(
   dialog.append(heading, labels, host, buttons);
   document.body.append(dialog);
   dialog.showModal();
-  const cm = await import("./editor-cm");
+  const cm = await import("./codemirror");
   comparison = cm.createComparison(host, left, right);
 }
 

@@ -1,7 +1,7 @@
 // The numbers behind the plots: per-train arrays from the cell data endpoint
 // (docs/dev/cell-data.md), joining two of them on train IDs, and histogram binning.
 
-import { fetchCellData } from "./celldata";
+import { fetchCellData } from "../celldata";
 
 /** One run's per-train values of one variable: `x` is the coordinate (train IDs). */
 export interface TrainSeries {

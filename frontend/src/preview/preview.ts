@@ -6,15 +6,15 @@
 
 import "./preview.css";
 
-import { ApiError } from "./api";
-import type { AppContext } from "./appcontext";
-import { addCellAction, setOpenAction, type CellTarget } from "./cellmenu";
-import type { ValuesMerged } from "./generated/events";
-import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
-import { onRestore, openTab, type Tab } from "./tabs";
-import { errorText } from "./text";
-import { button, el } from "./dom";
-import { fetchCellData, type Axis, type AxisLabel, type CellAnswer, type CellHeader, type FloatArray, type Member } from "./celldata";
+import { ApiError } from "../api";
+import type { AppContext } from "../appcontext";
+import { addCellAction, setOpenAction, type CellTarget } from "../cellmenu";
+import type { ValuesMerged } from "../generated/events";
+import { loadPlotly, needsFullBundle, type PlotlyModule } from "../plot/plotly";
+import { onRestore, openTab, type Tab } from "../tabs";
+import { errorText } from "../text";
+import { button, el } from "../dom";
+import { fetchCellData, type Axis, type AxisLabel, type CellAnswer, type CellHeader, type FloatArray, type Member } from "../celldata";
 
 // -- the view -----------------------------------------------------------------------
 const open = new Map<string, PreviewView>();

@@ -2,11 +2,11 @@
 // the sample at 14:05". Everyone's notes, newest first; added, edited and deleted here
 // and updated live from the `time_comment` events of other browsers.
 
-import { getJson, sendJson } from "./api";
-import { describeTimestamp, formatTimestamp } from "./format";
-import type { TimeComment } from "./table";
-import { button, byId } from "./dom";
-import { errorText } from "./text";
+import { getJson, sendJson } from "../api";
+import { describeTimestamp, formatTimestamp } from "../format";
+import type { TimeComment } from "../table";
+import { button, byId } from "../dom";
+import { errorText } from "../text";
 
 /** The note being edited in this page. Its DOM survives reloads of the list, so live
  * updates from other browsers never throw away what is being typed. */

@@ -10,16 +10,16 @@
 
 import "./history.css";
 
-import { getJson } from "./api";
-import type { AppContext } from "./appcontext";
-import { addCellMark } from "./cellmarks";
-import { addCellAction } from "./cellmenu";
-import { el } from "./dom";
-import { describeTimestamp, formatNumber, formatTimestamp } from "./format";
-import { varColId } from "./grid";
-import type { LiveEvent } from "./generated/events";
-import { onRestore, openTab, type Tab } from "./tabs";
-import { errorText, plural } from "./text";
+import { getJson } from "../api";
+import type { AppContext } from "../appcontext";
+import { addCellMark } from "../cellmarks";
+import { addCellAction } from "../cellmenu";
+import { el } from "../dom";
+import { describeTimestamp, formatNumber, formatTimestamp } from "../format";
+import { varColId } from "../grid";
+import type { LiveEvent } from "../generated/events";
+import { onRestore, openTab, type Tab } from "../tabs";
+import { errorText, plural } from "../text";
 
 /** One version of a cell, as `GET /api/runs/{run}/history/{name}` sends it. */
 export interface HistoryEntry {

@@ -15,6 +15,7 @@ import { button, el } from "../dom";
 import { formatTimestamp } from "../format";
 import type { LiveEvent } from "../generated/events";
 import { progressFraction, progressOf, progressText, type JobProgress } from "../progress";
+import { compressRuns } from "../runranges";
 import { onRestore, openTab, type Tab } from "../tabs";
 import type { VariableInfo } from "../table";
 import { errorText } from "../text";
@@ -58,24 +59,6 @@ const LOG_KEEP_CHARS = 2_000_000;
 const MAX_NEW_ROWS = 1000;
 
 // -- small helpers --------------------------------------------------------------------
-
-/** `[17, 20, 21, 22]` → `"17, 20-22"` (what the reprocess dialog prefills). */
-export function compressRuns(runs: number[]): string {
-  const sorted = [...new Set(runs)].sort((a, b) => a - b);
-  const parts: string[] = [];
-  let first: number | null = null;
-  let last = 0;
-  for (const run of [...sorted, Number.NaN]) {
-    if (first !== null && run === last + 1) {
-      last = run;
-      continue;
-    }
-    if (first !== null) parts.push(first === last ? String(first) : `${first}-${last}`);
-    first = run;
-    last = run;
-  }
-  return parts.join(", ");
-}
 
 function clock(epoch: number | null): string {
   if (epoch === null) return "";

@@ -4,20 +4,16 @@
 
 import type { JobProgress as JobProgressEvent } from "./generated/events";
 
-export interface JobProgress {
-  /** The variable being computed; "" once all are done. */
-  variable: string;
-  done: number;
-  total: number;
-  step: number;
-  /** null: the variable reports no steps. */
-  steps: number | null;
-  /** Seconds spent in the variable when the report was made. */
-  variable_s: number;
+/**
+ * What the page keeps of a job's progress: the fields of its last `job_progress` event
+ * (`variable` is "" once all are done; `steps` null when the variable reports none;
+ * `variable_s` the seconds spent in the variable when the report was made).
+ */
+export type JobProgress = Pick<JobProgressEvent, "variable" | "done" | "total" | "step" | "steps" | "variable_s"> & {
   /** When this page received the report (epoch seconds): the time in the variable
    * keeps counting between reports, which come only when something changed. */
   received?: number;
-}
+};
 
 /** The progress fields of a `job_progress` event, stamped with when it arrived. */
 export function progressOf(event: JobProgressEvent): JobProgress {

@@ -4,8 +4,8 @@ web GUI's types of the live events, ``frontend/src/generated/events.ts``, from t
 event dataclasses (:data:`EVENTS_MODULE`).
 
 The pages are built from the parser's actions, not from ``--help`` text, so that they
-don't change with the terminal's width or the Python version. Regenerate both after
-changing a command or a setting (a test fails while they are out of date)::
+don't change with the terminal's width or the Python version. Regenerate them after
+changing a command, a setting or an event (a test fails while they are out of date)::
 
     python -m runtable.docgen            # writes the pages and events.ts
     python -m runtable.docgen --check    # exit status 1 if any is out of date

@@ -5,7 +5,7 @@ points (written the real way: fragment -> merge). Against the real server
 (``create_app``, uvicorn in this process) and the built GUI, it measures:
 
 * double-click on the cell -> the preview drawn (``Plotly.react`` done, which
-  ``frontend/src/preview.ts`` marks with ``data-drawn-at``), measured by the page's own
+  ``frontend/src/preview/preview.ts`` marks with ``data-drawn-at``), measured by the page's own
   clock from the ``dblclick`` event. The first trial loads plotly.js; the median is of
   ``--trials`` later ones (tab closed in between, so each draws from scratch);
 * the request as the page saw it (``fetchMs``, bytes);

@@ -4,7 +4,7 @@
 // and never reaches into another module.
 
 import type { ExportTable } from "./export";
-import type { LiveEvent } from "./live";
+import type { LiveEvent } from "./generated/events";
 import type { RunGrid } from "./grid";
 import type { RunRow, TableStore } from "./table";
 

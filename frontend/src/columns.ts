@@ -4,32 +4,27 @@
 import type { RunGrid } from "./grid";
 import { varColId } from "./grid";
 import type { TableStore } from "./table";
-
-function el<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (found === null) throw new Error(`index.html has no element with id "${id}"`);
-  return found as T;
-}
+import { byId } from "./dom";
 
 export class ColumnsPanel {
   private readonly grid: RunGrid;
   private readonly store: TableStore;
-  private readonly search = el<HTMLInputElement>("column-search");
-  private readonly list = el<HTMLUListElement>("column-list");
-  private readonly tags = el<HTMLDivElement>("tag-filter");
-  private readonly hierarchical = el<HTMLInputElement>("hierarchical");
+  private readonly search = byId("column-search", HTMLInputElement);
+  private readonly list = byId("column-list", HTMLUListElement);
+  private readonly tags = byId("tag-filter", HTMLDivElement);
+  private readonly hierarchical = byId("hierarchical", HTMLInputElement);
 
   constructor(grid: RunGrid, store: TableStore) {
     this.grid = grid;
     this.store = store;
     this.search.addEventListener("input", () => this.refreshList());
     this.hierarchical.addEventListener("change", () => this.grid.setHierarchical(this.hierarchical.checked));
-    el<HTMLButtonElement>("show-matching").addEventListener("click", () => this.grid.setHidden(this.matching(), false));
-    el<HTMLButtonElement>("hide-matching").addEventListener("click", () => this.grid.setHidden(this.matching(), true));
+    byId("show-matching", HTMLButtonElement).addEventListener("click", () => this.grid.setHidden(this.matching(), false));
+    byId("hide-matching", HTMLButtonElement).addEventListener("click", () => this.grid.setHidden(this.matching(), true));
   }
 
   private panelOpen(): boolean {
-    return !el<HTMLElement>("columns-panel").hidden;
+    return !byId("columns-panel", HTMLElement).hidden;
   }
 
   /** Rebuild everything (after a snapshot or when opened). */

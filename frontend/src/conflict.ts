@@ -1,6 +1,8 @@
 // When two people edit one cell: the server refuses the edit made on an older value
 // (HTTP 409, with the value stored now) and this dialog lets the person choose.
 
+import { button } from "./dom";
+
 /** What the person chose: keep the value stored now, or store theirs over it. */
 export type ConflictChoice = "theirs" | "mine";
 
@@ -31,12 +33,8 @@ export function chooseVersion(options: { what: string; mine: string; theirs: str
     const buttons = document.createElement("div");
     buttons.className = "dialog-buttons";
     const choice = (label: string, value: ConflictChoice, id: string): HTMLButtonElement => {
-      const b = document.createElement("button");
-      b.type = "button";
+      const b = button(label, () => dialog.close(value), { className: value === "theirs" ? "rt-button" : "rt-button primary" });
       b.id = id;
-      b.className = value === "theirs" ? "rt-button" : "rt-button primary";
-      b.textContent = label;
-      b.addEventListener("click", () => dialog.close(value));
       return b;
     };
     const keep = choice("Keep theirs", "theirs", "conflict-theirs");

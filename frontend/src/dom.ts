@@ -1,9 +1,16 @@
-// Building small pieces of DOM in code: text is always set as text, never parsed as HTML.
+// Building and finding pieces of DOM in code: text is always set as text, never parsed as HTML.
+
+/** What `el` and `button` set on a new element besides its children. */
+export interface ElementProps {
+  className?: string | undefined;
+  text?: string | undefined;
+  title?: string | undefined;
+}
 
 /** A `tag` element with a class, text and title, holding `children`. */
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
-  props: { className?: string; text?: string; title?: string } = {},
+  props: ElementProps = {},
   ...children: (Node | string)[]
 ): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -14,10 +21,23 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/** A `<button type="button">` that calls `onClick`. */
-export function button(text: string, onClick: () => void, className = "rt-button"): HTMLButtonElement {
-  const b = el("button", { className, text });
+/** A `<button type="button">` that calls `onClick`; its class is `rt-button` unless given. */
+export function button(
+  text: string,
+  onClick: () => void,
+  props: Omit<ElementProps, "text"> = {},
+): HTMLButtonElement {
+  const b = el("button", { className: props.className ?? "rt-button", title: props.title, text });
   b.type = "button";
   b.addEventListener("click", onClick);
   return b;
+}
+
+/** The element of `index.html` with this id, which must be a `type` (else a clear error). */
+export function byId<T extends HTMLElement>(id: string, type: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) {
+    throw new Error(`index.html has no <${type.name}> with id "${id}"`);
+  }
+  return found;
 }

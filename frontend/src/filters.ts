@@ -8,6 +8,7 @@
 import type { IFilterComp, IFilterParams } from "ag-grid-community";
 
 import type { CellInfo, RunRow, Value } from "./table";
+import { button } from "./dom";
 import { modelExpression } from "./where";
 
 export interface ValueFilterModel {
@@ -195,11 +196,7 @@ export class ValueFilter implements IFilterComp<RunRow> {
     text.addEventListener("input", () => this.update({ text: text.value === "" ? undefined : text.value }));
     this.gui.append(text);
 
-    const clear = document.createElement("button");
-    clear.type = "button";
-    clear.textContent = "Clear filter";
-    clear.className = "rt-button";
-    clear.addEventListener("click", () => {
+    const clear = button("Clear filter", () => {
       this.model = {};
       this.params.filterChangedCallback();
       this.build();

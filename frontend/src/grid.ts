@@ -28,8 +28,8 @@ import { SparklineRenderer, ThumbnailRenderer } from "./cells";
 import { ColumnLooks } from "./colstats";
 import { ValueFilter, type ValueFilterModel } from "./filters";
 import { booleanWord, cssColour, describeTimestamp, displayText, exportText, formatTimestamp, formatValue, readableTextColour, timeZone } from "./format";
-import { NoteRowRenderer, noteRows, placeNotes, rowId } from "./noterows";
-import { plotColumn } from "./plotinclude";
+import { NoteRowRenderer, noteRows, placeNotes, rowId } from "./notes/rows";
+import { plotColumn } from "./plot/include";
 import { progressFraction, progressText } from "./progress";
 import { isNote, type CellInfo, type RunRow, type TableStore, type TimeComment, type Value, type VariableInfo } from "./table";
 import { databaseKey, loadView, saveView, type ViewState } from "./view";
@@ -171,7 +171,7 @@ export class RunGrid {
   /** Which runs the filters keep (the server evaluates them). */
   readonly runFilter: RunFilter;
   private refilterTimer: number | undefined;
-  /** The notes shown among the runs (noterows.ts); none while that is switched off. */
+  /** The notes shown among the runs (notes/rows.ts); none while that is switched off. */
   private notes: RunRow[] = [];
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
@@ -890,7 +890,7 @@ export class RunGrid {
 
   /** Columns as currently displayed (visible, in order): id and header. */
   displayedColumns(): { colId: string; header: string; name: string | null }[] {
-    // The Plot checkboxes (plotinclude.ts) are a setting of this browser, not data.
+    // The Plot checkboxes (plot/include.ts) are a setting of this browser, not data.
     const columns = this.api.getAllDisplayedColumns().filter((column) => column.getColId() !== "plot");
     return columns.map((column) => {
       const colId = column.getColId();

@@ -7,11 +7,14 @@
 // which is always correct.
 
 import { webSocketUrl } from "./api";
+import type { LiveEvent } from "./generated/events";
 
-export interface LiveEvent {
+/** The first message after connecting: the bus's id and last seq (not an event). */
+interface Hello {
+  kind: "hello";
   seq: number;
-  kind: string;
-  [field: string]: unknown;
+  bus: string;
+  version: string;
 }
 
 export interface LiveHandlers {
@@ -72,9 +75,9 @@ export class LiveUpdates {
   }
 
   private receive(text: string): void {
-    let event: LiveEvent;
+    let event: LiveEvent | Hello;
     try {
-      event = JSON.parse(text) as LiveEvent;
+      event = JSON.parse(text) as LiveEvent | Hello;
     } catch {
       return; // not ours to understand; the next seq check catches anything lost
     }

@@ -6,20 +6,21 @@ import "./style.css";
 import { ApiError, getJson, initToken, sendJson } from "./api";
 import type { AppContext } from "./appcontext";
 import { copySelectedAsMarkdown, install as installCopy } from "./copy";
-import { install as installEditor } from "./editor";
-import { install as installHistory } from "./history";
-import { install as installPlots } from "./plots";
-import { install as installPreview } from "./preview";
-import { install as installProcessing } from "./processing";
+import { install as installEditor } from "./editor/editor";
+import { install as installHistory } from "./history/history";
+import { install as installPlots } from "./plot/plots";
+import { install as installPreview } from "./preview/preview";
+import { install as installProcessing } from "./processing/processing";
 import { onTabsChanged, openTabs, restoreTabs, setupTabs, showTabs } from "./tabs";
 import { chooseVersion } from "./conflict";
 import { ColumnsPanel } from "./columns";
 import { download, toCsv, toMarkdown, toXlsx, type ExportTable } from "./export";
 import { RunGrid } from "./grid";
 import { formatTimestamp, setTimeZone, timestampWithOffset } from "./format";
-import { LiveUpdates, type LiveEvent } from "./live";
-import { EDIT_NOTE_EVENT } from "./noterows";
-import { NotesPanel } from "./notes";
+import type { LiveEvent } from "./generated/events";
+import { LiveUpdates } from "./live";
+import { EDIT_NOTE_EVENT } from "./notes/rows";
+import { NotesPanel } from "./notes/panel";
 import { progressOf } from "./progress";
 import { ColumnLoader } from "./columnloader";
 import { TableStore, fetchSnapshot, lastFetch, loadSnapshot, type RunRow, type TimeComment, type Value, type VariableInfo } from "./table";
@@ -27,22 +28,15 @@ import { setupThemeToggle } from "./theme";
 import { databaseKey, loadFlag, saveFlag } from "./view";
 import { VariableDialog } from "./variables";
 import { errorText, plural } from "./text";
+import { button, byId } from "./dom";
 import { UrlSync, readUrlView, type UrlView } from "./viewurl";
 import { ask as askWhere } from "./where";
-
-export function element<T extends HTMLElement>(id: string, type: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof type)) {
-    throw new Error(`index.html has no <${type.name}> with id "${id}"`);
-  }
-  return found;
-}
 
 let toastTimer: number | undefined;
 
 /** Show a short message (errors stay longer); text only. */
 export function toast(message: string, kind: "info" | "error" = "info"): void {
-  const box = element("toast", HTMLDivElement);
+  const box = byId("toast", HTMLDivElement);
   box.textContent = message;
   box.dataset.kind = kind;
   box.hidden = false;
@@ -65,7 +59,7 @@ async function loadDisplay(): Promise<void> {
 class App {
   readonly store = new TableStore();
   readonly grid: RunGrid;
-  private readonly status = element("status", HTMLParagraphElement);
+  private readonly status = byId("status", HTMLParagraphElement);
   private readonly live: LiveUpdates;
   private readonly columns: ColumnsPanel;
   private readonly notes: NotesPanel;
@@ -92,7 +86,7 @@ class App {
   updateTimings: Record<string, number> = {};
 
   constructor() {
-    this.grid = new RunGrid(element("run-table", HTMLElement), this.store, {
+    this.grid = new RunGrid(byId("run-table", HTMLElement), this.store, {
       editComment: (row, text, previous, base) => void this.editComment(row, text, previous, base),
       editValue: (row, variable, text, previous, base) => void this.editValue(row, variable, text, previous, base),
       viewChanged: () => this.viewChanged(),
@@ -168,7 +162,7 @@ class App {
   }
 
   private connection(state: "connecting" | "live" | "offline"): void {
-    const dot = element("connection", HTMLSpanElement);
+    const dot = byId("connection", HTMLSpanElement);
     dot.dataset.state = state;
     dot.title = {
       connecting: "Live updates: connecting…",
@@ -285,10 +279,10 @@ class App {
   }
 
   private applyEvent(event: LiveEvent): void {
-    const run = typeof event.run === "number" ? event.run : null;
     switch (event.kind) {
       case "run_added": {
-        if (run === null || this.store.rowOf(run) !== undefined) return;
+        const run = event.run;
+        if (this.store.rowOf(run) !== undefined) return;
         const follow = this.follow && this.grid.canFollow();
         this.grid.addRows([this.store.addRun(run)]);
         this.grid.refilter();
@@ -298,23 +292,20 @@ class App {
         this.updateStatus();
         return;
       }
-      case "values_merged": {
-        if (run === null) return;
-        const names = Array.isArray(event.names) ? event.names.filter((n): n is string => typeof n === "string") : null;
-        this.queueFetch(run, names);
+      case "values_merged":
+        this.queueFetch(event.run, event.names);
         return;
-      }
       case "comment_set": {
-        const row = run === null ? undefined : this.store.rowOf(run);
+        const row = this.store.rowOf(event.run);
         if (row === undefined) return;
-        this.store.comment[row.slot] = typeof event.text === "string" ? event.text : null;
+        this.store.comment[row.slot] = event.text;
         this.grid.refreshRows([row], ["comment"]);
         return;
       }
       case "user_value_set": {
-        const row = run === null ? undefined : this.store.rowOf(run);
-        const name = typeof event.name === "string" ? event.name : null;
-        if (row === undefined || name === null) return;
+        const row = this.store.rowOf(event.run);
+        const name = event.name;
+        if (row === undefined) return;
         const value = event.value as Value;
         this.store.setValue(row, name, value ?? null, value === null ? undefined : { provenance: "user" }, event.seq);
         this.grid.refreshRows([row], [name]);
@@ -326,8 +317,7 @@ class App {
         void this.live.reload().catch(() => undefined);
         return;
       case "job_state": {
-        if (run === null) return;
-        const state = event.state;
+        const { run, state } = event;
         const id = String(event.job_id);
         if (state === "queued" || state === "running") this.activeJobs.set(id, { run, state });
         else this.activeJobs.delete(id);
@@ -347,17 +337,17 @@ class App {
         return;
       }
       case "job_progress": {
-        const progress = progressOf(event);
-        const row = run === null ? undefined : this.store.rowOf(run);
-        if (run === null || progress === null || this.store.jobs.get(run) !== "running") return;
-        this.store.progress.set(run, progress);
+        const run = event.run;
+        const row = this.store.rowOf(run);
+        if (this.store.jobs.get(run) !== "running") return;
+        this.store.progress.set(run, progressOf(event));
         if (row !== undefined) this.grid.refreshRunCells([row]);
         return;
       }
       case "job_stuck": {
-        const row = run === null ? undefined : this.store.rowOf(run);
-        if (run === null) return;
-        if (event.stuck === true && typeof event.last_activity === "number") this.store.stuck.set(run, event.last_activity);
+        const run = event.run;
+        const row = this.store.rowOf(run);
+        if (event.stuck) this.store.stuck.set(run, event.last_activity);
         else this.store.stuck.delete(run);
         if (row !== undefined) this.grid.refreshRunCells([row]);
         return;
@@ -485,25 +475,20 @@ class App {
   /** The filters as chips, in the filter language; the whole expression in the box. */
   private updateFilterBar(): void {
     const filters = this.grid.activeFilters();
-    const bar = element("filter-bar", HTMLDivElement);
-    const chips = element("filter-chips", HTMLSpanElement);
+    const bar = byId("filter-bar", HTMLDivElement);
+    const chips = byId("filter-chips", HTMLSpanElement);
     bar.hidden = filters.length === 0;
     chips.replaceChildren(
       ...filters.map((filter) => {
-        const chip = document.createElement("button");
-        chip.type = "button";
-        chip.className = "chip";
-        if (filter.colId !== null) chip.dataset.colId = filter.colId;
-        chip.title = "Remove this filter";
-        chip.textContent = `${filter.text} ✕`;
-        chip.addEventListener("click", () => {
+        const chip = button(`${filter.text} ✕`, () => {
           if (filter.colId === null) this.grid.clearTyped(filter.index);
           else this.grid.clearFilter(filter.colId);
-        });
+        }, { className: "chip", title: "Remove this filter" });
+        if (filter.colId !== null) chip.dataset.colId = filter.colId;
         return chip;
       }),
     );
-    const input = element("where-input", HTMLInputElement);
+    const input = byId("where-input", HTMLInputElement);
     if (document.activeElement !== input) {
       input.value = this.grid.whereExpression();
       input.removeAttribute("aria-invalid");
@@ -512,7 +497,7 @@ class App {
 
   /** Filter by an expression typed in the filter language (it replaces the filters). */
   async applyWhere(text: string): Promise<boolean> {
-    const input = element("where-input", HTMLInputElement);
+    const input = byId("where-input", HTMLInputElement);
     try {
       const answer = await askWhere(text);
       input.removeAttribute("aria-invalid");
@@ -527,8 +512,8 @@ class App {
   }
 
   private setupToolbar(): void {
-    const jump = element("jump", HTMLFormElement);
-    const jumpInput = element("jump-run", HTMLInputElement);
+    const jump = byId("jump", HTMLFormElement);
+    const jumpInput = byId("jump-run", HTMLInputElement);
     jump.addEventListener("submit", (event) => {
       event.preventDefault();
       const run = Number.parseInt(jumpInput.value, 10);
@@ -540,14 +525,14 @@ class App {
       }
     });
 
-    const follow = element("follow", HTMLInputElement);
+    const follow = byId("follow", HTMLInputElement);
     follow.checked = this.follow;
     follow.addEventListener("change", () => {
       this.follow = follow.checked;
       saveFlag("follow", this.follow);
       if (this.follow) this.grid.scrollToLast();
     });
-    const notesAmong = element("notes-among", HTMLInputElement);
+    const notesAmong = byId("notes-among", HTMLInputElement);
     notesAmong.checked = this.notesAmongRuns;
     notesAmong.addEventListener("change", () => {
       this.notesAmongRuns = notesAmong.checked;
@@ -567,17 +552,17 @@ class App {
       close.addEventListener("click", () => this.showPanel(null));
     }
 
-    element("add-variable", HTMLButtonElement).addEventListener("click", () => this.dialog.open());
-    element("clear-filters", HTMLButtonElement).addEventListener("click", () => this.grid.clearFilter(null));
-    element("copy-link", HTMLButtonElement).addEventListener("click", () => {
+    byId("add-variable", HTMLButtonElement).addEventListener("click", () => this.dialog.open());
+    byId("clear-filters", HTMLButtonElement).addEventListener("click", () => this.grid.clearFilter(null));
+    byId("copy-link", HTMLButtonElement).addEventListener("click", () => {
       const link = this.urlSync.link();
       navigator.clipboard.writeText(link).then(
         () => toast("Link to this view copied (the access token is not in it)"),
         () => toast(`Copy this link: ${link}`),
       );
     });
-    const where = element("where-input", HTMLInputElement);
-    element("where-form", HTMLFormElement).addEventListener("submit", (event) => {
+    const where = byId("where-input", HTMLInputElement);
+    byId("where-form", HTMLFormElement).addEventListener("submit", (event) => {
       event.preventDefault();
       void this.applyWhere(where.value).then((ok) => ok && where.blur());
     });
@@ -589,8 +574,8 @@ class App {
       }
     });
 
-    const exportButton = element("export-button", HTMLButtonElement);
-    const menu = element("export-menu", HTMLDivElement);
+    const exportButton = byId("export-button", HTMLButtonElement);
+    const menu = byId("export-menu", HTMLDivElement);
     const setMenu = (open: boolean): void => {
       menu.hidden = !open;
       exportButton.setAttribute("aria-expanded", String(open));
@@ -612,8 +597,8 @@ class App {
   }
 
   private panelToggle(buttonId: string, panelId: string, onOpen: () => void): void {
-    element(buttonId, HTMLButtonElement).addEventListener("click", () => {
-      const panel = element(panelId, HTMLElement);
+    byId(buttonId, HTMLButtonElement).addEventListener("click", () => {
+      const panel = byId(panelId, HTMLElement);
       if (panel.hidden) {
         this.showPanel(panelId);
         onOpen();
@@ -628,8 +613,8 @@ class App {
       ["columns-panel", "columns-button"],
       ["notes-panel", "notes-button"],
     ] as const) {
-      element(panelId, HTMLElement).hidden = panelId !== id;
-      element(buttonId, HTMLButtonElement).setAttribute("aria-expanded", String(panelId === id));
+      byId(panelId, HTMLElement).hidden = panelId !== id;
+      byId(buttonId, HTMLButtonElement).setAttribute("aria-expanded", String(panelId === id));
     }
   }
 
@@ -681,7 +666,7 @@ class App {
 
 function main(): void {
   initToken();
-  setupThemeToggle(element("theme-toggle", HTMLButtonElement));
+  setupThemeToggle(byId("theme-toggle", HTMLButtonElement));
   setupTabs();
   const app = new App();
   const context = app.context();

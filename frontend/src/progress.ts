@@ -2,36 +2,23 @@
 // which variable it computes, how many of its variables are done, and the variable's
 // own steps (docs/context-files.md, "Reporting progress from inside a variable").
 
-import type { LiveEvent } from "./live";
+import type { JobProgress as JobProgressEvent } from "./generated/events";
 
-export interface JobProgress {
-  /** The variable being computed; "" once all are done. */
-  variable: string;
-  done: number;
-  total: number;
-  step: number;
-  /** null: the variable reports no steps. */
-  steps: number | null;
-  /** Seconds spent in the variable when the report was made. */
-  variable_s: number;
+/**
+ * What the page keeps of a job's progress: the fields of its last `job_progress` event
+ * (`variable` is "" once all are done; `steps` null when the variable reports none;
+ * `variable_s` the seconds spent in the variable when the report was made).
+ */
+export type JobProgress = Pick<JobProgressEvent, "variable" | "done" | "total" | "step" | "steps" | "variable_s"> & {
   /** When this page received the report (epoch seconds): the time in the variable
    * keeps counting between reports, which come only when something changed. */
   received?: number;
-}
+};
 
-/** The progress fields of a `job_progress` event, or null when they are malformed. */
-export function progressOf(event: LiveEvent): JobProgress | null {
+/** The progress fields of a `job_progress` event, stamped with when it arrived. */
+export function progressOf(event: JobProgressEvent): JobProgress {
   const { variable, done, total, step, steps, variable_s } = event;
-  if (typeof variable !== "string" || typeof done !== "number" || typeof total !== "number") return null;
-  return {
-    variable,
-    done,
-    total,
-    step: typeof step === "number" ? step : 0,
-    steps: typeof steps === "number" ? steps : null,
-    variable_s: typeof variable_s === "number" ? variable_s : 0,
-    received: Date.now() / 1000,
-  };
+  return { variable, done, total, step, steps, variable_s, received: Date.now() / 1000 };
 }
 
 /** `"agipd_mean, 3 of 14, 41 s (1200 of 10000)"`: the third of 14 variables is being computed. */

@@ -14,6 +14,7 @@
 
 import { ApiError, apiFetch } from "./api";
 import type { JobProgress } from "./progress";
+import { readFrame } from "./celldata";
 
 export type Value = number | string | boolean | null;
 
@@ -375,19 +376,13 @@ function toPlain(values: Float64Array, length: number): Value[] {
 const BINARY_MAGIC = "RTB1";
 
 /**
- * Read the binary form of `GET /api/table` (docs/dev/table-protocol.md): `RTB1`, the
- * JSON's length (uint32 LE), the JSON, zeros up to a multiple of 8, float64 blocks.
+ * Read the binary form of `GET /api/table` (docs/dev/table-protocol.md): an `RTB1`
+ * frame (`readFrame`) whose JSON is the snapshot, then float64 blocks.
  */
 export function decodeBinary(buffer: ArrayBuffer): Snapshot {
-  const bytes = new Uint8Array(buffer);
-  const magic = String.fromCharCode(...bytes.subarray(0, 4));
-  if (magic !== BINARY_MAGIC || buffer.byteLength < 8) {
-    throw new Error("the server's table answer is not in the expected binary form");
-  }
-  const headLength = new DataView(buffer).getUint32(4, true);
-  const head = new TextDecoder().decode(bytes.subarray(8, 8 + headLength));
-  const snapshot = JSON.parse(head) as Snapshot;
-  const blocks = 8 + headLength + ((8 - ((8 + headLength) % 8)) % 8);
+  const frame = readFrame(buffer, BINARY_MAGIC, "table");
+  const snapshot = frame.header as Snapshot;
+  const blocks = frame.body;
   const n = snapshot.runs.length;
   type BinaryColumn = ColumnData & { f64?: number; pts?: number };
   const columns = Object.values(snapshot.columns) as BinaryColumn[];

@@ -3,6 +3,7 @@
 // instead of in its place (kept in this browser). Tabs that say how to reopen them
 // (`Tab.remember`) are opened again after a reload, per database.
 
+import { byId } from "./dom";
 import { loadFlag, saveFlag } from "./view";
 
 export interface TabOptions {
@@ -60,12 +61,11 @@ class Tabs {
   private restoring = false;
 
   constructor() {
-    this.strip = required("tab-list");
-    this.panels = required("tab-panels");
-    this.workspace = required("workspace");
-    required("tab-table").addEventListener("click", () => this.activate(TABLE));
-    const split = required("tab-split");
-    if (!(split instanceof HTMLInputElement)) throw new Error("#tab-split is not a checkbox");
+    this.strip = byId("tab-list", HTMLElement);
+    this.panels = byId("tab-panels", HTMLElement);
+    this.workspace = byId("workspace", HTMLElement);
+    byId("tab-table", HTMLElement).addEventListener("click", () => this.activate(TABLE));
+    const split = byId("tab-split", HTMLInputElement);
     split.checked = this.split;
     split.addEventListener("change", () => {
       this.split = split.checked;
@@ -138,7 +138,7 @@ class Tabs {
   activate(id: string): void {
     if (id !== TABLE && !this.tabs.has(id)) return;
     this.active = id;
-    required("tab-table").setAttribute("aria-selected", String(id === TABLE));
+    byId("tab-table", HTMLElement).setAttribute("aria-selected", String(id === TABLE));
     for (const tab of this.tabs.values()) {
       const on = tab.id === id;
       tab.button.setAttribute("aria-selected", String(on));
@@ -298,12 +298,6 @@ class Tabs {
     this.panels.hidden = !other;
     window.dispatchEvent(new Event("resize"));
   }
-}
-
-function required(id: string): HTMLElement {
-  const found = document.getElementById(id);
-  if (found === null) throw new Error(`index.html has no element with id "${id}"`);
-  return found;
 }
 
 let tabs: Tabs | null = null;

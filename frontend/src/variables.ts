@@ -4,12 +4,8 @@
 
 import { sendJson } from "./api";
 import type { TableStore, VariableInfo } from "./table";
-
-function el<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (found === null) throw new Error(`index.html has no element with id "${id}"`);
-  return found as T;
-}
+import { byId } from "./dom";
+import { errorText } from "./text";
 
 /** What the server will derive from a title (shown as the name's placeholder). */
 export function nameFromTitle(title: string): string {
@@ -24,14 +20,14 @@ export function nameFromTitle(title: string): string {
 }
 
 export class VariableDialog {
-  private readonly dialog = el<HTMLDialogElement>("variable-dialog");
-  private readonly form = el<HTMLFormElement>("variable-form");
-  private readonly title = el<HTMLInputElement>("var-title");
-  private readonly name = el<HTMLInputElement>("var-name");
-  private readonly type = el<HTMLSelectElement>("var-type");
-  private readonly after = el<HTMLSelectElement>("var-after");
-  private readonly description = el<HTMLTextAreaElement>("var-description");
-  private readonly error = el<HTMLParagraphElement>("var-error");
+  private readonly dialog = byId("variable-dialog", HTMLDialogElement);
+  private readonly form = byId("variable-form", HTMLFormElement);
+  private readonly title = byId("var-title", HTMLInputElement);
+  private readonly name = byId("var-name", HTMLInputElement);
+  private readonly type = byId("var-type", HTMLSelectElement);
+  private readonly after = byId("var-after", HTMLSelectElement);
+  private readonly description = byId("var-description", HTMLTextAreaElement);
+  private readonly error = byId("var-error", HTMLParagraphElement);
   private readonly store: TableStore;
   private readonly created: (info: VariableInfo) => void;
 
@@ -45,7 +41,7 @@ export class VariableDialog {
       event.preventDefault();
       void this.submit();
     });
-    el<HTMLButtonElement>("var-cancel").addEventListener("click", () => this.dialog.close());
+    byId("var-cancel", HTMLButtonElement).addEventListener("click", () => this.dialog.close());
   }
 
   open(): void {
@@ -74,7 +70,7 @@ export class VariableDialog {
       this.name.placeholder = "from the title";
       this.created(info);
     } catch (error) {
-      this.error.textContent = error instanceof Error ? error.message : String(error);
+      this.error.textContent = errorText(error);
     }
   }
 }

@@ -1,4 +1,5 @@
-"""The generated reference pages, docs/cli.md and docs/settings.md, stay up to date."""
+"""The generated reference pages (docs/cli.md, docs/settings.md) and the GUI's generated
+events.ts stay up to date."""
 
 from __future__ import annotations
 
@@ -70,3 +71,25 @@ def test_check_mode_reports_stale_pages(tmp_path: Path,
     assert (tmp_path / "cli.md").read_text() == "old\n"
     assert docgen.main(["--docs", str(tmp_path / "none")]) == 1
     assert "is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted(docgen.FRONTEND_FILES))
+def test_generated_frontend_file_is_up_to_date(path: str) -> None:
+    current = (DOCS.parent / path).read_text(encoding="utf-8")
+    assert current == docgen.FRONTEND_FILES[path](), (
+        f"{path} is out of date; regenerate it with `{docgen.REGENERATE}` at the top of the "
+        "checkout")
+
+
+def test_the_generated_event_union_has_every_event_and_field() -> None:
+    import dataclasses
+    import importlib
+
+    text = docgen.events_typescript()
+    union = text.split("export type LiveEvent =", 1)[1]
+    for kind, cls in importlib.import_module(docgen.EVENTS_MODULE).EVENT_TYPES.items():
+        body = text.split(f"export interface {cls.__name__} {{\n", 1)[1].split("\n}", 1)[0]
+        assert f'kind: "{kind}";' in body
+        assert {line.split(":")[0].strip() for line in body.splitlines()} == {
+            "seq", "kind", *(f.name for f in dataclasses.fields(cls))}
+        assert f"| {cls.__name__}" in union

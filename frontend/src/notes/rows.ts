@@ -8,8 +8,8 @@
 
 import type { ICellRendererComp, ICellRendererParams, IRowNode } from "ag-grid-community";
 
-import { describeTimestamp, formatTimestamp } from "./format";
-import type { RunRow, TimeComment } from "./table";
+import { describeTimestamp, formatTimestamp } from "../format";
+import type { RunRow, TimeComment } from "../table";
 
 /** Grid rows for `notes` (those with a valid time: the others have no place). */
 export function noteRows(notes: readonly TimeComment[]): RunRow[] {

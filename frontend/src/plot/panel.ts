@@ -4,8 +4,10 @@
 
 import type { Config, Data, Layout, LayoutAxis, PlotlyHTMLElement } from "plotly.js-dist-min";
 
+import { button } from "../dom";
 import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
-import { openTab, type Tab } from "./tabs";
+import { openTab, type Tab } from "../tabs";
+import { errorText } from "../text";
 
 let counter = 0;
 
@@ -99,12 +101,7 @@ export abstract class PlotView {
     this.note.setAttribute("role", "status");
     this.controls = document.createElement("span");
     this.controls.className = "rt-plot-controls";
-    const save = document.createElement("button");
-    save.type = "button";
-    save.className = "rt-button small";
-    save.textContent = "Save PNG";
-    save.title = "Download the plot as a PNG image";
-    save.addEventListener("click", () => void this.savePng());
+    const save = button("Save PNG", () => void this.savePng(), { className: "rt-button small", title: "Download the plot as a PNG image" });
     bar.append(this.note, this.controls, save);
 
     this.graph = document.createElement("div");
@@ -124,7 +121,7 @@ export abstract class PlotView {
   protected draw(data: Data[], layout: Partial<Layout>): void {
     this.figure = { data, layout };
     this.queue = this.queue.then(() => this.render()).catch((error: unknown) => {
-      this.setNote(`Could not draw the plot: ${error instanceof Error ? error.message : String(error)}`, true);
+      this.setNote(`Could not draw the plot: ${errorText(error)}`, true);
     });
   }
 

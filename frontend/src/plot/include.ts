@@ -9,7 +9,7 @@ import {
   type ICellRendererParams,
 } from "ag-grid-community";
 
-import type { RunRow, TableStore } from "./table";
+import type { RunRow, TableStore } from "../table";
 
 const PREFIX = "runtable.plot-excluded.";
 

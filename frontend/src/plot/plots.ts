@@ -1,21 +1,22 @@
 // Plots across runs and within runs, each in its own tab: X vs Y of the runs' summary
 // values (live), X vs Y per train for selected runs (aligned on train IDs), and
-// histograms of either. The "Plot" column of the table (plotinclude.ts) says which runs
+// histograms of either. The "Plot" column of the table (include.ts) says which runs
 // the summary plots include.
 
 import "./plots.css";
 
 import type { Data, LayoutAxis, PlotlyHTMLElement, PlotMouseEvent } from "plotly.js-dist-min";
 
-import type { AppContext } from "./appcontext";
-import { addCellAction } from "./cellmenu";
-import { formatTimestamp } from "./format";
-import { MAX_BINS, MIN_BINS, NoTrainData, binEdges, fetchTrainSeries, histogram, joinOnTrains, parseBins, type TrainSeries } from "./plotdata";
-import { plotInclusion } from "./plotinclude";
-import { PlotView, plotText } from "./plotpanel";
-import { onRestore, showTable } from "./tabs";
-import type { RunRow, TableStore, VariableInfo } from "./table";
-import { plural } from "./text";
+import type { AppContext } from "../appcontext";
+import { addCellAction } from "../cellmenu";
+import { button } from "../dom";
+import { formatTimestamp } from "../format";
+import { MAX_BINS, MIN_BINS, NoTrainData, binEdges, fetchTrainSeries, histogram, joinOnTrains, parseBins, type TrainSeries } from "./data";
+import { plotInclusion } from "./include";
+import { PlotView, plotText } from "./panel";
+import { onRestore, showTable } from "../tabs";
+import type { RunRow, TableStore, VariableInfo } from "../table";
+import { errorText, plural } from "../text";
 
 /** The kinds of plot the form offers. */
 export type PlotKind = "summary" | "trains" | "hist-summary" | "hist-trains";
@@ -334,7 +335,7 @@ async function fetchAll(store: TableStore, runs: number[], keys: string[]): Prom
         perRun.set(job.key, got);
         series.set(job.run, perRun);
       } catch (error) {
-        problems.push(error instanceof NoTrainData ? error.message : `run ${job.run}: ${error instanceof Error ? error.message : String(error)}`);
+        problems.push(error instanceof NoTrainData ? error.message : `run ${job.run}: ${errorText(error)}`);
       }
     }
   };
@@ -380,7 +381,7 @@ class TrainPlot extends RunsView {
           joined = joinOnTrains(xs, ys, x.label, y.label);
         }
       } catch (error) {
-        problems.push(error instanceof Error ? error.message : String(error));
+        problems.push(errorText(error));
         continue;
       }
       points += joined.x.length;
@@ -523,11 +524,7 @@ class PlotForm {
 
     const buttons = document.createElement("div");
     buttons.className = "dialog-buttons";
-    const cancel = document.createElement("button");
-    cancel.type = "button";
-    cancel.className = "rt-button";
-    cancel.textContent = "Cancel";
-    cancel.addEventListener("click", () => d.close());
+    const cancel = button("Cancel", () => d.close());
     const submit = document.createElement("button");
     submit.type = "submit";
     submit.className = "rt-button primary";
@@ -720,14 +717,11 @@ export function install(app: AppContext): void {
     const runs = Array.isArray(s.runs) ? s.runs.filter((r): r is number => typeof r === "number") : [];
     create(s.kind as PlotKind, s.x, s.y, typeof s.bins === "number" ? s.bins : DEFAULT_BINS, runs);
   });
-  const button = document.createElement("button");
-  button.type = "button";
-  button.id = "plot-button";
-  button.className = "rt-button";
-  button.textContent = "Plot";
-  button.title = "Plot variables against each other, across runs or per train, or as histograms";
-  button.addEventListener("click", () => form.open());
-  document.getElementById("toolbar-features")?.append(button);
+  const plotButton = button("Plot", () => form.open(), {
+    title: "Plot variables against each other, across runs or per train, or as histograms",
+  });
+  plotButton.id = "plot-button";
+  document.getElementById("toolbar-features")?.append(plotButton);
 
   // Live: a burst of merged runs redraws once.
   let timer: number | undefined;

@@ -1,6 +1,6 @@
 // The context-file editor, in a tab: edit, check (in the experiment's Python, on the
 // server), save with conflict detection, history and rollback. CodeMirror lives in
-// editor-cm.ts and is loaded on first use.
+// codemirror.ts and is loaded on first use.
 //
 // The text someone typed is never lost silently: a save that fails keeps it in the
 // editor, a file changed on disk while there are unsaved edits opens a comparison
@@ -8,13 +8,14 @@
 
 import "./editor.css";
 
-import { ApiError, getJson, sendJson } from "./api";
-import type { AppContext } from "./appcontext";
-import type { CodeEditor, Marker } from "./editor-cm";
-import { formatTimestamp } from "./format";
-import type { LiveEvent } from "./live";
-import { onRestore, openTab, type Tab } from "./tabs";
-import { errorText, plural } from "./text";
+import { ApiError, getJson, sendJson } from "../api";
+import type { AppContext } from "../appcontext";
+import type { CodeEditor, Marker } from "./codemirror";
+import { button, el } from "../dom";
+import { formatTimestamp } from "../format";
+import type { LiveEvent } from "../generated/events";
+import { onRestore, openTab, type Tab } from "../tabs";
+import { errorText, plural } from "../text";
 
 const TAB_ID = "context-editor";
 const TITLE = "Context file";
@@ -69,22 +70,6 @@ function contentOf(version: string): string {
   return version.split("-", 1)[0] ?? version;
 }
 
-function button(label: string, onClick: () => void, extra = ""): HTMLButtonElement {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = `rt-button ${extra}`.trim();
-  b.textContent = label;
-  b.addEventListener("click", onClick);
-  return b;
-}
-
-function div(className: string, text?: string): HTMLDivElement {
-  const d = document.createElement("div");
-  d.className = className;
-  if (text !== undefined) d.textContent = text;
-  return d;
-}
-
 function when(seconds: number): string {
   return formatTimestamp(seconds);
 }
@@ -101,12 +86,12 @@ class ContextEditor {
   private timer: number | undefined;
   /** A disk version already offered in a conflict, so polling does not nag about it. */
   private offered = "";
-  private readonly status = div("ed-status");
-  private readonly service = div("ed-service");
-  private readonly problems = div("ed-problems");
-  private readonly banner = div("ed-banner");
-  private readonly history = div("ed-history");
-  private readonly host = div("ed-editor");
+  private readonly status = el("div", { className: "ed-status" });
+  private readonly service = el("div", { className: "ed-service" });
+  private readonly problems = el("div", { className: "ed-problems" });
+  private readonly banner = el("div", { className: "ed-banner" });
+  private readonly history = el("div", { className: "ed-history" });
+  private readonly host = el("div", { className: "ed-editor" });
   private readonly buttons: HTMLButtonElement[] = [];
   /** The variables of the last check or save (for completion). */
   private lastVariables: { name: string; title: string }[] = [];
@@ -127,18 +112,18 @@ class ContextEditor {
   ) {
     const body = tab.body;
     body.classList.add("ed-tab");
-    const bar = div("ed-bar");
-    const check = button("Check", () => void this.check(), "ed-check");
+    const bar = el("div", { className: "ed-bar" });
+    const check = button("Check", () => void this.check(), { className: "rt-button ed-check" });
     check.title = "Load the text in the experiment's Python without saving it";
-    const save = button("Save", () => void this.save(), "primary ed-save");
+    const save = button("Save", () => void this.save(), { className: "rt-button primary ed-save" });
     save.title = "Check, then save (Ctrl-S)";
-    const reload = button("Reload", () => void this.reloadFromDisk(), "ed-reload");
+    const reload = button("Reload", () => void this.reloadFromDisk(), { className: "rt-button ed-reload" });
     reload.title = "Load the file as it is on disk now";
-    this.buttons.push(check, save, button("History", () => void this.toggleHistory(), "ed-history-button"), reload);
+    this.buttons.push(check, save, button("History", () => void this.toggleHistory(), { className: "rt-button ed-history-button" }), reload);
     bar.append(...this.buttons, this.status, this.service);
     this.banner.hidden = true;
     this.history.hidden = true;
-    const main = div("ed-main");
+    const main = el("div", { className: "ed-main" });
     main.append(this.host, this.history);
     this.problems.hidden = true;
     body.append(bar, this.banner, main, this.problems);
@@ -155,7 +140,7 @@ class ContextEditor {
   async start(): Promise<void> {
     this.setStatus("Loading…");
     try {
-      const [cm, file] = await Promise.all([import("./editor-cm"), getJson<ContextFile>("api/context")]);
+      const [cm, file] = await Promise.all([import("./codemirror"), getJson<ContextFile>("api/context")]);
       this.editor = cm.createEditor(this.host, file.text, {
         changed: () => this.textChanged(),
         save: () => void this.save(),
@@ -198,8 +183,7 @@ class ContextEditor {
   /** A live event: the service reloaded the file, or another editor saved it. */
   event(event: LiveEvent): void {
     if (event.kind === "context_status") {
-      const ok = event.ok === true;
-      const problems = Array.isArray(event.problems) ? event.problems.filter((p): p is string => typeof p === "string") : [];
+      const { ok, problems } = event;
       const count = this.diskVariables === null ? "" : `, ${plural(this.diskVariables, "variable")}`;
       this.service.textContent = ok ? `Service: file loads${count}` : `Service: file does not load — ${problems[0] ?? ""}`;
       this.service.dataset.ok = String(ok);
@@ -209,8 +193,7 @@ class ContextEditor {
       // The service reloaded a changed file whose variables differ: from here or not?
       void this.pollDisk();
     } else if (event.kind === "context_saved") {
-      const version = typeof event.version === "string" ? event.version : "";
-      if (contentOf(version) !== contentOf(this.baseVersion)) void this.pollDisk();
+      if (contentOf(event.version) !== contentOf(this.baseVersion)) void this.pollDisk();
     }
   }
 
@@ -303,7 +286,7 @@ class ContextEditor {
     const total = result.errors.length + result.warnings.length;
     this.problems.hidden = total === 0;
     if (total === 0) return;
-    const head = div("ed-problems-head");
+    const head = el("div", { className: "ed-problems-head" });
     const verdict = result.ok
       ? `${what === "save" ? "Saved" : "No errors"}; ${plural(result.warnings.length, "warning")} (warnings don't stop a save)`
       : `${plural(result.errors.length, "error")}${what === "save" ? ": not saved" : ""}` +
@@ -422,8 +405,8 @@ class ContextEditor {
     if (file.version === this.offered) return;
     this.offered = file.version;
     this.banner.replaceChildren(
-      div("ed-banner-text", "The context file changed on disk while you have unsaved edits."),
-      button("Compare…", () => void this.compare(file.text, file.version, "The context file changed on disk while you were editing"), "small"),
+      el("div", { className: "ed-banner-text", text: "The context file changed on disk while you have unsaved edits." }),
+      button("Compare…", () => void this.compare(file.text, file.version, "The context file changed on disk while you were editing"), { className: "rt-button small" }),
     );
     this.banner.hidden = false;
   }
@@ -454,15 +437,15 @@ class ContextEditor {
         finish();
         this.adopt(diskText, diskVersion);
         this.setStatus("Reloaded from disk");
-      }, "ed-take-disk"),
+      }, { className: "rt-button ed-take-disk" }),
       button("Overwrite", () => {
         finish();
         void this.save(false, diskVersion);
-      }, "ed-overwrite"),
+      }, { className: "rt-button ed-overwrite" }),
       button("Cancel", () => {
         finish();
         this.setStatus("Unsaved changes (the file on disk differs)", true);
-      }, "ed-cancel"),
+      }, { className: "rt-button ed-cancel" }),
     ]);
   }
 
@@ -474,7 +457,7 @@ class ContextEditor {
       return;
     }
     this.history.hidden = false;
-    this.history.replaceChildren(div("ed-history-head", "History: loading…"));
+    this.history.replaceChildren(el("div", { className: "ed-history-head", text: "History: loading…" }));
     await this.loadHistory();
   }
 
@@ -483,22 +466,22 @@ class ContextEditor {
     try {
       entries = await getJson<HistoryEntry[]>("api/context/history");
     } catch (error) {
-      this.history.replaceChildren(div("ed-history-head", `Could not read the history: ${errorText(error)}`));
+      this.history.replaceChildren(el("div", { className: "ed-history-head", text: `Could not read the history: ${errorText(error)}` }));
       return;
     }
-    const head = div("ed-history-head");
-    head.append(div("", `History (${entries.length})`), button("✕", () => (this.history.hidden = true), "small"));
+    const head = el("div", { className: "ed-history-head" });
+    head.append(el("div", { text: `History (${entries.length})` }), button("✕", () => (this.history.hidden = true), { className: "rt-button small" }));
     const list = document.createElement("ul");
-    if (entries.length === 0) list.append(div("ed-muted", "Nothing saved from this editor yet."));
+    if (entries.length === 0) list.append(el("div", { className: "ed-muted", text: "Nothing saved from this editor yet." }));
     for (const entry of entries) {
       const li = document.createElement("li");
       const row = document.createElement("button");
       row.type = "button";
       row.className = "ed-history-row";
       row.dataset.id = entry.id;
-      const top = div("ed-history-time", when(entry.time));
-      const kind = div("ed-history-kind", entry.kind === "saved" ? "saved" : "on disk before a save");
-      const summary = div("ed-muted", [entry.summary, entry.first_changed_line !== null ? `from line ${entry.first_changed_line}` : "", entry.by].filter((s) => s !== "").join(" · "));
+      const top = el("div", { className: "ed-history-time", text: when(entry.time) });
+      const kind = el("div", { className: "ed-history-kind", text: entry.kind === "saved" ? "saved" : "on disk before a save" });
+      const summary = el("div", { className: "ed-muted", text: [entry.summary, entry.first_changed_line !== null ? `from line ${entry.first_changed_line}` : "", entry.by].filter((s) => s !== "").join(" · ") });
       row.append(top, kind, summary);
       row.addEventListener("click", () => void this.viewVersion(entry));
       li.append(row);
@@ -525,8 +508,8 @@ class ContextEditor {
         this.editor?.setText(text);
         this.setStatus(`Version of ${when(entry.time)} restored in the editor: Save to make it current`);
         this.app.toast("Old version loaded into the editor; Save to make it the context file");
-      }, "primary ed-restore"),
-      button("Close", finish, "ed-cancel"),
+      }, { className: "rt-button primary ed-restore" }),
+      button("Close", finish, { className: "rt-button ed-cancel" }),
     ]);
   }
 }
@@ -547,10 +530,10 @@ async function comparisonDialog(
   dialog.className = `dialog ed-dialog ${className}`;
   const heading = document.createElement("h2");
   heading.textContent = title;
-  const labels = div("ed-compare-labels");
-  labels.append(div("", leftLabel), div("", rightLabel));
-  const host = div("ed-compare");
-  const buttons = div("dialog-buttons");
+  const labels = el("div", { className: "ed-compare-labels" });
+  labels.append(el("div", { text: leftLabel }), el("div", { text: rightLabel }));
+  const host = el("div", { className: "ed-compare" });
+  const buttons = el("div", { className: "dialog-buttons" });
   let comparison: { destroy(): void } | null = null;
   const finish = (): void => {
     comparison?.destroy();
@@ -562,7 +545,7 @@ async function comparisonDialog(
   dialog.append(heading, labels, host, buttons);
   document.body.append(dialog);
   dialog.showModal();
-  const cm = await import("./editor-cm");
+  const cm = await import("./codemirror");
   comparison = cm.createComparison(host, left, right);
 }
 
@@ -591,7 +574,7 @@ function open(app: AppContext): void {
 export function install(app: AppContext): void {
   const toolbar = document.getElementById("toolbar-features");
   if (toolbar === null) return;
-  const b = button("Context file", () => open(app), "ed-open");
+  const b = button("Context file", () => open(app), { className: "rt-button ed-open" });
   b.title = "Edit the context file (the variables computed for each run)";
   toolbar.append(b);
   app.onEvent((event) => current?.event(event));

@@ -1,7 +1,7 @@
 // The numbers behind the plots: per-train arrays from the cell data endpoint
 // (docs/dev/cell-data.md), joining two of them on train IDs, and histogram binning.
 
-import { apiFetch } from "./api";
+import { fetchCellData } from "../celldata";
 
 /** One run's per-train values of one variable: `x` is the coordinate (train IDs). */
 export interface TrainSeries {
@@ -18,50 +18,12 @@ export class NoTrainData extends Error {
   override name = "NoTrainData";
 }
 
-interface ArrayEntry {
-  name: string;
-  dtype: string;
-  shape: number[];
-  offset: number;
-  nbytes: number;
-}
-
-interface CellHeader {
-  kind: string;
-  ndim?: number;
-  shape?: number[];
-  x?: { name: string | null; coord: boolean } | null;
-  message?: string;
-  error_cls?: string;
-  arrays?: ArrayEntry[];
-}
-
-const MAGIC = "RTCD";
-
-/** Read the binary answer: "RTCD", header length (uint32 LE), JSON header, aligned arrays. */
-export function decodeCellData(buffer: ArrayBuffer): { header: CellHeader; arrays: Map<string, Float64Array | Float32Array> } {
-  const bytes = new Uint8Array(buffer);
-  if (buffer.byteLength < 8 || String.fromCharCode(...bytes.subarray(0, 4)) !== MAGIC) {
-    throw new Error("the server's cell data answer is not in the expected binary form");
-  }
-  const length = new DataView(buffer).getUint32(4, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length))) as CellHeader;
-  const arrays = new Map<string, Float64Array | Float32Array>();
-  for (const entry of header.arrays ?? []) {
-    const Type = entry.dtype === "float32" ? Float32Array : Float64Array;
-    arrays.set(entry.name, new Type(buffer, entry.offset, entry.nbytes / Type.BYTES_PER_ELEMENT));
-  }
-  return { header, arrays };
-}
-
 /**
  * Every point of `name` in `run` with its coordinate (full resolution). Throws
  * NoTrainData when the variable is not a 1D array in that run.
  */
 export async function fetchTrainSeries(run: number, name: string, title: string): Promise<TrainSeries> {
-  const query = new URLSearchParams({ max_points: "0", format: "binary" });
-  const response = await apiFetch(`api/cell/${run}/${encodeURIComponent(name)}/data?${query.toString()}`);
-  const { header, arrays } = decodeCellData(await response.arrayBuffer());
+  const { header, arrays } = await fetchCellData(run, name, { maxPoints: 0 });
   if (header.kind === "error") {
     const what = header.error_cls === "Skip" ? "was skipped" : "failed";
     throw new NoTrainData(`${title} ${what} in run ${run}: ${header.message ?? ""}`.trim());
@@ -70,8 +32,8 @@ export async function fetchTrainSeries(run: number, name: string, title: string)
     const shape = header.shape === undefined ? "" : ` (shape ${header.shape.join("×") || "scalar"})`;
     throw new NoTrainData(`${title} has no per-train array in run ${run}${shape}: pick a variable holding one value per train`);
   }
-  const x = arrays.get("x");
-  const y = arrays.get("y");
+  const x = arrays.x;
+  const y = arrays.y;
   if (x === undefined || y === undefined) {
     throw new Error(`the server sent no points for ${title} in run ${run}`);
   }

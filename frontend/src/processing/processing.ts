@@ -8,16 +8,17 @@
 
 import "./processing.css";
 
-import { getJson, sendJson } from "./api";
-import type { AppContext } from "./appcontext";
-import { addCellAction, type CellTarget } from "./cellmenu";
-import { button, el } from "./dom";
-import { formatTimestamp } from "./format";
-import type { LiveEvent } from "./live";
-import { progressFraction, progressOf, progressText, type JobProgress } from "./progress";
-import { onRestore, openTab, type Tab } from "./tabs";
-import type { VariableInfo } from "./table";
-import { errorText } from "./text";
+import { getJson, sendJson } from "../api";
+import type { AppContext } from "../appcontext";
+import { addCellAction, type CellTarget } from "../cellmenu";
+import { button, el } from "../dom";
+import { formatTimestamp } from "../format";
+import type { LiveEvent } from "../generated/events";
+import { progressFraction, progressOf, progressText, type JobProgress } from "../progress";
+import { compressRuns } from "../runranges";
+import { onRestore, openTab, type Tab } from "../tabs";
+import type { VariableInfo } from "../table";
+import { errorText } from "../text";
 
 /** A job as `GET /api/jobs` sends it. */
 export interface JobInfo {
@@ -58,24 +59,6 @@ const LOG_KEEP_CHARS = 2_000_000;
 const MAX_NEW_ROWS = 1000;
 
 // -- small helpers --------------------------------------------------------------------
-
-/** `[17, 20, 21, 22]` → `"17, 20-22"` (what the reprocess dialog prefills). */
-export function compressRuns(runs: number[]): string {
-  const sorted = [...new Set(runs)].sort((a, b) => a - b);
-  const parts: string[] = [];
-  let first: number | null = null;
-  let last = 0;
-  for (const run of [...sorted, Number.NaN]) {
-    if (first !== null && run === last + 1) {
-      last = run;
-      continue;
-    }
-    if (first !== null) parts.push(first === last ? String(first) : `${first}-${last}`);
-    first = run;
-    last = run;
-  }
-  return parts.join(", ");
-}
 
 function clock(epoch: number | null): string {
   if (epoch === null) return "";
@@ -163,16 +146,15 @@ class Jobs {
   event(event: LiveEvent): void {
     if (event.kind === "job_progress") {
       const job = this.byId.get(Number(event.job_id));
-      const progress = progressOf(event);
-      if (job === undefined || job.state !== "running" || progress === null) return;
-      job.progress = progress;
+      if (job === undefined || job.state !== "running") return;
+      job.progress = progressOf(event);
       this.changed();
       return;
     }
     if (event.kind === "job_stuck") {
       const job = this.byId.get(Number(event.job_id));
       if (job === undefined || job.state !== "running") return;
-      job.stuck_since = event.stuck === true && typeof event.last_activity === "number" ? event.last_activity : null;
+      job.stuck_since = event.stuck ? event.last_activity : null;
       this.changed();
       return;
     }
@@ -188,7 +170,7 @@ class Jobs {
       return;
     }
     this.apply(job, state);
-    if (typeof event.message === "string" && event.message !== "") job.message = event.message;
+    if (event.message !== "") job.message = event.message;
     this.changed();
   }
 
@@ -289,7 +271,7 @@ class Processing {
     head.append(headRow);
     const rows = el("tbody");
     table.append(head, rows);
-    const refresh = button("Refresh", () => void load(), "rt-button small");
+    const refresh = button("Refresh", () => void load(), { className: "rt-button small" });
     body.append(el("div", { className: "proc-head" }, el("h2", { text: "Processing jobs" }), status, refresh), el("div", { className: "proc-scroll" }, table));
     tab.body.append(body);
 
@@ -350,11 +332,11 @@ class Processing {
       row.append(td);
     }
     const actions = el("div", { className: "proc-actions" });
-    const log = button("log", () => this.openLog(job.run), "proc-link");
+    const log = button("log", () => this.openLog(job.run), { className: "proc-link" });
     log.title = `Show the processing log of run ${job.run}`;
     actions.append(log);
     if (ACTIVE.has(job.state)) {
-      const cancel = button("Cancel", () => void this.cancel(job), "rt-button small proc-cancel");
+      const cancel = button("Cancel", () => void this.cancel(job), { className: "rt-button small proc-cancel" });
       cancel.title = `Cancel job ${job.id} (run ${job.run})`;
       actions.append(cancel);
     }
@@ -367,7 +349,7 @@ class Processing {
     const parts: Node[] = [];
     if (job.stuck_since) {
       const silent = seconds(Date.now() / 1000 - job.stuck_since);
-      const warning = button(`possibly stuck: silent for ${silent}`, () => this.openLog(job.run), "proc-stuck");
+      const warning = button(`possibly stuck: silent for ${silent}`, () => this.openLog(job.run), { className: "proc-stuck" });
       warning.title = `Nothing printed and no progress since ${clock(job.stuck_since)}: show the last lines of run ${job.run}'s log`;
       parts.push(warning);
     }
@@ -567,9 +549,9 @@ class ReprocessDialog {
       this.dataChoice.push(input);
       data.append(el("label", { className: "check" }, input, ` ${text}`));
     }
-    const all = button("Select all", () => this.setAll(true), "rt-button small");
+    const all = button("Select all", () => this.setAll(true), { className: "rt-button small" });
     all.id = "proc-all";
-    const none = button("Select none", () => this.setAll(false), "rt-button small");
+    const none = button("Select none", () => this.setAll(false), { className: "rt-button small" });
     none.id = "proc-none";
     const cancel = button("Close", () => this.dialog.close());
     const runsLabel = el("label", { text: "Runs " });
@@ -683,7 +665,7 @@ class ReprocessDialog {
       const show = button("Show jobs", () => {
         this.dialog.close();
         this.showJobs();
-      }, "rt-button small");
+      }, { className: "rt-button small" });
       show.id = "proc-show-jobs";
       this.result.append(
         el("p", { text: `Queued ${answer.jobs.length} job${answer.jobs.length === 1 ? "" : "s"} for run${runs.includes(",") || runs.includes("-") ? "s" : ""} ${runs}.` }),
@@ -707,7 +689,7 @@ function confirmDialog(options: { title: string; lines: string[]; confirm: strin
     const dialog = el("dialog", { className: "dialog proc-confirm" });
     dialog.id = "proc-confirm";
     const no = button("Cancel", () => dialog.close("no"));
-    const yes = button(options.confirm, () => dialog.close("yes"), "rt-button proc-danger");
+    const yes = button(options.confirm, () => dialog.close("yes"), { className: "rt-button proc-danger" });
     dialog.append(
       el("h2", { text: options.title }),
       ...options.lines.map((line) => el("p", { text: line })),

@@ -2,9 +2,11 @@
 // the sample at 14:05". Everyone's notes, newest first; added, edited and deleted here
 // and updated live from the `time_comment` events of other browsers.
 
-import { getJson, sendJson } from "./api";
-import { describeTimestamp, formatTimestamp } from "./format";
-import type { TimeComment } from "./table";
+import { getJson, sendJson } from "../api";
+import { describeTimestamp, formatTimestamp } from "../format";
+import type { TimeComment } from "../table";
+import { button, byId } from "../dom";
+import { errorText } from "../text";
 
 /** The note being edited in this page. Its DOM survives reloads of the list, so live
  * updates from other browsers never throw away what is being typed. */
@@ -15,21 +17,10 @@ interface Editing {
   error: HTMLElement;
 }
 
-
-function el<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (found === null) throw new Error(`index.html has no element with id "${id}"`);
-  return found as T;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export class NotesPanel {
-  private readonly list = el<HTMLUListElement>("note-list");
-  private readonly form = el<HTMLFormElement>("note-form");
-  private readonly text = el<HTMLTextAreaElement>("note-text");
+  private readonly list = byId("note-list", HTMLUListElement);
+  private readonly form = byId("note-form", HTMLFormElement);
+  private readonly text = byId("note-text", HTMLTextAreaElement);
   private readonly notify: (message: string, kind: "info" | "error") => void;
   private editing: Editing | null = null;
   // Loads overlap when events arrive in a burst; only the latest may fill the list.
@@ -52,7 +43,7 @@ export class NotesPanel {
   }
 
   private isOpen(): boolean {
-    return !el<HTMLElement>("notes-panel").hidden;
+    return !byId("notes-panel", HTMLElement).hidden;
   }
 
   open(): void {
@@ -82,7 +73,7 @@ export class NotesPanel {
       await this.load();
     } catch (error) {
       // The text stays in the box: nothing typed is lost.
-      this.notify(`Note not saved: ${message(error)}`, "error");
+      this.notify(`Note not saved: ${errorText(error)}`, "error");
     }
   }
 
@@ -92,7 +83,7 @@ export class NotesPanel {
     try {
       notes = await getJson<TimeComment[]>("api/time-comments");
     } catch (error) {
-      this.notify(`Could not load the notes: ${message(error)}`, "error");
+      this.notify(`Could not load the notes: ${errorText(error)}`, "error");
       return;
     }
     if (ticket !== this.loads) return;
@@ -134,14 +125,14 @@ export class NotesPanel {
     text.textContent = note.text;
     text.title = "Double-click to edit";
     text.addEventListener("dblclick", () => this.edit(note, item));
-    const edit = button("Edit", () => this.edit(note, item));
+    const edit = button("Edit", () => this.edit(note, item), { className: "rt-button small" });
     edit.className += " note-edit-button";
     const remove = button("Delete", () => {
       if (!window.confirm(`Delete this note?\n\n${note.text}`)) return;
       sendJson("DELETE", `api/time-comments/${note.id}`)
         .then(() => this.load())
-        .catch((error: unknown) => this.notify(`Note not deleted: ${message(error)}`, "error"));
-    });
+        .catch((error: unknown) => this.notify(`Note not deleted: ${errorText(error)}`, "error"));
+    }, { className: "rt-button small" });
     item.append(timeOf(note), text, edit, remove);
     return item;
   }
@@ -207,7 +198,7 @@ export class NotesPanel {
     } catch (error) {
       // The editor stays open with the typed text, and says why.
       editing.box.readOnly = false;
-      editing.error.textContent = `Not saved: ${message(error)}`;
+      editing.error.textContent = `Not saved: ${errorText(error)}`;
       editing.box.focus();
       return;
     }
@@ -224,15 +215,6 @@ export class NotesPanel {
     // Deleted meanwhile: the reload drops it.
     void this.load();
   }
-}
-
-function button(label: string, onClick: () => void): HTMLButtonElement {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "rt-button small";
-  b.textContent = label;
-  b.addEventListener("click", onClick);
-  return b;
 }
 
 function timeOf(note: TimeComment): HTMLTimeElement {

@@ -1,213 +1,26 @@
 // Previews: a cell's full data in a tab. A double-click on a variable's cell
 // (cellmenu.setOpenAction) or "Show data" in the cell menu opens it. The data comes
-// from GET api/cell/{run}/{name}/data in its binary form (docs/dev/cell-data.md),
+// from GET api/cell/{run}/{name}/data in its binary form (`celldata.ts`),
 // already downsampled by the server; zooming in fetches the zoomed part again, at full
 // resolution when it fits.
 
 import "./preview.css";
 
-import { ApiError, apiFetch } from "./api";
-import type { AppContext } from "./appcontext";
-import { addCellAction, setOpenAction, type CellTarget } from "./cellmenu";
-import type { LiveEvent } from "./live";
-import { loadPlotly, needsFullBundle, type PlotlyModule } from "./plotly";
-import { onRestore, openTab, type Tab } from "./tabs";
-import { errorText } from "./text";
-
-type FloatArray = Float32Array | Float64Array;
-
-interface ArraySpec {
-  name: string;
-  dtype: "float32" | "float64";
-  shape: number[];
-  offset: number;
-  nbytes: number;
-}
-
-/** An image axis (docs/dev/cell-data.md): which data indices its pixels cover. */
-interface Axis {
-  name: string | null;
-  start: number;
-  step: number;
-  size: number;
-}
-
-/** How an axis is labelled: by a coordinate (`coord`), perhaps of dates (epoch ms). */
-interface AxisLabel {
-  name: string | null;
-  units?: string | null;
-  coord?: boolean;
-  date?: boolean;
-  /** Why a coordinate of this dimension is not used (drawn in index units instead). */
-  note?: string | null;
-}
-
-interface Member {
-  name: string;
-  dims: (string | null)[];
-  shape: number[];
-  dtype: string;
-  units: string | null;
-}
-
-/** The answer's header (docs/dev/cell-data.md); fields depend on `kind`. */
-export interface CellHeader {
-  run: number;
-  name: string;
-  path: string | null;
-  kind: "scalar" | "text" | "line" | "image" | "rgb" | "plotly" | "picture" | "dataset" | "error";
-  has_preview?: boolean;
-  shape?: number[];
-  ndim?: number;
-  dtype?: string;
-  dims?: (string | null)[];
-  units?: string | null;
-  slice?: string | null;
-  complex?: string;
-  region?: number[];
-  downsample?: { method: string; factor: number };
-  percentiles?: [number, number] | null;
-  range?: [number, number] | null;
-  x?: Axis & AxisLabel;
-  y?: Axis & AxisLabel;
-  value?: unknown;
-  values?: string[];
-  truncated?: boolean;
-  text?: string;
-  png?: string;
-  figure?: { data?: unknown[]; layout?: Record<string, unknown>; frames?: unknown[] };
-  members?: Member[];
-  message?: string;
-  error_cls?: string;
-  arrays: ArraySpec[];
-}
-
-export interface CellAnswer {
-  header: CellHeader;
-  arrays: Record<string, FloatArray>;
-  bytes: number;
-}
-
-/** Split a binary answer into its header and typed arrays (views, not copies). */
-export function decodeCellData(buffer: ArrayBuffer): CellAnswer {
-  const magic = new TextDecoder().decode(new Uint8Array(buffer, 0, 4));
-  if (magic !== "RTCD") throw new Error("the server's answer is not cell data (wrong magic)");
-  const length = new DataView(buffer).getUint32(4, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, length))) as CellHeader;
-  const arrays: Record<string, FloatArray> = {};
-  for (const spec of header.arrays) {
-    const count = spec.shape.reduce((a, b) => a * b, 1);
-    arrays[spec.name] = spec.dtype === "float32" ? new Float32Array(buffer, spec.offset, count) : new Float64Array(buffer, spec.offset, count);
-  }
-  return { header, arrays, bytes: buffer.byteLength };
-}
-
-export interface CellQuery {
-  path?: string | null;
-  slice?: string | null;
-  region?: number[] | null;
-  maxPoints?: number;
-  maxPixels?: number | undefined;
-  preview?: boolean;
-}
-
-/** Fetch one cell's data in the binary form. */
-export async function fetchCellData(run: number, name: string, query: CellQuery = {}): Promise<CellAnswer> {
-  const params = new URLSearchParams({ format: "binary" });
-  if (query.path != null) params.set("path", query.path);
-  if (query.slice != null) params.set("slice", query.slice);
-  if (query.region != null) params.set("region", query.region.map((v) => String(v)).join(","));
-  if (query.maxPoints !== undefined) params.set("max_points", String(query.maxPoints));
-  if (query.maxPixels !== undefined) params.set("max_pixels", String(query.maxPixels));
-  if (query.preview === true) params.set("preview", "true");
-  const response = await apiFetch(`api/cell/${run}/${encodeURIComponent(name)}/data?${params.toString()}`);
-  return decodeCellData(await response.arrayBuffer());
-}
+import { ApiError } from "../api";
+import type { AppContext } from "../appcontext";
+import { addCellAction, setOpenAction, type CellTarget } from "../cellmenu";
+import type { ValuesMerged } from "../generated/events";
+import { loadPlotly, needsFullBundle, type PlotlyModule } from "../plot/plotly";
+import { onRestore, openTab, type Tab } from "../tabs";
+import { errorText } from "../text";
+import { button, el } from "../dom";
+import { fetchCellData, type Axis, type AxisLabel, type CellAnswer, type CellHeader, type FloatArray, type Member } from "../celldata";
+import { axisTitle, coordRangeToIndex, eventRange, formatCoord } from "./axes";
 
 // -- the view -----------------------------------------------------------------------
 const open = new Map<string, PreviewView>();
 /** Rows drawn by "as lines" at most: more lines would be unreadable (and slow). */
 const MAX_LINES = 64;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className !== undefined) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(label: string, title: string, onClick: () => void): HTMLButtonElement {
-  const b = el("button", "rt-button", label);
-  b.type = "button";
-  b.title = title;
-  b.addEventListener("click", onClick);
-  return b;
-}
-
-/**
- * A value of a plotly axis range as a number: plotly gives date axes' ranges as text
- * ("2026-01-02 03:04:05.25", in UTC like the epoch milliseconds it was given).
- */
-export function axisNumber(value: unknown, date: boolean): number {
-  if (typeof value === "number") return value;
-  if (typeof value !== "string" || value.trim() === "") return NaN;
-  if (!date) return Number(value);
-  const m = /^(-?\d{1,6})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2})(?::(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?)?Z?$/.exec(value.trim());
-  if (m === null) return Number(value);
-  const whole = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0));
-  return whole + Number(m[6] ?? 0) * 1000;
-}
-
-/** A range from a relayout event (`axis.range[0]`/`[1]` or `axis.range`), lowest first. */
-function eventRange(event: Record<string, unknown>, axis: string, date: boolean): [number, number] | null {
-  const pair = Array.isArray(event[`${axis}.range`]) ? (event[`${axis}.range`] as unknown[]) : [event[`${axis}.range[0]`], event[`${axis}.range[1]`]];
-  const a = axisNumber(pair[0], date);
-  const b = axisNumber(pair[1], date);
-  if (!Number.isFinite(a) || !Number.isFinite(b)) return null;
-  return [Math.min(a, b), Math.max(a, b)];
-}
-
-/**
- * The data index range [lo, hi) that coordinate values [a, b] cover on an image axis.
- * `values[j]` is the coordinate of pixel j, which stands for index `centre(j)`; between
- * pixels (and beyond the ends) the index is interpolated linearly, so zooming into
- * less than one downsampled pixel still finds the indices under it.
- */
-export function coordRangeToIndex(a: number, b: number, values: ArrayLike<number>, axis: Axis, blockMeans: boolean, size: number): [number, number] {
-  const centre = (j: number): number => axis.start + j * axis.step + (blockMeans ? (axis.step - 1) / 2 : 0);
-  const n = values.length;
-  if (n < 2) return [axis.start, Math.min(size, axis.start + axis.step)];
-  const v = (j: number): number => values[j] as number;
-  const increasing = v(n - 1) > v(0);
-  const toIndex = (c: number): number => {
-    // The segment [k, k+1] holding c (values are monotonic: binary search).
-    let lo = 0;
-    let hi = n - 1;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (v(mid) <= c === increasing) lo = mid;
-      else hi = mid;
-    }
-    const t = (c - v(lo)) / (v(hi) - v(lo));
-    return centre(lo) + t * (centre(hi) - centre(lo));
-  };
-  const i0 = toIndex(a);
-  const i1 = toIndex(b);
-  return [Math.max(0, Math.floor(Math.min(i0, i1))), Math.min(size, Math.ceil(Math.max(i0, i1)) + 1)];
-}
-
-function formatCoord(value: number, date: boolean): string {
-  if (!date) return String(value);
-  if (!Number.isFinite(value)) return "NaT";
-  return new Date(value).toISOString().replace("T", " ").replace(/\.000Z$|Z$/, "");
-}
-
-function axisTitle(a: AxisLabel | undefined, fallback: string): string {
-  const name = a?.name ?? fallback;
-  // A coordinate that could not be used: say the numbers are indices, not its values.
-  if (a?.note) return `${name} (index)`;
-  return a?.units ? `${name} (${a.units})` : name;
-}
 
 function describe(h: CellHeader): string {
   const parts: string[] = [];
@@ -229,13 +42,13 @@ function describe(h: CellHeader): string {
 }
 
 class PreviewView {
-  readonly root = el("div", "preview");
-  private readonly info = el("p", "preview-info");
-  private readonly tools = el("div", "preview-tools");
-  private readonly sliceBar = el("div", "preview-slice");
-  private readonly members = el("ul", "preview-members");
-  private readonly main = el("div", "preview-main");
-  private readonly content = el("div", "preview-content");
+  readonly root = el("div", { className: "preview" });
+  private readonly info = el("p", { className: "preview-info" });
+  private readonly tools = el("div", { className: "preview-tools" });
+  private readonly sliceBar = el("div", { className: "preview-slice" });
+  private readonly members = el("ul", { className: "preview-members" });
+  private readonly main = el("div", { className: "preview-main" });
+  private readonly content = el("div", { className: "preview-content" });
   private plotDiv: HTMLDivElement | null = null;
   private plotly: PlotlyModule | null = null;
   private answer: CellAnswer | null = null;
@@ -255,12 +68,12 @@ class PreviewView {
     readonly title: string,
     private readonly app: AppContext,
   ) {
-    const head = el("div", "preview-head");
-    head.append(el("h2", "preview-title", `${title} · run ${run}`), this.tools);
+    const head = el("div", { className: "preview-head" });
+    head.append(el("h2", { className: "preview-title", text: `${title} · run ${run}` }), this.tools);
     this.members.hidden = true;
     this.sliceBar.hidden = true;
     this.main.append(this.sliceBar, this.content);
-    const body = el("div", "preview-body");
+    const body = el("div", { className: "preview-body" });
     body.append(this.members, this.main);
     this.root.append(head, this.info, body);
     tab.body.append(this.root);
@@ -308,8 +121,8 @@ class PreviewView {
   private showError(title: string, message: string, cls?: string): void {
     this.purgePlot();
     this.tools.replaceChildren();
-    const box = el("div", "preview-error");
-    box.append(el("strong", undefined, cls !== undefined ? `${title} (${cls})` : title), el("pre", undefined, message));
+    const box = el("div", { className: "preview-error" });
+    box.append(el("strong", { text: cls !== undefined ? `${title} (${cls})` : title }), el("pre", { text: message }));
     this.content.replaceChildren(box);
     this.root.dataset.state = "error";
   }
@@ -319,12 +132,12 @@ class PreviewView {
     this.info.textContent = describe(h);
     this.tools.replaceChildren();
     if (h.has_preview === true || this.usePreview) {
-      this.tools.append(button(this.usePreview ? "Show data" : "Show Cell preview", "Switch between the data and the preview object the context file gave", () => {
+      this.tools.append(button(this.usePreview ? "Show data" : "Show Cell preview", () => {
         this.usePreview = !this.usePreview;
         this.slice = null;
         this.region = null;
         void this.load();
-      }));
+      }, { title: "Switch between the data and the preview object the context file gave" }));
     }
     if (h.kind === "dataset") {
       this.showMembers(h.members ?? []);
@@ -344,7 +157,7 @@ class PreviewView {
       case "rgb":
       case "picture": {
         this.purgePlot();
-        const img = el("img", "preview-picture");
+        const img = el("img", { className: "preview-picture" });
         img.alt = `${this.title}, run ${this.run}`;
         img.src = `data:image/png;base64,${h.png ?? ""}`;
         this.content.replaceChildren(img);
@@ -361,7 +174,7 @@ class PreviewView {
         if (h.kind === "scalar") text = `${h.text ?? String(h.value)}${h.units ? ` ${h.units}` : ""}`;
         else if (h.values !== undefined) text = h.values.join("\n") + (h.truncated === true ? "\n…" : "");
         else text = String(h.value ?? "");
-        this.content.replaceChildren(el("pre", `preview-text preview-${h.kind}`, text));
+        this.content.replaceChildren(el("pre", { className: `preview-text preview-${h.kind}`, text }));
         this.drawn();
         break;
       }
@@ -380,10 +193,10 @@ class PreviewView {
     this.members.replaceChildren(
       ...members.map((m) => {
         const item = el("li");
-        const b = el("button", "preview-member");
+        const b = el("button", { className: "preview-member" });
         b.type = "button";
         b.dataset.member = m.name;
-        b.append(el("span", "preview-member-name", m.name), el("span", "preview-member-shape", `${m.dtype} (${m.shape.join(" × ")})`));
+        b.append(el("span", { className: "preview-member-name", text: m.name }), el("span", { className: "preview-member-shape", text: `${m.dtype} (${m.shape.join(" × ")})` }));
         b.setAttribute("aria-pressed", String(m.name === this.path));
         b.addEventListener("click", () => {
           this.path = m.name;
@@ -399,7 +212,7 @@ class PreviewView {
     if (this.path === null) {
       this.purgePlot();
       this.sliceBar.hidden = true;
-      this.content.replaceChildren(el("p", "preview-hint", members.length > 0 ? "This Dataset holds the arrays on the left: pick one to see it." : "This Dataset holds no arrays."));
+      this.content.replaceChildren(el("p", { className: "preview-hint", text: members.length > 0 ? "This Dataset holds the arrays on the left: pick one to see it." : "This Dataset holds no arrays." }));
       this.drawn();
     }
   }
@@ -413,17 +226,17 @@ class PreviewView {
     this.sliceBar.hidden = false;
     const parts = h.slice.split(",");
     const shape = h.shape;
-    const text = el("input", "preview-slice-text");
+    const text = el("input", { className: "preview-slice-text" });
     text.type = "text";
     text.value = h.slice;
     text.title = "Indices of the axes; ':' for the 1 or 2 axes shown (e.g. 3,:,:)";
     text.setAttribute("aria-label", "Slice");
     text.addEventListener("change", () => this.setSlice(text.value.trim()));
-    const controls: HTMLElement[] = [el("span", "preview-slice-label", "Slice"), text];
+    const controls: HTMLElement[] = [el("span", { className: "preview-slice-label", text: "Slice" }), text];
     parts.forEach((part, axis) => {
       if (part === ":") return;
       const size = shape[axis] ?? 1;
-      const label = el("label", "preview-slice-axis");
+      const label = el("label", { className: "preview-slice-axis" });
       const name = h.dims?.[axis] ?? `axis ${axis}`;
       const range = el("input");
       range.type = "range";
@@ -431,7 +244,7 @@ class PreviewView {
       range.max = String(size - 1);
       range.value = part;
       range.dataset.axis = String(axis);
-      const number = el("input", "preview-slice-index");
+      const number = el("input", { className: "preview-slice-index" });
       number.type = "number";
       number.min = "0";
       number.max = String(size - 1);
@@ -447,7 +260,7 @@ class PreviewView {
       };
       range.addEventListener("input", () => apply(range.value, 120));
       number.addEventListener("change", () => apply(number.value, 0));
-      label.append(el("span", undefined, `${name} (0–${size - 1})`), range, number);
+      label.append(el("span", { text: `${name} (0–${size - 1})` }), range, number);
       controls.push(label);
     });
     this.sliceBar.replaceChildren(...controls);
@@ -469,7 +282,7 @@ class PreviewView {
       this.plotly = Plotly;
     }
     if (this.plotDiv === null || !this.content.contains(this.plotDiv)) {
-      this.plotDiv = el("div", "preview-plot");
+      this.plotDiv = el("div", { className: "preview-plot" });
       this.content.replaceChildren(this.plotDiv);
     }
     return { Plotly, div: this.plotDiv };
@@ -481,11 +294,11 @@ class PreviewView {
   }
 
   private saveButton(): HTMLButtonElement {
-    return button("Save PNG", "Download this plot as a PNG image", () => {
+    return button("Save PNG", () => {
       if (this.plotDiv === null || this.plotly === null) return;
       const file = `${this.name}${this.path !== null ? `-${this.path}` : ""}-r${this.run}`.replace(/[^\w.-]+/g, "_");
       void this.plotly.downloadImage(this.plotDiv, { format: "png", filename: file, width: this.plotDiv.clientWidth, height: this.plotDiv.clientHeight });
-    });
+    }, { title: "Download this plot as a PNG image" });
   }
 
   private baseLayout(): Record<string, unknown> {
@@ -595,15 +408,15 @@ class PreviewView {
     const yDate = ya.coord === true && ya.date === true;
     // Square pixels only make sense when both axes are in the same units.
     const squarable = (xa.coord !== true && ya.coord !== true) || (xa.coord === true && ya.coord === true && !xDate && !yDate && (xa.units ?? null) === (ya.units ?? null));
-    const aspect = button(this.equalAspect ? "Aspect: equal" : "Aspect: free", "Square pixels, or fill the space", () => {
+    const aspect = button(this.equalAspect ? "Aspect: equal" : "Aspect: free", () => {
       this.equalAspect = !this.equalAspect;
       void this.render(answer);
-    });
+    }, { title: "Square pixels, or fill the space" });
     aspect.setAttribute("aria-pressed", String(this.equalAspect));
-    const lines = button(this.asLines ? "As image" : "As lines", "Draw each row as a line", () => {
+    const lines = button(this.asLines ? "As image" : "As lines", () => {
       this.asLines = !this.asLines;
       void this.render(answer);
-    });
+    }, { title: "Draw each row as a line" });
     this.tools.append(aspect, lines, this.saveButton());
     aspect.hidden = this.asLines || !squarable;
     const layout = this.baseLayout();
@@ -706,9 +519,8 @@ class PreviewView {
   }
 
   /** New values for this run were merged: show the new data if ours changed. */
-  changed(event: LiveEvent): void {
-    const names = Array.isArray(event.names) ? event.names : null;
-    if (names !== null && !names.includes(this.name)) return;
+  changed(event: ValuesMerged): void {
+    if (!event.names.includes(this.name)) return;
     this.app.toast(`${this.title}, run ${this.run}: new data`);
     void this.load();
   }
@@ -758,7 +570,7 @@ export function install(app: AppContext): void {
     for (const view of open.values()) view.restyle();
   }).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
   app.onEvent((event) => {
-    if (event.kind !== "values_merged" || typeof event.run !== "number") return;
+    if (event.kind !== "values_merged") return;
     for (const view of open.values()) {
       if (view.run === event.run) view.changed(event);
     }

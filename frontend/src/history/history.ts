@@ -10,16 +10,16 @@
 
 import "./history.css";
 
-import { getJson } from "./api";
-import type { AppContext } from "./appcontext";
-import { addCellMark } from "./cellmarks";
-import { addCellAction } from "./cellmenu";
-import { el } from "./dom";
-import { describeTimestamp, formatNumber, formatTimestamp } from "./format";
-import { varColId } from "./grid";
-import type { LiveEvent } from "./live";
-import { onRestore, openTab, type Tab } from "./tabs";
-import { errorText, plural } from "./text";
+import { getJson } from "../api";
+import type { AppContext } from "../appcontext";
+import { addCellMark } from "../cellmarks";
+import { addCellAction } from "../cellmenu";
+import { el } from "../dom";
+import { describeTimestamp, formatNumber, formatTimestamp } from "../format";
+import { varColId } from "../grid";
+import type { LiveEvent } from "../generated/events";
+import { onRestore, openTab, type Tab } from "../tabs";
+import { errorText, plural } from "../text";
 
 /** One version of a cell, as `GET /api/runs/{run}/history/{name}` sends it. */
 export interface HistoryEntry {
@@ -316,8 +316,8 @@ class HistoryView {
 
   /** Whether a live event may have changed this cell. */
   concerns(event: LiveEvent): boolean {
-    if (event.run !== this.run) return false;
-    if (event.kind === "values_merged") return !Array.isArray(event.names) || event.names.includes(this.name);
+    if (!("run" in event) || event.run !== this.run) return false;
+    if (event.kind === "values_merged") return event.names.includes(this.name);
     if (event.kind === "comment_set") return this.name === "comment";
     if (event.kind === "user_value_set") return event.name === this.name;
     return false;

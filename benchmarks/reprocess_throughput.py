@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from runtable.server.events import EventBus, ValuesMerged
+from runtable.events import EventBus, ValuesMerged
 
 COMPUTE_S = 0.05
 

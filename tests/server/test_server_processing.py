@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from runtable.events import EventBus
 from runtable.server.app import create_app
-from runtable.server.events import EventBus
 from runtable.server.processing import compress_runs, read_log_chunk
 from runtable.service import Service
 from runtable.store import create_folder, open_db

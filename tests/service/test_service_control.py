@@ -6,8 +6,8 @@ from __future__ import annotations
 import h5py
 import pytest
 
+from runtable.events import ContextStatus, JobStateChanged, RunAdded, VariablesChanged
 from runtable.jobs import JobState
-from runtable.server.events import ContextStatus, JobStateChanged, RunAdded, VariablesChanged
 from runtable.store import open_db
 from runtable.testing import add_raw_run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtable.server.events import JobStateChanged, ValuesMerged
+from runtable.events import JobStateChanged, ValuesMerged
 from runtable.testing import add_raw_run
 
 from .conftest import RAW_NAMES, TIMEOUT, age_runs, values, write_context

@@ -23,11 +23,11 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
+from ..events import EventBus, SubscriberTooSlow
 from ..store.uservars import INT64_MAX
 from .access import FolderAccess
 from .auth import TokenAuthMiddleware
 from .edits import HTTPProblem, problem_response
-from .events import CLOSE_TOO_SLOW, EventBus, SubscriberTooSlow
 from .table import TableCache
 
 if TYPE_CHECKING:
@@ -44,6 +44,10 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{8,}")
 #: gzip level of answers: the table of a large folder is tens of MB of JSON, and level 9
 #: costs several times level 4's time for a few percent less.
 GZIP_LEVEL = 4
+
+#: WebSocket close code for a client dropped because it fell too far behind
+#: (4000-4999 are free for applications; RFC 6455 section 7.4.2).
+CLOSE_TOO_SLOW = 4000
 
 #: How long sending the close frame to a client that stopped reading may wait for room
 #: in its connection; after that the connection is simply cut.
@@ -187,7 +191,7 @@ def create_app(
 
     @app.websocket("/api/events")
     async def events(websocket: WebSocket) -> None:
-        """Live events, one JSON text message each (see :mod:`runtable.server.events`).
+        """Live events, one JSON text message each (see :mod:`runtable.events`).
 
         The first message is ``{"kind": "hello", "seq": N, "bus": ID, "version": V}``:
         the next event has ``seq`` N+1. Messages from the client are ignored.

@@ -26,6 +26,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field
 
+from ..events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
 from ..store import EditConflict, ReadOnlyError, ValidationError
 from ..store.folder import UNCHECKED, check_timestamp
 from ..store.uservars import (
@@ -37,7 +38,6 @@ from ..store.uservars import (
     check_type,
 )
 from .access import FolderAccess, FolderUnwritable
-from .events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
 from .table import AFTER_ATTR
 
 #: A run number or an id in a path: what SQLite's INTEGER holds (beyond: 422, no crash).

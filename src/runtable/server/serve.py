@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from .events import EventBus
+from ..events import EventBus
 
 if TYPE_CHECKING:
     from ..jobs import ContextInfo, Job, Progress

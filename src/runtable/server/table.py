@@ -44,12 +44,12 @@ from typing import Any
 
 import numpy as np
 
+from ..events import EventBus
 from ..store import table as st
 from ..store.columns import AFTER_ATTR, RUN_FIELDS
 from ..store.columns import column_order as ordered_names
 from ..store.fragments import FAILED_ATTR
 from .access import FolderAccess
-from .events import EventBus
 
 log = logging.getLogger(__name__)
 

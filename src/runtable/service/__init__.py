@@ -24,7 +24,7 @@ never processed are queued, and jobs queued before a restart run. See
 
 Headless (tests, benchmarks, scripts)::
 
-    from runtable.server.events import EventBus
+    from runtable.events import EventBus
     from runtable.service import Service
 
     service = Service(db_dir)

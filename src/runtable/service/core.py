@@ -42,17 +42,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtable.jobs import (
-    ContextInfo,
-    Executor,
-    Job,
-    JobEvent,
-    JobQueue,
-    JobState,
-    Progress,
-    inspect_context,
-)
-from runtable.server.events import (
+from runtable.events import (
     ContextStatus,
     Event,
     EventBus,
@@ -62,6 +52,16 @@ from runtable.server.events import (
     RunAdded,
     ValuesMerged,
     VariablesChanged,
+)
+from runtable.jobs import (
+    ContextInfo,
+    Executor,
+    Job,
+    JobEvent,
+    JobQueue,
+    JobState,
+    Progress,
+    inspect_context,
 )
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class Service:
     watcher's; ``proposal_path`` names the proposal folder when it is neither where
     the database folder is nor findable from its proposal number.
 
-    Call :meth:`start` with an :class:`~runtable.server.events.EventBus`, then
+    Call :meth:`start` with an :class:`~runtable.events.EventBus`, then
     :meth:`stop`; or use it as a context manager (with its own bus, :attr:`bus`).
     """
 

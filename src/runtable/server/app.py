@@ -27,7 +27,7 @@ from ..events import EventBus, SubscriberTooSlow
 from ..store.uservars import INT64_MAX
 from .access import FolderAccess
 from .auth import TokenAuthMiddleware
-from .edits import HTTPProblem, problem_response
+from .problems import HTTPProblem, problem_response
 from .table import TableCache
 
 if TYPE_CHECKING:

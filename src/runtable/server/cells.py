@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 
 from ..jobs import JobState, active_jobs
 from ..store.where import WhereError, describe, parse
-from .edits import HTTPProblem, RunPath
+from .edits import RunPath
+from .problems import HTTPProblem
 from .table import BadQuery, TableCache, TableNotReady, parse_names, parse_runs
 
 router = APIRouter(prefix="/api", tags=["table"])

@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field
 from ..events import ContextSaved
 from ..sharing import FILE_MODE, shared_dir, shared_file
 from .contextcheck import CHECK_TIMEOUT_S, CheckResult, check_text
-from .edits import HTTPProblem
+from .problems import HTTPProblem
 
 router = APIRouter(prefix="/api", tags=["context file"])
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field
 
 from ..jobs import Job, JobState
 from ..store.uservars import INT64_MAX
-from .edits import HTTPProblem, IdPath, RunPath
+from .edits import IdPath, RunPath
+from .problems import HTTPProblem
 
 router = APIRouter(prefix="/api", tags=["processing"])
 

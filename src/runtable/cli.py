@@ -236,13 +236,13 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
         FolderInUse,
         ReprocessError,
         ReprocessInterrupted,
-        parse_runs,
         reprocess,
         summary_line,
     )
+    from .runranges import parse_runs
 
     try:
-        runs = parse_runs(args.runs)
+        runs = parse_runs(args.runs, allow_all=True)
     except ValueError as exc:
         _err(str(exc))
         return 2

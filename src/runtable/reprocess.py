@@ -20,10 +20,8 @@ a context file that does not load, runs that don't exist, an unknown variable na
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -33,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 
 from .execute.runner import RunDataName, RunOutcome
 from .jobs.model import Progress
+from .runranges import RunRanges
 
 if TYPE_CHECKING:
     from .context import Pipeline
@@ -47,17 +46,11 @@ __all__ = [
     "Reporter",
     "ReprocessError",
     "ReprocessInterrupted",
-    "RunRanges",
     "load_context",
     "outcome_line",
-    "parse_runs",
-    "proposal_dir",
     "reprocess",
     "summary_line",
 ]
-
-_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
-
 
 class ReprocessError(Exception):
     """Nothing was processed, for the reason given in the message."""
@@ -85,7 +78,7 @@ class MissingRunsError(ReprocessError):
     which."""
 
     def __init__(self, runs: Sequence[int] | RunRanges, proposal: int, where: str) -> None:
-        ranges = runs if isinstance(runs, RunRanges) else RunRanges((r, r) for r in runs)
+        ranges = runs if isinstance(runs, RunRanges) else RunRanges.of(runs)
         self.runs = ranges
         listed = str(ranges)
         single = len(ranges.ranges) == 1 and ranges.ranges[0][0] == ranges.ranges[0][1]
@@ -120,103 +113,6 @@ class Reporter:
 
     def stopping(self, running: int) -> None:
         """Ctrl-C: ``running`` runs are being stopped; nothing new starts."""
-
-
-class RunRanges:
-    """Run numbers as given by a person: sorted, merged ranges, never expanded (a
-    range like ``1-1000000000`` costs nothing until compared with the runs that exist).
-    """
-
-    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
-        merged: list[list[int]] = []
-        for first, last in sorted(ranges):
-            if merged and first <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], last)
-            else:
-                merged.append([first, last])
-        self.ranges = [(first, last) for first, last in merged]
-        self._starts = [first for first, _ in self.ranges]
-
-    def __contains__(self, run: object) -> bool:
-        if not isinstance(run, int):
-            return False
-        i = bisect.bisect_right(self._starts, run) - 1
-        return i >= 0 and run <= self.ranges[i][1]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RunRanges) and other.ranges == self.ranges
-
-    def __repr__(self) -> str:
-        return f"RunRanges({self})"
-
-    def __str__(self) -> str:
-        return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in self.ranges)
-
-    def select(self, existing: Iterable[int]) -> list[int]:
-        """The runs of ``existing`` in these ranges, sorted."""
-        return sorted({run for run in existing if run in self})
-
-    def missing(self, existing: Iterable[int]) -> RunRanges:
-        """The parts of these ranges with no run of ``existing``."""
-        have = self.select(existing)
-        gaps = []
-        for first, last in self.ranges:
-            start = first
-            for run in have[bisect.bisect_left(have, first):bisect.bisect_right(have, last)]:
-                if run > start:
-                    gaps.append((start, run - 1))
-                start = run + 1
-            if start <= last:
-                gaps.append((start, last))
-        return RunRanges(gaps)
-
-    def __bool__(self) -> bool:
-        return bool(self.ranges)
-
-
-def parse_runs(specs: Iterable[str]) -> RunRanges | Literal["all"]:
-    """Run numbers from command-line words: ``"5"``, ``"3-7"``, ``"1,4,9-10"`` or
-    ``"all"`` (alone), as :class:`RunRanges` (compare them with the runs that exist
-    with :meth:`RunRanges.select`); ValueError for anything else.
-
-    >>> parse_runs(["3-5", "9,1"])
-    RunRanges(1, 3-5, 9)
-    """
-    words = [w for spec in specs for w in str(spec).split(",") if w.strip()]
-    if [w.strip().lower() for w in words] == ["all"]:
-        return "all"
-    if not words:
-        raise ValueError("No runs given: name run numbers (e.g. 5 3-7 1,2) or 'all'")
-    ranges = []
-    for word in words:
-        match = _RANGE_RE.match(word.strip())
-        if match is None:
-            hint = " ('all' cannot be combined with run numbers)" if word.strip() == "all" else ""
-            raise ValueError(f"{word!r} is not a run number or range like 3-7{hint}")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) else first
-        if last < first:
-            raise ValueError(f"Range {word!r} goes backwards")
-        ranges.append((first, last))
-    return RunRanges(ranges)
-
-
-def proposal_dir(db_dir: str | Path, proposal: int) -> Path:
-    """The proposal folder holding the runs of a database folder.
-
-    A folder at its default place, ``<proposal folder>/usr/Shared/amore``, finds its
-    proposal by where it is; anywhere else the proposal is looked up under the data
-    root (:func:`runtable.sources.find_proposal`).
-    """
-    from .sources import DATABASE_SUBDIR, find_proposal
-
-    # resolve(): a symlink to a folder at its default place (as the demo makes) too.
-    db_dir = Path(db_dir).resolve()
-    candidate = db_dir.parents[len(DATABASE_SUBDIR.parts) - 1] if len(db_dir.parts) > 4 else None
-    if (candidate is not None and db_dir == candidate / DATABASE_SUBDIR
-            and candidate.name == f"p{proposal:06d}"):
-        return candidate
-    return find_proposal(proposal)
 
 
 def load_context(context_path: str | Path) -> Pipeline:
@@ -286,7 +182,7 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
                variables: Sequence[str], match: Sequence[str], jobs: int | None,
                python: str | Path | None, timeout: float | None,
                reporter: Reporter) -> list[RunOutcome]:
-    from .sources import ProposalNotFoundError, scan_runs
+    from .sources import ProposalNotFoundError, proposal_dir, scan_runs
 
     try:
         prop_dir = proposal_dir(db_dir, proposal)
@@ -306,7 +202,7 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
         run_list = present
     else:
         # Never expanded: a range is compared with the runs that exist.
-        ranges = runs if isinstance(runs, RunRanges) else RunRanges((r, r) for r in runs)
+        ranges = runs if isinstance(runs, RunRanges) else RunRanges.of(runs)
         run_list = ranges.select(present)
         missing = ranges.missing(present)
         if missing:

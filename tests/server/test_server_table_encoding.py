@@ -122,13 +122,6 @@ def test_column_order_places_user_variables_after_their_anchor() -> None:
     assert order == ["u2", "a", "b", "u1", "u4", "c", "z_extra", "u3", "u5"]
 
 
-@pytest.mark.parametrize(("text", "runs"), [
-    (None, None), ("", None), ("3", {3}), ("3,5-7", {3, 5, 6, 7}), (" 1 , 2-2 ,", {1, 2}),
-])
-def test_parse_runs(text, runs) -> None:
-    assert tbl.parse_runs(text) == runs
-
-
 def test_parse_names() -> None:
     assert tbl.parse_names("a, b,,c") == {"a", "b", "c"}
     assert tbl.parse_names("") is None

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ..jobs import Job, JobState
+from ..runranges import compress_runs, parse_runs
 from ..store.uservars import INT64_MAX
 from .edits import IdPath, RunPath
 from .problems import HTTPProblem
@@ -160,20 +161,6 @@ def _job_out(job: Job, control: Any = None) -> JobOut:
                   stuck_since=stuck_since)
 
 
-def compress_runs(runs: list[int]) -> str:
-    """``[1, 2, 3, 7]`` -> ``"1-3, 7"`` (for messages)."""
-    parts: list[str] = []
-    ordered = sorted(set(runs))
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ", ".join(parts)
-
-
 def _table_runs(request: Request) -> list[int]:
     folder = request.app.state.folder
     proposal = folder.proposal
@@ -195,11 +182,9 @@ def _call(fn: Any, *args: Any) -> Any:
 @router.post("/reprocess", response_model=JobsOut, status_code=202, responses=_ERRORS)
 def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
     """Queue runs for processing again; answers with the jobs queued."""
-    from ..reprocess import parse_runs
-
     control = _control(request, "reprocess runs")
     try:
-        parsed = parse_runs([body.runs])
+        parsed = parse_runs(body.runs, allow_all=True)
     except ValueError as exc:
         raise HTTPProblem(422, f"Runs {body.runs!r}: {exc}") from exc
     known = _table_runs(request)

@@ -777,8 +777,12 @@ class Service:
 
     def _find_proposal(self, warn: bool) -> None:
         """Locate the proposal folder and start the watcher on it."""
-        from runtable.reprocess import proposal_dir
-        from runtable.sources import ProposalNotFoundError, RunWatcher, find_proposal
+        from runtable.sources import (
+            ProposalNotFoundError,
+            RunWatcher,
+            find_proposal,
+            proposal_dir,
+        )
 
         assert self.proposal is not None
         if self._proposal_arg is not None:

@@ -99,6 +99,22 @@ def default_database_folder(proposal: int) -> Path:
     return find_proposal(proposal) / DATABASE_SUBDIR
 
 
+def proposal_dir(db_dir: str | Path, proposal: int) -> Path:
+    """The proposal folder holding the runs of a database folder.
+
+    A folder at its default place, ``<proposal folder>/usr/Shared/amore``, finds its
+    proposal by where it is; anywhere else the proposal is looked up under the data
+    root (:func:`find_proposal`).
+    """
+    # resolve(): a symlink to a folder at its default place (as the demo makes) too.
+    db_dir = Path(db_dir).resolve()
+    candidate = db_dir.parents[len(DATABASE_SUBDIR.parts) - 1] if len(db_dir.parts) > 4 else None
+    if (candidate is not None and db_dir == candidate / DATABASE_SUBDIR
+            and candidate.name == f"p{proposal:06d}"):
+        return candidate
+    return find_proposal(proposal)
+
+
 @dataclass(frozen=True)
 class RunOnDisk:
     """One run found on disk by :func:`scan_runs`.

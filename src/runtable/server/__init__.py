@@ -3,7 +3,7 @@
 * :func:`~runtable.server.app.create_app` -- the app for one database folder; its
   WebSocket streams the events of :mod:`runtable.events` (the bus lives below both the
   service and the server).
-* :func:`~runtable.server.serve.serve` and the :class:`~runtable.server.serve.Service`
+* :func:`~runtable.server.serve.serve` and the :class:`~runtable.server.control.Service`
   hook -- ``runtable serve``.
 * :mod:`runtable.server.discovery` -- ``<db_dir>/.runtable-server.json``, how
   ``runtable notify``/``events`` find a running server (:mod:`runtable.server.client`).
@@ -21,7 +21,7 @@ from typing import Any
 _LAZY = {
     "create_app": "runtable.server.app",
     "serve": "runtable.server.serve",
-    "Service": "runtable.server.serve",
+    "Service": "runtable.server.control",
 }
 
 __all__ = list(_LAZY)

@@ -31,7 +31,7 @@ from .problems import HTTPProblem, problem_response
 from .table import TableCache
 
 if TYPE_CHECKING:
-    from .serve import ProcessingControl
+    from .control import ProcessingControl
 
 #: ``notify(run, data)``: "this run's ``data`` (raw or proc) is complete". The service
 #: wires it to :meth:`runtable.sources.RunWatcher.notify`. It must return quickly; it

@@ -1,7 +1,7 @@
 """Processing control: reprocess runs, list and cancel jobs, follow a run's processing
 log, delete a variable, pre-create empty rows.
 
-Everything except the log goes through the service (:class:`.serve.ProcessingControl`,
+Everything except the log goes through the service (:class:`.control.ProcessingControl`,
 ``app.state.control``): it owns the job queue and is the only writer of merges, so a
 deleted variable cannot race a merge of the same run. A server started without one
 answers those routes with 503. Reading a log needs only the files, so it always works.

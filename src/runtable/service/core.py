@@ -63,6 +63,7 @@ from runtable.jobs import (
     Progress,
     inspect_context,
 )
+from runtable.service.catchup import runs_to_catch_up
 
 if TYPE_CHECKING:
     from runtable.sources import RunEvent, RunWatcher
@@ -633,33 +634,25 @@ class Service:
             on_disk = scan_runs(prop_dir)
         for found in on_disk:
             self._add_run(found.run)
-        seen: set[tuple[int, str]] = set()
-        for job in self.queue.jobs():
-            if job.data == "all":
-                seen.update({(job.run, "raw"), (job.run, "proc")})
-            else:
-                seen.add((job.run, job.data))
+        names = {data: _names_for(info, data, stored_only=True) for data in ("raw", "proc")}
+        stored = {data: self._runs_with_values(names[data]) for data in names if names[data]}
+        with self._lock:
+            notified = set(self._ready_seen)  # notified since: that signal's task queues it
+        jobs = [(job.run, job.data) for job in self.queue.jobs()]
         queued = []
-        for data in ("raw", "proc"):
-            names = _names_for(info, data, stored_only=True)
-            if not names:
-                continue
-            marks = ",".join("?" * len(names))
-            sql = (f"SELECT 1 FROM run_variables WHERE proposal = ? AND run = ? "
-                   f"AND name IN ({marks}) LIMIT 1")
-            for found in on_disk:
-                if not getattr(found, data) or (found.run, data) in seen:
-                    continue
-                with self._lock:
-                    if (found.run, data) in self._ready_seen:
-                        continue  # notified since: that signal's task queues it
-                if self.db.conn.execute(sql, (self.proposal, found.run, *names)).fetchone():
-                    continue
-                self.queue.submit(self.proposal, found.run, data=data)
-                queued.append(f"{found.run} ({data})")
+        for run, data in runs_to_catch_up(on_disk, jobs, names, stored, notified):
+            self.queue.submit(self.proposal, run, data=data)
+            queued.append(f"{run} ({data})")
         if queued:
             log.info("Catching up: queued %d run(s) never processed: %s", len(queued),
                      ", ".join(queued[:20]) + (" ..." if len(queued) > 20 else ""))
+
+    def _runs_with_values(self, names: list[str]) -> set[int]:
+        """The runs of this proposal with a stored value of one of ``names``."""
+        marks = ",".join("?" * len(names))
+        return {run for (run,) in self.db.conn.execute(
+            f"SELECT DISTINCT run FROM run_variables WHERE proposal = ? AND name IN ({marks})",
+            (self.proposal, *names))}
 
     # -- the monitor thread ----------------------------------------------------------------
 

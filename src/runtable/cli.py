@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .selection import DATA_NAMES
 
 DB_FOLDER_HELP = ("database folder (default: the current directory); a proposal number "
                   "means its default folder <proposal>/usr/Shared/amore")
@@ -293,7 +294,9 @@ def _hand_over(folder: Path, args: argparse.Namespace, busy: Exception) -> int:
         context = inspect_context(folder, python)
         if context.problems:
             raise CommandError(f"the context file cannot be loaded:\n{context.problems}")
-        variables = context.select(args.data, (), args.match)
+        from .selection import Selection
+
+        variables = context.select(Selection(args.data, match=tuple(args.match)))
         if not variables:
             raise CommandError(f"No variable title contains "
                                f"{' or '.join(map(repr, args.match))}")
@@ -619,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "repeatable)")
     rep.add_argument("--var", action="append", default=[], metavar="NAME",
                      help="only the variable NAME (repeatable; wins over --match)")
-    rep.add_argument("--data", choices=("raw", "proc", "all"), default="all",
+    rep.add_argument("--data", choices=DATA_NAMES, default="all",
                      help="compute the variables of this data, as if it had just arrived "
                      "(default: all)")
     rep.add_argument("-j", "--jobs", type=int, metavar="N",

@@ -29,9 +29,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .execute.runner import RunDataName, RunOutcome
+from .execute.runner import RunOutcome
 from .jobs.model import Progress
 from .runranges import RunRanges
+from .selection import DataName, Selection, check_data
 
 if TYPE_CHECKING:
     from .context import Pipeline
@@ -131,7 +132,7 @@ def reprocess(
     db_dir: str | Path,
     runs: Iterable[int] | RunRanges | Literal["all"],
     *,
-    data: RunDataName = "all",
+    data: DataName = "all",
     variables: Sequence[str] = (),
     match: Sequence[str] = (),
     jobs: int | None = None,
@@ -159,8 +160,7 @@ def reprocess(
     """
     from .store import FolderBusy, become_writer, open_db
 
-    if data not in ("raw", "proc", "all"):
-        raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
+    check_data(data)
     reporter = reporter or Reporter()
     db_dir = Path(db_dir).absolute()
     with open_db(db_dir) as db:
@@ -178,7 +178,7 @@ def reprocess(
 
 
 def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
-               runs: Iterable[int] | RunRanges | Literal["all"], data: RunDataName,
+               runs: Iterable[int] | RunRanges | Literal["all"], data: DataName,
                variables: Sequence[str], match: Sequence[str], jobs: int | None,
                python: str | Path | None, timeout: float | None,
                reporter: Reporter) -> list[RunOutcome]:
@@ -237,9 +237,9 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
         # The workers find the runs under the same root we did, even when it was
         # known only from where the database folder is.
         env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2]), EXECUTOR_ENV: "local"}
-        request = {"db_dir": str(db.path), "proposal": proposal, "data": data,
-                   "variables": list(variables), "match": list(match),
-                   "cluster": None, "env": env, **limits}
+        request = {"db_dir": str(db.path), "proposal": proposal,
+                   **Selection(data, tuple(variables), tuple(match)).fields(),
+                   "env": env, **limits}
         reporter.start(run_list, jobs)
         return _Batch(db, proposal, pool, request, names).run(run_list, jobs, reporter)
     finally:
@@ -256,7 +256,7 @@ def _check_selection(context: ContextInfo, data: str, variables: Sequence[str],
         known = ", ".join(sorted(context.variables)) or "none"
         raise ReprocessError(f"No variable named {', '.join(map(repr, unknown))} in the "
                              f"context file; its variables: {known}")
-    selected = context.select(data, variables, match)
+    selected = context.select(Selection(data, tuple(variables), tuple(match)))  # type: ignore[arg-type]
     if match and not variables and not selected:
         raise ReprocessError(f"No variable title contains {' or '.join(map(repr, match))}")
     return [n for n in selected if not context.variables[n].transient]

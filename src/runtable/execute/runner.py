@@ -25,15 +25,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
+from ..selection import DataName, check_data
 from ..sharing import shared_dir, shared_file
 from .fragment import DEFAULT_PROVENANCE, FragmentWriter, read_fragment
 from .source import user_name
 
 log = logging.getLogger("runtable.execute")
 
-RunDataName = Literal["raw", "proc", "all"]
 #: Log records from these loggers go into the run's log file.
 LOGGERS = ("runtable",)
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -96,7 +96,7 @@ def execute_run(
     proposal: int,
     run: int,
     *,
-    data: RunDataName = "raw",
+    data: DataName = "raw",
     variables: Sequence[str] = (),
     match: Sequence[str] = (),
     cluster: bool | None = None,
@@ -157,7 +157,7 @@ def _execute(
     outcome: RunOutcome,
     db_dir: Path,
     context_path: Path,
-    data: RunDataName,
+    data: DataName,
     variables: Sequence[str],
     match: Sequence[str],
     cluster: bool | None,
@@ -168,8 +168,7 @@ def _execute(
     from runtable.context import Pipeline
     from runtable.context.tracking import reporting
 
-    if data not in ("raw", "proc", "all"):
-        raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
+    check_data(data)
     timer = _Timer(outcome.durations)
 
     with timer("load"):
@@ -251,7 +250,7 @@ def _keep_context(db_dir: Path, pipeline: Any) -> str | None:
 
 def _select(
     pipeline: Any,
-    data: RunDataName,
+    data: DataName,
     variables: Sequence[str],
     match: Sequence[str],
     cluster: bool | None,
@@ -285,7 +284,7 @@ def _parallel_open(proposal: int, run: int, kinds: Sequence[str]) -> bool:
     return count >= PARALLEL_OPEN_MIN_FILES
 
 
-def _open_run(proposal: int, run: int, data: RunDataName, selected: Any) -> tuple[Any, Any]:
+def _open_run(proposal: int, run: int, data: DataName, selected: Any) -> tuple[Any, Any]:
     """Open the run with extra_data: raw data only for a raw trigger, else raw and proc
     (as the reference does), and always proc when a selected variable needs it. Proc
     variables are dropped, with a warning, when the run has no proc data."""

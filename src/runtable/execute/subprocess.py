@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..selection import DataName
 from ..sharing import shared_dir
-from .runner import RunDataName, RunOutcome, log_path_for
+from .runner import RunOutcome, log_path_for
 
 
 def command(
@@ -25,7 +26,7 @@ def command(
     proposal: int,
     run: int,
     *,
-    data: RunDataName = "raw",
+    data: DataName = "raw",
     variables: Sequence[str] = (),
     match: Sequence[str] = (),
     cluster: bool | None = None,
@@ -53,7 +54,7 @@ def run_in_subprocess(
     proposal: int,
     run: int,
     *,
-    data: RunDataName = "raw",
+    data: DataName = "raw",
     variables: Sequence[str] = (),
     match: Sequence[str] = (),
     cluster: bool | None = None,

@@ -14,9 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..selection import Selection, check_data
 from .ctxcheck import inspect_context
 from .errors import make_error, write_error_fragment
 from .executor import Executor, LocalExecutor
@@ -142,16 +144,16 @@ class JobQueue:
         """Queue processing of one run. With ``cluster=None`` the run's cluster=True
         variables (if any are selected) become a separate job for Slurm, the rest a job
         for the configured executor; returns the jobs created."""
-        if data not in ("raw", "proc", "all"):
-            raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
+        check_data(data)
         settings = self.settings()
         default = "slurm" if settings.get("executor") == "slurm" else "local"
         parts: list[tuple[bool | None, str]] = [(cluster, "slurm" if cluster else default)]
         if cluster is None:
             info = inspect_context(self.db_dir, settings.get("context_python"))
-            if info.problems is None and info.select(data, variables, match, cluster=True):
+            selection = Selection(data, variables, match)  # type: ignore[arg-type]
+            if info.problems is None and info.select(replace(selection, cluster=True)):
                 parts = [(True, "slurm")]
-                if info.select(data, variables, match, cluster=False):
+                if info.select(replace(selection, cluster=False)):
                     parts.insert(0, (False, default))
         jobs = []
         with self._lock:
@@ -417,7 +419,7 @@ class JobQueue:
         message = update.message or "Processing failed"
         try:
             info = inspect_context(self.db_dir, self.settings().get("context_python"))
-            names = [n for n in info.select(job.data, job.variables, job.match, job.cluster)
+            names = [n for n in info.select(job.selection)
                      if not info.variables[n].transient]
             path = write_error_fragment(self.db_dir, job.proposal, job.run, names,
                                         make_error(update.error_type, message),

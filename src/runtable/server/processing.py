@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ..jobs import Job, JobState
 from ..runranges import compress_runs, parse_runs
+from ..selection import DataName, Selection
 from ..store.uservars import INT64_MAX
 from .edits import IdPath, RunPath
 from .problems import HTTPProblem
@@ -54,7 +55,7 @@ class ReprocessBody(BaseModel):
     variables: list[Annotated[str, Field(max_length=200)]] | None = Field(
         None, description="names to compute; null: all of them, including variables "
         "added to the context file later")
-    data: Literal["all", "raw", "proc"] = Field(
+    data: DataName = Field(
         "all", description="which variables: those of raw data, proc data, or all")
 
 
@@ -211,7 +212,7 @@ def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
             if unknown:
                 raise HTTPProblem(422, f"The context file defines no variable "
                                   f"{', '.join(unknown)}; reload the list and choose again")
-            if not info.select(body.data, names):
+            if not info.select(Selection(body.data, tuple(names))):
                 raise HTTPProblem(422, f"None of the chosen variables is computed from "
                                   f"{body.data} data; choose 'all' or other variables")
     jobs = _call(control.reprocess, runs, names, body.data)

@@ -54,7 +54,7 @@ def runs_to_catch_up(
         seen.update([(run, "raw"), (run, "proc")] if data == "all" else [(run, data)])
     runs = list(on_disk)
     decided = []
-    for data in ("raw", "proc"):
+    for data in ("raw", "proc"):  # runtable.sources.DATA_KINDS, raw first
         if not names.get(data):
             continue
         done = stored.get(data, ())

@@ -63,7 +63,9 @@ from runtable.jobs import (
     Progress,
     inspect_context,
 )
+from runtable.selection import check_data
 from runtable.service.catchup import runs_to_catch_up
+from runtable.sources.layout import DATA_KINDS
 
 if TYPE_CHECKING:
     from runtable.sources import RunEvent, RunWatcher
@@ -308,8 +310,7 @@ class Service:
         runs* (so also variables added meanwhile); ``data`` is "raw", "proc" or "all".
         Raises ``ValueError`` for bad arguments, ``RuntimeError`` when not running.
         """
-        if data not in ("raw", "proc", "all"):
-            raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
+        check_data(data)
         run_list = [_check_run(run) for run in runs]
         names = tuple(dict.fromkeys(str(v) for v in variables))
         self._check_running()
@@ -634,7 +635,7 @@ class Service:
             on_disk = scan_runs(prop_dir)
         for found in on_disk:
             self._add_run(found.run)
-        names = {data: _names_for(info, data, stored_only=True) for data in ("raw", "proc")}
+        names = {data: _names_for(info, data, stored_only=True) for data in DATA_KINDS}
         stored = {data: self._runs_with_values(names[data]) for data in names if names[data]}
         with self._lock:
             notified = set(self._ready_seen)  # notified since: that signal's task queues it

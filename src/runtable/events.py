@@ -125,7 +125,12 @@ class JobStateChanged(Event):
 class JobProgress(Event):
     """A running job reports how far it is (see :mod:`runtable.context.tracking`):
     computing ``variable`` (``""``: between variables) after ``done`` of ``total``
-    finished, ``step`` of ``steps`` inside it, for ``variable_s`` seconds so far."""
+    finished, ``step`` of ``steps`` inside it, for ``variable_s`` seconds so far.
+
+    The wire form of the queue's :class:`runtable.jobs.Progress`, kept apart from it
+    on purpose: events name jobs by text and carry the row (``proposal``, ``run``) a
+    browser updates, while the queue's record keys on the job's number and keeps when
+    it was reported (``at``) for the possibly-stuck check."""
 
     kind: ClassVar[str] = "job_progress"
     job_id: str

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["DATA_NAMES", "DataName", "Selection", "check_data", "select_names"]
+__all__ = ["DATA_NAMES", "RAW", "DataName", "Selection", "check_data", "select_names"]
 
 #: What triggers a job: raw data, proc data, or both (``all``).
 DataName = Literal["raw", "proc", "all"]
@@ -62,6 +62,10 @@ class Selection:
         """The selection of a request or job record (what :meth:`fields` gives)."""
         return cls(fields.get("data") or default_data, tuple(fields.get("variables") or ()),
                    tuple(fields.get("match") or ()), fields.get("cluster"))
+
+
+#: The selection of a job that new raw data triggers: every raw-data variable.
+RAW = Selection("raw")
 
 
 class _Variable(Protocol):

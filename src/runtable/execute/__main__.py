@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..selection import DATA_NAMES
+from ..selection import DATA_NAMES, Selection
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     from .runner import execute_run
 
     outcome = execute_run(
-        args.db_dir, args.proposal, args.run, data=args.data, variables=args.variables,
-        match=args.match, cluster=args.cluster, context_file=args.context,
+        args.db_dir, args.proposal, args.run,
+        selection=Selection(args.data, tuple(args.variables), tuple(args.match), args.cluster),
+        context_file=args.context,
     )
     result.write(outcome.to_json() + "\n")
     result.flush()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["DATA_NAMES", "RAW", "DataName", "Selection", "check_data", "select_names"]
+__all__ = ["ALL", "DATA_NAMES", "RAW", "DataName", "Selection", "check_data", "select_names"]
 
 #: What triggers a job: raw data, proc data, or both (``all``).
 DataName = Literal["raw", "proc", "all"]
@@ -66,6 +66,8 @@ class Selection:
 
 #: The selection of a job that new raw data triggers: every raw-data variable.
 RAW = Selection("raw")
+#: Every variable of the context file.
+ALL = Selection("all")
 
 
 class _Variable(Protocol):

@@ -188,15 +188,15 @@ def test_check_context_problems(folder):
 def test_cluster_variables_become_a_separate_slurm_job(make_queue, folder):
     write_context(folder, CLUSTERED)
     queue = make_queue("local")
-    jobs = queue.submit(PROPOSAL, 1, data="all")
+    jobs = queue.submit(PROPOSAL, 1, Selection("all"))
     assert [(j.cluster, j.executor) for j in jobs] == [(False, "local"), (True, "slurm")]
     assert all(j.state is JobState.QUEUED for j in jobs)
-    [only] = queue.submit(PROPOSAL, 1, data="proc")
+    [only] = queue.submit(PROPOSAL, 1, Selection("proc"))
     assert (only.cluster, only.executor) == (None, "local")
-    [cl] = queue.submit(PROPOSAL, 1, cluster=True)
+    [cl] = queue.submit(PROPOSAL, 1, Selection("raw", cluster=True))
     assert cl.executor == "slurm"
     # Only a cluster variable asked for: no empty local job.
-    [heavy] = queue.submit(PROPOSAL, 1, variables=["heavy"])
+    [heavy] = queue.submit(PROPOSAL, 1, Selection("raw", ("heavy",)))
     assert (heavy.cluster, heavy.executor) == (True, "slurm")
 
 

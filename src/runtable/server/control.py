@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
+from ..selection import ALL
+
 if TYPE_CHECKING:
     from ..events import EventBus
     from ..jobs import ContextInfo, Job, Progress
+    from ..selection import Selection
 
 
 class ProcessingControl(Protocol):
@@ -23,9 +26,9 @@ class ProcessingControl(Protocol):
     :class:`runtable.service.Service` for the meaning. Bad arguments raise
     ``ValueError``; ``RuntimeError`` means "cannot now" (not running, busy)."""
 
-    def reprocess(self, runs: Iterable[int], variables: Iterable[str] = (),
-                  data: str = "all") -> list[Job]:
-        """Queue ``runs`` again (``variables`` empty: all, also ones added later)."""
+    def reprocess(self, runs: Iterable[int], selection: Selection = ALL) -> list[Job]:
+        """Queue ``runs`` again (``selection.variables`` empty: all, also ones added
+        later)."""
 
     def cancel(self, job_id: int) -> bool:
         """Cancel a queued or running job; False when it already ended or is unknown."""

@@ -201,9 +201,9 @@ def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
             have = f"it has runs {compress_runs(known)}" if known else "it has no runs yet"
             raise HTTPProblem(422, f"Run(s) {missing} are not in the table "
                               f"({have}); correct the run range")
-    names: list[str] = []
+    names = list(dict.fromkeys(body.variables or ()))
+    selection = Selection(body.data, tuple(names))
     if body.variables is not None:
-        names = list(dict.fromkeys(body.variables))
         if not names:
             raise HTTPProblem(422, "No variables chosen: tick at least one, or choose all")
         info = control.context
@@ -212,10 +212,10 @@ def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
             if unknown:
                 raise HTTPProblem(422, f"The context file defines no variable "
                                   f"{', '.join(unknown)}; reload the list and choose again")
-            if not info.select(Selection(body.data, tuple(names))):
+            if not info.select(selection):
                 raise HTTPProblem(422, f"None of the chosen variables is computed from "
                                   f"{body.data} data; choose 'all' or other variables")
-    jobs = _call(control.reprocess, runs, names, body.data)
+    jobs = _call(control.reprocess, runs, selection)
     return JobsOut(jobs=[_job_out(j) for j in jobs])
 
 

@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,7 +64,7 @@ from runtable.jobs import (
     Progress,
     inspect_context,
 )
-from runtable.selection import check_data
+from runtable.selection import ALL, Selection
 from runtable.service.catchup import runs_to_catch_up
 from runtable.sources.layout import DATA_KINDS
 
@@ -301,25 +302,24 @@ class Service:
 
     # -- processing control (the web GUI's reprocess, jobs, delete, new rows) -----------
 
-    def reprocess(self, runs: Iterable[int], variables: Iterable[str] = (),
-                  data: str = "all") -> list[Job]:
+    def reprocess(self, runs: Iterable[int], selection: Selection = ALL) -> list[Job]:
         """Queue processing of ``runs`` again; returns the jobs created (several per run
         when cluster variables go to Slurm).
 
-        ``variables`` empty means every variable of the context file *when the job
-        runs* (so also variables added meanwhile); ``data`` is "raw", "proc" or "all".
+        ``selection.variables`` empty means every variable of the context file *when
+        the job runs* (so also variables added meanwhile).
         Raises ``ValueError`` for bad arguments, ``RuntimeError`` when not running.
         """
-        check_data(data)
         run_list = [_check_run(run) for run in runs]
-        names = tuple(dict.fromkeys(str(v) for v in variables))
+        names = tuple(dict.fromkeys(str(v) for v in selection.variables))
+        selection = replace(selection, variables=names)
         self._check_running()
         assert self.queue is not None and self.proposal is not None
         jobs: list[Job] = []
         for run in dict.fromkeys(run_list):
-            jobs.extend(self.queue.submit(self.proposal, run, data=data, variables=names))
+            jobs.extend(self.queue.submit(self.proposal, run, selection))
         log.info("Reprocessing %d run(s) (%s data, %s): %d job(s) queued", len(run_list),
-                 data, ", ".join(names) if names else "all variables", len(jobs))
+                 selection.data, ", ".join(names) if names else "all variables", len(jobs))
         return jobs
 
     def cancel(self, job_id: int) -> bool:
@@ -555,7 +555,7 @@ class Service:
             # A job that has not started yet will read the complete data anyway.
             log.info("Run %d (%s) is already queued (job %d)", run, data, waiting)
             return
-        self.queue.submit(self.proposal, run, data=data)
+        self.queue.submit(self.proposal, run, Selection(data))  # type: ignore[arg-type]
 
     def _merge_job(self, job: Job) -> None:
         try:
@@ -642,7 +642,7 @@ class Service:
         jobs = [(job.run, job.data) for job in self.queue.jobs()]
         queued = []
         for run, data in runs_to_catch_up(on_disk, jobs, names, stored, notified):
-            self.queue.submit(self.proposal, run, data=data)
+            self.queue.submit(self.proposal, run, Selection(data))  # type: ignore[arg-type]
             queued.append(f"{run} ({data})")
         if queued:
             log.info("Catching up: queued %d run(s) never processed: %s", len(queued),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .selection import DATA_NAMES
+from .selection import DATA_NAMES, Selection
 
 DB_FOLDER_HELP = ("database folder (default: the current directory); a proposal number "
                   "means its default folder <proposal>/usr/Shared/amore")
@@ -253,8 +253,9 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
     folder = folder_arg(args.folder)
     reporter = ConsoleReporter()
     try:
-        outcomes = reprocess(folder, runs, data=args.data, variables=args.var,
-                             match=args.match, jobs=args.jobs, reporter=reporter)
+        outcomes = reprocess(
+            folder, runs, selection=Selection(args.data, tuple(args.var), tuple(args.match)),
+            jobs=args.jobs, reporter=reporter)
     except ContextLoadError as exc:
         _err(f"the context file {folder / 'context.py'} cannot be loaded; nothing was "
              "processed:")
@@ -294,8 +295,6 @@ def _hand_over(folder: Path, args: argparse.Namespace, busy: Exception) -> int:
         context = inspect_context(folder, python)
         if context.problems:
             raise CommandError(f"the context file cannot be loaded:\n{context.problems}")
-        from .selection import Selection
-
         variables = context.select(Selection(args.data, match=tuple(args.match)))
         if not variables:
             raise CommandError(f"No variable title contains "

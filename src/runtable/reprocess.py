@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Literal
 from .execute.runner import RunOutcome
 from .jobs.model import Progress
 from .runranges import RunRanges
-from .selection import DataName, Selection, check_data
+from .selection import ALL, Selection
 
 if TYPE_CHECKING:
     from .context import Pipeline
@@ -132,9 +132,7 @@ def reprocess(
     db_dir: str | Path,
     runs: Iterable[int] | RunRanges | Literal["all"],
     *,
-    data: DataName = "all",
-    variables: Sequence[str] = (),
-    match: Sequence[str] = (),
+    selection: Selection = ALL,
     jobs: int | None = None,
     python: str | Path | None = None,
     timeout: float | None = None,
@@ -143,9 +141,9 @@ def reprocess(
     """Process ``runs`` (run numbers, :class:`RunRanges`, or ``"all"`` runs on disk) of the folder's
     proposal again and merge the results; returns one outcome per run, by run number.
 
-    ``data``: which variables, as if that data had just arrived (``'all'``:
-    every variable). ``variables`` (exact names) and ``match`` (title substrings)
-    narrow the selection; dependencies are always computed too. ``jobs``: runs
+    ``selection``: which variables; its ``data`` as if that data had just arrived
+    (``'all'``: every variable), its ``variables`` (exact names) and ``match`` (title
+    substrings) narrow it; dependencies are always computed too. ``jobs``: runs
     processed at once (default: the ``concurrent_jobs`` setting, at most one per
     CPU). ``python``: the interpreter (default: the ``context_python`` setting).
     ``timeout``: seconds after which one run's process is killed.
@@ -160,7 +158,6 @@ def reprocess(
     """
     from .store import FolderBusy, become_writer, open_db
 
-    check_data(data)
     reporter = reporter or Reporter()
     db_dir = Path(db_dir).absolute()
     with open_db(db_dir) as db:
@@ -173,13 +170,13 @@ def reprocess(
         except FolderBusy as exc:
             raise FolderInUse(exc) from None
         with writer:
-            return _reprocess(db, db_dir, proposal, runs, data, variables, match, jobs,
-                              python, timeout, reporter)
+            return _reprocess(db, db_dir, proposal, runs, selection, jobs, python, timeout,
+                              reporter)
 
 
 def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
-               runs: Iterable[int] | RunRanges | Literal["all"], data: DataName,
-               variables: Sequence[str], match: Sequence[str], jobs: int | None,
+               runs: Iterable[int] | RunRanges | Literal["all"], selection: Selection,
+               jobs: int | None,
                python: str | Path | None, timeout: float | None,
                reporter: Reporter) -> list[RunOutcome]:
     from .sources import ProposalNotFoundError, proposal_dir, scan_runs
@@ -194,6 +191,7 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
 
     db.merge_pending(Limits.from_settings(db.settings()).longest_s)
 
+    data = selection.data
     on_disk = {r.run: r for r in scan_runs(prop_dir)}
     wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
               "all": lambda r: r.raw or r.proc}[data]
@@ -230,15 +228,14 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
         context = inspect_context(db.path, python)
         if context.problems:
             raise ContextLoadError(context.problems.splitlines())
-        names = _check_selection(context, data, variables, match)
+        names = _check_selection(context, selection)
         db.update_computed_variables(context.definitions)
         if pool is None:
             return []
         # The workers find the runs under the same root we did, even when it was
         # known only from where the database folder is.
         env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2]), EXECUTOR_ENV: "local"}
-        request = {"db_dir": str(db.path), "proposal": proposal,
-                   **Selection(data, tuple(variables), tuple(match)).fields(),
+        request = {"db_dir": str(db.path), "proposal": proposal, **selection.fields(),
                    "env": env, **limits}
         reporter.start(run_list, jobs)
         return _Batch(db, proposal, pool, request, names).run(run_list, jobs, reporter)
@@ -247,16 +244,16 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
             pool.close()
 
 
-def _check_selection(context: ContextInfo, data: str, variables: Sequence[str],
-                     match: Sequence[str]) -> list[str]:
+def _check_selection(context: ContextInfo, selection: Selection) -> list[str]:
     """The names the selection computes (stored ones: not transient), or
     ReprocessError for an unknown name or a title nothing matches."""
+    variables, match = selection.variables, selection.match
     unknown = [v for v in variables if v not in context.variables]
     if unknown:
         known = ", ".join(sorted(context.variables)) or "none"
         raise ReprocessError(f"No variable named {', '.join(map(repr, unknown))} in the "
                              f"context file; its variables: {known}")
-    selected = context.select(Selection(data, tuple(variables), tuple(match)))  # type: ignore[arg-type]
+    selected = context.select(selection)
     if match and not variables and not selected:
         raise ReprocessError(f"No variable title contains {' or '.join(map(repr, match))}")
     return [n for n in selected if not context.variables[n].transient]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .selection import DATA_NAMES, Selection
+from .selection import DATA_KINDS, DATA_NAMES, Selection
 
 DB_FOLDER_HELP = ("database folder (default: the current directory); a proposal number "
                   "means its default folder <proposal>/usr/Shared/amore")
@@ -718,7 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
         "judges the folder quiet.",
     )
     ntf.add_argument("run", type=int, metavar="RUN", help="run number")
-    ntf.add_argument("--data", choices=("raw", "proc"), default="raw",
+    ntf.add_argument("--data", choices=DATA_KINDS, default="raw",
                      help="which data is complete (default: raw)")
     _add_in(ntf)
     ntf.add_argument("--url", default=None,

@@ -1,5 +1,8 @@
 """The selection of what to compute for a run: which data triggered it, which variables.
 
+The names of data live here too: :data:`DataKind` (``raw``/``proc``, the folders a
+run is complete in) and :data:`DataName` (a trigger: those or ``all``).
+
 A job, a ``runtable reprocess`` and a ``POST /api/reprocess`` all say the same four
 things: the data that triggered it (:data:`DataName`), exact variable names, title
 substrings, and cluster or not. :class:`Selection` carries them as one value, and
@@ -17,11 +20,25 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["ALL", "DATA_NAMES", "RAW", "DataName", "Selection", "check_data", "select_names"]
+__all__ = ["ALL", "DATA_KINDS", "DATA_NAMES", "RAW", "DataKind", "DataName", "Selection",
+           "check_data", "check_data_kind", "select_names"]
 
 #: What triggers a job: raw data, proc data, or both (``all``).
 DataName = Literal["raw", "proc", "all"]
 DATA_NAMES: tuple[DataName, ...] = ("raw", "proc", "all")
+
+
+#: The data folders of a proposal that hold run folders, in the order they are scanned;
+#: what a run can be complete in.
+DataKind = Literal["raw", "proc"]
+DATA_KINDS: tuple[DataKind, ...] = ("raw", "proc")
+
+
+def check_data_kind(data: object) -> DataKind:
+    """Return ``data`` if it is ``'raw'`` or ``'proc'``, else raise ValueError."""
+    if data not in DATA_KINDS:
+        raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
+    return data  # type: ignore[return-value]
 
 
 def check_data(data: object) -> DataName:

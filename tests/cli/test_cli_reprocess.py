@@ -323,7 +323,8 @@ def test_progress_bar_in_a_terminal(rich_folder: Path, data_root: MockProposal) 
     reporter = ConsoleReporter(Console(file=buf, force_terminal=True, width=100,
                                        color_system=None))
     try:
-        outcomes = reprocess_fn(rich_folder, "all", selection=Selection("all", ("n_trains",)), reporter=reporter)
+        outcomes = reprocess_fn(rich_folder, "all", selection=Selection("all", ("n_trains",)),
+                                reporter=reporter)
     finally:
         reporter.close()
     text = buf.getvalue()

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
 from ..events import EventBus, SubscriberTooSlow
+from ..selection import DataKind
 from ..store.uservars import INT64_MAX
 from .access import FolderAccess
 from .auth import TokenAuthMiddleware
@@ -58,7 +59,7 @@ class NotifyRequest(BaseModel):
     """Body of ``POST /api/notify``."""
 
     run: Annotated[int, Field(ge=0, le=INT64_MAX, strict=True, description="run number")]
-    data: Literal["raw", "proc"] = Field("raw", description="which data is complete")
+    data: DataKind = Field("raw", description="which data is complete")
 
 
 class NotifyResponse(BaseModel):

@@ -5,14 +5,14 @@ proposal folder yet) the service queues the runs whose data was complete on disk
 never processed. :func:`runs_to_catch_up` decides which, from plain data the service
 gathers (the runs on disk, the jobs it knows, the runs with stored values); it reads
 nothing itself, so it is tested without threads, folders or a queue.
-
-Standard library only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
+
+from ..selection import DATA_KINDS
 
 __all__ = ["runs_to_catch_up"]
 
@@ -54,7 +54,7 @@ def runs_to_catch_up(
         seen.update([(run, "raw"), (run, "proc")] if data == "all" else [(run, data)])
     runs = list(on_disk)
     decided = []
-    for data in ("raw", "proc"):  # runtable.sources.DATA_KINDS, raw first
+    for data in DATA_KINDS:
         if not names.get(data):
             continue
         done = stored.get(data, ())

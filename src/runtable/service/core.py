@@ -64,9 +64,8 @@ from runtable.jobs import (
     Progress,
     inspect_context,
 )
-from runtable.selection import ALL, Selection
+from runtable.selection import ALL, DATA_KINDS, Selection, check_data_kind
 from runtable.service.catchup import runs_to_catch_up
-from runtable.sources.layout import DATA_KINDS
 
 if TYPE_CHECKING:
     from runtable.sources import RunEvent, RunWatcher
@@ -247,8 +246,7 @@ class Service:
         Raises ``ValueError`` for a bad run or data, ``RuntimeError`` when the service
         is not running.
         """
-        if data not in ("raw", "proc"):
-            raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
+        check_data_kind(data)
         _check_run(run)
         if not self._started or self._stopping.is_set():
             raise RuntimeError("the service is not running")

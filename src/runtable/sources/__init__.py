@@ -14,10 +14,9 @@ Importing this package does not import ``extra_data`` or ``watchdog``.
 
 from __future__ import annotations
 
+from ..selection import DATA_KINDS, DataKind
 from .layout import (
-    DATA_KINDS,
     DATABASE_SUBDIR,
-    DataKind,
     ProposalNotFoundError,
     RunOnDisk,
     default_database_folder,

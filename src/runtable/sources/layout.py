@@ -16,16 +16,15 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from ..selection import DATA_KINDS, DataKind
 
 if TYPE_CHECKING:  # extra_data is heavy; only open_run imports it, when called.
     from extra_data import DataCollection
 
 log = logging.getLogger(__name__)
 
-DataKind = Literal["raw", "proc"]
-#: The data folders of a proposal that hold run folders, in the order they are scanned.
-DATA_KINDS: tuple[DataKind, ...] = ("raw", "proc")
 
 DEFAULT_DATA_ROOT = "/gpfs/exfel/exp"
 _ROOT_VARIABLES = ("EXTRA_DATA_DATA_ROOT", "XFEL_DATA_ROOT")
@@ -42,13 +41,6 @@ def run_number(name: str) -> int | None:
     """The run number of a run folder name (``"r0042"`` -> 42), or None if it is not one."""
     match = _RUN_DIR_RE.fullmatch(name)
     return int(match.group(1)) if match else None
-
-
-def check_data_kind(data: str) -> DataKind:
-    """Return ``data`` if it is ``'raw'`` or ``'proc'``, else raise ValueError."""
-    if data not in DATA_KINDS:
-        raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
-    return data  # type: ignore[return-value]
 
 
 def data_roots() -> list[tuple[Path, str]]:

@@ -75,9 +75,10 @@ class Selection:
                 "match": list(self.match), "cluster": self.cluster}
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, Any], default_data: DataName = "raw") -> Selection:
-        """The selection of a request or job record (what :meth:`fields` gives)."""
-        return cls(fields.get("data") or default_data, tuple(fields.get("variables") or ()),
+    def from_fields(cls, fields: Mapping[str, Any]) -> Selection:
+        """The selection of a request or job record (what :meth:`fields` gives; a
+        missing ``data`` is ``raw``, as for a job)."""
+        return cls(fields.get("data") or "raw", tuple(fields.get("variables") or ()),
                    tuple(fields.get("match") or ()), fields.get("cluster"))
 
 

@@ -95,11 +95,12 @@ def time_in_process(db_dir: Path, repeat: int) -> float:
 def time_subprocess(db_dir: Path, repeat: int) -> float:
     """A fresh interpreter per run: start, imports, load, open, execute, write."""
     from runtable.execute import run_in_subprocess
+    from runtable.selection import Selection
 
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        outcome = run_in_subprocess(db_dir, 1234, 1, data="raw")
+        outcome = run_in_subprocess(db_dir, 1234, 1, selection=Selection("raw"))
         times.append(time.perf_counter() - t0)
         assert not outcome.errors, outcome.errors
         outcome.fragment.unlink()

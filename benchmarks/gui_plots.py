@@ -50,7 +50,7 @@ def open_plot(page, kind: str, x: str, y: str | None = None, bins: int | None = 
 def measure_update(page, db_dir: Path, bus, run: int, name: str, value: float) -> float:
     """Seconds from a merged value (its event published) to the value in the plot."""
     from runtable.context import Cell, Results
-    from runtable.server.events import ValuesMerged
+    from runtable.events import ValuesMerged
     from runtable.store import DatabaseFolder
 
     page.evaluate(
@@ -85,8 +85,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder")
     args = parser.parse_args()
 
+    from runtable.events import EventBus
     from runtable.server.app import create_app
-    from runtable.server.events import EventBus
     from runtable.testing.browser import BrowserUnavailable, browser_page
 
     with tempfile.TemporaryDirectory() as tmp:

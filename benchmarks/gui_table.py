@@ -66,7 +66,7 @@ def measure_update(page, db_dir: Path, bus, run: int, name: str,
     """Seconds from a merged value (its event published) to the new text on screen, and
     the page's partial fetch and apply times (ms)."""
     from runtable.context import Cell, Results
-    from runtable.server.events import ValuesMerged
+    from runtable.events import ValuesMerged
     from runtable.store import DatabaseFolder
 
     page.evaluate("([run, name]) => { const g = window.runtable.grid;"
@@ -111,8 +111,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder")
     args = parser.parse_args()
 
+    from runtable.events import EventBus
     from runtable.server.app import create_app
-    from runtable.server.events import EventBus
     from runtable.testing.browser import BrowserUnavailable, browser_page
 
     with tempfile.TemporaryDirectory() as tmp:

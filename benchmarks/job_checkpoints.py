@@ -39,6 +39,7 @@ def main() -> None:
     from execute_one_run import CONTEXT
 
     from runtable.execute import execute_run
+    from runtable.selection import Selection
     from runtable.testing import make_proposal
 
     print(f"load average: {Path('/proc/loadavg').read_text().split()[0]}")
@@ -55,7 +56,7 @@ def main() -> None:
             times = []
             for _ in range(args.repeat + 1):
                 t0 = time.perf_counter()
-                outcome = execute_run(db_dir, 1234, 1, data="raw")
+                outcome = execute_run(db_dir, 1234, 1, selection=Selection("raw"))
                 times.append(time.perf_counter() - t0)
                 assert outcome.failure is None and not outcome.errors, outcome
                 outcome.fragment.unlink()

@@ -48,7 +48,7 @@ TARGET_S = 0.5
 
 
 def measure(name: str, context: str, runs: int, tmp: Path) -> list[float]:
-    from runtable.server.events import EventBus, JobStateChanged, ValuesMerged
+    from runtable.events import EventBus, JobStateChanged, ValuesMerged
     from runtable.service import Service
     from runtable.store import create_folder
     from runtable.testing import add_raw_run, make_proposal

@@ -24,7 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from runtable.server.events import EventBus, ValuesMerged
+from runtable.events import EventBus, ValuesMerged
+from runtable.selection import Selection
 
 COMPUTE_S = 0.05
 
@@ -112,7 +113,7 @@ def main() -> None:
             before = len(bus.merged)
             start = time.perf_counter()
             for run in range(1, args.runs + 1):
-                service.queue.submit(1234, run, data="raw")
+                service.queue.submit(1234, run, Selection("raw"))
             end = bus.wait(before + args.runs)
             report("reprocess all", args.runs, end - start, ideal, cpus)
         finally:

@@ -69,6 +69,7 @@ def age_runs(prop) -> None:
 def measure(prop, name: str, settings: dict, runs: int) -> tuple[float, float, dict]:
     """Catch-up and reprocess-all times (s) and the Slurm calls of the reprocess."""
     from runtable.jobs import slurm
+    from runtable.selection import Selection
     from runtable.service import Service
     from runtable.store import create_folder
 
@@ -85,7 +86,7 @@ def measure(prop, name: str, settings: dict, runs: int) -> tuple[float, float, d
         before = len(bus.merged)
         calls = dict(slurm.CALLS)
         start = time.perf_counter()
-        service.reprocess(range(1, runs + 1), data="raw")
+        service.reprocess(range(1, runs + 1), Selection("raw"))
         reprocess = bus.wait(before + runs, 3600) - start
         service.wait_idle(600)
         traffic = {k: v - calls.get(k, 0) for k, v in slurm.CALLS.items()}

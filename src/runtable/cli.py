@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .selection import DATA_KINDS, DATA_NAMES, Selection
 
 DB_FOLDER_HELP = ("database folder (default: the current directory); a proposal number "
                   "means its default folder <proposal>/usr/Shared/amore")
@@ -236,13 +237,13 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
         FolderInUse,
         ReprocessError,
         ReprocessInterrupted,
-        parse_runs,
         reprocess,
         summary_line,
     )
+    from .runranges import parse_runs
 
     try:
-        runs = parse_runs(args.runs)
+        runs = parse_runs(args.runs, allow_all=True)
     except ValueError as exc:
         _err(str(exc))
         return 2
@@ -252,8 +253,9 @@ def _cmd_reprocess(args: argparse.Namespace) -> int:
     folder = folder_arg(args.folder)
     reporter = ConsoleReporter()
     try:
-        outcomes = reprocess(folder, runs, data=args.data, variables=args.var,
-                             match=args.match, jobs=args.jobs, reporter=reporter)
+        outcomes = reprocess(
+            folder, runs, selection=Selection(args.data, tuple(args.var), tuple(args.match)),
+            jobs=args.jobs, reporter=reporter)
     except ContextLoadError as exc:
         _err(f"the context file {folder / 'context.py'} cannot be loaded; nothing was "
              "processed:")
@@ -293,7 +295,7 @@ def _hand_over(folder: Path, args: argparse.Namespace, busy: Exception) -> int:
         context = inspect_context(folder, python)
         if context.problems:
             raise CommandError(f"the context file cannot be loaded:\n{context.problems}")
-        variables = context.select(args.data, (), args.match)
+        variables = context.select(Selection(args.data, match=tuple(args.match)))
         if not variables:
             raise CommandError(f"No variable title contains "
                                f"{' or '.join(map(repr, args.match))}")
@@ -619,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "repeatable)")
     rep.add_argument("--var", action="append", default=[], metavar="NAME",
                      help="only the variable NAME (repeatable; wins over --match)")
-    rep.add_argument("--data", choices=("raw", "proc", "all"), default="all",
+    rep.add_argument("--data", choices=DATA_NAMES, default="all",
                      help="compute the variables of this data, as if it had just arrived "
                      "(default: all)")
     rep.add_argument("-j", "--jobs", type=int, metavar="N",
@@ -716,7 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
         "judges the folder quiet.",
     )
     ntf.add_argument("run", type=int, metavar="RUN", help="run number")
-    ntf.add_argument("--data", choices=("raw", "proc"), default="raw",
+    ntf.add_argument("--data", choices=DATA_KINDS, default="raw",
                      help="which data is complete (default: raw)")
     _add_in(ntf)
     ntf.add_argument("--url", default=None,

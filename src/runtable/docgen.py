@@ -160,7 +160,7 @@ def settings_markdown() -> str:
 
 
 #: The module holding the event dataclasses (``EVENT_TYPES``) that events.ts mirrors.
-EVENTS_MODULE = "runtable.server.events"
+EVENTS_MODULE = "runtable.events"
 
 _TS_TYPES: dict[object, str] = {int: "number", float: "number", str: "string",
                                 bool: "boolean", type(None): "null", typing.Any: "unknown"}

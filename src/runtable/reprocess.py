@@ -20,10 +20,8 @@ a context file that does not load, runs that don't exist, an unknown variable na
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -31,8 +29,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .execute.runner import RunDataName, RunOutcome
+from .execute.runner import RunOutcome
 from .jobs.model import Progress
+from .runranges import RunRanges
+from .selection import ALL, Selection
 
 if TYPE_CHECKING:
     from .context import Pipeline
@@ -47,17 +47,11 @@ __all__ = [
     "Reporter",
     "ReprocessError",
     "ReprocessInterrupted",
-    "RunRanges",
     "load_context",
     "outcome_line",
-    "parse_runs",
-    "proposal_dir",
     "reprocess",
     "summary_line",
 ]
-
-_RANGE_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
-
 
 class ReprocessError(Exception):
     """Nothing was processed, for the reason given in the message."""
@@ -85,7 +79,7 @@ class MissingRunsError(ReprocessError):
     which."""
 
     def __init__(self, runs: Sequence[int] | RunRanges, proposal: int, where: str) -> None:
-        ranges = runs if isinstance(runs, RunRanges) else RunRanges((r, r) for r in runs)
+        ranges = runs if isinstance(runs, RunRanges) else RunRanges.of(runs)
         self.runs = ranges
         listed = str(ranges)
         single = len(ranges.ranges) == 1 and ranges.ranges[0][0] == ranges.ranges[0][1]
@@ -122,103 +116,6 @@ class Reporter:
         """Ctrl-C: ``running`` runs are being stopped; nothing new starts."""
 
 
-class RunRanges:
-    """Run numbers as given by a person: sorted, merged ranges, never expanded (a
-    range like ``1-1000000000`` costs nothing until compared with the runs that exist).
-    """
-
-    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
-        merged: list[list[int]] = []
-        for first, last in sorted(ranges):
-            if merged and first <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], last)
-            else:
-                merged.append([first, last])
-        self.ranges = [(first, last) for first, last in merged]
-        self._starts = [first for first, _ in self.ranges]
-
-    def __contains__(self, run: object) -> bool:
-        if not isinstance(run, int):
-            return False
-        i = bisect.bisect_right(self._starts, run) - 1
-        return i >= 0 and run <= self.ranges[i][1]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RunRanges) and other.ranges == self.ranges
-
-    def __repr__(self) -> str:
-        return f"RunRanges({self})"
-
-    def __str__(self) -> str:
-        return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in self.ranges)
-
-    def select(self, existing: Iterable[int]) -> list[int]:
-        """The runs of ``existing`` in these ranges, sorted."""
-        return sorted({run for run in existing if run in self})
-
-    def missing(self, existing: Iterable[int]) -> RunRanges:
-        """The parts of these ranges with no run of ``existing``."""
-        have = self.select(existing)
-        gaps = []
-        for first, last in self.ranges:
-            start = first
-            for run in have[bisect.bisect_left(have, first):bisect.bisect_right(have, last)]:
-                if run > start:
-                    gaps.append((start, run - 1))
-                start = run + 1
-            if start <= last:
-                gaps.append((start, last))
-        return RunRanges(gaps)
-
-    def __bool__(self) -> bool:
-        return bool(self.ranges)
-
-
-def parse_runs(specs: Iterable[str]) -> RunRanges | Literal["all"]:
-    """Run numbers from command-line words: ``"5"``, ``"3-7"``, ``"1,4,9-10"`` or
-    ``"all"`` (alone), as :class:`RunRanges` (compare them with the runs that exist
-    with :meth:`RunRanges.select`); ValueError for anything else.
-
-    >>> parse_runs(["3-5", "9,1"])
-    RunRanges(1, 3-5, 9)
-    """
-    words = [w for spec in specs for w in str(spec).split(",") if w.strip()]
-    if [w.strip().lower() for w in words] == ["all"]:
-        return "all"
-    if not words:
-        raise ValueError("No runs given: name run numbers (e.g. 5 3-7 1,2) or 'all'")
-    ranges = []
-    for word in words:
-        match = _RANGE_RE.match(word.strip())
-        if match is None:
-            hint = " ('all' cannot be combined with run numbers)" if word.strip() == "all" else ""
-            raise ValueError(f"{word!r} is not a run number or range like 3-7{hint}")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) else first
-        if last < first:
-            raise ValueError(f"Range {word!r} goes backwards")
-        ranges.append((first, last))
-    return RunRanges(ranges)
-
-
-def proposal_dir(db_dir: str | Path, proposal: int) -> Path:
-    """The proposal folder holding the runs of a database folder.
-
-    A folder at its default place, ``<proposal folder>/usr/Shared/amore``, finds its
-    proposal by where it is; anywhere else the proposal is looked up under the data
-    root (:func:`runtable.sources.find_proposal`).
-    """
-    from .sources import DATABASE_SUBDIR, find_proposal
-
-    # resolve(): a symlink to a folder at its default place (as the demo makes) too.
-    db_dir = Path(db_dir).resolve()
-    candidate = db_dir.parents[len(DATABASE_SUBDIR.parts) - 1] if len(db_dir.parts) > 4 else None
-    if (candidate is not None and db_dir == candidate / DATABASE_SUBDIR
-            and candidate.name == f"p{proposal:06d}"):
-        return candidate
-    return find_proposal(proposal)
-
-
 def load_context(context_path: str | Path) -> Pipeline:
     """Load a context file, or raise :class:`ContextLoadError` listing its problems
     (each ``file:line: message``)."""
@@ -235,9 +132,7 @@ def reprocess(
     db_dir: str | Path,
     runs: Iterable[int] | RunRanges | Literal["all"],
     *,
-    data: RunDataName = "all",
-    variables: Sequence[str] = (),
-    match: Sequence[str] = (),
+    selection: Selection = ALL,
     jobs: int | None = None,
     python: str | Path | None = None,
     timeout: float | None = None,
@@ -246,9 +141,9 @@ def reprocess(
     """Process ``runs`` (run numbers, :class:`RunRanges`, or ``"all"`` runs on disk) of the folder's
     proposal again and merge the results; returns one outcome per run, by run number.
 
-    ``data``: which variables, as if that data had just arrived (``'all'``:
-    every variable). ``variables`` (exact names) and ``match`` (title substrings)
-    narrow the selection; dependencies are always computed too. ``jobs``: runs
+    ``selection``: which variables; its ``data`` as if that data had just arrived
+    (``'all'``: every variable), its ``variables`` (exact names) and ``match`` (title
+    substrings) narrow it; dependencies are always computed too. ``jobs``: runs
     processed at once (default: the ``concurrent_jobs`` setting, at most one per
     CPU). ``python``: the interpreter (default: the ``context_python`` setting).
     ``timeout``: seconds after which one run's process is killed.
@@ -263,8 +158,6 @@ def reprocess(
     """
     from .store import FolderBusy, become_writer, open_db
 
-    if data not in ("raw", "proc", "all"):
-        raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
     reporter = reporter or Reporter()
     db_dir = Path(db_dir).absolute()
     with open_db(db_dir) as db:
@@ -277,16 +170,16 @@ def reprocess(
         except FolderBusy as exc:
             raise FolderInUse(exc) from None
         with writer:
-            return _reprocess(db, db_dir, proposal, runs, data, variables, match, jobs,
-                              python, timeout, reporter)
+            return _reprocess(db, db_dir, proposal, runs, selection, jobs, python, timeout,
+                              reporter)
 
 
 def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
-               runs: Iterable[int] | RunRanges | Literal["all"], data: RunDataName,
-               variables: Sequence[str], match: Sequence[str], jobs: int | None,
+               runs: Iterable[int] | RunRanges | Literal["all"], selection: Selection,
+               jobs: int | None,
                python: str | Path | None, timeout: float | None,
                reporter: Reporter) -> list[RunOutcome]:
-    from .sources import ProposalNotFoundError, scan_runs
+    from .sources import ProposalNotFoundError, proposal_dir, scan_runs
 
     try:
         prop_dir = proposal_dir(db_dir, proposal)
@@ -298,6 +191,7 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
 
     db.merge_pending(Limits.from_settings(db.settings()).longest_s)
 
+    data = selection.data
     on_disk = {r.run: r for r in scan_runs(prop_dir)}
     wanted = {"raw": lambda r: r.raw, "proc": lambda r: r.proc,
               "all": lambda r: r.raw or r.proc}[data]
@@ -306,7 +200,7 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
         run_list = present
     else:
         # Never expanded: a range is compared with the runs that exist.
-        ranges = runs if isinstance(runs, RunRanges) else RunRanges((r, r) for r in runs)
+        ranges = runs if isinstance(runs, RunRanges) else RunRanges.of(runs)
         run_list = ranges.select(present)
         missing = ranges.missing(present)
         if missing:
@@ -334,16 +228,15 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
         context = inspect_context(db.path, python)
         if context.problems:
             raise ContextLoadError(context.problems.splitlines())
-        names = _check_selection(context, data, variables, match)
+        names = _check_selection(context, selection)
         db.update_computed_variables(context.definitions)
         if pool is None:
             return []
         # The workers find the runs under the same root we did, even when it was
         # known only from where the database folder is.
         env = {"EXTRA_DATA_DATA_ROOT": str(prop_dir.parents[2]), EXECUTOR_ENV: "local"}
-        request = {"db_dir": str(db.path), "proposal": proposal, "data": data,
-                   "variables": list(variables), "match": list(match),
-                   "cluster": None, "env": env, **limits}
+        request = {"db_dir": str(db.path), "proposal": proposal, **selection.fields(),
+                   "env": env, **limits}
         reporter.start(run_list, jobs)
         return _Batch(db, proposal, pool, request, names).run(run_list, jobs, reporter)
     finally:
@@ -351,16 +244,16 @@ def _reprocess(db: DatabaseFolder, db_dir: Path, proposal: int,
             pool.close()
 
 
-def _check_selection(context: ContextInfo, data: str, variables: Sequence[str],
-                     match: Sequence[str]) -> list[str]:
+def _check_selection(context: ContextInfo, selection: Selection) -> list[str]:
     """The names the selection computes (stored ones: not transient), or
     ReprocessError for an unknown name or a title nothing matches."""
+    variables, match = selection.variables, selection.match
     unknown = [v for v in variables if v not in context.variables]
     if unknown:
         known = ", ".join(sorted(context.variables)) or "none"
         raise ReprocessError(f"No variable named {', '.join(map(repr, unknown))} in the "
                              f"context file; its variables: {known}")
-    selected = context.select(data, variables, match)
+    selected = context.select(selection)
     if match and not variables and not selected:
         raise ReprocessError(f"No variable title contains {' or '.join(map(repr, match))}")
     return [n for n in selected if not context.variables[n].transient]

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from runtable.context import Cell, Results, Skip
+from runtable.events import EventBus, RunAdded, ValuesMerged
 from runtable.server.app import create_app
-from runtable.server.events import EventBus, RunAdded, ValuesMerged
 from runtable.store import DatabaseFolder, create_folder
 
 from .conftest import serve

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from runtable.events import EventBus
 from runtable.server.app import create_app
-from runtable.server.events import EventBus
 from runtable.server.frontend import static_dir
 from runtable.service import Service
 

@@ -10,7 +10,7 @@ import numpy as np
 from playwright.sync_api import Page, expect
 
 from runtable.context import Cell, Results
-from runtable.server.events import JobStateChanged
+from runtable.events import JobStateChanged
 from runtable.store import DatabaseFolder
 
 from .gui_folder import PROPOSAL, GuiServer, gui_server, make_folder, write_run

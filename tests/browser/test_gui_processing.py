@@ -14,6 +14,7 @@ import h5py
 import pytest
 from playwright.sync_api import Page, expect
 
+from runtable.selection import Selection
 from runtable.store import create_folder, open_db
 from runtable.testing import MockProposal
 
@@ -189,7 +190,7 @@ def test_a_running_jobs_progress_shows_in_its_run_cell_and_the_jobs_tab(
     hold.touch()
     try:
         open_page(page, served)
-        (job,) = served.service.reprocess([3], ["slow"])
+        (job,) = served.service.reprocess([3], Selection("all", ("slow",)))
         # The run cell: a bar along its foot that grows, the words in its tooltip.
         page.wait_for_function("() => (window.runtable.store.progress.get(3)?.step ?? 0) >= 2",
                                timeout=TIMEOUT_MS)
@@ -234,7 +235,7 @@ def test_a_silent_job_is_flagged_possibly_stuck_with_its_log_one_click_away(
     try:
         open_page(page, served)
         page.locator("#proc-jobs-button").click()
-        (job,) = served.service.reprocess([3], ["slow"])
+        (job,) = served.service.reprocess([3], Selection("all", ("slow",)))
         row = job_row(page, str(job.id))
         stuck = row.locator("button.proc-stuck")
         expect(stuck).to_contain_text("possibly stuck", timeout=TIMEOUT_MS)
@@ -263,7 +264,7 @@ def test_a_job_list_read_before_the_job_ended_does_not_set_it_back(
     hold.touch()
     try:
         open_page(page, served)
-        (job,) = served.service.reprocess([3], ["slow"])
+        (job,) = served.service.reprocess([3], Selection("all", ("slow",)))
         page.wait_for_function("() => window.runtable.store.jobs.get(3) === 'running'",
                                timeout=TIMEOUT_MS)
         held: list = []

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from runtable.selection import Selection
 from runtable.store import create_folder
 from runtable.testing import MockProposal
 
@@ -57,7 +58,7 @@ def test_the_jobs_tab_shows_each_run_of_a_slurm_array(page: Page, served: Served
         page.goto(served.url)
         expect(page.locator("#connection")).to_have_attribute("data-state", "live")
         expect(cell(page, 3, "var:slow")).to_have_text("1")
-        jobs = served.service.reprocess([1, 2, 3], data="raw")
+        jobs = served.service.reprocess([1, 2, 3], Selection("raw"))
         page.locator("#proc-jobs-button").click()
         rows = {job.run: page.locator(f'.proc-jobs tr[data-job-id="{job.id}"]')
                 for job in jobs}

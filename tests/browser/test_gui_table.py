@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from runtable.server.events import JobStateChanged
+from runtable.events import JobStateChanged
 
 from .gui_folder import HOSTILE, PROPOSAL, TOKEN, GuiServer
 from .gui_page import cell, css, has_class, open_table

@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import pytest
 
+from runtable.selection import Selection
 from runtable.store import create_folder, open_db
 from runtable.testing import MockProposal
 
@@ -285,7 +286,7 @@ def test_leftover_fragments_are_merged_first(rich_folder: Path, data_root: MockP
     from runtable.execute.runner import execute_run
 
     # Results of a run whose merging never happened (the process was killed).
-    outcome = execute_run(rich_folder, 1234, 1, variables=("label",))
+    outcome = execute_run(rich_folder, 1234, 1, selection=Selection("raw", ("label",)))
     assert outcome.fragment is not None and outcome.fragment.exists()
     result = reprocess(rich_folder, data_root, "2", "--var", "n_trains")
     assert result.returncode == 0, result.stderr
@@ -322,7 +323,8 @@ def test_progress_bar_in_a_terminal(rich_folder: Path, data_root: MockProposal) 
     reporter = ConsoleReporter(Console(file=buf, force_terminal=True, width=100,
                                        color_system=None))
     try:
-        outcomes = reprocess_fn(rich_folder, "all", variables=["n_trains"], reporter=reporter)
+        outcomes = reprocess_fn(rich_folder, "all", selection=Selection("all", ("n_trains",)),
+                                reporter=reporter)
     finally:
         reporter.close()
     text = buf.getvalue()

@@ -12,6 +12,7 @@ import xarray as xr
 
 from runtable.execute import execute_run, read_fragment
 from runtable.execute.runner import RunOutcome, describe_load_error
+from runtable.selection import Selection
 from runtable.testing import make_proposal, run_start
 
 CONTEXT = '''
@@ -64,7 +65,7 @@ def make_db(tmp_path, code: str = CONTEXT):
 
 def test_raw_trigger(data_root, tmp_path):
     db = make_db(tmp_path)
-    out = execute_run(db, 1234, 1, data="raw")
+    out = execute_run(db, 1234, 1, selection=Selection("raw"))
     assert out.succeeded, out.failure
     assert out.fragment is not None and out.fragment.parent == db / "extracted_data"
     assert set(out.ok) == {"flux", "camera", "doubled", "n_trains", "heavy"}
@@ -103,7 +104,7 @@ def test_log_file(data_root, tmp_path):
 
 def test_proc_trigger_computes_proc_variables(data_root, tmp_path):
     db = make_db(tmp_path)
-    out = execute_run(db, 1234, 3, data="proc")
+    out = execute_run(db, 1234, 3, selection=Selection("proc"))
     assert out.succeeded, out.failure
     assert "agipd" in out.ok
     assert read_fragment(out.fragment).summaries["agipd"].value == pytest.approx(13, abs=0.5)
@@ -111,7 +112,7 @@ def test_proc_trigger_computes_proc_variables(data_root, tmp_path):
 
 def test_all_trigger(data_root, tmp_path):
     db = make_db(tmp_path)
-    out = execute_run(db, 1234, 1, data="all")
+    out = execute_run(db, 1234, 1, selection=Selection("all"))
     assert {"agipd", "flux", "camera"} <= set(out.ok)
 
 
@@ -119,7 +120,7 @@ def test_proc_variables_dropped_without_proc_data(tmp_path, monkeypatch):
     prop = make_proposal(tmp_path / "data", 2345, runs=[1], proc=False)
     monkeypatch.setenv("EXTRA_DATA_DATA_ROOT", str(prop.root))
     db = make_db(tmp_path)
-    out = execute_run(db, 2345, 1, data="all")
+    out = execute_run(db, 2345, 1, selection=Selection("all"))
     assert out.succeeded, out.failure
     assert "agipd" not in out.ok and "agipd" not in out.errors
     assert "flux" in out.ok
@@ -128,9 +129,9 @@ def test_proc_variables_dropped_without_proc_data(tmp_path, monkeypatch):
 
 def test_select_by_name_and_title(data_root, tmp_path):
     db = make_db(tmp_path)
-    out = execute_run(db, 1234, 1, variables=["doubled"])
+    out = execute_run(db, 1234, 1, selection=Selection("raw", ("doubled",)))
     assert set(out.ok) == {"doubled", "flux"}  # dependencies come along
-    out = execute_run(db, 1234, 1, match=["trains"])
+    out = execute_run(db, 1234, 1, selection=Selection("raw", match=("trains",)))
     assert out.ok == ["n_trains"]
 
 
@@ -139,7 +140,7 @@ def test_pre_opened_run_data(data_root, tmp_path):
 
     db = make_db(tmp_path)
     dc = extra_data.open_run(1234, 1, data="raw")
-    out = execute_run(db, 1234, 1, variables=["n_trains"], run_data=dc)
+    out = execute_run(db, 1234, 1, selection=Selection("raw", ("n_trains",)), run_data=dc)
     assert out.ok == ["n_trains"] and "open" not in out.durations
 
 
@@ -148,7 +149,7 @@ def test_context_file_argument(data_root, tmp_path):
     db.mkdir()
     other = tmp_path / "elsewhere.py"
     other.write_text(CONTEXT)
-    out = execute_run(db, 1234, 1, context_file=other, variables=["n_trains"])
+    out = execute_run(db, 1234, 1, context_file=other, selection=Selection("raw", ("n_trains",)))
     assert out.ok == ["n_trains"]
 
 
@@ -157,7 +158,7 @@ def test_numbers_only_run_imports_no_plotting_library(data_root, tmp_path):
     from runtable.execute import run_in_subprocess
 
     db = make_db(tmp_path)
-    out = run_in_subprocess(db, 1234, 1, variables=["heavy"])
+    out = run_in_subprocess(db, 1234, 1, selection=Selection("raw", ("heavy",)))
     assert read_fragment(out.fragment).summaries["heavy"].value == "none"
 
 
@@ -199,7 +200,7 @@ def test_repeated_calls_leave_logging_as_it_was(data_root, tmp_path):
     logger = logging.getLogger("runtable")
     handlers, level = list(logger.handlers), logger.level
     for run in (1, 2, 1):
-        assert execute_run(db, 1234, run, variables=["flux"]).ok == ["flux"]
+        assert execute_run(db, 1234, run, selection=Selection("raw", ("flux",))).ok == ["flux"]
     assert logger.handlers == handlers and logger.level == level
 
 
@@ -260,7 +261,7 @@ def test_log_and_output_modes(data_root, tmp_path):
     import stat
 
     db = make_db(tmp_path)
-    out = execute_run(db, 1234, 1, variables=["flux"])
+    out = execute_run(db, 1234, 1, selection=Selection("raw", ("flux",)))
     assert stat.S_IMODE(os.stat(out.log_path).st_mode) == 0o664
     assert stat.S_IMODE(os.stat(out.log_path.parent).st_mode) == 0o2775
     assert stat.S_IMODE(os.stat(out.fragment).st_mode) == 0o664
@@ -313,11 +314,11 @@ def test_only_proc_variables_without_proc_data(tmp_path, monkeypatch):
     prop = make_proposal(tmp_path / "data", 2345, runs=[1], proc=False)
     monkeypatch.setenv("EXTRA_DATA_DATA_ROOT", str(prop.root))
     db = make_db(tmp_path)
-    out = execute_run(db, 2345, 1, variables=["agipd"])
+    out = execute_run(db, 2345, 1, selection=Selection("raw", ("agipd",)))
     assert out.succeeded and out.ok == [] and out.errors == {}
     assert read_fragment(out.fragment).start_time == pytest.approx(run_start(1))
 
 
 def test_unknown_variable_name(data_root, tmp_path):
-    out = execute_run(make_db(tmp_path), 1234, 1, variables=["nope"])
+    out = execute_run(make_db(tmp_path), 1234, 1, selection=Selection("raw", ("nope",)))
     assert not out.succeeded and "nope" in out.failure[1]

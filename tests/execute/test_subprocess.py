@@ -12,6 +12,7 @@ import pytest
 
 from runtable.execute import read_fragment, run_in_subprocess
 from runtable.execute.subprocess import command, describe_exit
+from runtable.selection import Selection
 
 GOOD = '''
 from runtable.context import Variable
@@ -104,12 +105,12 @@ def test_missing_interpreter(tmp_path):
 
 
 def test_command_line(tmp_path):
-    cmd = command(tmp_path, 1, 2, data="proc", variables=["a", "b"], match=["x"],
-                  cluster=True, context_file="c.py", python="/py")
+    cmd = command(tmp_path, 1, 2, selection=Selection("proc", ("a", "b"), ("x",), True),
+                  context_file="c.py", python="/py")
     assert cmd == ["/py", "-m", "runtable.execute", "1", "2", "--in", str(tmp_path),
                    "--data", "proc", "--var", "a", "--var", "b", "--match", "x",
                    "--cluster-job", "--context", "c.py"]
-    assert "--no-cluster" in command(tmp_path, 1, 2, cluster=False)
+    assert "--no-cluster" in command(tmp_path, 1, 2, selection=Selection("raw", cluster=False))
 
 
 def test_module_prints_one_json_line(data_root, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from runtable.jobs import Job, JobState, SlurmExecutor
+from runtable.selection import Selection
 from runtable.store import open_db
 from runtable.store.history import cell_history
 
@@ -193,7 +194,7 @@ def test_cluster_variables_run_on_slurm_the_rest_locally(make_queue, folder, slu
         pytest.skip(f"Slurm cannot run here: {slurm_ready}")
     write_context(folder, CLUSTERED)
     queue = make_queue("local")
-    jobs = queue.submit(PROPOSAL, 1, data="raw")
+    jobs = queue.submit(PROPOSAL, 1, Selection("raw"))
     assert [j.executor for j in jobs] == ["local", "slurm"]
     done = queue.wait([j.id for j in jobs], timeout=60)
     assert [j.state for j in done] == [JobState.DONE, JobState.DONE], [j.message for j in done]

@@ -25,6 +25,7 @@ from runtable.jobs.slurm import (
     parse_squeue,
     sbatch_command,
 )
+from runtable.selection import Selection
 
 from .conftest import PROPOSAL, write_context
 
@@ -167,12 +168,12 @@ def test_inspect_context_and_selection(folder):
     assert info.problems is None
     assert info.variables["heavy"].deps == ("base",)
     assert info.variables["heavy"].cluster and info.variables["tmp"].transient
-    assert info.select("raw") == ["base", "tmp", "heavy"]  # execution order
-    assert info.select("proc") == ["proc_thing"]
-    assert info.select("all", cluster=True) == ["base", "heavy"]
-    assert info.select("raw", cluster=False) == ["base", "tmp"]
-    assert info.select("all", names=["heavy"]) == ["base", "heavy"]
-    assert info.select("all", match=["PROC"]) == ["proc_thing"]
+    assert info.select(Selection("raw")) == ["base", "tmp", "heavy"]  # execution order
+    assert info.select(Selection("proc")) == ["proc_thing"]
+    assert info.select(Selection("all", cluster=True)) == ["base", "heavy"]
+    assert info.select(Selection("raw", cluster=False)) == ["base", "tmp"]
+    assert info.select(Selection("all", ("heavy",))) == ["base", "heavy"]
+    assert info.select(Selection("all", match=("PROC",))) == ["proc_thing"]
     assert inspect_context(folder) is info  # cached until the file changes
 
 
@@ -187,15 +188,15 @@ def test_check_context_problems(folder):
 def test_cluster_variables_become_a_separate_slurm_job(make_queue, folder):
     write_context(folder, CLUSTERED)
     queue = make_queue("local")
-    jobs = queue.submit(PROPOSAL, 1, data="all")
+    jobs = queue.submit(PROPOSAL, 1, Selection("all"))
     assert [(j.cluster, j.executor) for j in jobs] == [(False, "local"), (True, "slurm")]
     assert all(j.state is JobState.QUEUED for j in jobs)
-    [only] = queue.submit(PROPOSAL, 1, data="proc")
+    [only] = queue.submit(PROPOSAL, 1, Selection("proc"))
     assert (only.cluster, only.executor) == (None, "local")
-    [cl] = queue.submit(PROPOSAL, 1, cluster=True)
+    [cl] = queue.submit(PROPOSAL, 1, Selection("raw", cluster=True))
     assert cl.executor == "slurm"
     # Only a cluster variable asked for: no empty local job.
-    [heavy] = queue.submit(PROPOSAL, 1, variables=["heavy"])
+    [heavy] = queue.submit(PROPOSAL, 1, Selection("raw", ("heavy",)))
     assert (heavy.cluster, heavy.executor) == (True, "slurm")
 
 
@@ -209,3 +210,32 @@ def test_a_run_goes_back_to_the_queue_twice_then_fails():
     assert again[0].external_id is None and again[0].message.endswith("; queued again")
     assert again[2].error_type == "TimeLimitExceeded"
     assert again[2].message.endswith("given up after 2 tries: raise slurm_time")
+
+
+@pytest.mark.parametrize("selection", [
+    Selection("raw"), Selection("proc"), Selection("all"), Selection("all", cluster=True),
+    Selection("raw", cluster=False), Selection("all", ("heavy",)),
+    Selection("all", match=("proc", "TMP")), Selection("proc", ("heavy",)),
+])
+def test_the_service_and_the_loaded_context_select_the_same_names(folder, selection):
+    """One rule: the service's description of the file (no numpy, no user code) and the
+    loaded Pipeline pick the same variables for every selection."""
+    from runtable.context import Pipeline
+
+    write_context(folder, CLUSTERED)
+    pipeline = Pipeline.from_context_file(folder / "context.py")
+    loaded = pipeline.select(selection.variables, selection.match, selection.data,
+                             selection.cluster)
+    assert inspect_context(folder).select(selection) == list(loaded.vars)
+
+
+def test_a_name_the_file_no_longer_defines_is_an_error_when_loaded_and_left_out_by_the_queue(
+        folder):
+    from runtable.context import Pipeline
+
+    write_context(folder, CLUSTERED)
+    with pytest.raises(KeyError, match="No variable named 'gone'"):
+        Pipeline.from_context_file(folder / "context.py").select(["gone", "heavy"])
+    info = inspect_context(folder)
+    assert info.select(Selection("all", ("gone", "heavy"))) == ["base", "heavy"]
+    assert info.select(Selection("all", ("gone",))) == []

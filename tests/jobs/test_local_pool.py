@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from runtable.jobs import JobState
+from runtable.selection import Selection
 from runtable.store import open_db
 
 from .conftest import PROPOSAL, TRIVIAL, wait_for, write_context
@@ -158,7 +159,7 @@ def test_context_changes_are_seen_by_the_next_job(make_queue, folder):
 
 def test_queue_survives_a_restart(make_queue, folder):
     queue = make_queue()
-    queued = queue.submit(PROPOSAL, 1) + queue.submit(PROPOSAL, 2, variables=["answer"])
+    queued = queue.submit(PROPOSAL, 1) + queue.submit(PROPOSAL, 2, Selection("raw", ("answer",)))
     queue.close()  # never stepped: nothing ran
 
     again = make_queue()

@@ -11,6 +11,7 @@ import pytest
 
 from runtable.jobs import JobState
 from runtable.jobs import slurm as slurm_module
+from runtable.selection import Selection
 from runtable.store import open_db
 
 from .conftest import PROPOSAL, wait_for, write_context
@@ -183,7 +184,7 @@ def test_cluster_and_other_variables_of_a_run_merge_into_one_row_on_slurm(make_q
                                                                            folder):
     write_context(folder, CLUSTERED)
     queue = make_queue("slurm")
-    jobs = queue.submit(PROPOSAL, 1, data="raw")
+    jobs = queue.submit(PROPOSAL, 1, Selection("raw"))
     assert [(j.cluster, j.executor) for j in jobs] == [(False, "slurm"), (True, "slurm")]
     done = queue.wait([j.id for j in jobs], timeout=90)
     assert [j.state for j in done] == [JobState.DONE] * 2, [j.message for j in done]

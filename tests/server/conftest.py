@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from runtable.events import EventBus
 from runtable.server.app import create_app
 from runtable.server.discovery import advertised
-from runtable.server.events import EventBus
 from runtable.store import create_folder
 from runtable.testing.server_thread import serve_in_thread
 

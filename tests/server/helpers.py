@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from runtable.server.events import EventBus
+from runtable.events import EventBus
 
 TOKEN = "test-token-0123456789abcdef"
 

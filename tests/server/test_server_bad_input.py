@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from runtable.events import EventBus
 from runtable.server.app import close_app, create_app
-from runtable.server.events import EventBus
 from runtable.store import create_folder, open_db
 from runtable.testing.server_thread import serve_in_thread
 

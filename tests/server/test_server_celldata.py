@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from runtable.events import EventBus
 from runtable.server.app import create_app
-from runtable.server.events import EventBus
 from runtable.testing.server_thread import serve_in_thread
 
 # The store tests' folder: one run with every kind of cell (tests/store/celldata_cells.py).

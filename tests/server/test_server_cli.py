@@ -6,7 +6,7 @@ import json
 import subprocess
 import threading
 
-from runtable.server.events import CommentSet, RunAdded, ValuesMerged
+from runtable.events import CommentSet, RunAdded, ValuesMerged
 from runtable.store import create_folder
 
 from .helpers import RunningServer, cli_env, run_cli, runtable_cmd, wait_for

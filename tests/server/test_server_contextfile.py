@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from runtable.events import EventBus, encode_event
 from runtable.server.app import create_app
-from runtable.server.events import EventBus, encode_event
 from runtable.store import create_folder, open_db
 from runtable.testing.server_thread import serve_in_thread
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from runtable.events import EventBus
 from runtable.server.app import close_app, create_app
 from runtable.server.edits import name_from_title
-from runtable.server.events import EventBus
 from runtable.store import ValidationError, create_folder, open_db
 from runtable.testing.server_thread import serve_in_thread
 

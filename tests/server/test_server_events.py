@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from runtable.server.events import (
-    CLOSE_TOO_SLOW,
+from runtable.events import (
     EVENT_TYPES,
     CommentSet,
     ContextSaved,
@@ -36,6 +35,7 @@ from runtable.server.events import (
     VariablesChanged,
     encode_event,
 )
+from runtable.server.app import CLOSE_TOO_SLOW
 
 from .helpers import RunningServer, wait_for
 

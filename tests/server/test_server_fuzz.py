@@ -10,8 +10,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from runtable.events import EventBus
 from runtable.server.app import close_app, create_app
-from runtable.server.events import EventBus
 from runtable.store import create_folder
 
 from .helpers import TOKEN

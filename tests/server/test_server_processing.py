@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from runtable.events import EventBus
 from runtable.server.app import create_app
-from runtable.server.events import EventBus
-from runtable.server.processing import compress_runs, read_log_chunk
+from runtable.server.processing import read_log_chunk
 from runtable.service import Service
 from runtable.store import create_folder, open_db
 from runtable.testing import make_proposal
@@ -299,8 +299,3 @@ def test_log_needs_no_service(server):
     (log_dir / "r77-p1234.out").write_text("hello\n")
     status, log = call(server, "GET", "/api/runs/77/log?offset=0")
     assert status == 200 and log["text"] == "hello\n"
-
-
-def test_compress_runs():
-    assert compress_runs([7, 1, 2, 3, 9, 10]) == "1-3, 7, 9-10"
-    assert compress_runs([]) == ""

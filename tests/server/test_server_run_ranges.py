@@ -7,7 +7,6 @@ import json
 import urllib.error
 import urllib.request
 
-from runtable.reprocess import parse_runs
 from runtable.store import create_folder
 
 from .helpers import TOKEN
@@ -58,10 +57,3 @@ def test_huge_run_ranges_cost_the_service_nothing(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
-
-
-def test_run_ranges_select_and_miss_without_expanding() -> None:
-    ranges = parse_runs(["1-1000000000000", "5"])
-    assert ranges.select([3, 7, 2 * 10**12]) == [3, 7]
-    assert str(ranges.missing([3, 7])) == "1-2, 4-6, 8-1000000000000"
-    assert str(parse_runs(["9,3-5", "4-6"])) == "3-6, 9"

@@ -153,9 +153,9 @@ def test_port_retry_and_urls() -> None:
 
 
 def test_importing_the_server_package_stays_light() -> None:
-    # The parts that publish events import runtable.server.events; the CLI imports
+    # The parts that publish events import runtable.events; the CLI imports
     # nothing until a command runs. Neither may load the web framework.
-    code = ("import sys, runtable.server, runtable.server.events, runtable.cli; "
+    code = ("import sys, runtable.server, runtable.events, runtable.cli; "
             "runtable.cli.build_parser(); "
             "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'websockets', "
             "'pydantic') if m in sys.modules))")

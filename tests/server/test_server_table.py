@@ -18,11 +18,11 @@ import pytest
 
 from runtable.context.cell import Cell
 from runtable.context.variable import Skip
+from runtable.events import EventBus, ValuesMerged
 from runtable.execute import fragment
 from runtable.jobs.model import Job, JobState
 from runtable.jobs.store import JobStore
 from runtable.server.app import close_app, create_app
-from runtable.server.events import EventBus, ValuesMerged
 from runtable.store import DatabaseFolder, create_folder
 from runtable.testing.server_thread import serve_in_thread
 

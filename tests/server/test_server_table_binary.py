@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from runtable.context.cell import Cell
+from runtable.events import EventBus
 from runtable.execute import fragment
 from runtable.server.app import close_app, create_app
-from runtable.server.events import EventBus
 from runtable.server.table import EncodedColumn
 from runtable.store import DatabaseFolder, create_folder
 from runtable.testing.server_thread import serve_in_thread

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from runtable.server import table as tbl
+from runtable.server.cells import parse_names
 from runtable.server.table import encoding, wire
 from runtable.store import table as st
 from runtable.store.columns import AFTER_ATTR
@@ -124,16 +125,9 @@ def test_column_order_places_user_variables_after_their_anchor() -> None:
     assert order == ["u2", "a", "b", "u1", "u4", "c", "z_extra", "u3", "u5"]
 
 
-@pytest.mark.parametrize(("text", "runs"), [
-    (None, None), ("", None), ("3", {3}), ("3,5-7", {3, 5, 6, 7}), (" 1 , 2-2 ,", {1, 2}),
-])
-def test_parse_runs(text, runs) -> None:
-    assert tbl.parse_runs(text) == runs
-
-
 def test_parse_names() -> None:
-    assert tbl.parse_names("a, b,,c") == {"a", "b", "c"}
-    assert tbl.parse_names("") is None
+    assert parse_names("a, b,,c") == {"a", "b", "c"}
+    assert parse_names("") is None
 
 
 def test_gzip_from_pieces_is_one_valid_stream() -> None:

@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 
 from runtable.api import Database
+from runtable.events import EventBus
 from runtable.server.app import close_app, create_app
-from runtable.server.events import EventBus
 from runtable.testing.filter_cases import CASES, build_where_folder
 from runtable.testing.server_thread import serve_in_thread
 

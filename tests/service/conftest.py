@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from runtable.server.events import Event, EventBus
+from runtable.events import Event, EventBus
 from runtable.service import Service
 from runtable.store import create_folder, open_db
 from runtable.testing import MockProposal, make_proposal

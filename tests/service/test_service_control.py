@@ -6,8 +6,9 @@ from __future__ import annotations
 import h5py
 import pytest
 
+from runtable.events import ContextStatus, JobStateChanged, RunAdded, VariablesChanged
 from runtable.jobs import JobState
-from runtable.server.events import ContextStatus, JobStateChanged, RunAdded, VariablesChanged
+from runtable.selection import Selection
 from runtable.store import open_db
 from runtable.testing import add_raw_run
 
@@ -64,7 +65,7 @@ def processed(start_service, proposal, folder):
 def test_reprocess_only_the_chosen_runs_and_variables(processed, folder):
     service, _ = processed
     before1, before2 = stamps(folder, 1), stamps(folder, 2)
-    jobs = service.reprocess([1], variables=["stamp"], data="raw")
+    jobs = service.reprocess([1], Selection("raw", ("stamp",)))
     assert [(j.run, j.data, j.variables) for j in jobs] == [(1, "raw", ("stamp",))]
     service.wait_idle(TIMEOUT)
     after1 = stamps(folder, 1)
@@ -74,7 +75,7 @@ def test_reprocess_only_the_chosen_runs_and_variables(processed, folder):
     assert service.queue.get(jobs[0].id).state is JobState.DONE
 
     # No variables named: all of them, for every run given.
-    jobs = service.reprocess([2, 1, 2], data="all")
+    jobs = service.reprocess([2, 1, 2], Selection("all"))
     assert sorted(j.run for j in jobs) == [1, 2]
     assert all(j.variables == () for j in jobs)
     service.wait_idle(TIMEOUT)
@@ -87,7 +88,7 @@ def test_reprocess_only_the_chosen_runs_and_variables(processed, folder):
 def test_reprocess_rejects_bad_arguments(processed):
     service, _ = processed
     with pytest.raises(ValueError, match="data must be"):
-        service.reprocess([1], data="calibrated")
+        service.reprocess([1], Selection("calibrated"))
     with pytest.raises(ValueError, match="non-negative integer"):
         service.reprocess([-3])
     with pytest.raises(ValueError, match="non-negative integer"):
@@ -99,8 +100,8 @@ def test_cancel_a_queued_and_a_running_job(processed, folder):
     service.queue._overrides["concurrent_jobs"] = 1  # one at a time: the second waits
     service.queue._settings_at = 0.0
     (folder / "hold").touch()
-    [first] = service.reprocess([1], variables=["slow"], data="raw")
-    [second] = service.reprocess([2], variables=["slow"], data="raw")
+    [first] = service.reprocess([1], Selection("raw", ("slow",)))
+    [second] = service.reprocess([2], Selection("raw", ("slow",)))
     bus.wait(JobStateChanged, job_id=str(first.id), state="running")
     assert service.queue.get(second.id).state is JobState.QUEUED
 
@@ -125,7 +126,7 @@ def test_cancel_a_queued_and_a_running_job(processed, folder):
 def test_delete_variable_while_a_job_computes_it(processed, folder):
     service, bus = processed
     (folder / "hold").touch()
-    [job] = service.reprocess([1], data="raw")
+    [job] = service.reprocess([1], Selection("raw"))
     bus.wait(JobStateChanged, job_id=str(job.id), state="running")
 
     service.delete_variable("stamp")  # returns once done by the writer thread

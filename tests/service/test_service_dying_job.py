@@ -9,7 +9,7 @@ import sys
 
 import h5py
 
-from runtable.server.events import ValuesMerged
+from runtable.events import ValuesMerged
 from runtable.store import open_db
 from runtable.testing import add_raw_run
 

@@ -3,7 +3,7 @@ why, and the service carries on with the next run."""
 
 from __future__ import annotations
 
-from runtable.server.events import JobStateChanged, ValuesMerged
+from runtable.events import JobStateChanged, ValuesMerged
 from runtable.testing import add_raw_run
 
 from .conftest import values, write_context

@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from runtable.jobs import JobState
-from runtable.server.events import (
+from runtable.events import (
     ContextStatus,
     JobProgress,
     JobStateChanged,
@@ -15,6 +14,7 @@ from runtable.server.events import (
     ValuesMerged,
     VariablesChanged,
 )
+from runtable.jobs import JobState
 from runtable.store import open_db
 from runtable.testing import add_proc_run, add_raw_run
 

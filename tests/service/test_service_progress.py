@@ -4,7 +4,7 @@ flagged as possibly stuck."""
 
 from __future__ import annotations
 
-from runtable.server.events import (
+from runtable.events import (
     ContextStatus,
     JobProgress,
     JobStateChanged,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from runtable.jobs import JobState, write_error_fragment
-from runtable.server.events import (
+from runtable.events import (
     ContextStatus,
     JobStateChanged,
     RunAdded,
     ValuesMerged,
     VariablesChanged,
 )
+from runtable.jobs import JobState, write_error_fragment
 from runtable.store import open_db
 from runtable.testing import add_proc_run, add_raw_run
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from runtable.server.events import JobStateChanged, ValuesMerged
+from runtable.events import JobStateChanged, ValuesMerged
+from runtable.selection import Selection
 from runtable.testing import add_raw_run
 
 from .conftest import RAW_NAMES, TIMEOUT, age_runs, values, write_context
@@ -52,7 +53,7 @@ def test_a_reprocess_on_slurm_publishes_every_runs_states(start_service, proposa
     bus.wait(ValuesMerged, count=3)  # caught up
     service.wait_idle(TIMEOUT)
     before = len(bus.of(JobStateChanged))
-    jobs = service.reprocess([1, 2, 3], data="raw")
+    jobs = service.reprocess([1, 2, 3], Selection("raw"))
     bus.wait(ValuesMerged, count=6)
     events = bus.of(JobStateChanged)[before:]
     arrays = set()

@@ -1,4 +1,5 @@
-"""The dependency graph of a pipeline's variables: checks, order, promotion, selection.
+"""The dependency graph of a pipeline's variables: checks, order, promotion (selecting
+from it: :func:`runtable.selection.select_names`).
 
 Edges come from ``var#`` annotations (exact names or globs). Variables run in
 topological order; independent variables keep their definition order.
@@ -111,47 +112,3 @@ def _order(deps: dict[str, list[str]], by_name: Mapping[str, Variable],
             in_cycles += [n for n in deps if n in members]
             deps = {n: [d for d in needs if d not in members]
                     for n, needs in deps.items() if n not in members}
-
-
-def with_dependencies(names: Iterable[str], variables: Mapping[str, Variable]) -> set[str]:
-    """``names`` plus everything they need, transitively."""
-    wanted: set[str] = set()
-    stack = list(names)
-    while stack:
-        name = stack.pop()
-        if name in wanted:
-            continue
-        wanted.add(name)
-        stack.extend(dependencies(variables[name], variables))
-    return wanted
-
-
-def select_names(
-    variables: Mapping[str, Variable],
-    names: Iterable[str] = (),
-    match: Iterable[str] = (),
-    run_data: RunData | str | None = None,
-    cluster: bool | None = None,
-) -> list[str]:
-    """Names to compute, in execution order: filtered by trigger (``run_data``),
-    ``cluster``, exact ``names`` (which override ``match``) or case-insensitive title
-    substrings in ``match``; then everything they depend on is added back."""
-    names, match = list(names), [m.lower() for m in match]
-    unknown = [n for n in names if n not in variables]
-    if unknown:
-        raise KeyError(f"No variable named {', '.join(map(repr, unknown))}")
-    run_data = RunData(run_data) if run_data is not None else None
-    chosen = []
-    for name, var in variables.items():
-        if run_data is not None and run_data is not RunData.ALL and var.data is not run_data:
-            continue
-        if cluster is not None and var.cluster != cluster:
-            continue
-        if names:
-            if name not in names:
-                continue
-        elif match and not any(m in (var.title or name).lower() for m in match):
-            continue
-        chosen.append(name)
-    wanted = with_dependencies(chosen, variables)
-    return [n for n in variables if n in wanted]

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..selection import Selection, select_names
 from .annotations import static_problems
 from .environment import context_environment
 from .errors import LOADING, ContextFileErrors, LoadState, Problem
 from .execution import DEFAULT_NAME, Execution, Results
-from .graph import check_and_order, select_names
+from .graph import check_and_order, dependencies
 from .group import assign_names, expand, group_name, is_group
 from .variable import RunData, Variable
 
@@ -200,11 +201,10 @@ class Pipeline:
         ``variables``: exact names (overrides ``match``); ``match``: case-insensitive
         substrings of titles.
         """
-        if isinstance(variables, str):
-            variables = [variables]
-        if isinstance(match, str):
-            match = [match]
-        names = select_names(self.vars, variables, match, run_data, cluster)
+        selection = Selection(run_data or "all", variables, match, cluster)  # type: ignore[arg-type]
+        defined = self.vars
+        names = select_names(defined, selection,
+                             lambda name: dependencies(defined[name], defined))
         new = self.copy()
         new._vars = {n: self._vars[n] for n in names}
         new._items = [(None, v) for v in new._vars.values()]

@@ -111,8 +111,7 @@ def run_demo_once(directory: str | Path = "demo", n_runs: int = 6, keep: bool = 
         return 1
     reporter = ConsoleReporter(console)
     try:
-        outcomes = reprocess(demo.folder, list(range(1, n_runs + 1)), data="all",
-                             reporter=reporter)
+        outcomes = reprocess(demo.folder, list(range(1, n_runs + 1)), reporter=reporter)
     except ReprocessError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

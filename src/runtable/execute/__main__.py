@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..selection import DATA_NAMES, Selection
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -23,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("run", type=int)
     parser.add_argument("--in", dest="db_dir", type=Path, default=Path.cwd(),
                         help="database folder (default: the current directory)")
-    parser.add_argument("--data", choices=("raw", "proc", "all"), default="raw",
+    parser.add_argument("--data", choices=DATA_NAMES, default="raw",
                         help="which data triggered this job (default: raw)")
     parser.add_argument("--var", dest="variables", action="append", default=[],
                         metavar="NAME", help="only this variable (and its dependencies)")
@@ -50,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     from .runner import execute_run
 
     outcome = execute_run(
-        args.db_dir, args.proposal, args.run, data=args.data, variables=args.variables,
-        match=args.match, cluster=args.cluster, context_file=args.context,
+        args.db_dir, args.proposal, args.run,
+        selection=Selection(args.data, tuple(args.variables), tuple(args.match), args.cluster),
+        context_file=args.context,
     )
     result.write(outcome.to_json() + "\n")
     result.flush()

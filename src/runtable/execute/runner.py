@@ -25,15 +25,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
+from ..selection import RAW, DataName, Selection
 from ..sharing import shared_dir, shared_file
 from .fragment import DEFAULT_PROVENANCE, FragmentWriter, read_fragment
 from .source import user_name
 
 log = logging.getLogger("runtable.execute")
 
-RunDataName = Literal["raw", "proc", "all"]
 #: Log records from these loggers go into the run's log file.
 LOGGERS = ("runtable",)
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -96,10 +96,7 @@ def execute_run(
     proposal: int,
     run: int,
     *,
-    data: RunDataName = "raw",
-    variables: Sequence[str] = (),
-    match: Sequence[str] = (),
-    cluster: bool | None = None,
+    selection: Selection = RAW,
     context_file: str | Path | None = None,
     run_data: Any = None,
     capture_output: bool = True,
@@ -108,11 +105,12 @@ def execute_run(
 ) -> RunOutcome:
     """Execute the context file for one run and write its result fragment.
 
-    ``data`` is what triggered the job: ``'raw'`` selects raw-data variables,
-    ``'proc'`` proc-data variables, ``'all'`` everything (dependencies are always
-    added back). ``variables`` (exact names) and ``match`` (case-insensitive title
-    substrings) narrow the selection further; ``cluster`` = True/False keeps only
-    cluster / non-cluster variables (None: all). ``context_file`` defaults to
+    ``selection`` says which variables (:class:`~runtable.selection.Selection`): its
+    ``data`` is what triggered the job (``'raw'`` selects raw-data variables,
+    ``'proc'`` proc-data variables, ``'all'`` everything; dependencies are always
+    added back), its ``variables`` (exact names) and ``match`` (case-insensitive title
+    substrings) narrow it further, its ``cluster`` = True/False keeps only cluster /
+    non-cluster variables (None: all). ``context_file`` defaults to
     ``<db_dir>/context.py``. ``run_data``: an already-open run (e.g. an
     ``extra_data.DataCollection``) to use instead of opening it with extra_data.
 
@@ -140,8 +138,8 @@ def execute_run(
         )
         with _capture(logfile, capture_output):
             try:
-                _execute(outcome, db_dir, context_path, data, variables, match, cluster,
-                         run_data, partial, on_progress)
+                _execute(outcome, db_dir, context_path, selection, run_data, partial,
+                         on_progress)
             # SystemExit too: sys.exit() in a context file must not end a warm worker.
             except (Exception, SystemExit) as exc:
                 log.error("Processing failed", exc_info=True)
@@ -157,10 +155,7 @@ def _execute(
     outcome: RunOutcome,
     db_dir: Path,
     context_path: Path,
-    data: RunDataName,
-    variables: Sequence[str],
-    match: Sequence[str],
-    cluster: bool | None,
+    selection: Selection,
     run_data: Any,
     partial: str | Path | None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
@@ -168,8 +163,6 @@ def _execute(
     from runtable.context import Pipeline
     from runtable.context.tracking import reporting
 
-    if data not in ("raw", "proc", "all"):
-        raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
     timer = _Timer(outcome.durations)
 
     with timer("load"):
@@ -185,7 +178,8 @@ def _execute(
             return
         context_sha256 = _keep_context(db_dir, pipeline)
         full = pipeline.with_context(proposal=outcome.proposal, run_number=outcome.run)
-        selected = _select(full, data, variables, match, cluster)
+        selected = full.select(selection.variables, selection.match, selection.data,
+                               selection.cluster)
     log.info(
         "Using %d variables (of %d) from %s: %s",
         len(selected.vars), len(full.vars), context_path.name, sorted(selected.vars),
@@ -195,7 +189,8 @@ def _execute(
     if dc is None:
         with timer("open"):
             try:
-                dc, selected = _open_run(outcome.proposal, outcome.run, data, selected)
+                dc, selected = _open_run(outcome.proposal, outcome.run, selection.data,
+                                         selected)
             except Exception as exc:
                 log.error("Could not open run %d of proposal %d", outcome.run,
                           outcome.proposal, exc_info=True)
@@ -249,18 +244,6 @@ def _keep_context(db_dir: Path, pipeline: Any) -> str | None:
     return sha256
 
 
-def _select(
-    pipeline: Any,
-    data: RunDataName,
-    variables: Sequence[str],
-    match: Sequence[str],
-    cluster: bool | None,
-) -> Any:
-    return pipeline.select(
-        run_data=data, variables=tuple(variables), match=tuple(match), cluster=cluster
-    )
-
-
 #: extra_data opens a new run's files in a pool of fresh processes, which costs about a
 #: second before the first file is read: worth it only for runs of many files.
 PARALLEL_OPEN_MIN_FILES = 64
@@ -285,7 +268,7 @@ def _parallel_open(proposal: int, run: int, kinds: Sequence[str]) -> bool:
     return count >= PARALLEL_OPEN_MIN_FILES
 
 
-def _open_run(proposal: int, run: int, data: RunDataName, selected: Any) -> tuple[Any, Any]:
+def _open_run(proposal: int, run: int, data: DataName, selected: Any) -> tuple[Any, Any]:
     """Open the run with extra_data: raw data only for a raw trigger, else raw and proc
     (as the reference does), and always proc when a selected variable needs it. Proc
     variables are dropped, with a warning, when the run has no proc data."""

@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..selection import RAW, Selection
 from ..sharing import shared_dir
-from .runner import RunDataName, RunOutcome, log_path_for
+from .runner import RunOutcome, log_path_for
 
 
 def command(
@@ -25,23 +26,20 @@ def command(
     proposal: int,
     run: int,
     *,
-    data: RunDataName = "raw",
-    variables: Sequence[str] = (),
-    match: Sequence[str] = (),
-    cluster: bool | None = None,
+    selection: Selection = RAW,
     context_file: str | Path | None = None,
     python: str | Path | None = None,
 ) -> list[str]:
     """The command line that executes one run (also what a Slurm job runs)."""
     cmd = [str(python or sys.executable), "-m", "runtable.execute", str(proposal), str(run),
-           "--in", str(db_dir), "--data", data]
-    for name in variables:
+           "--in", str(db_dir), "--data", selection.data]
+    for name in selection.variables:
         cmd += ["--var", name]
-    for title in match:
+    for title in selection.match:
         cmd += ["--match", title]
-    if cluster is True:
+    if selection.cluster is True:
         cmd.append("--cluster-job")
-    elif cluster is False:
+    elif selection.cluster is False:
         cmd.append("--no-cluster")
     if context_file is not None:
         cmd += ["--context", str(context_file)]
@@ -53,10 +51,7 @@ def run_in_subprocess(
     proposal: int,
     run: int,
     *,
-    data: RunDataName = "raw",
-    variables: Sequence[str] = (),
-    match: Sequence[str] = (),
-    cluster: bool | None = None,
+    selection: Selection = RAW,
     context_file: str | Path | None = None,
     python: str | Path | None = None,
     timeout: float | None = None,
@@ -75,8 +70,8 @@ def run_in_subprocess(
     db_dir = Path(db_dir).absolute()
     log_path = log_path_for(db_dir, proposal, run)
     shared_dir(log_path.parent)
-    cmd = command(db_dir, proposal, run, data=data, variables=variables, match=match,
-                  cluster=cluster, context_file=context_file, python=python)
+    cmd = command(db_dir, proposal, run, selection=selection, context_file=context_file,
+                  python=python)
     start = time.perf_counter()
     outcome = RunOutcome(proposal, run, log_path=log_path)
     with open(log_path, "ab") as log:

@@ -31,7 +31,7 @@ Typical use by the service::
 
     queue = JobQueue(db_dir, on_event=publish)
     queue.start()
-    queue.submit(1234, 5, data="raw")
+    queue.submit(1234, 5, Selection("raw"))
     ...
     queue.close()
 """

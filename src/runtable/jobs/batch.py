@@ -56,9 +56,8 @@ FORMAT_VERSION = 1
 
 
 def _job_to_json(job: Job) -> dict[str, Any]:
-    return {"id": job.id, "proposal": job.proposal, "run": job.run, "data": job.data,
-            "variables": list(job.variables), "match": list(job.match),
-            "cluster": job.cluster}
+    return {"id": job.id, "proposal": job.proposal, "run": job.run,
+            **job.selection.fields()}
 
 
 def _job_from_json(d: Mapping[str, Any]) -> Job:

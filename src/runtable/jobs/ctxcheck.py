@@ -13,10 +13,12 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from ..selection import Selection, select_names
 
 CHECK_TIMEOUT_S = 120.0
 
@@ -48,32 +50,19 @@ class ContextInfo:
     sha256: str | None = None
     code: dict[str, str] = field(default_factory=dict)
 
-    def select(self, data: str = "raw", names: Iterable[str] = (), match: Iterable[str] = (),
-               cluster: bool | None = None) -> list[str]:
-        """Names a job with this selection computes (as ``Pipeline.select``: filtered
-        by trigger, cluster flag, names or title substrings, plus dependencies)."""
-        names, match = list(names), [m.lower() for m in match]
-        chosen = []
-        for name, v in self.variables.items():
-            if data in ("raw", "proc") and v.data != data:
-                continue
-            if cluster is not None and v.cluster != cluster:
-                continue
-            if names:
-                if name not in names:
-                    continue
-            elif match and not any(m in (v.title or name).lower() for m in match):
-                continue
-            chosen.append(name)
-        wanted: set[str] = set()
-        stack = chosen
-        while stack:
-            name = stack.pop()
-            if name in wanted or name not in self.variables:
-                continue
-            wanted.add(name)
-            stack.extend(self.variables[name].deps)
-        return [n for n in self.variables if n in wanted]
+    def select(self, selection: Selection) -> list[str]:
+        """Names a job with this selection computes (:func:`runtable.selection.select_names`,
+        as ``Pipeline.select``).
+
+        A job's names are compared with the context file as it is now: a name the
+        file no longer defines is left out here (the job itself reports it when it
+        runs), and a selection of such names only computes nothing."""
+        known = tuple(n for n in selection.variables if n in self.variables)
+        if selection.variables and not known:
+            return []
+        return select_names(self.variables, replace(selection, variables=known),
+                            lambda name: [d for d in self.variables[name].deps
+                                          if d in self.variables])
 
 
 _cache: dict[tuple, ContextInfo] = {}

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from ..selection import Selection
+
 ExecutorName = Literal["local", "slurm"]
 
 
@@ -52,6 +54,12 @@ class Job:
     #: Fragment written by the job (local executor only; Slurm jobs' fragments are
     #: found in ``extracted_data``).
     fragment: str | None = None
+
+    @property
+    def selection(self) -> Selection:
+        """What the job computes, as one value."""
+        return Selection(self.data, self.variables, self.match,  # type: ignore[arg-type]
+                         self.cluster)
 
     def copy(self, **changes: object) -> Job:
         """A copy with some fields changed."""

@@ -13,10 +13,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..selection import RAW, Selection
 from .ctxcheck import inspect_context
 from .errors import make_error, write_error_fragment
 from .executor import Executor, LocalExecutor
@@ -133,34 +135,29 @@ class JobQueue:
         self,
         proposal: int,
         run: int,
-        *,
-        data: str = "raw",
-        variables: Sequence[str] = (),
-        match: Sequence[str] = (),
-        cluster: bool | None = None,
+        selection: Selection = RAW,
     ) -> list[Job]:
-        """Queue processing of one run. With ``cluster=None`` the run's cluster=True
-        variables (if any are selected) become a separate job for Slurm, the rest a job
-        for the configured executor; returns the jobs created."""
-        if data not in ("raw", "proc", "all"):
-            raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
+        """Queue processing of one run. With ``selection.cluster`` None the run's
+        cluster=True variables (if any are selected) become a separate job for Slurm,
+        the rest a job for the configured executor; returns the jobs created."""
         settings = self.settings()
         default = "slurm" if settings.get("executor") == "slurm" else "local"
+        cluster = selection.cluster
         parts: list[tuple[bool | None, str]] = [(cluster, "slurm" if cluster else default)]
         if cluster is None:
             info = inspect_context(self.db_dir, settings.get("context_python"))
-            if info.problems is None and info.select(data, variables, match, cluster=True):
+            if info.problems is None and info.select(replace(selection, cluster=True)):
                 parts = [(True, "slurm")]
-                if info.select(data, variables, match, cluster=False):
+                if info.select(replace(selection, cluster=False)):
                     parts.insert(0, (False, default))
         jobs = []
         with self._lock:
             for flag, executor in parts:
                 if executor == "slurm" and "slurm" not in self.executors:
                     executor = "local"
-                job = Job(id=0, proposal=proposal, run=run, data=data,
-                          variables=tuple(variables), match=tuple(match), cluster=flag,
-                          executor=executor)  # type: ignore[arg-type]
+                job = Job(id=0, proposal=proposal, run=run, data=selection.data,
+                          variables=selection.variables, match=selection.match,
+                          cluster=flag, executor=executor)  # type: ignore[arg-type]
                 job = self.store.add(job)
                 jobs.append(job)
                 self._emit(job, None)
@@ -417,7 +414,7 @@ class JobQueue:
         message = update.message or "Processing failed"
         try:
             info = inspect_context(self.db_dir, self.settings().get("context_python"))
-            names = [n for n in info.select(job.data, job.variables, job.match, job.cluster)
+            names = [n for n in info.select(job.selection)
                      if not info.variables[n].transient]
             path = write_error_fragment(self.db_dir, job.proposal, job.run, names,
                                         make_error(update.error_type, message),

@@ -352,6 +352,7 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the parent ignores it
         _die_with_parent(parent_pid)
         from runtable.execute.runner import execute_run, log_path_for
+        from runtable.selection import Selection
         from runtable.sharing import FILE_MODE, shared_dir, shared_file
 
         db_dir = os.path.abspath(req["db_dir"])  # before the chdir below
@@ -374,9 +375,8 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
         os.environ.update(req.get("env") or {})
         os.chdir(db_dir)
         outcome = execute_run(
-            db_dir, req["proposal"], req["run"], data=req.get("data", "raw"),
-            variables=req.get("variables") or (), match=req.get("match") or (),
-            cluster=req.get("cluster"), context_file=req.get("context_file"),
+            db_dir, req["proposal"], req["run"], selection=Selection.from_fields(req),
+            context_file=req.get("context_file"),
             partial=req.get("partial"), on_progress=partial(_write_line, wfd, _PROGRESS),
         )
         data = (outcome.to_json() + "\n").encode()

@@ -33,14 +33,13 @@ def run_request(job_id: int, db_dir: str | Path, job: Any, *, cpus: int,
                 mem_bytes: int | None, time_s: float | None, partial: str | None,
                 threads: int | None = None, executor: str = "local") -> dict[str, Any]:
     """The warm parent's ``run`` request for ``job`` (anything with ``proposal``,
-    ``run``, ``data``, ``variables``, ``match`` and ``cluster``, e.g. a
+    ``run`` and a :class:`~runtable.selection.Selection` ``selection``, e.g. a
     :class:`~runtable.jobs.Job`), reported back under ``job_id``; ``partial``: where it
     writes its fragment while it runs (see :mod:`runtable.jobs.errors`); ``executor``
     (``local`` or ``slurm``) and the job id reach the job's environment, from where
     :func:`runtable.execute.source.job_source` records them with its values."""
     return {"op": "run", "id": job_id, "db_dir": str(db_dir), "proposal": job.proposal,
-            "run": job.run, "data": job.data, "variables": list(job.variables),
-            "match": list(job.match), "cluster": job.cluster, "cpus": cpus,
+            "run": job.run, **job.selection.fields(), "cpus": cpus,
             "mem_bytes": mem_bytes, "time_s": time_s, "threads": threads,
             "partial": partial, "env": {JOB_ID_ENV: str(job_id), EXECUTOR_ENV: executor}}
 

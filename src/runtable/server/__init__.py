@@ -1,16 +1,15 @@
-"""The service's web side: the ASGI app (REST + one WebSocket), its token, the event
-bus, and running it.
+"""The service's web side: the ASGI app (REST + one WebSocket), its token, and running it.
 
-* :func:`~runtable.server.app.create_app` -- the app for one database folder.
-* :class:`~runtable.server.events.EventBus` and the event types
-  (:mod:`runtable.server.events`) -- publish from any thread, stream to browsers.
-* :func:`~runtable.server.serve.serve` and the :class:`~runtable.server.serve.Service`
+* :func:`~runtable.server.app.create_app` -- the app for one database folder; its
+  WebSocket streams the events of :mod:`runtable.events` (the bus lives below both the
+  service and the server).
+* :func:`~runtable.server.serve.serve` and the :class:`~runtable.server.control.Service`
   hook -- ``runtable serve``.
 * :mod:`runtable.server.discovery` -- ``<db_dir>/.runtable-server.json``, how
   ``runtable notify``/``events`` find a running server (:mod:`runtable.server.client`).
 * :mod:`runtable.server.auth` -- the token check and security headers.
 
-Importing this package, or :mod:`runtable.server.events`, does not import the web
+Importing this package, or :mod:`runtable.events`, does not import the web
 framework; the names below are resolved on first use.
 """
 
@@ -21,9 +20,8 @@ from typing import Any
 
 _LAZY = {
     "create_app": "runtable.server.app",
-    "EventBus": "runtable.server.events",
     "serve": "runtable.server.serve",
-    "Service": "runtable.server.serve",
+    "Service": "runtable.server.control",
 }
 
 __all__ = list(_LAZY)

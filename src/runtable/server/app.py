@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -23,15 +23,16 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
+from ..events import EventBus, SubscriberTooSlow
+from ..selection import DataKind
 from ..store.uservars import INT64_MAX
 from .access import FolderAccess
 from .auth import TokenAuthMiddleware
-from .edits import HTTPProblem, problem_response
-from .events import CLOSE_TOO_SLOW, EventBus, SubscriberTooSlow
+from .problems import HTTPProblem, problem_response
 from .table import TableCache
 
 if TYPE_CHECKING:
-    from .serve import ProcessingControl
+    from .control import ProcessingControl
 
 #: ``notify(run, data)``: "this run's ``data`` (raw or proc) is complete". The service
 #: wires it to :meth:`runtable.sources.RunWatcher.notify`. It must return quickly; it
@@ -45,6 +46,10 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{8,}")
 #: costs several times level 4's time for a few percent less.
 GZIP_LEVEL = 4
 
+#: WebSocket close code for a client dropped because it fell too far behind
+#: (4000-4999 are free for applications; RFC 6455 section 7.4.2).
+CLOSE_TOO_SLOW = 4000
+
 #: How long sending the close frame to a client that stopped reading may wait for room
 #: in its connection; after that the connection is simply cut.
 _CLOSE_TIMEOUT_S = 5.0
@@ -54,7 +59,7 @@ class NotifyRequest(BaseModel):
     """Body of ``POST /api/notify``."""
 
     run: Annotated[int, Field(ge=0, le=INT64_MAX, strict=True, description="run number")]
-    data: Literal["raw", "proc"] = Field("raw", description="which data is complete")
+    data: DataKind = Field("raw", description="which data is complete")
 
 
 class NotifyResponse(BaseModel):
@@ -187,7 +192,7 @@ def create_app(
 
     @app.websocket("/api/events")
     async def events(websocket: WebSocket) -> None:
-        """Live events, one JSON text message each (see :mod:`runtable.server.events`).
+        """Live events, one JSON text message each (see :mod:`runtable.events`).
 
         The first message is ``{"kind": "hello", "seq": N, "bus": ID, "version": V}``:
         the next event has ``seq`` N+1. Messages from the client are ignored.

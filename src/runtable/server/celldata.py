@@ -24,7 +24,8 @@ from ..store import (
     CellDataError,
     read_cell,
 )
-from .edits import HTTPProblem, RunPath
+from .edits import RunPath
+from .problems import HTTPProblem
 
 router = APIRouter(prefix="/api", tags=["cells"])
 

@@ -12,11 +12,20 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ..jobs import JobState, active_jobs
+from ..runranges import RunRangeError, parse_runs
 from ..store.where import WhereError, describe, parse
-from .edits import HTTPProblem, RunPath
-from .table import BadQuery, TableCache, TableNotReady, parse_names, parse_runs
+from .edits import RunPath
+from .problems import HTTPProblem
+from .table import TableCache, TableNotReady
 
 router = APIRouter(prefix="/api", tags=["table"])
+
+
+def parse_names(text: str | None) -> set[str] | None:
+    """``"a,b"`` -> ``{"a", "b"}``; None or empty -> None (all columns)."""
+    if text is None or not text.strip():
+        return None
+    return {n.strip() for n in text.split(",") if n.strip()}
 
 _TABLE_EXAMPLE: dict[str, Any] = {
     "proposal": 1234, "seq": 57, "bus": "a1b2c3d4e5f60708", "runs": [1, 2],
@@ -70,10 +79,10 @@ def get_table(
     reflected: apply only events after it.
     """
     try:
-        run_set = parse_runs(runs)
-        name_set = parse_names(names)
-    except BadQuery as exc:
-        raise HTTPProblem(422, str(exc)) from exc
+        run_set = None if runs is None or not runs.strip() else parse_runs(runs).expand()
+    except RunRangeError as exc:
+        raise HTTPProblem(422, f"runs={runs!r}: {exc}") from exc
+    name_set = parse_names(names)
     cache: TableCache = request.app.state.table
     if format != "binary" and (first is not None or skip):
         raise HTTPProblem(422, "first= and skip= are for format=binary only")

@@ -38,10 +38,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from ..events import ContextSaved
 from ..sharing import FILE_MODE, shared_dir, shared_file
 from .contextcheck import CHECK_TIMEOUT_S, CheckResult, check_text
-from .edits import HTTPProblem
-from .events import ContextSaved
+from .problems import HTTPProblem
 
 router = APIRouter(prefix="/api", tags=["context file"])
 

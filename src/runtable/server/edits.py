@@ -23,9 +23,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field
 
+from ..events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
 from ..store import EditConflict, ReadOnlyError, ValidationError
 from ..store.columns import AFTER_ATTR
 from ..store.folder import UNCHECKED, check_timestamp
@@ -38,7 +38,7 @@ from ..store.uservars import (
     check_type,
 )
 from .access import FolderAccess, FolderUnwritable
-from .events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
+from .problems import HTTPProblem
 
 #: A run number or an id in a path: what SQLite's INTEGER holds (beyond: 422, no crash).
 RunPath = Annotated[int, PathParam(ge=0, le=INT64_MAX, description="run number")]
@@ -54,22 +54,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "invalid input; `detail` says what to change"},
     503: {"description": "the server cannot write the database folder now"},
 }
-
-
-class HTTPProblem(Exception):
-    """An answer other than 2xx, with a sentence for the person who sent the request
-    (and, in ``extra``, more fields of the answer: the current value of a conflict)."""
-
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.extra = extra
-
-
-def problem_response(exc: HTTPProblem) -> JSONResponse:
-    """The JSON answer for ``exc``."""
-    return JSONResponse(status_code=exc.status, content={**exc.extra, "detail": exc.detail})
 
 
 # -- bodies and answers ------------------------------------------------------------------

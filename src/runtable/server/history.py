@@ -29,7 +29,8 @@ from ..context.codehash import text_sha256
 from ..store.contexts import is_sha256, read_meta, read_text
 from ..store.history import HistoryEntry, cell_history, stale_runs, time_comment_history
 from ..store.summaries import encode_summary
-from .edits import HTTPProblem, IdPath, RunPath, _proposal_of
+from .edits import IdPath, RunPath, _proposal_of
+from .problems import HTTPProblem
 from .table import trendline_points
 
 router = APIRouter(prefix="/api", tags=["history"])

@@ -1,7 +1,7 @@
 """Processing control: reprocess runs, list and cancel jobs, follow a run's processing
 log, delete a variable, pre-create empty rows.
 
-Everything except the log goes through the service (:class:`.serve.ProcessingControl`,
+Everything except the log goes through the service (:class:`.control.ProcessingControl`,
 ``app.state.control``): it owns the job queue and is the only writer of merges, so a
 deleted variable cannot race a merge of the same run. A server started without one
 answers those routes with 503. Reading a log needs only the files, so it always works.
@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ..jobs import Job, JobState
+from ..runranges import compress_runs, parse_runs
+from ..selection import DataName, Selection
 from ..store.uservars import INT64_MAX
-from .edits import HTTPProblem, IdPath, RunPath
+from .edits import IdPath, RunPath
+from .problems import HTTPProblem
 
 router = APIRouter(prefix="/api", tags=["processing"])
 
@@ -52,7 +55,7 @@ class ReprocessBody(BaseModel):
     variables: list[Annotated[str, Field(max_length=200)]] | None = Field(
         None, description="names to compute; null: all of them, including variables "
         "added to the context file later")
-    data: Literal["all", "raw", "proc"] = Field(
+    data: DataName = Field(
         "all", description="which variables: those of raw data, proc data, or all")
 
 
@@ -159,20 +162,6 @@ def _job_out(job: Job, control: Any = None) -> JobOut:
                   stuck_since=stuck_since)
 
 
-def compress_runs(runs: list[int]) -> str:
-    """``[1, 2, 3, 7]`` -> ``"1-3, 7"`` (for messages)."""
-    parts: list[str] = []
-    ordered = sorted(set(runs))
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ", ".join(parts)
-
-
 def _table_runs(request: Request) -> list[int]:
     folder = request.app.state.folder
     proposal = folder.proposal
@@ -194,11 +183,9 @@ def _call(fn: Any, *args: Any) -> Any:
 @router.post("/reprocess", response_model=JobsOut, status_code=202, responses=_ERRORS)
 def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
     """Queue runs for processing again; answers with the jobs queued."""
-    from ..reprocess import parse_runs
-
     control = _control(request, "reprocess runs")
     try:
-        parsed = parse_runs([body.runs])
+        parsed = parse_runs(body.runs, allow_all=True)
     except ValueError as exc:
         raise HTTPProblem(422, f"Runs {body.runs!r}: {exc}") from exc
     known = _table_runs(request)
@@ -214,9 +201,9 @@ def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
             have = f"it has runs {compress_runs(known)}" if known else "it has no runs yet"
             raise HTTPProblem(422, f"Run(s) {missing} are not in the table "
                               f"({have}); correct the run range")
-    names: list[str] = []
+    names = list(dict.fromkeys(body.variables or ()))
+    selection = Selection(body.data, tuple(names))
     if body.variables is not None:
-        names = list(dict.fromkeys(body.variables))
         if not names:
             raise HTTPProblem(422, "No variables chosen: tick at least one, or choose all")
         info = control.context
@@ -225,10 +212,10 @@ def reprocess(body: ReprocessBody, request: Request) -> JobsOut:
             if unknown:
                 raise HTTPProblem(422, f"The context file defines no variable "
                                   f"{', '.join(unknown)}; reload the list and choose again")
-            if not info.select(body.data, names):
+            if not info.select(selection):
                 raise HTTPProblem(422, f"None of the chosen variables is computed from "
                                   f"{body.data} data; choose 'all' or other variables")
-    jobs = _call(control.reprocess, runs, names, body.data)
+    jobs = _call(control.reprocess, runs, selection)
     return JobsOut(jobs=[_job_out(j) for j in jobs])
 
 

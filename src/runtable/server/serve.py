@@ -1,10 +1,11 @@
 """``runtable serve``: run the app with uvicorn for one database folder.
 
 The service proper (watcher -> jobs -> store -> events, :class:`runtable.service.Service`,
-which ``runtable serve`` passes in) plugs in through the :class:`Service` protocol:
-:func:`serve` starts it with the event bus before the server accepts connections,
-routes ``POST /api/notify`` and the processing control (:class:`ProcessingControl`:
-reprocess, jobs, cancel, delete a variable, new rows) to it, and stops it at exit.
+which ``runtable serve`` passes in) plugs in through the
+:class:`~runtable.server.control.Service` protocol: :func:`serve` starts it with the
+event bus before the server accepts connections, routes ``POST /api/notify`` and the
+processing control (:class:`~runtable.server.control.ProcessingControl`: reprocess,
+jobs, cancel, delete a variable, new rows) to it, and stops it at exit.
 Without one (tests of the web side), the server has an idle bus and logs
 notifications, and the processing control answers 503.
 """
@@ -20,14 +21,14 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .events import EventBus
+from ..events import EventBus
 
 if TYPE_CHECKING:
-    from ..jobs import ContextInfo, Job, Progress
+    from .control import Service
 
 log = logging.getLogger(__name__)
 
@@ -36,67 +37,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8780
 PORT_RETRIES = 10
 TOKEN_ENV = "RUNTABLE_TOKEN"
-
-
-class ProcessingControl(Protocol):
-    """What the web GUI's processing control calls (``/api/reprocess``, ``/api/jobs``,
-    ``DELETE /api/variables/...``, ``POST /api/runs``); see
-    :class:`runtable.service.Service` for the meaning. Bad arguments raise
-    ``ValueError``; ``RuntimeError`` means "cannot now" (not running, busy)."""
-
-    def reprocess(self, runs: Iterable[int], variables: Iterable[str] = (),
-                  data: str = "all") -> list[Job]:
-        """Queue ``runs`` again (``variables`` empty: all, also ones added later)."""
-
-    def cancel(self, job_id: int) -> bool:
-        """Cancel a queued or running job; False when it already ended or is unknown."""
-
-    def job(self, job_id: int) -> Job | None:
-        """One job, or None when unknown."""
-
-    def jobs(self) -> list[Job]:
-        """Queued and running jobs and the recently finished ones."""
-
-    def job_progress(self, job_id: int) -> Progress | None:
-        """The latest progress a running job reported, if any."""
-
-    def job_stuck(self, job_id: int) -> float | None:
-        """A running job flagged as possibly stuck: its last sign of life; else None."""
-
-    def delete_variable(self, name: str) -> None:
-        """Delete a variable everywhere (``KeyError`` when unknown)."""
-
-    def add_runs(self, runs: Iterable[int]) -> list[int]:
-        """Create empty rows; returns the runs that were new."""
-
-    def merge_external(self, name: str, titles: dict[str, str]) -> list[str]:
-        """Merge the fragment ``extracted_data/<name>`` written from outside the
-        context file; returns the names stored."""
-
-    @property
-    def context(self) -> ContextInfo | None:
-        """The latest result of loading the context file (None before the first)."""
-
-
-class Service(ProcessingControl, Protocol):
-    """What runs beside the web app for a database folder (the watcher/jobs wiring)."""
-
-    #: The server's URL, set before :meth:`start`.
-    url: str | None
-
-    def start(self, bus: EventBus, *, defer_slow_upgrade: bool = False) -> None:
-        """Start working; publish every change on ``bus`` (from any thread). With
-        *defer_slow_upgrade*, leave the slow steps of upgrading the folder for
-        :meth:`finish_upgrade`."""
-
-    def finish_upgrade(self) -> None:
-        """Do (in the background) what ``start(defer_slow_upgrade=True)`` left."""
-
-    def notify(self, run: int, data: str) -> None:
-        """``data`` ("raw"/"proc") of ``run`` is complete (``POST /api/notify``)."""
-
-    def stop(self) -> None:
-        """Stop and release everything; called once, at exit."""
 
 
 def _log_notify(run: int, data: str) -> None:

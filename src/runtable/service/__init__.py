@@ -1,7 +1,7 @@
 """The per-experiment service: new runs in, results out, live.
 
 :class:`Service` wires the parts together for one database folder and implements
-the web server's :class:`~runtable.server.serve.Service` protocol:
+the web server's :class:`~runtable.server.control.Service` protocol:
 
 * the :class:`~runtable.sources.RunWatcher` on the proposal folder: a new run folder
   becomes a row (``run_added``), a complete one becomes a job (raw data -> the raw
@@ -24,7 +24,7 @@ never processed are queued, and jobs queued before a restart run. See
 
 Headless (tests, benchmarks, scripts)::
 
-    from runtable.server.events import EventBus
+    from runtable.events import EventBus
     from runtable.service import Service
 
     service = Service(db_dir)

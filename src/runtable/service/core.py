@@ -38,21 +38,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtable.jobs import (
-    ContextInfo,
-    Executor,
-    Job,
-    JobEvent,
-    JobQueue,
-    JobState,
-    Progress,
-    inspect_context,
-)
-from runtable.server.events import (
+from runtable.events import (
     ContextStatus,
     Event,
     EventBus,
@@ -63,6 +54,18 @@ from runtable.server.events import (
     ValuesMerged,
     VariablesChanged,
 )
+from runtable.jobs import (
+    ContextInfo,
+    Executor,
+    Job,
+    JobEvent,
+    JobQueue,
+    JobState,
+    Progress,
+    inspect_context,
+)
+from runtable.selection import ALL, DATA_KINDS, Selection, check_data_kind
+from runtable.service.catchup import runs_to_catch_up
 
 if TYPE_CHECKING:
     from runtable.sources import RunEvent, RunWatcher
@@ -102,7 +105,7 @@ class Service:
     watcher's; ``proposal_path`` names the proposal folder when it is neither where
     the database folder is nor findable from its proposal number.
 
-    Call :meth:`start` with an :class:`~runtable.server.events.EventBus`, then
+    Call :meth:`start` with an :class:`~runtable.events.EventBus`, then
     :meth:`stop`; or use it as a context manager (with its own bus, :attr:`bus`).
     """
 
@@ -243,8 +246,7 @@ class Service:
         Raises ``ValueError`` for a bad run or data, ``RuntimeError`` when the service
         is not running.
         """
-        if data not in ("raw", "proc"):
-            raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
+        check_data_kind(data)
         _check_run(run)
         if not self._started or self._stopping.is_set():
             raise RuntimeError("the service is not running")
@@ -298,26 +300,24 @@ class Service:
 
     # -- processing control (the web GUI's reprocess, jobs, delete, new rows) -----------
 
-    def reprocess(self, runs: Iterable[int], variables: Iterable[str] = (),
-                  data: str = "all") -> list[Job]:
+    def reprocess(self, runs: Iterable[int], selection: Selection = ALL) -> list[Job]:
         """Queue processing of ``runs`` again; returns the jobs created (several per run
         when cluster variables go to Slurm).
 
-        ``variables`` empty means every variable of the context file *when the job
-        runs* (so also variables added meanwhile); ``data`` is "raw", "proc" or "all".
+        ``selection.variables`` empty means every variable of the context file *when
+        the job runs* (so also variables added meanwhile).
         Raises ``ValueError`` for bad arguments, ``RuntimeError`` when not running.
         """
-        if data not in ("raw", "proc", "all"):
-            raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
         run_list = [_check_run(run) for run in runs]
-        names = tuple(dict.fromkeys(str(v) for v in variables))
+        names = tuple(dict.fromkeys(str(v) for v in selection.variables))
+        selection = replace(selection, variables=names)
         self._check_running()
         assert self.queue is not None and self.proposal is not None
         jobs: list[Job] = []
         for run in dict.fromkeys(run_list):
-            jobs.extend(self.queue.submit(self.proposal, run, data=data, variables=names))
+            jobs.extend(self.queue.submit(self.proposal, run, selection))
         log.info("Reprocessing %d run(s) (%s data, %s): %d job(s) queued", len(run_list),
-                 data, ", ".join(names) if names else "all variables", len(jobs))
+                 selection.data, ", ".join(names) if names else "all variables", len(jobs))
         return jobs
 
     def cancel(self, job_id: int) -> bool:
@@ -553,7 +553,7 @@ class Service:
             # A job that has not started yet will read the complete data anyway.
             log.info("Run %d (%s) is already queued (job %d)", run, data, waiting)
             return
-        self.queue.submit(self.proposal, run, data=data)
+        self.queue.submit(self.proposal, run, Selection(data))  # type: ignore[arg-type]
 
     def _merge_job(self, job: Job) -> None:
         try:
@@ -633,33 +633,25 @@ class Service:
             on_disk = scan_runs(prop_dir)
         for found in on_disk:
             self._add_run(found.run)
-        seen: set[tuple[int, str]] = set()
-        for job in self.queue.jobs():
-            if job.data == "all":
-                seen.update({(job.run, "raw"), (job.run, "proc")})
-            else:
-                seen.add((job.run, job.data))
+        names = {data: _names_for(info, data, stored_only=True) for data in DATA_KINDS}
+        stored = {data: self._runs_with_values(names[data]) for data in names if names[data]}
+        with self._lock:
+            notified = set(self._ready_seen)  # notified since: that signal's task queues it
+        jobs = [(job.run, job.data) for job in self.queue.jobs()]
         queued = []
-        for data in ("raw", "proc"):
-            names = _names_for(info, data, stored_only=True)
-            if not names:
-                continue
-            marks = ",".join("?" * len(names))
-            sql = (f"SELECT 1 FROM run_variables WHERE proposal = ? AND run = ? "
-                   f"AND name IN ({marks}) LIMIT 1")
-            for found in on_disk:
-                if not getattr(found, data) or (found.run, data) in seen:
-                    continue
-                with self._lock:
-                    if (found.run, data) in self._ready_seen:
-                        continue  # notified since: that signal's task queues it
-                if self.db.conn.execute(sql, (self.proposal, found.run, *names)).fetchone():
-                    continue
-                self.queue.submit(self.proposal, found.run, data=data)
-                queued.append(f"{found.run} ({data})")
+        for run, data in runs_to_catch_up(on_disk, jobs, names, stored, notified):
+            self.queue.submit(self.proposal, run, Selection(data))  # type: ignore[arg-type]
+            queued.append(f"{run} ({data})")
         if queued:
             log.info("Catching up: queued %d run(s) never processed: %s", len(queued),
                      ", ".join(queued[:20]) + (" ..." if len(queued) > 20 else ""))
+
+    def _runs_with_values(self, names: list[str]) -> set[int]:
+        """The runs of this proposal with a stored value of one of ``names``."""
+        marks = ",".join("?" * len(names))
+        return {run for (run,) in self.db.conn.execute(
+            f"SELECT DISTINCT run FROM run_variables WHERE proposal = ? AND name IN ({marks})",
+            (self.proposal, *names))}
 
     # -- the monitor thread ----------------------------------------------------------------
 
@@ -777,8 +769,12 @@ class Service:
 
     def _find_proposal(self, warn: bool) -> None:
         """Locate the proposal folder and start the watcher on it."""
-        from runtable.reprocess import proposal_dir
-        from runtable.sources import ProposalNotFoundError, RunWatcher, find_proposal
+        from runtable.sources import (
+            ProposalNotFoundError,
+            RunWatcher,
+            find_proposal,
+            proposal_dir,
+        )
 
         assert self.proposal is not None
         if self._proposal_arg is not None:

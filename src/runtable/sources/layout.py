@@ -16,16 +16,15 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from ..selection import DATA_KINDS, DataKind
 
 if TYPE_CHECKING:  # extra_data is heavy; only open_run imports it, when called.
     from extra_data import DataCollection
 
 log = logging.getLogger(__name__)
 
-DataKind = Literal["raw", "proc"]
-#: The data folders of a proposal that hold run folders, in the order they are scanned.
-DATA_KINDS: tuple[DataKind, ...] = ("raw", "proc")
 
 DEFAULT_DATA_ROOT = "/gpfs/exfel/exp"
 _ROOT_VARIABLES = ("EXTRA_DATA_DATA_ROOT", "XFEL_DATA_ROOT")
@@ -42,13 +41,6 @@ def run_number(name: str) -> int | None:
     """The run number of a run folder name (``"r0042"`` -> 42), or None if it is not one."""
     match = _RUN_DIR_RE.fullmatch(name)
     return int(match.group(1)) if match else None
-
-
-def check_data_kind(data: str) -> DataKind:
-    """Return ``data`` if it is ``'raw'`` or ``'proc'``, else raise ValueError."""
-    if data not in DATA_KINDS:
-        raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
-    return data  # type: ignore[return-value]
 
 
 def data_roots() -> list[tuple[Path, str]]:
@@ -97,6 +89,22 @@ def default_database_folder(proposal: int) -> Path:
     Raises :class:`ProposalNotFoundError` like :func:`find_proposal`.
     """
     return find_proposal(proposal) / DATABASE_SUBDIR
+
+
+def proposal_dir(db_dir: str | Path, proposal: int) -> Path:
+    """The proposal folder holding the runs of a database folder.
+
+    A folder at its default place, ``<proposal folder>/usr/Shared/amore``, finds its
+    proposal by where it is; anywhere else the proposal is looked up under the data
+    root (:func:`find_proposal`).
+    """
+    # resolve(): a symlink to a folder at its default place (as the demo makes) too.
+    db_dir = Path(db_dir).resolve()
+    candidate = db_dir.parents[len(DATABASE_SUBDIR.parts) - 1] if len(db_dir.parts) > 4 else None
+    if (candidate is not None and db_dir == candidate / DATABASE_SUBDIR
+            and candidate.name == f"p{proposal:06d}"):
+        return candidate
+    return find_proposal(proposal)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .layout import DATA_KINDS, DataKind, check_data_kind, list_run_dirs, run_number
+from ..selection import DATA_KINDS, DataKind, check_data_kind
+from .layout import list_run_dirs, run_number
 
 log = logging.getLogger(__name__)
 

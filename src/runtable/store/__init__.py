@@ -82,8 +82,8 @@ from .errors import (
     ValidationError,
 )
 from .folder import DatabaseFolder, TimeComment, VariableInfo, create_folder, open_db
+from .folder import merge_pending_in as merge_pending
 from .merge import MergeResult
-from .merge import merge_pending_in as merge_pending
 from .schema import LATEST_VERSION
 from .settings import SETTINGS, Setting
 from .summaries import decode_summary, encode_summary

@@ -341,7 +341,7 @@ class DatabaseFolder:
     def ensure_run(self, proposal: int, run: int, added_at: float | None = None) -> None:
         """Add a ``run_info`` row if the run is not known yet."""
         with self.transaction() as conn:
-            _insert_run(conn, proposal, run, added_at)
+            schema.insert_run(conn, proposal, run, added_at)
 
     def runs(self) -> list[tuple[int, int]]:
         """All (proposal, run) pairs in ``run_info``."""
@@ -576,7 +576,7 @@ class DatabaseFolder:
                 conn.execute("DELETE FROM run_variables WHERE proposal = ? AND run = ? "
                              "AND name = ?", (proposal, run, name))
                 return
-            _insert_run(conn, proposal, run, None)
+            schema.insert_run(conn, proposal, run, None)
             conn.execute(
                 "INSERT INTO run_variables(proposal, run, name, version, value, timestamp, "
                 "max_diff, provenance, summary_type, summary_method, attributes) "
@@ -676,14 +676,6 @@ def check_timestamp(value: Any) -> float:
 _MIN_TIMESTAMP, _MAX_TIMESTAMP = -62135596800.0, 253402300799.0
 
 
-def _insert_run(conn: sqlite3.Connection, proposal: int, run: int,
-                added_at: float | None) -> None:
-    conn.execute(
-        "INSERT INTO run_info(proposal, run, start_time, added_at) VALUES (?, ?, NULL, ?) "
-        "ON CONFLICT(proposal, run) DO NOTHING",
-        (int(proposal), int(run), time.time() if added_at is None else added_at))
-
-
 def _sync_tags(conn: sqlite3.Connection, name: str, wanted: set[str]) -> bool:
     current = {tag for (tag,) in conn.execute(
         "SELECT tags.name FROM variable_tags JOIN tags ON tags.id = variable_tags.tag_id "
@@ -701,6 +693,12 @@ def _sync_tags(conn: sqlite3.Connection, name: str, wanted: set[str]) -> bool:
             "INSERT INTO variable_tags(variable_name, tag_id) "
             "SELECT ?, id FROM tags WHERE name = ?", (name, tag))
     return True
+
+
+def merge_pending_in(db_dir: str | os.PathLike[str]) -> list[MergeResult]:
+    """Open the folder at *db_dir*, run :meth:`DatabaseFolder.merge_pending`, close it."""
+    with DatabaseFolder(db_dir) as db:
+        return db.merge_pending()
 
 
 def open_db(path: str | os.PathLike[str], readonly: bool = False, *,

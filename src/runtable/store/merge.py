@@ -48,7 +48,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,8 +58,8 @@ import h5py
 import numpy as np
 
 from . import h5merge
-from .folder import _insert_run
 from .fragments import FAILED_ATTR, FRAGMENT_RE, FragmentContents, attributes_json, read_fragment
+from .schema import insert_run
 from .summaries import decode_summary
 
 if TYPE_CHECKING:
@@ -178,7 +177,7 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
     result.names = sorted({r[2] for r in rows} | kept.keys() | rebuilt.keys())
 
     with db.transaction() as conn:
-        _insert_run(conn, contents.proposal, contents.run, None)
+        insert_run(conn, contents.proposal, contents.run, None)
         if contents.start_time is not None:
             conn.execute("UPDATE run_info SET start_time = ? WHERE proposal = ? AND run = ?",
                          (contents.start_time, contents.proposal, contents.run))
@@ -353,10 +352,3 @@ def merge_pending(db: DatabaseFolder, max_job_s: float | None = None) -> list[Me
             log.exception("Could not merge %s; leaving it for a later attempt", path)
     return results
 
-
-def merge_pending_in(db_dir: str | os.PathLike[str]) -> list[MergeResult]:
-    """Open the folder at *db_dir*, run :func:`merge_pending`, close it."""
-    from .folder import DatabaseFolder
-
-    with DatabaseFolder(db_dir) as db:
-        return merge_pending(db)

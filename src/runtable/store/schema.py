@@ -11,6 +11,7 @@ key), which the reference's readers never look at.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 
 from .errors import UnsupportedVersionError
@@ -296,6 +297,15 @@ def with_transaction(conn: sqlite3.Connection, body: Callable[[], object]) -> No
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def insert_run(conn: sqlite3.Connection, proposal: int, run: int,
+               added_at: float | None) -> None:
+    """Add the ``run_info`` row of a run unless it exists (``added_at`` None: now)."""
+    conn.execute(
+        "INSERT INTO run_info(proposal, run, start_time, added_at) VALUES (?, ?, NULL, ?) "
+        "ON CONFLICT(proposal, run) DO NOTHING",
+        (int(proposal), int(run), time.time() if added_at is None else added_at))
 
 
 def quote_ident(name: str) -> str:

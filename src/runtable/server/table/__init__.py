@@ -15,23 +15,19 @@ Answers for a few runs (``?runs=``, what the grid asks after ``values_merged``) 
 from the database for those runs only and do not wait for the cache to catch up.
 
 Modules: :mod:`.cache` (the table in memory), :mod:`.encoding` (cells and columns for
-the wire), :mod:`.wire` (JSON text, the binary frame, gzip in pieces), :mod:`.query`
-(the request's filters).
+the wire) and :mod:`.wire` (JSON text, the binary frame, gzip in
+pieces).
 """
 
 from .cache import ColumnInfo, TableCache, TableNotReady, column_order
 from .encoding import EncodedColumn, encode_cell, trendline_points
-from .query import BadQuery, parse_names, parse_runs
 
 __all__ = [
-    "BadQuery",
     "ColumnInfo",
     "EncodedColumn",
     "TableCache",
     "TableNotReady",
     "column_order",
     "encode_cell",
-    "parse_names",
-    "parse_runs",
     "trendline_points",
 ]

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ...events import EventBus
 from ...store import table as st
 from ...store.columns import AFTER_ATTR, RUN_FIELDS
 from ...store.columns import column_order as ordered_names
 from ..access import FolderAccess
-from ..events import EventBus
 from .encoding import EncodedColumn, column_units, encode_rows, encode_table_column, json_times
 from .wire import BINARY_LEVEL, Gzipped, binary_frame, deflate, dumps, gzip_join
 

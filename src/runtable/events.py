@@ -9,7 +9,8 @@ coroutines on the server's event loop. :class:`EventBus` joins them:
 * :meth:`EventBus.subscribe` gives one client a :class:`Subscription` with a bounded
   queue. A client that falls more than ``max_queue`` events behind is *dropped*: its
   next :meth:`Subscription.next_batch` raises :class:`SubscriberTooSlow`, the WebSocket
-  is closed with :data:`CLOSE_TOO_SLOW`, and the client reconnects and re-fetches.
+  is closed (:data:`runtable.server.app.CLOSE_TOO_SLOW`), and the client reconnects and
+  re-fetches.
   Dropping (rather than coalescing) keeps the bus simple and exact: a client either
   saw every event in order or knows that it has to re-read the table.
 
@@ -18,7 +19,9 @@ Every event carries ``seq``, numbered from 1 without gaps for the life of the bu
 reconnecting, i.e. a restarted service) re-fetches what it shows.
 
 This module depends only on the standard library, so the parts that publish (watcher,
-jobs, store wiring) can import it without loading the web framework.
+jobs, store wiring, the service) can import it without loading the web framework. It
+sits below both :mod:`runtable.service` (which publishes) and :mod:`runtable.server`
+(which streams to browsers); only the WebSocket itself lives in the server.
 
 Event kinds (the wire form is ``{"seq": n, "kind": ..., **fields}``):
 
@@ -58,11 +61,6 @@ from typing import Any, ClassVar
 #: Default bound of a client's queue: far more than a burst of merges produces in the
 #: time a healthy browser needs to read it, small enough to cap memory per client.
 DEFAULT_MAX_QUEUE = 10_000
-
-#: WebSocket close code for a client dropped because it fell too far behind
-#: (4000-4999 are free for applications; RFC 6455 section 7.4.2).
-CLOSE_TOO_SLOW = 4000
-
 
 class SubscriberTooSlow(Exception):
     """A subscription's queue overflowed; its client must reconnect and re-fetch."""
@@ -127,7 +125,12 @@ class JobStateChanged(Event):
 class JobProgress(Event):
     """A running job reports how far it is (see :mod:`runtable.context.tracking`):
     computing ``variable`` (``""``: between variables) after ``done`` of ``total``
-    finished, ``step`` of ``steps`` inside it, for ``variable_s`` seconds so far."""
+    finished, ``step`` of ``steps`` inside it, for ``variable_s`` seconds so far.
+
+    The wire form of the queue's :class:`runtable.jobs.Progress`, kept apart from it
+    on purpose: events name jobs by text and carry the row (``proposal``, ``run``) a
+    browser updates, while the queue's record keys on the job's number and keeps when
+    it was reported (``at``) for the possibly-stuck check."""
 
     kind: ClassVar[str] = "job_progress"
     job_id: str
@@ -396,7 +399,6 @@ class EventBus:
 
 
 __all__ = [
-    "CLOSE_TOO_SLOW",
     "DEFAULT_MAX_QUEUE",
     "EVENT_TYPES",
     "CommentSet",

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from .execute.fragment import OBJTYPE_ATTR
 from .store import decode_summary, open_db
 from .store.columns import column_order
 from .store.fragments import VALUE_TYPE_ATTR
@@ -65,7 +66,6 @@ __all__ = ["Damnit", "DataType", "Database", "RunVariables", "VariableData", "Va
 _FIXED = ("proposal", "run", "start_time", "added_at")
 # Titles of the two variables that have no row in the `variables` table.
 _SPECIAL_TITLES = {"start_time": "Timestamp", "comment": "Comment"}
-_OBJTYPE_ATTR = "_damnit_objtype"
 _NPY = b"\x93NUMPY"
 
 
@@ -93,7 +93,7 @@ def _decode_attr(value: Any) -> Any:
 
 
 def _type_hint(obj: h5py.Group | h5py.Dataset) -> DataType | None:
-    hint = _decode_attr(obj.attrs.get(_OBJTYPE_ATTR, ""))
+    hint = _decode_attr(obj.attrs.get(OBJTYPE_ATTR, ""))
     return DataType(hint) if hint else None
 
 

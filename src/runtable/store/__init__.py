@@ -28,7 +28,7 @@ Public surface::
     db.change_user_variable(name, new_name=None, title=None, description=None)
     db.set_user_value(proposal, run, name, value)     # validated per type
     db.update_computed_variables({name: {title, description, tags, attributes}})
-    db.delete_variable(name); db.variables() -> {name: VariableInfo}
+    db.delete_variable(name); db.variables() -> {name: VariableMeta}
     db.get_setting(key); db.set_setting(key, value); db.delete_setting(key)
     db.settings(); db.new_db_id(); db.proposal; db.db_id
     db.integrity_check() -> 'ok'
@@ -81,13 +81,13 @@ from .errors import (
     UnsupportedVersionError,
     ValidationError,
 )
-from .folder import DatabaseFolder, TimeComment, VariableInfo, create_folder, open_db
+from .folder import DatabaseFolder, TimeComment, create_folder, open_db
 from .merge import MergeResult
 from .merge import merge_pending_in as merge_pending
 from .schema import LATEST_VERSION
 from .settings import SETTINGS, Setting
 from .summaries import decode_summary, encode_summary
-from .table import TableChanges, TableColumns, read_table
+from .table import TableChanges, TableColumns, VariableMeta, read_table
 from .uservars import USER_TYPES
 from .writer import FolderBusy, WriterInfo, WriterLock, become_writer, current_writer
 
@@ -115,7 +115,7 @@ __all__ = [
     "TooMuchData",
     "UnsupportedVersionError",
     "ValidationError",
-    "VariableInfo",
+    "VariableMeta",
     "WriterInfo",
     "WriterLock",
     "become_writer",

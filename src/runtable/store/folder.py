@@ -33,6 +33,7 @@ from .errors import (
 )
 from .h5merge import TMP_SUFFIX, remove_from_run_file
 from .summaries import decode_summary
+from .table import VariableMeta
 from .uservars import USER_TYPES, check_name, check_text, check_type, coerce_value
 
 if TYPE_CHECKING:
@@ -59,22 +60,6 @@ DEFAULT_CONTEXT = '''\
 
 from damnit_ctx import Cell, Variable  # noqa: F401
 '''
-
-
-@dataclass(frozen=True)
-class VariableInfo:
-    """One row of the ``variables`` table with its tags."""
-
-    name: str
-    type: str | None
-    title: str | None
-    description: str | None
-    attributes: dict[str, Any] | None
-    tags: tuple[str, ...]
-
-    @property
-    def user_editable(self) -> bool:
-        return self.type is not None
 
 
 @dataclass(frozen=True)
@@ -414,7 +399,7 @@ class DatabaseFolder:
                     "ORDER BY timestamp, rowid")]
 
     # -- variables table -----------------------------------------------------------
-    def variables(self) -> dict[str, VariableInfo]:
+    def variables(self) -> dict[str, VariableMeta]:
         """All rows of the ``variables`` table, by name."""
         tags: dict[str, list[str]] = {}
         for var, tag in self.conn.execute(
@@ -423,7 +408,7 @@ class DatabaseFolder:
         ):
             tags.setdefault(var, []).append(tag)
         return {
-            name: VariableInfo(name, vtype, title, description,
+            name: VariableMeta(name, title, description, vtype,
                                json.loads(attrs) if attrs else None,
                                tuple(tags.get(name, ())))
             for name, vtype, title, description, attrs in self.conn.execute(
@@ -532,7 +517,7 @@ class DatabaseFolder:
                     (title if title is not None else info.title,
                      description if description is not None else info.description, name))
 
-    def _user_variable(self, name: str) -> VariableInfo:
+    def _user_variable(self, name: str) -> VariableMeta:
         info = self.variables().get(name)
         if info is None or not info.user_editable:
             raise ValidationError(f"{name!r} is not a user-editable variable")

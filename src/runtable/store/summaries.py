@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from ..execute.fragment import PNG_SIGNATURE
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -78,12 +78,3 @@ def decode_summary(value: Any, summary_type: str | None) -> Any:
         return np.load(io.BytesIO(value), allow_pickle=False)
     return value
 
-
-def max_diff(data: np.ndarray) -> float | None:
-    """``|nanmax - nanmin|`` for numeric arrays of more than one element."""
-    if data.size <= 1 or data.dtype.kind not in "iuf":
-        return None
-    with np.errstate(all="ignore"):
-        if data.dtype.kind == "f" and np.isnan(data).all():
-            return None
-        return float(abs(np.nanmax(data) - np.nanmin(data)))

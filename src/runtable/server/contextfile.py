@@ -39,7 +39,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..sharing import FILE_MODE, shared_dir, shared_file
-from .contextcheck import CHECK_TIMEOUT_S, CheckResult, check_text
+from .contextcheck import EDITOR_CHECK_TIMEOUT_S, CheckResult, check_text
 from .edits import HTTPProblem
 from .events import ContextSaved
 
@@ -176,7 +176,7 @@ def _python(request: Request) -> str | None:
 
 
 def _timeout(request: Request) -> float:
-    return float(getattr(request.app.state, "context_check_timeout_s", CHECK_TIMEOUT_S))
+    return float(getattr(request.app.state, "context_check_timeout_s", EDITOR_CHECK_TIMEOUT_S))
 
 
 def _check(request: Request, text: str) -> CheckResult:

@@ -66,7 +66,6 @@ __all__ = ["Damnit", "DataType", "Database", "RunVariables", "VariableData", "Va
 _FIXED = ("proposal", "run", "start_time", "added_at")
 # Titles of the two variables that have no row in the `variables` table.
 _SPECIAL_TITLES = {"start_time": "Timestamp", "comment": "Comment"}
-_NPY = b"\x93NUMPY"
 
 
 # Kinds of cells a numeric column may hold and stay numeric (None becomes NaN).
@@ -102,14 +101,6 @@ def _open_h5(path: Path) -> h5py.File:
     # file (which read() does for NetCDF groups) with different locking flags.
     # The store never rewrites a per-run file in place, it replaces it atomically.
     return h5py.File(path, "r")
-
-
-def _decode_db_value(value: Any, summary_type: str | None) -> Any:
-    if isinstance(value, bytes) and summary_type not in ("complex", "numpy", "trendline") \
-            and value.startswith(_NPY):
-        # Arrays written without a summary_type by older writers.
-        return decode_summary(value, "numpy")
-    return decode_summary(value, summary_type)
 
 
 # -- the table -----------------------------------------------------------------
@@ -483,7 +474,7 @@ class VariableData:
         if isinstance(row[0], int) and isinstance(row[2], str) and \
                 json_object(row[2]).get(VALUE_TYPE_ATTR) == "bool":
             return bool(row[0])  # (SQLite stores 0/1)
-        return _decode_db_value(row[0], row[1])
+        return decode_summary(row[0], row[1], untyped_npy=True)
 
     def history(self) -> pd.DataFrame:
         """Every version of this cell that was kept, oldest first, the current one last:

@@ -39,9 +39,8 @@ import h5py
 import numpy as np
 
 from .execute.fragment import OBJTYPE_ATTR
-from .store import decode_summary, open_db
+from .store import open_db
 from .store.columns import column_order
-from .store.fragments import VALUE_TYPE_ATTR
 from .store.table import (
     KIND_ERROR,
     KIND_MISSING,
@@ -52,7 +51,6 @@ from .store.table import (
     read_table,
 )
 from .store.tablecopy import cache_dir, own_copy_dir
-from .store.tableread import json_object
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -465,16 +463,7 @@ class VariableData:
             >>> db[100, "xgm_flux"].summary()   # doctest: +SKIP
             1523.5
         """
-        row = self._db.conn.execute(
-            "SELECT value, summary_type, attributes FROM run_variables WHERE proposal = ? "
-            "AND run = ? AND name = ? ORDER BY version DESC LIMIT 1",
-            (self._proposal, self._run, self._name)).fetchone()
-        if row is None:
-            return None
-        if isinstance(row[0], int) and isinstance(row[2], str) and \
-                json_object(row[2]).get(VALUE_TYPE_ATTR) == "bool":
-            return bool(row[0])  # (SQLite stores 0/1)
-        return decode_summary(row[0], row[1], untyped_npy=True)
+        return self._db.get_value(self._proposal, self._run, self._name, as_written=True)
 
     def history(self) -> pd.DataFrame:
         """Every version of this cell that was kept, oldest first, the current one last:
@@ -653,17 +642,13 @@ class RunVariables:
                 if ".reduced" in f:
                     found.update((k, False) for k in f[".reduced"] if k not in found)
         db_only = [*self._db.user_variable_names(), "comment"]
-        marks = ",".join("?" * len(db_only))
-        for (name,) in self._db.conn.execute(
-                f"SELECT DISTINCT name FROM run_variables WHERE proposal = ? AND run = ? "
-                f"AND value IS NOT NULL AND name IN ({marks})",
-                (self._proposal, self._run, *db_only)):
+        for name in self._db.names_with_values(self._proposal, self._run, db_only):
             found[name] = True
         return found
 
     def _titles(self, names: set[str] | dict[str, bool]) -> dict[str, str]:
-        titles = {name: title or name for name, title in self._db.conn.execute(
-            "SELECT name, title FROM variables") if name in names}
+        titles = {name: title or name for name, title in self._db.titles().items()
+                  if name in names}
         for name in names:
             titles.setdefault(name, _SPECIAL_TITLES.get(name, name))
         return titles
@@ -691,8 +676,7 @@ class RunVariables:
 
     def _raise_stored_error(self, key: str) -> None:
         """:class:`VariableFailed` if *key* (a name or title) failed for this run."""
-        name = next((n for n, t in self._db.conn.execute("SELECT name, title FROM variables")
-                     if key in (n, t)), key)
+        name = next((n for n, t in self._db.titles().items() if key in (n, t)), key)
         attributes = self._db.get_attributes(self._proposal, self._run, name) or {}
         if "error" in attributes:
             raise VariableFailed(name, self._proposal, self._run,
@@ -788,8 +772,7 @@ class Database:
 
     def runs(self) -> list[int]:
         """Run numbers taken by the DAQ (those with a start time), in order."""
-        return [r for (r,) in self._db.conn.execute(
-            "SELECT run FROM run_info WHERE start_time IS NOT NULL ORDER BY proposal, run")]
+        return [r for _, r in self._db.started_runs()]
 
     def __getitem__(self, key: Any) -> RunVariables | VariableData:
         proposal = variable = None
@@ -813,10 +796,7 @@ class Database:
         if proposal is None:
             raise KeyError("This database has no proposal set; index it with (proposal, run)")
         proposal, run = int(proposal), int(run)
-        row = self._db.conn.execute(
-            "SELECT 1 FROM run_info WHERE proposal = ? AND run = ? AND start_time IS NOT NULL",
-            (proposal, run)).fetchone()
-        if row is None:
+        if not self._db.run_started(proposal, run):
             raise KeyError(f"Unknown run {run} for p{proposal}")
         run_vars = RunVariables(self._db, proposal, run)
         return run_vars if variable is None else run_vars[variable]
@@ -852,7 +832,7 @@ class Database:
                 # The frame has the rows with a start time (_frame_series), in order.
                 df = df[keep[~np.isnan(self._columns.start_time)]].reset_index(drop=True)
         if with_titles:
-            titles = dict(self._db.conn.execute("SELECT name, title FROM variables"))
+            titles = self._db.titles()
             renames = {n: t for n, t in titles.items() if t and n != "comment"}
             renames.update(proposal="Proposal", run="Run", start_time="Timestamp")
             df = df.rename(columns=renames)

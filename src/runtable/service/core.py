@@ -361,9 +361,7 @@ class Service:
 
         def task() -> None:
             db = self.db
-            known = name in db.variables() or db.conn.execute(
-                "SELECT 1 FROM run_variables WHERE name = ? LIMIT 1", (name,)).fetchone()
-            if not known:
+            if name not in db.variables() and not db.has_values(name):
                 raise KeyError(name)
             db.delete_variable(name)
             info = self.context
@@ -644,16 +642,13 @@ class Service:
             names = _names_for(info, data, stored_only=True)
             if not names:
                 continue
-            marks = ",".join("?" * len(names))
-            sql = (f"SELECT 1 FROM run_variables WHERE proposal = ? AND run = ? "
-                   f"AND name IN ({marks}) LIMIT 1")
             for found in on_disk:
                 if not getattr(found, data) or (found.run, data) in seen:
                     continue
                 with self._lock:
                     if (found.run, data) in self._ready_seen:
                         continue  # notified since: that signal's task queues it
-                if self.db.conn.execute(sql, (self.proposal, found.run, *names)).fetchone():
+                if self.db.run_has_values(self.proposal, found.run, names):
                     continue
                 self.queue.submit(self.proposal, found.run, data=data)
                 queued.append(f"{found.run} ({data})")

@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from ..sharing import repair, shared_dir, shared_file
 from . import schema, settings
-from .columns import reorder_rows
+from .columns import AFTER_ATTR, reorder_rows
 from .errors import (
     DamagedDatabase,
     EditConflict,
@@ -31,9 +31,11 @@ from .errors import (
     UnsupportedVersionError,
     ValidationError,
 )
+from .fragments import VALUE_TYPE_ATTR
 from .h5merge import TMP_SUFFIX, remove_from_run_file
 from .summaries import decode_summary
 from .table import VariableMeta
+from .tableread import json_object
 from .uservars import USER_TYPES, check_name, check_text, check_type, coerce_value
 
 if TYPE_CHECKING:
@@ -299,8 +301,12 @@ class DatabaseFolder:
 
     def settings(self) -> dict[str, Any]:
         """Every known setting with its value (stored or default)."""
-        stored = dict(self.conn.execute("SELECT key, value FROM metameta"))
+        stored = self.stored_settings()
         return {key: stored.get(key, s.default) for key, s in settings.SETTINGS.items()}
+
+    def stored_settings(self) -> dict[str, Any]:
+        """The settings stored in this folder (``metameta``), without defaults."""
+        return dict(self.conn.execute("SELECT key, value FROM metameta"))
 
     @property
     def proposal(self) -> int | None:
@@ -328,17 +334,58 @@ class DatabaseFolder:
         with self.transaction() as conn:
             _insert_run(conn, proposal, run, added_at)
 
+    def started_runs(self) -> list[tuple[int, int]]:
+        """(proposal, run) of the runs with a start time (taken by the DAQ), in order."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT proposal, run FROM run_info WHERE start_time IS NOT NULL "
+            "ORDER BY proposal, run")]
+
+    def run_started(self, proposal: int, run: int) -> bool:
+        """Whether the run is known and has a start time."""
+        return self.conn.execute(
+            "SELECT 1 FROM run_info WHERE proposal = ? AND run = ? AND start_time IS NOT "
+            "NULL", (proposal, run)).fetchone() is not None
+
     def runs(self) -> list[tuple[int, int]]:
         """All (proposal, run) pairs in ``run_info``."""
         return [tuple(r) for r in self.conn.execute(
             "SELECT proposal, run FROM run_info ORDER BY proposal, run")]
 
-    def get_value(self, proposal: int, run: int, name: str) -> Any:
-        """Decoded summary value of one cell (None if missing or an error)."""
+    def get_value(self, proposal: int, run: int, name: str, *,
+                  as_written: bool = False) -> Any:
+        """Decoded summary value of one cell (None if missing or an error).
+        ``as_written``: bools come back as bools (SQLite stores 0/1) and the ``.npy``
+        blobs of older writers without a ``summary_type`` as arrays, as the read API
+        gives them."""
         row = self.conn.execute(
-            "SELECT value, summary_type FROM run_variables WHERE proposal = ? AND run = ? "
-            "AND name = ? ORDER BY version DESC LIMIT 1", (proposal, run, name)).fetchone()
-        return decode_summary(row[0], row[1]) if row else None
+            "SELECT value, summary_type, attributes FROM run_variables WHERE proposal = ? "
+            "AND run = ? AND name = ? ORDER BY version DESC LIMIT 1",
+            (proposal, run, name)).fetchone()
+        if row is None:
+            return None
+        if as_written and isinstance(row[0], int) and isinstance(row[2], str) and \
+                json_object(row[2]).get(VALUE_TYPE_ATTR) == "bool":
+            return bool(row[0])
+        return decode_summary(row[0], row[1], untyped_npy=as_written)
+
+    def has_values(self, name: str) -> bool:
+        """Whether any run has a row (a value or an error) for variable ``name``."""
+        return self.conn.execute("SELECT 1 FROM run_variables WHERE name = ? LIMIT 1",
+                                 (name,)).fetchone() is not None
+
+    def names_with_values(self, proposal: int, run: int, names: Sequence[str]) -> set[str]:
+        """Those of ``names`` that hold a value (not an error) for the run."""
+        marks = ",".join("?" * len(names))
+        return {name for (name,) in self.conn.execute(
+            f"SELECT DISTINCT name FROM run_variables WHERE proposal = ? AND run = ? "
+            f"AND value IS NOT NULL AND name IN ({marks})", (proposal, run, *names))}
+
+    def run_has_values(self, proposal: int, run: int, names: Sequence[str]) -> bool:
+        """Whether the run has a row (a value or an error) for any of ``names``."""
+        marks = ",".join("?" * len(names))
+        return self.conn.execute(
+            f"SELECT 1 FROM run_variables WHERE proposal = ? AND run = ? "
+            f"AND name IN ({marks}) LIMIT 1", (proposal, run, *names)).fetchone() is not None
 
     def get_attributes(self, proposal: int, run: int, name: str) -> dict[str, Any] | None:
         row = self.conn.execute(
@@ -375,19 +422,41 @@ class DatabaseFolder:
             )
             return int(cur.lastrowid)
 
-    def edit_time_comment(self, comment_id: int, text: str) -> None:
+    def edit_time_comment(self, comment_id: int, text: str, *,
+                          timestamp: float | None = None, base: Any = UNCHECKED) -> None:
+        """Change a standalone comment's text (and its time, when ``timestamp`` is
+        given). ``base``: the text the edit was made on; when the stored one differs,
+        nothing changes and :class:`EditConflict` says what it is now. KeyError when
+        there is no such comment."""
         if not isinstance(text, str):
             raise ValidationError(f"{text!r} is not a string")
         check_text(text, "The comment")
+        timestamp = None if timestamp is None else check_timestamp(timestamp)
         with self.transaction() as conn:
-            cur = conn.execute("UPDATE time_comments SET comment = ? WHERE rowid = ?",
-                               (text, comment_id))
+            if base is not UNCHECKED:
+                row = conn.execute("SELECT comment FROM time_comments WHERE rowid = ?",
+                                   (comment_id,)).fetchone()
+                if row is not None and row[0] != base:
+                    raise EditConflict("Someone else changed this comment meanwhile; "
+                                       "nothing was changed", row[0])
+            cur = conn.execute("UPDATE time_comments SET comment = ?, timestamp = "
+                               "coalesce(?, timestamp) WHERE rowid = ?",
+                               (text, timestamp, comment_id))
             if cur.rowcount == 0:
-                raise KeyError(f"No time comment with id {comment_id}")
+                raise KeyError(f"There is no time comment with id {comment_id}")
 
-    def delete_time_comment(self, comment_id: int) -> None:
+    def delete_time_comment(self, comment_id: int) -> bool:
+        """Delete a standalone comment; False when there was none with this id."""
         with self.transaction() as conn:
-            conn.execute("DELETE FROM time_comments WHERE rowid = ?", (comment_id,))
+            cur = conn.execute("DELETE FROM time_comments WHERE rowid = ?", (comment_id,))
+            return cur.rowcount > 0
+
+    def time_comment(self, comment_id: int) -> TimeComment | None:
+        """One standalone comment, or None."""
+        row = self.conn.execute("SELECT rowid, timestamp, comment FROM time_comments "
+                                "WHERE rowid = ?", (comment_id,)).fetchone()
+        return None if row is None else TimeComment(
+            int(row[0]), _finite_or_nan(row[1]), str(row[2] if row[2] is not None else ""))
 
     def time_comments(self) -> list[TimeComment]:
         """Every standalone comment, oldest first. A timestamp that is no finite number
@@ -414,6 +483,20 @@ class DatabaseFolder:
             for name, vtype, title, description, attrs in self.conn.execute(
                 "SELECT name, type, title, description, attributes FROM variables")
         }
+
+    def titles(self) -> dict[str, str | None]:
+        """name -> title of every row of the ``variables`` table."""
+        return dict(self.conn.execute("SELECT name, title FROM variables"))
+
+    def place_variable_after(self, name: str, after: str) -> None:
+        """Show variable ``name`` right after column ``after`` (its
+        :data:`~runtable.store.columns.AFTER_ATTR` attribute)."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT attributes FROM variables WHERE name = ?",
+                               (name,)).fetchone()
+            attrs = json.loads(row[0]) if row and row[0] else {}
+            conn.execute("UPDATE variables SET attributes = ? WHERE name = ?",
+                         (json.dumps({**attrs, AFTER_ATTR: after}), name))
 
     def user_variable_names(self) -> set[str]:
         return {r[0] for r in self.conn.execute(

@@ -170,7 +170,7 @@ def _write_atomically(path: Path, text: str, mode: int | None) -> None:
 
 def _python(request: Request) -> str | None:
     try:
-        return request.app.state.folder.reader().get_setting("context_python") or None
+        return request.app.state.folder.reader().get_setting("context_python")
     except Exception:  # an unreadable database must not stop checking a text
         return None
 

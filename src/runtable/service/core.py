@@ -759,11 +759,10 @@ class Service:
         """Apply a changed ``ready_quiet_s`` to the watcher (the queue reads its own)."""
         if "ready_quiet_s" in self._overrides:
             return
-        from runtable.store import SETTINGS, open_db
+        from runtable.store import open_db
 
         with open_db(self.db_dir, readonly=True) as db:
-            value = db.get_setting("ready_quiet_s")
-        quiet = float(SETTINGS["ready_quiet_s"].default if value is None else value)
+            quiet = float(db.get_setting("ready_quiet_s"))
         if quiet != self.ready_quiet_s:
             log.info("ready_quiet_s is now %g s", quiet)
             self.ready_quiet_s = quiet
@@ -809,12 +808,11 @@ class Service:
             self.proposal_path = path
 
     def _setting(self, key: str) -> Any:
-        from runtable.store import SETTINGS
+        from runtable.store.settings import value_or_default
 
         if key in self._overrides:
             return self._overrides[key]
-        value = self.db.get_setting(key) if self._db is not None else None
-        return SETTINGS[key].default if value is None else value
+        return self.db.get_setting(key) if self._db is not None else value_or_default(key, None)
 
 
 def _check_run(run: object) -> int:

@@ -275,7 +275,7 @@ class DatabaseFolder:
         row = self.conn.execute(
             "SELECT value FROM metameta WHERE key = ?", (setting.key,)
         ).fetchone()
-        return row[0] if row is not None else setting.default
+        return settings.value_or_default(setting.key, row[0] if row is not None else None)
 
     def set_setting(self, key: str, value: Any) -> Any:
         """Validate and store a setting; returns the stored value."""
@@ -301,8 +301,7 @@ class DatabaseFolder:
 
     def settings(self) -> dict[str, Any]:
         """Every known setting with its value (stored or default)."""
-        stored = self.stored_settings()
-        return {key: stored.get(key, s.default) for key, s in settings.SETTINGS.items()}
+        return settings.with_defaults(self.stored_settings())
 
     def stored_settings(self) -> dict[str, Any]:
         """The settings stored in this folder (``metameta``), without defaults."""

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from ..store import EditConflict, ReadOnlyError, ValidationError
-from ..store.folder import UNCHECKED, check_timestamp
+from ..store.folder.userdata import UNCHECKED, check_timestamp
 from ..store.uservars import (
     INT64_MAX,
     MAX_TEXT,

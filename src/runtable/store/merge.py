@@ -59,7 +59,7 @@ import h5py
 import numpy as np
 
 from . import h5merge
-from .folder import _insert_run
+from .folder.core import _insert_run
 from .fragments import FAILED_ATTR, FRAGMENT_RE, FragmentRows, attributes_json, fragment_rows
 from .summaries import decode_summary
 

@@ -1,0 +1,81 @@
+"""Runs (``run_info``) and the values stored for them (``run_variables``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..fragments import VALUE_TYPE_ATTR
+from ..summaries import decode_summary
+from ..tableread import json_object
+from .core import FolderCore, _insert_run
+
+
+class FolderValues(FolderCore):
+    """Runs and their stored values, read one by one (the whole table is
+    :mod:`runtable.store.table`'s)."""
+
+    def ensure_run(self, proposal: int, run: int, added_at: float | None = None) -> None:
+        """Add a ``run_info`` row if the run is not known yet."""
+        with self.transaction() as conn:
+            _insert_run(conn, proposal, run, added_at)
+
+    def started_runs(self) -> list[tuple[int, int]]:
+        """(proposal, run) of the runs with a start time (taken by the DAQ), in order."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT proposal, run FROM run_info WHERE start_time IS NOT NULL "
+            "ORDER BY proposal, run")]
+
+    def run_started(self, proposal: int, run: int) -> bool:
+        """Whether the run is known and has a start time."""
+        return self.conn.execute(
+            "SELECT 1 FROM run_info WHERE proposal = ? AND run = ? AND start_time IS NOT "
+            "NULL", (proposal, run)).fetchone() is not None
+
+    def runs(self) -> list[tuple[int, int]]:
+        """All (proposal, run) pairs in ``run_info``."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT proposal, run FROM run_info ORDER BY proposal, run")]
+
+    def get_value(self, proposal: int, run: int, name: str, *,
+                  as_written: bool = False) -> Any:
+        """Decoded summary value of one cell (None if missing or an error).
+        ``as_written``: bools come back as bools (SQLite stores 0/1) and the ``.npy``
+        blobs of older writers without a ``summary_type`` as arrays, as the read API
+        gives them."""
+        row = self.conn.execute(
+            "SELECT value, summary_type, attributes FROM run_variables WHERE proposal = ? "
+            "AND run = ? AND name = ? ORDER BY version DESC LIMIT 1",
+            (proposal, run, name)).fetchone()
+        if row is None:
+            return None
+        if as_written and isinstance(row[0], int) and isinstance(row[2], str) and \
+                json_object(row[2]).get(VALUE_TYPE_ATTR) == "bool":
+            return bool(row[0])
+        return decode_summary(row[0], row[1], untyped_npy=as_written)
+
+    def has_values(self, name: str) -> bool:
+        """Whether any run has a row (a value or an error) for variable ``name``."""
+        return self.conn.execute("SELECT 1 FROM run_variables WHERE name = ? LIMIT 1",
+                                 (name,)).fetchone() is not None
+
+    def names_with_values(self, proposal: int, run: int, names: Sequence[str]) -> set[str]:
+        """Those of ``names`` that hold a value (not an error) for the run."""
+        marks = ",".join("?" * len(names))
+        return {name for (name,) in self.conn.execute(
+            f"SELECT DISTINCT name FROM run_variables WHERE proposal = ? AND run = ? "
+            f"AND value IS NOT NULL AND name IN ({marks})", (proposal, run, *names))}
+
+    def run_has_values(self, proposal: int, run: int, names: Sequence[str]) -> bool:
+        """Whether the run has a row (a value or an error) for any of ``names``."""
+        marks = ",".join("?" * len(names))
+        return self.conn.execute(
+            f"SELECT 1 FROM run_variables WHERE proposal = ? AND run = ? "
+            f"AND name IN ({marks}) LIMIT 1", (proposal, run, *names)).fetchone() is not None
+
+    def get_attributes(self, proposal: int, run: int, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT attributes FROM run_variables WHERE proposal = ? AND run = ? "
+            "AND name = ? ORDER BY version DESC LIMIT 1", (proposal, run, name)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ...execute.fragment import PNG_SIGNATURE
 from ..fragments import VALUE_TYPE_ATTR
 from ..summaries import decode_summary
 from ..tableread import json_object
@@ -79,3 +80,28 @@ class FolderValues(FolderCore):
             "SELECT attributes FROM run_variables WHERE proposal = ? AND run = ? "
             "AND name = ? ORDER BY version DESC LIMIT 1", (proposal, run, name)).fetchone()
         return json.loads(row[0]) if row and row[0] else None
+
+    def run_proposals(self, run: int) -> list[int]:
+        """The proposals that have a run numbered ``run`` in ``run_info``."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT proposal FROM run_info WHERE run = ?", (run,))]
+
+    def thumbnail(self, proposal: int, run: int, name: str) -> bytes | None:
+        """The PNG thumbnail stored as a cell's summary, or None when it holds none."""
+        row = self.conn.execute(
+            "SELECT value FROM run_variables WHERE proposal = ? AND run = ? AND name = ? "
+            "AND typeof(value) = 'blob' AND (summary_type IS NULL OR summary_type = '') "
+            "ORDER BY version DESC LIMIT 1", (proposal, run, name)).fetchone()
+        if row is None or bytes(row[0][:8]) != PNG_SIGNATURE:
+            return None
+        return bytes(row[0])
+
+    def change_seq(self) -> int | None:
+        """The position of the change log (``runtable_run_changes``): the last change's
+        number, None before the first."""
+        return self.conn.execute("SELECT max(seq) FROM runtable_run_changes").fetchone()[0]
+
+    def runs_changed_since(self, seq: int) -> set[int]:
+        """Run numbers changed after change-log position ``seq``."""
+        return {r for (r,) in self.conn.execute(
+            "SELECT run FROM runtable_run_changes WHERE seq > ?", (seq,))}

@@ -1,5 +1,11 @@
 """One run's variables (:class:`RunVariables`) and one variable's data
-(:class:`VariableData`), read from the per-run HDF5 file and the database."""
+(:class:`VariableData`), read from the per-run HDF5 file and the database.
+
+This is the second reader of the per-run file beside :mod:`runtable.store.celldata`,
+and stays one: that one reads a cell for display (downsampled, in the web page's
+forms), this one gives the whole object as the reference's API does (xarray, pandas,
+plotly); both take the format's names from :mod:`runtable.execute.fragment`.
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,23 +68,18 @@ class ChildAnswer:
 
 def run_json_child(cmd: Sequence[str], *, cwd: str | Path, timeout: float | None,
                    input: bytes | None = None, stderr: Any = subprocess.PIPE,
-                   env: Mapping[str, str] | None = None,
-                   on_start: Callable[[subprocess.Popen], None] | None = None) -> ChildAnswer:
+                   env: Mapping[str, str] | None = None) -> ChildAnswer:
     """Run ``cmd`` (Python in the context's environment: :func:`child_env` plus ``env``)
     in ``cwd`` and read its one JSON line of answer.
 
     The child gets a session of its own, so that a time-out (``timeout`` seconds) kills
     whatever it started too, and so does an exception in the caller (re-raised). stdin
     is ``input``, or nothing. ``stderr``: a pipe (the default, then in the answer) or
-    an open file. ``on_start`` is called with the ``Popen`` once the child runs, so that
-    another thread can stop it (:func:`kill_process_group`). Raises ``OSError`` only
-    when the child cannot be started."""
+    an open file. Raises ``OSError`` only when the child cannot be started."""
     proc = subprocess.Popen(
         list(cmd), cwd=cwd, env=child_env(env),
         stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
-    if on_start is not None:
-        on_start(proc)
     try:
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -135,11 +130,6 @@ def _source_checkout() -> str | None:
     if parent.name in ("site-packages", "dist-packages"):
         return None
     return str(parent)
-
-
-def kill_process_group(proc: subprocess.Popen) -> None:
-    """Kill a child started by :func:`run_json_child` and everything it started."""
-    _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

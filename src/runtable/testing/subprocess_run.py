@@ -9,9 +9,8 @@ benchmarks use as the cold baseline.
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,15 +32,13 @@ def run_in_subprocess(
     python: str | Path | None = None,
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
-    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> RunOutcome:
     """Execute one run with ``python`` (default: this interpreter) in a child process.
 
     Arguments are those of :func:`~runtable.execute.runner.execute_run`; ``timeout``
-    (seconds) kills the child and everything it started. ``on_start`` is called with
-    the child's ``Popen`` once it has started. The child's stderr is appended to the
-    run's log. Never raises for what happens in the child: a non-zero exit, a signal or
-    a timeout becomes ``RunOutcome.failure``.
+    (seconds) kills the child and everything it started. The child's stderr is
+    appended to the run's log. Never raises for what happens in the child: a non-zero
+    exit, a signal or a timeout becomes ``RunOutcome.failure``.
     """
     # Absolute: the child runs with cwd=db_dir, where a relative path means nothing.
     db_dir = Path(db_dir).absolute()
@@ -53,8 +50,7 @@ def run_in_subprocess(
     outcome = RunOutcome(proposal, run, log_path=log_path)
     with open(log_path, "ab") as log:
         try:
-            answer = run_json_child(cmd, cwd=db_dir, timeout=timeout, stderr=log, env=env,
-                                    on_start=on_start)
+            answer = run_json_child(cmd, cwd=db_dir, timeout=timeout, stderr=log, env=env)
         except OSError as exc:
             outcome.failure = (type(exc).__name__, f"Could not start {cmd[0]}: {exc}")
             return _finish(outcome, start, log)

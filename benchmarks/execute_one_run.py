@@ -94,8 +94,8 @@ def time_in_process(db_dir: Path, repeat: int) -> float:
 
 def time_subprocess(db_dir: Path, repeat: int) -> float:
     """A fresh interpreter per run: start, imports, load, open, execute, write."""
-    from runtable.execute import run_in_subprocess
     from runtable.selection import Selection
+    from runtable.testing.subprocess_run import run_in_subprocess
 
     times = []
     for _ in range(repeat):

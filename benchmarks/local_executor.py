@@ -4,7 +4,7 @@ A trivial context (two variables, no real computation) on one mock run, so what 
 measured is the overhead around the user's code: process start, imports, loading
 the context, opening the run, writing the fragment. Three ways:
 
-- cold: ``runtable.execute.run_in_subprocess`` (a new interpreter per run);
+- cold: ``runtable.testing.subprocess_run.run_in_subprocess`` (a new interpreter per run);
 - warm executor: :class:`runtable.jobs.LocalExecutor` (a child forked from a warm
   parent), from ``submit`` to the ``done`` report (the fragment is written by then);
 - warm queue: the same through :class:`runtable.jobs.JobQueue` (persisted job row,
@@ -42,10 +42,10 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        from runtable.execute import run_in_subprocess
         from runtable.jobs import Job, JobQueue, JobState, Limits, LocalExecutor
         from runtable.store import create_folder
         from runtable.testing import make_proposal
+        from runtable.testing.subprocess_run import run_in_subprocess
 
         prop = make_proposal(Path(tmp, "data"), 1234, runs=[1], proc=False)
         os.environ["EXTRA_DATA_DATA_ROOT"] = str(prop.root)

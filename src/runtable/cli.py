@@ -319,7 +319,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
         if args.delete:
             raise CommandError("--delete needs a KEY")
         with open_db(folder, readonly=True) as db:
-            stored = dict(db.conn.execute("SELECT key, value FROM metameta"))
+            stored = db.stored_settings()
         for key, setting in SETTINGS.items():
             if key in stored:
                 print(f"{key}={stored[key]}")

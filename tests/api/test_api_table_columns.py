@@ -138,16 +138,16 @@ def test_a_held_frame_patched_row_by_row_equals_a_fresh_read(
     """After each write to a few runs, table() of a held Database equals a fresh
     read, whether it patched the frame's rows or made it anew (values of another type,
     errors, holes filled, text where numbers were, runs of no start time)."""
-    from runtable import api
+    from runtable.api import frame
 
     patched = []
-    patch = api._HeldFrame.patch
+    patch = frame.HeldFrame.patch
 
-    def recorded(self: api._HeldFrame, *args: object) -> bool:
+    def recorded(self: frame.HeldFrame, *args: object) -> bool:
         patched.append(patch(self, *args))
         return patched[-1]
 
-    monkeypatch.setattr(api._HeldFrame, "patch", recorded)
+    monkeypatch.setattr(frame.HeldFrame, "patch", recorded)
     rng = np.random.default_rng(11)
     names = ["f_pure", "i_pure", "s_pure", "f_err", "i_err", "mixed_num", "mixed_any",
              "late", "holes", "big"]
@@ -176,18 +176,18 @@ def test_a_held_frame_after_one_changed_run_is_not_made_anew(
     """One merged run changes one row: the held DataFrame gets that row, without
     building whole columns again (0.35 s at 20,000 x 500; only a column of objects,
     whose dtype depends on every cell, is made whole)."""
-    from runtable import api
+    from runtable.api import frame
 
     with Database(synthetic) as held:
         first = held.table()
         made = []
-        frame_column = api._frame_column
+        frame_column = frame._frame_column
 
         def counted(kind: np.ndarray, *args: object) -> pd.Series:
             made.append(len(kind))
             return frame_column(kind, *args)
 
-        monkeypatch.setattr(api, "_frame_column", counted)
+        monkeypatch.setattr(frame, "_frame_column", counted)
         with open_db(synthetic) as store:
             write_and_merge(store, 5, {"f_pure": Cell(7.5), "i_pure": Cell(3),
                                        "s_pure": Cell("changed")})

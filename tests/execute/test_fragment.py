@@ -393,9 +393,9 @@ def test_store_can_merge_our_fragments(tmp_path, results_of):
         results_of({"e": KeyError("k")}, a=Cell(2.5, units="mJ"), t=np.arange(5.0), s="x"),
         tmp_path, 1234, 9,
     )
-    contents = store.read_fragment(path)
+    contents = store.fragment_rows(path)
     assert (contents.proposal, contents.run) == (1234, 9)
     assert contents.start_time == 1767225600.25
     assert contents.summaries["a"].value == 2.5
     assert contents.summaries["t"].summary_type == "trendline"
-    assert contents.errors["e"][1] == "KeyError"
+    assert contents.fragment.errors["e"][0] == "KeyError"

@@ -155,7 +155,7 @@ def test_context_file_argument(data_root, tmp_path):
 
 def test_numbers_only_run_imports_no_plotting_library(data_root, tmp_path):
     """Checked in a fresh interpreter: other tests here import matplotlib."""
-    from runtable.execute import run_in_subprocess
+    from runtable.testing.subprocess_run import run_in_subprocess
 
     db = make_db(tmp_path)
     out = run_in_subprocess(db, 1234, 1, selection=Selection("raw", ("heavy",)))

@@ -10,9 +10,10 @@ import textwrap
 
 import pytest
 
-from runtable.execute import read_fragment, run_in_subprocess
+from runtable.execute import read_fragment
 from runtable.execute.subprocess import command, describe_exit
 from runtable.selection import Selection
+from runtable.testing.subprocess_run import run_in_subprocess
 
 GOOD = '''
 from runtable.context import Variable

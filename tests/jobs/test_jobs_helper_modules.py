@@ -8,10 +8,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from runtable.execute import execute_run, run_in_subprocess
+from runtable.execute import execute_run
 from runtable.jobs import JobState, inspect_context
 from runtable.server.contextcheck import check_text
 from runtable.store import open_db
+from runtable.testing.subprocess_run import run_in_subprocess
 
 from .conftest import PROPOSAL, write_context
 

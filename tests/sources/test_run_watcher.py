@@ -246,8 +246,8 @@ def test_runs_on_disk_at_start(prop: MockProposal, start_watcher: StartWatcher) 
     write_file(prop.raw_dir(3) / "RAW-R0003-DA01-S00000.h5")
     rec, watcher = start_watcher(prop.path)
     assert not watcher.is_pending(1, "raw")
-    assert watcher.is_pending(2, "raw")
-    assert watcher.is_pending(3, "raw")
+    # (Tracked runs 2 and 3 are told by their events: on a loaded machine their quiet
+    # period may be over before a check of is_pending right after the start.)
     rec.wait_for(RunReady(2, "raw"))
     rec.wait_for(RunReady(3, "raw"))
     assert sorted(rec.seen(), key=repr) == sorted(

@@ -76,3 +76,17 @@ def test_new_db_id(db: DatabaseFolder) -> None:
     old = db.db_id
     new = db.new_db_id()
     assert new != old and db.db_id == new and len(new) == 40
+
+
+def test_a_setting_another_tool_stored_as_null_or_empty_reads_as_its_default(
+        db: DatabaseFolder) -> None:
+    from runtable.jobs.limits import Limits
+
+    with db.transaction() as conn:
+        conn.executemany("INSERT INTO metameta(key, value) VALUES (?, ?)",
+                         [("slurm_time", None), ("ready_quiet_s", ""), ("noncluster_cpus", None)])
+    assert db.get_setting("slurm_time") == "02:00:00"
+    assert db.get_setting("ready_quiet_s") == SETTINGS["ready_quiet_s"].default
+    assert db.settings()["slurm_time"] == "02:00:00"
+    limits = Limits.from_settings(db.stored_settings())
+    assert (limits.slurm_time, limits.cpus) == ("02:00:00", SETTINGS["noncluster_cpus"].default)

@@ -27,7 +27,8 @@ _DB_NAMES = {"db_path", "DB_NAME", "runs.sqlite", "-wal", "-shm"}
 _OPENERS = {"open", "read_bytes", "read_text", "write_bytes", "write_text", "file_digest",
             "copy", "copy2", "copyfile", "File", "memory_map", "OSFile", "connect"}
 #: Where the database may be connected to (through sqlite3 only).
-_STORE_CONNECTS = {("store/folder.py", "connect"), ("store/tableread.py", "connect")}
+_STORE_CONNECTS = {("store/folder/__init__.py", "connect"), ("store/folder/core.py", "connect"),
+                   ("store/tableread.py", "connect")}
 
 
 def _mentions(node: ast.AST, tainted: set[str]) -> bool:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from runtable.store import DatabaseFolder, ValidationError, open_db
+from runtable.store import DatabaseFolder, EditConflict, TimeComment, ValidationError, open_db
 
 from .conftest import PROPOSAL
 from .fragments import write_fragment
@@ -37,6 +37,18 @@ def test_time_comments(db: DatabaseFolder) -> None:
         db.edit_time_comment(12345, "x")
     now = db.add_time_comment("now")
     assert next(c for c in db.time_comments() if c.id == now).timestamp > 1e9
+
+
+def test_a_time_comment_edited_on_a_stale_text_changes_nothing(db: DatabaseFolder) -> None:
+    cid = db.add_time_comment("beam down", timestamp=100)
+    db.edit_time_comment(cid, "beam down (vacuum)", timestamp=150, base="beam down")
+    assert db.time_comment(cid) == TimeComment(cid, 150.0, "beam down (vacuum)")
+    with pytest.raises(EditConflict) as conflict:
+        db.edit_time_comment(cid, "beam up", base="beam down")
+    assert conflict.value.current == "beam down (vacuum)"
+    assert db.time_comment(cid).comment == "beam down (vacuum)"
+    assert db.delete_time_comment(cid) and not db.delete_time_comment(cid)
+    assert db.time_comment(cid) is None
 
 
 @pytest.mark.parametrize(("vtype", "typed", "stored"), [

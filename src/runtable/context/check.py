@@ -173,7 +173,7 @@ def check_file(path: str | Path, timeout: float | None = None) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from runtable.server.contextcheck import CHECK_TIMEOUT_S, check_text
+    from runtable.server.contextcheck import EDITOR_CHECK_TIMEOUT_S, check_text
 
     console = Console(highlight=False)
     path = Path(path)
@@ -190,7 +190,7 @@ def check_file(path: str | Path, timeout: float | None = None) -> int:
                       f"text (byte 0x{data[exc.start]:02x}); save it as UTF-8.",
                       soft_wrap=True)
         return 1
-    result = check_text(code, path.parent, timeout=timeout or CHECK_TIMEOUT_S,
+    result = check_text(code, path.parent, timeout=timeout or EDITOR_CHECK_TIMEOUT_S,
                         name=str(path.absolute()))
 
     def where(issue: object) -> str:

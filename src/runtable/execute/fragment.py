@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
+from ..errors import StoreError
 from ..sharing import FILE_MODE, shared_dir, shared_file
 from . import thumbnails
 from .kinds import as_figure, value_kind
@@ -58,10 +59,6 @@ class ResultsLike(Protocol):
     cells: Mapping[str, Any]
     errors: Mapping[str, BaseException]
     provenance: str
-
-
-class StoreError(Exception):
-    """A value that could not be written to the fragment (recorded as its error)."""
 
 
 #: Attribute of ``/.errors/<name>`` marking the error of a job that died before

@@ -1,9 +1,13 @@
-"""Executing a run in a separate Python process: :func:`run_in_subprocess`.
+"""Running Python in the context's environment, in a separate process.
 
-The child runs ``python -m runtable.execute`` (the user's chosen interpreter,
-``context_python``), which prints its :class:`~.runner.RunOutcome` as one JSON line
-on stdout. Its stderr is appended to the run's log. Whatever happens to the child
-(a crash, ``os._exit``, a signal, a timeout) the caller gets a RunOutcome back.
+Every child of runtable that runs the user's code does it in the folder's
+``context_python`` (:func:`child_env`), prints one JSON line of answer on stdout and is
+killed with its whole process group when it takes too long: :func:`run_json_child`,
+used by the queue's check that the context file loads
+(:mod:`runtable.jobs.ctxcheck`) and the editor's check of a text
+(:mod:`runtable.server.contextcheck`). :func:`command` is the command line that
+executes one run (``python -m runtable.execute``), what a Slurm job runs;
+:func:`describe_exit` puts a child's end in words.
 """
 
 from __future__ import annotations
@@ -12,13 +16,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..selection import RAW, Selection
-from ..sharing import shared_dir
-from .runner import RunOutcome, log_path_for
 
 
 def command(
@@ -46,65 +49,47 @@ def command(
     return cmd
 
 
-def run_in_subprocess(
-    db_dir: str | Path,
-    proposal: int,
-    run: int,
-    *,
-    selection: Selection = RAW,
-    context_file: str | Path | None = None,
-    python: str | Path | None = None,
-    timeout: float | None = None,
-    env: Mapping[str, str] | None = None,
-    on_start: Callable[[subprocess.Popen], None] | None = None,
-) -> RunOutcome:
-    """Execute one run with ``python`` (default: this interpreter) in a child process.
+@dataclass
+class ChildAnswer:
+    """What a child that answers with one JSON line left behind (:func:`run_json_child`).
 
-    Arguments are those of :func:`~.runner.execute_run`; ``timeout`` (seconds) kills
-    the child and everything it started. ``on_start`` is called with the child's
-    ``Popen`` once it has started, so that a caller running several in threads can
-    stop them (:func:`kill_process_group`). Never raises for what happens in the
-    child: a non-zero exit, a signal or a timeout becomes ``RunOutcome.failure``.
-    """
-    # Absolute: the child runs with cwd=db_dir, where a relative path means nothing.
-    db_dir = Path(db_dir).absolute()
-    log_path = log_path_for(db_dir, proposal, run)
-    shared_dir(log_path.parent)
-    cmd = command(db_dir, proposal, run, selection=selection, context_file=context_file,
-                  python=python)
-    start = time.perf_counter()
-    outcome = RunOutcome(proposal, run, log_path=log_path)
-    with open(log_path, "ab") as log:
-        try:
-            proc = subprocess.Popen(
-                cmd, cwd=db_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=log, env=child_env(env),
-                # Own process group: a timeout kills the variables' child processes too.
-                start_new_session=True,
-            )
-        except OSError as exc:
-            outcome.failure = (type(exc).__name__, f"Could not start {cmd[0]}: {exc}")
-            return _finish(outcome, start, log)
-        if on_start is not None:
-            on_start(proc)
-        try:
-            stdout, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.communicate()
-            outcome.failure = ("Timeout", f"Processing took longer than {timeout:g} s; killed")
-            return _finish(outcome, start, log)
-        except BaseException:
-            _kill_group(proc)
-            proc.wait()
-            raise
-    parsed = _parse(stdout)
-    if parsed is not None:
-        parsed.durations["subprocess"] = round(time.perf_counter() - start, 6)
-        return parsed
-    outcome.failure = ("ProcessError", describe_exit(proc.returncode))
-    with open(log_path, "ab") as log:
-        return _finish(outcome, start, log)
+    ``line``: its answer, the last line of stdout that starts with ``{`` (lines
+    before it were printed by accident), or None; ``stderr``: what it wrote there,
+    when the caller asked for it as a pipe."""
+
+    line: str | None
+    returncode: int | None
+    stderr: bytes = b""
+    timed_out: bool = False
+
+
+def run_json_child(cmd: Sequence[str], *, cwd: str | Path, timeout: float | None,
+                   input: bytes | None = None, stderr: Any = subprocess.PIPE,
+                   env: Mapping[str, str] | None = None) -> ChildAnswer:
+    """Run ``cmd`` (Python in the context's environment: :func:`child_env` plus ``env``)
+    in ``cwd`` and read its one JSON line of answer.
+
+    The child gets a session of its own, so that a time-out (``timeout`` seconds) kills
+    whatever it started too, and so does an exception in the caller (re-raised). stdin
+    is ``input``, or nothing. ``stderr``: a pipe (the default, then in the answer) or
+    an open file. Raises ``OSError`` only when the child cannot be started."""
+    proc = subprocess.Popen(
+        list(cmd), cwd=cwd, env=child_env(env),
+        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.communicate()
+        return ChildAnswer(None, proc.returncode, timed_out=True)
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    line = next((line for line in reversed(out.decode("utf-8", "replace").splitlines())
+                 if line.startswith("{")), None)
+    return ChildAnswer(line, proc.returncode, err or b"")
 
 
 def describe_exit(returncode: int) -> str:
@@ -118,25 +103,6 @@ def describe_exit(returncode: int) -> str:
     if returncode == 0:
         return "The processing process exited without reporting a result"
     return f"The processing process exited with code {returncode}"
-
-
-def _finish(outcome: RunOutcome, start: float, log) -> RunOutcome:
-    outcome.durations["total"] = round(time.perf_counter() - start, 6)
-    assert outcome.failure is not None
-    message = outcome.failure[1]
-    log.write(f"----- Failed r{outcome.run} (p{outcome.proposal}): {message} -----\n".encode())
-    return outcome
-
-
-def _parse(stdout: bytes) -> RunOutcome | None:
-    # The outcome is the last line; anything before it was printed by accident.
-    for line in reversed(stdout.decode("utf-8", "replace").splitlines()):
-        if line.startswith("{"):
-            try:
-                return RunOutcome.from_json(line)
-            except (ValueError, TypeError):
-                return None
-    return None
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -161,11 +127,6 @@ def _source_checkout() -> str | None:
     if parent.name in ("site-packages", "dist-packages"):
         return None
     return str(parent)
-
-
-def kill_process_group(proc: subprocess.Popen) -> None:
-    """Kill a child started by :func:`run_in_subprocess` and everything it started."""
-    _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Mapping
@@ -20,7 +19,10 @@ from typing import Any
 
 from ..selection import Selection, select_names
 
-CHECK_TIMEOUT_S = 120.0
+#: Time limit of the check the queue makes before dispatching: nobody waits for it, and
+#: a file wrongly found not to load pauses the queue, so it is twice the editor's
+#: (:data:`runtable.server.contextcheck.EDITOR_CHECK_TIMEOUT_S`), where a person waits.
+QUEUE_CHECK_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -107,23 +109,21 @@ def check_context(db_dir: str | Path, python: str | Path | None = None,
 
 
 def _load_in_child(db_dir: Path, path: Path, python: str) -> ContextInfo:
-    from runtable.execute.subprocess import child_env
+    from runtable.execute.subprocess import run_json_child
 
     cmd = [python, "-m", "runtable.jobs.ctxcheck", str(path)]
     try:
-        proc = subprocess.run(cmd, cwd=db_dir, capture_output=True, env=child_env(),
-                              timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return ContextInfo(f"{path}: loading the context file took longer than "
-                           f"{CHECK_TIMEOUT_S:g} s")
+        answer = run_json_child(cmd, cwd=db_dir, timeout=QUEUE_CHECK_TIMEOUT_S)
     except OSError as exc:
         return ContextInfo(f"Could not start {python}: {exc}")
-    for line in reversed(proc.stdout.decode("utf-8", "replace").splitlines()):
-        if line.startswith("{"):
-            return _parse(json.loads(line))
-    err = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+    if answer.timed_out:
+        return ContextInfo(f"{path}: loading the context file took longer than "
+                           f"{QUEUE_CHECK_TIMEOUT_S:g} s")
+    if answer.line is not None:
+        return _parse(json.loads(answer.line))
+    err = answer.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
     return ContextInfo(f"{path}: checking the context file failed "
-                       f"(exit {proc.returncode}): " + "\n".join(err))
+                       f"(exit {answer.returncode}): " + "\n".join(err))
 
 
 def _parse(data: Mapping[str, Any]) -> ContextInfo:

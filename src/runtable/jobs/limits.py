@@ -63,11 +63,14 @@ class Limits:
     def from_settings(cls, settings: Mapping[str, Any]) -> Limits:
         """``noncluster_cpus``, ``noncluster_mem``, ``slurm_time``; the local time limit
         is ``job_time_limit_s`` when set, else ``slurm_time``."""
-        from runtable.store.settings import SETTINGS
+        from runtable.store.settings import value_or_default
 
-        cpus = int(settings.get("noncluster_cpus") or SETTINGS["noncluster_cpus"].default)
-        mem = str(settings.get("noncluster_mem") or SETTINGS["noncluster_mem"].default)
-        slurm_time = str(settings.get("slurm_time") or "02:00:00")
-        limit = settings.get("job_time_limit_s")
-        time_s = float(limit) if limit not in (None, "") else parse_slurm_time(slurm_time)
+        def setting(key: str) -> Any:
+            return value_or_default(key, settings.get(key))
+
+        cpus = int(setting("noncluster_cpus"))
+        mem = str(setting("noncluster_mem"))
+        slurm_time = str(setting("slurm_time"))
+        limit = setting("job_time_limit_s")
+        time_s = float(limit) if limit is not None else parse_slurm_time(slurm_time)
         return cls(cpus=cpus, mem=mem, time_s=time_s, slurm_time=slurm_time)

@@ -191,12 +191,13 @@ class JobQueue:
         """The folder's settings that concern jobs (re-read every few seconds)."""
         now = time.monotonic()
         if now - self._settings_at > _SETTINGS_TTL_S or not self._settings:
-            from runtable.store import SETTINGS, open_db
+            from runtable.store import open_db
+            from runtable.store.settings import with_defaults
 
-            values: dict[str, Any] = {k: s.default for k, s in SETTINGS.items()}
+            values: dict[str, Any] = with_defaults({})
             try:
                 with open_db(self.db_dir, readonly=True) as db:
-                    values.update({k: v for k, v in db.settings().items() if v is not None})
+                    values = db.settings()
             except Exception:  # a folder being created or migrated: keep defaults
                 log.debug("could not read settings of %s", self.db_dir, exc_info=True)
             values.update(self._overrides)

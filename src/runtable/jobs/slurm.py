@@ -578,9 +578,6 @@ def _discard(partial: str | None) -> None:
 
 def _setting(settings: dict[str, Any], key: str) -> int:
     """An integer setting from ``settings``, or its default."""
-    value = settings.get(key)
-    if value is None:
-        from runtable.store.settings import SETTINGS
+    from runtable.store.settings import value_or_default
 
-        value = SETTINGS[key].default
-    return int(value)
+    return int(value_or_default(key, settings.get(key)))

@@ -75,8 +75,7 @@ class FolderAccess:
 
         The folder's own proposal wins when a folder holds runs of several.
         """
-        rows = [r[0] for r in self.reader().conn.execute(
-            "SELECT proposal FROM run_info WHERE run = ?", (run,))]
+        rows = self.reader().run_proposals(run)
         if not rows:
             return None
         return self.proposal if self.proposal in rows else rows[0]

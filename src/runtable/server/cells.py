@@ -165,13 +165,9 @@ def get_thumbnail(run: RunPath, name: str, request: Request) -> Response:
     proposal = folder.run_proposal(run)
     if proposal is None:
         raise HTTPProblem(404, f"Run {run} is not in this table")
-    row = folder.reader().conn.execute(
-        "SELECT value FROM run_variables WHERE proposal = ? AND run = ? AND name = ? "
-        "AND typeof(value) = 'blob' AND (summary_type IS NULL OR summary_type = '') "
-        "ORDER BY version DESC LIMIT 1", (proposal, run, name)).fetchone()
-    if row is None or not bytes(row[0][:8]) == b"\x89PNG\r\n\x1a\n":
+    data = folder.reader().thumbnail(proposal, run, name)
+    if data is None:
         raise HTTPProblem(404, f"Run {run} has no image for {name!r}")
-    data = bytes(row[0])
     etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in _etags(request.headers.get("if-none-match", "")):

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Default time limit of one check; a context file that imports heavy libraries
-#: (extra_data, xarray) on a loaded machine needs a few seconds, a loop never ends.
-CHECK_TIMEOUT_S = 60.0
+#: Default time limit of one check in the editor, where a person waits for the answer;
+#: a context file that imports heavy libraries (extra_data, xarray) on a loaded machine
+#: needs a few seconds, a loop never ends. The queue's own check, which nobody waits
+#: for, allows twice as long (:data:`runtable.jobs.ctxcheck.QUEUE_CHECK_TIMEOUT_S`).
+EDITOR_CHECK_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -64,52 +64,37 @@ class CheckResult:
 
 
 def check_text(text: str, db_dir: str | os.PathLike[str], python: str | None = None,
-               timeout: float = CHECK_TIMEOUT_S, name: str | None = None) -> CheckResult:
+               timeout: float = EDITOR_CHECK_TIMEOUT_S, name: str | None = None) -> CheckResult:
     """Load and lint ``text`` as ``db_dir``'s context file (``name``: its path, by
     default ``db_dir/context.py``), in ``python`` (default: this interpreter). Never
     raises for problems in the text, the interpreter or a time-out: they come back as
     errors a person can act on."""
-    from runtable.execute.subprocess import child_env
+    from runtable.execute.subprocess import run_json_child
 
     db_dir = Path(db_dir).absolute()
     name = name or str(db_dir / "context.py")
     python = python or sys.executable
     cmd = [python, "-m", "runtable.server.contextcheck", name]
     try:
-        # A session of its own, so that a time-out also ends whatever the file started.
-        proc = subprocess.Popen(cmd, cwd=db_dir, env=child_env(), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        answer = run_json_child(cmd, cwd=db_dir, timeout=timeout, input=text.encode("utf-8"))
     except OSError as exc:
         return CheckResult([Issue(
             f"Could not start the context's Python {python!r}: {exc.strerror or exc}. "
             "Set another with `runtable config context_python PATH`.", kind="Setup")])
-    try:
-        out, err = proc.communicate(text.encode("utf-8"), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
+    if answer.timed_out:
         return CheckResult([Issue(
             f"Loading the context file did not finish within {timeout:g} s, so it was "
             "stopped. Look for a loop or a blocking call (input(), a network request, "
             "reading a large file) at the top level of the file, outside the "
             "@Variable functions.", kind="Timeout")])
-    for line in reversed(out.decode("utf-8", "replace").splitlines()):
-        if line.startswith("{"):
-            return _parse(json.loads(line))
-    tail = "\n".join(err.decode("utf-8", "replace").strip().splitlines()[-8:])
+    if answer.line is not None:
+        return _parse(json.loads(answer.line))
+    tail = "\n".join(answer.stderr.decode("utf-8", "replace").strip().splitlines()[-8:])
     return CheckResult([Issue(
         f"Loading the context file ended its process without an answer (exit status "
-        f"{proc.returncode}). Look for os._exit(), a crash in a library it imports, or "
+        f"{answer.returncode}). Look for os._exit(), a crash in a library it imports, or "
         f"code that kills its own process at the top level of the file; or runtable is "
         f"not installed in {python}.", kind="Exited", traceback=tail)])
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        proc.kill()
-    proc.communicate()
 
 
 def _parse(data: dict[str, Any]) -> CheckResult:

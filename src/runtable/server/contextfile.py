@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 
 from ..events import ContextSaved
 from ..sharing import FILE_MODE, shared_dir, shared_file
-from .contextcheck import CHECK_TIMEOUT_S, CheckResult, check_text
+from .contextcheck import EDITOR_CHECK_TIMEOUT_S, CheckResult, check_text
 from .problems import HTTPProblem
 
 router = APIRouter(prefix="/api", tags=["context file"])
@@ -170,13 +170,13 @@ def _write_atomically(path: Path, text: str, mode: int | None) -> None:
 
 def _python(request: Request) -> str | None:
     try:
-        return request.app.state.folder.reader().get_setting("context_python") or None
+        return request.app.state.folder.reader().get_setting("context_python")
     except Exception:  # an unreadable database must not stop checking a text
         return None
 
 
 def _timeout(request: Request) -> float:
-    return float(getattr(request.app.state, "context_check_timeout_s", CHECK_TIMEOUT_S))
+    return float(getattr(request.app.state, "context_check_timeout_s", EDITOR_CHECK_TIMEOUT_S))
 
 
 def _check(request: Request, text: str) -> CheckResult:

@@ -13,7 +13,6 @@ SQLite lock (the service merging a large fragment) never stalls the event loop.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sqlite3
@@ -28,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from ..events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
 from ..store import EditConflict, ReadOnlyError, ValidationError
 from ..store.columns import AFTER_ATTR
-from ..store.folder import UNCHECKED, check_timestamp
+from ..store.folder.userdata import UNCHECKED, check_timestamp
 from ..store.uservars import (
     INT64_MAX,
     MAX_TEXT,
@@ -283,9 +282,7 @@ def post_variable(body: VariableBody, request: Request) -> VariableOut:
                              description=body.description or None)
         if body.after is not None:
             # A second short transaction: had it failed, the column would only be last.
-            with db.transaction() as conn:
-                conn.execute("UPDATE variables SET attributes = ? WHERE name = ?",
-                             (json.dumps({AFTER_ATTR: body.after}), name))
+            db.place_variable_after(name, body.after)
         return name
 
     name = _writing(create)
@@ -333,19 +330,11 @@ def put_time_comment(comment_id: IdPath, body: TimeCommentBody,
     stamp = _stamp(body.timestamp)
 
     def edit() -> None:
-        db = folder.writer()
-        with db.transaction() as conn:
-            if "base" in body.model_fields_set:
-                row = conn.execute("SELECT comment FROM time_comments WHERE rowid = ?",
-                                   (comment_id,)).fetchone()
-                if row is not None and row[0] != body.base:
-                    raise HTTPProblem(409, "Someone else changed this comment meanwhile; "
-                                      "nothing was changed", current=row[0])
-            cur = conn.execute("UPDATE time_comments SET comment = ?, timestamp = "
-                               "coalesce(?, timestamp) WHERE rowid = ?",
-                               (text, stamp, comment_id))
-            if cur.rowcount == 0:
-                raise HTTPProblem(404, f"There is no time comment with id {comment_id}")
+        base = body.base if "base" in body.model_fields_set else UNCHECKED
+        try:
+            folder.writer().edit_time_comment(comment_id, text, timestamp=stamp, base=base)
+        except KeyError as exc:
+            raise HTTPProblem(404, exc.args[0]) from None
 
     _writing(edit)
     out = _time_comment(folder, comment_id)
@@ -359,20 +348,16 @@ def delete_time_comment(comment_id: IdPath, request: Request) -> None:
     folder = _folder(request)
 
     def delete() -> None:
-        db = folder.writer()
-        with db.transaction() as conn:
-            cur = conn.execute("DELETE FROM time_comments WHERE rowid = ?", (comment_id,))
-            if cur.rowcount == 0:
-                raise HTTPProblem(404, f"There is no time comment with id {comment_id}")
+        if not folder.writer().delete_time_comment(comment_id):
+            raise HTTPProblem(404, f"There is no time comment with id {comment_id}")
 
     _writing(delete)
     _bus(request).publish(TimeCommentChanged("deleted", comment_id))
 
 
 def _time_comment(folder: FolderAccess, comment_id: int) -> TimeCommentOut:
-    row = folder.reader().conn.execute(
-        "SELECT rowid, timestamp, comment FROM time_comments WHERE rowid = ?",
-        (comment_id,)).fetchone()
-    if row is None:  # deleted by another request in between
+    comment = folder.reader().time_comment(comment_id)
+    if comment is None:  # deleted by another request in between
         raise HTTPProblem(404, f"There is no time comment with id {comment_id}")
-    return TimeCommentOut(id=int(row[0]), timestamp=_finite(float(row[1])), text=row[2])
+    return TimeCommentOut(id=comment.id, timestamp=_finite(comment.timestamp),
+                          text=comment.comment)

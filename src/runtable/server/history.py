@@ -116,7 +116,7 @@ def get_stale(request: Request) -> dict[str, Any]:
         return {"context": info.sha256, "problems": info.problems, "stale": {}}
     db = request.app.state.folder.reader()
     proposal = request.app.state.folder.proposal
-    seq = db.conn.execute("SELECT max(seq) FROM runtable_run_changes").fetchone()[0]
+    seq = db.change_seq()
     key = (seq, info.sha256)
     state = request.app.state
     # One computation at a time: browsers asking meanwhile get its answer.
@@ -136,8 +136,7 @@ def _stale_answer(db: Any, info: Any, proposal: int | None, seq: int | None,
             and seq is not None:
         # The same context file, some runs changed since: only those are looked at
         # again (the whole table costs a few µs per stale cell, docs/performance.md).
-        changed = {r for (r,) in db.conn.execute(
-            "SELECT run FROM runtable_run_changes WHERE seq > ?", (cached[0][0],))}
+        changed = db.runs_changed_since(cached[0][0])
         if len(changed) <= _MAX_INCREMENTAL_RUNS:
             again = stale_runs(db, info.code, proposal, changed)
             stale = {}

@@ -361,9 +361,7 @@ class Service:
 
         def task() -> None:
             db = self.db
-            known = name in db.variables() or db.conn.execute(
-                "SELECT 1 FROM run_variables WHERE name = ? LIMIT 1", (name,)).fetchone()
-            if not known:
+            if name not in db.variables() and not db.has_values(name):
                 raise KeyError(name)
             db.delete_variable(name)
             info = self.context
@@ -634,7 +632,8 @@ class Service:
         for found in on_disk:
             self._add_run(found.run)
         names = {data: _names_for(info, data, stored_only=True) for data in DATA_KINDS}
-        stored = {data: self._runs_with_values(names[data]) for data in names if names[data]}
+        stored = {data: self.db.runs_with_values(self.proposal, names[data])
+                  for data in names if names[data]}
         with self._lock:
             notified = set(self._ready_seen)  # notified since: that signal's task queues it
         jobs = [(job.run, job.data) for job in self.queue.jobs()]
@@ -645,13 +644,6 @@ class Service:
         if queued:
             log.info("Catching up: queued %d run(s) never processed: %s", len(queued),
                      ", ".join(queued[:20]) + (" ..." if len(queued) > 20 else ""))
-
-    def _runs_with_values(self, names: list[str]) -> set[int]:
-        """The runs of this proposal with a stored value of one of ``names``."""
-        marks = ",".join("?" * len(names))
-        return {run for (run,) in self.db.conn.execute(
-            f"SELECT DISTINCT run FROM run_variables WHERE proposal = ? AND name IN ({marks})",
-            (self.proposal, *names))}
 
     # -- the monitor thread ----------------------------------------------------------------
 
@@ -756,11 +748,10 @@ class Service:
         """Apply a changed ``ready_quiet_s`` to the watcher (the queue reads its own)."""
         if "ready_quiet_s" in self._overrides:
             return
-        from runtable.store import SETTINGS, open_db
+        from runtable.store import open_db
 
         with open_db(self.db_dir, readonly=True) as db:
-            value = db.get_setting("ready_quiet_s")
-        quiet = float(SETTINGS["ready_quiet_s"].default if value is None else value)
+            quiet = float(db.get_setting("ready_quiet_s"))
         if quiet != self.ready_quiet_s:
             log.info("ready_quiet_s is now %g s", quiet)
             self.ready_quiet_s = quiet
@@ -810,12 +801,11 @@ class Service:
             self.proposal_path = path
 
     def _setting(self, key: str) -> Any:
-        from runtable.store import SETTINGS
+        from runtable.store.settings import value_or_default
 
         if key in self._overrides:
             return self._overrides[key]
-        value = self.db.get_setting(key) if self._db is not None else None
-        return SETTINGS[key].default if value is None else value
+        return self.db.get_setting(key) if self._db is not None else value_or_default(key, None)
 
 
 def _check_run(run: object) -> int:

@@ -19,20 +19,26 @@ Public surface::
     db.merge_fragment(fragment_path) -> MergeResult
     db.merge_pending() -> list[MergeResult]
     db.run_file(proposal, run) -> Path
-    db.ensure_run(proposal, run, added_at=None); db.runs()
-    db.get_value(proposal, run, name); db.get_attributes(proposal, run, name)
+    db.ensure_run(proposal, run, added_at=None); db.runs(); db.started_runs()
+    db.run_started(proposal, run); db.run_proposals(run)
+    db.get_value(proposal, run, name, as_written=False); db.get_attributes(proposal, run, name)
+    db.has_values(name); db.runs_with_values(proposal, names)
+    db.names_with_values(proposal, run, names); db.thumbnail(proposal, run, name)
+    db.change_seq(); db.runs_changed_since(seq)
     db.set_comment(proposal, run, text)
-    db.add_time_comment(text, timestamp=None) -> id; db.edit_time_comment(id, text)
-    db.delete_time_comment(id); db.time_comments()
+    db.add_time_comment(text, timestamp=None) -> id
+    db.edit_time_comment(id, text, timestamp=None, base=UNCHECKED)
+    db.delete_time_comment(id) -> bool; db.time_comment(id); db.time_comments()
     db.add_user_variable(name, type, title=None, description=None)
     db.change_user_variable(name, new_name=None, title=None, description=None)
     db.set_user_value(proposal, run, name, value)     # validated per type
     db.update_computed_variables({name: {title, description, tags, attributes}})
-    db.delete_variable(name); db.variables() -> {name: VariableInfo}
+    db.delete_variable(name); db.variables() -> {name: VariableMeta}; db.titles()
+    db.place_variable_after(name, after)
     db.get_setting(key); db.set_setting(key, value); db.delete_setting(key)
-    db.settings(); db.new_db_id(); db.proposal; db.db_id
+    db.settings(); db.stored_settings(); db.new_db_id(); db.proposal; db.db_id
     db.integrity_check() -> 'ok'
-    db.conn                                           # sqlite3 connection, for readers
+    db.conn                                           # sqlite3 connection, the store's own
     read_table(db, runs=None, names=None) -> TableColumns   # the run table, columnar
     table.refresh(db) -> TableChanges                 # only what changed since
     tablecopy.schedule(db_path, directory)            # the columnar copy, after commits
@@ -81,13 +87,13 @@ from .errors import (
     UnsupportedVersionError,
     ValidationError,
 )
-from .folder import DatabaseFolder, TimeComment, VariableInfo, create_folder, open_db
+from .folder import DatabaseFolder, TimeComment, create_folder, open_db
 from .folder import merge_pending_in as merge_pending
 from .merge import MergeResult
 from .schema import LATEST_VERSION
 from .settings import SETTINGS, Setting
 from .summaries import decode_summary, encode_summary
-from .table import TableChanges, TableColumns, read_table
+from .table import TableChanges, TableColumns, VariableMeta, read_table
 from .uservars import USER_TYPES
 from .writer import FolderBusy, WriterInfo, WriterLock, become_writer, current_writer
 
@@ -115,7 +121,7 @@ __all__ = [
     "TooMuchData",
     "UnsupportedVersionError",
     "ValidationError",
-    "VariableInfo",
+    "VariableMeta",
     "WriterInfo",
     "WriterLock",
     "become_writer",

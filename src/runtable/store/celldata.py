@@ -34,6 +34,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..execute.fragment import OBJTYPE_ATTR, PNG_SIGNATURE
 from .errors import StoreError
 from .folder import DatabaseFolder
 
@@ -53,8 +54,6 @@ BLOCK_VALUES = 1 << 22
 #: Most strings sent for an array of strings.
 MAX_STRINGS = 10_000
 
-_OBJTYPE_ATTR = "_damnit_objtype"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PHONY_DIM = b"This is a netCDF dimension but not a netCDF variable"
 #: Milliseconds per unit of a CF time coordinate ("<unit> since <date>").
 _TIME_UNIT_MS = {
@@ -277,7 +276,7 @@ def _text(value: Any) -> str:
 
 
 def _objtype(obj: h5py.HLObject) -> str:
-    return _text(obj.attrs.get(_OBJTYPE_ATTR, ""))
+    return _text(obj.attrs.get(OBJTYPE_ATTR, ""))
 
 
 def _read_object(obj: h5py.Group | h5py.Dataset, path: str | None, opts: _Options,
@@ -783,7 +782,7 @@ def _from_database(db: DatabaseFolder, proposal: int, run: int, name: str,
     units = attrs.get("units") if isinstance(attrs, dict) else None
     if value is None:
         raise CellNotFound(f"Run {run} has no value for {name!r}")
-    if isinstance(value, bytes) and value[:8] == _PNG_SIGNATURE:
+    if isinstance(value, bytes) and value[:8] == PNG_SIGNATURE:
         return CellData({"kind": "picture", "png": base64.b64encode(value).decode("ascii")})
     from .summaries import decode_summary
 

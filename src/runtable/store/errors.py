@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import StoreError
 
-class StoreError(Exception):
-    """Base class for problems with a database folder."""
+__all__ = ["DamagedDatabase", "EditConflict", "ReadOnlyError", "StoreError",
+           "UnsupportedVersionError", "ValidationError"]
 
 
 class UnsupportedVersionError(StoreError):

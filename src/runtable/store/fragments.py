@@ -3,7 +3,8 @@
 A fragment ``extracted_data/p{proposal}_r{run}.{random}.ready.h5`` holds one
 execution's results: ``/<name>/...`` data groups, ``/.reduced/<name>`` summaries,
 ``/.preview/<name>`` previews and ``/.errors/<name>`` error messages. The execute
-package owns the format and reads it; here it becomes rows for SQLite.
+package owns the format and reads it (:mod:`runtable.execute.fragment`); here it
+becomes rows for SQLite.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..execute import fragment as execute_fragment
+from ..execute.fragment import FragmentContents, read_fragment
 from ..execute.summary import Summary
 from .summaries import encode_summary
 
-SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
 FRAGMENT_RE = re.compile(r"^p(\d+)_r(\d+)\.(.+)\.ready\.h5$")
 #: Key of ``run_variables.attributes`` on a value kept from an earlier processing while
 #: a later job died before computing it: ``{"error": message, "error_cls": class}``.
@@ -45,27 +45,23 @@ class SummaryRow:
 
 
 @dataclass
-class FragmentContents:
-    """What a fragment contributes to the database and the per-run file."""
+class FragmentRows:
+    """What a fragment contributes to the database: its contents as the execute package
+    reads them (the one description of the format), with the run it belongs to and its
+    summaries as ``run_variables`` rows."""
 
-    path: Path
     proposal: int
     run: int
-    provenance: str
-    #: Every name the fragment replaces (top-level groups and members of the
-    #: ``.reduced``/``.preview``/``.errors`` groups).
-    names: set[str] = field(default_factory=set)
+    fragment: FragmentContents
+    #: name -> row, ``start_time`` left out (it goes to ``run_info``).
     summaries: dict[str, SummaryRow] = field(default_factory=dict)
-    #: name -> (message, exception class name)
-    errors: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: Errors of a job that died before finishing these names: a value stored before
-    #: is kept, with the failure noted (:data:`FAILED_ATTR`).
-    job_failures: set[str] = field(default_factory=set)
     start_time: float | None = None
-    #: Where the fragment was written (runtable.execute.source.job_source) and the hash
-    #: of the context text that computed it: recorded with the merge.
-    source: dict[str, Any] = field(default_factory=dict)
-    context_sha256: str | None = None
+
+    @property
+    def names(self) -> set[str]:
+        """Every name the fragment replaces (top-level groups and members of the
+        ``.reduced``/``.preview``/``.errors`` groups)."""
+        return set(self.fragment.names)
 
 
 def parse_fragment_name(path: str | Path) -> tuple[int, int] | None:
@@ -115,23 +111,19 @@ def _summary_row(summary: Summary) -> SummaryRow:
     )
 
 
-def read_fragment(path: str | Path) -> FragmentContents:
+def fragment_rows(path: str | Path) -> FragmentRows:
     """Read the database-relevant parts of a fragment (not the data itself)."""
     path = Path(path)
     ids = parse_fragment_name(path)
     if ids is None:
         raise ValueError(f"{path.name!r} is not named like p<proposal>_r<run>.<id>.ready.h5")
-    # The fragment format belongs to the execute package, which writes it.
-    raw = execute_fragment.read_fragment(path)
-    contents = FragmentContents(path, ids[0], ids[1], raw.provenance, names=set(raw.names),
-                                source=raw.source, context_sha256=raw.context_sha256)
-    contents.summaries = {name: _summary_row(s) for name, s in raw.summaries.items()}
-    contents.errors = {name: (message, cls) for name, (cls, message) in raw.errors.items()}
-    contents.job_failures = set(raw.job_failures)
-    if "start_time" in contents.summaries:
-        start = contents.summaries.pop("start_time").value
-        contents.start_time = float(start) if start is not None else None
-    return contents
+    fragment = read_fragment(path)
+    rows = FragmentRows(ids[0], ids[1], fragment,
+                        {name: _summary_row(s) for name, s in fragment.summaries.items()})
+    if "start_time" in rows.summaries:
+        start = rows.summaries.pop("start_time").value
+        rows.start_time = float(start) if start is not None else None
+    return rows
 
 
 def attributes_json(attributes: dict[str, Any] | None) -> str | None:

@@ -23,8 +23,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..execute.fragment import SPECIAL_GROUPS
 from ..sharing import FILE_MODE
-from .fragments import SPECIAL_GROUPS
 
 TMP_SUFFIX = ".merging.tmp"
 _DIMID_ATTRS = ("_Netcdf4Dimid", "_Netcdf4Coordinates")

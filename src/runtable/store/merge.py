@@ -58,7 +58,7 @@ import h5py
 import numpy as np
 
 from . import h5merge
-from .fragments import FAILED_ATTR, FRAGMENT_RE, FragmentContents, attributes_json, read_fragment
+from .fragments import FAILED_ATTR, FRAGMENT_RE, FragmentRows, attributes_json, fragment_rows
 from .schema import insert_run
 from .summaries import decode_summary
 
@@ -114,7 +114,7 @@ def merge_fragment(db: DatabaseFolder, path: Path) -> MergeResult:
 
 
 def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
-    contents = read_fragment(path)
+    contents = fragment_rows(path)
     size = path.stat().st_size
     result = MergeResult(path, contents.proposal, contents.run, start_time=contents.start_time)
     row = db.conn.execute(
@@ -151,20 +151,20 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
     now = _merge_time(db, contents)
     rows = []
     for name, summary in contents.summaries.items():
-        if name in skip or name in contents.errors:
+        if name in skip or name in contents.fragment.errors:
             continue
         rows.append((contents.proposal, contents.run, name, summary.value, now,
-                     summary.max_diff, contents.provenance, summary.summary_type,
+                     summary.max_diff, contents.fragment.provenance, summary.summary_type,
                      summary.summary_method, attributes_json(summary.attributes)))
-    for name, (message, cls) in contents.errors.items():
+    for name, (cls, message) in contents.fragment.errors.items():
         if name in skip or name in kept or name == "start_time":
             continue
         rows.append((contents.proposal, contents.run, name, None, now, None,
-                     contents.provenance, None, None,
+                     contents.fragment.provenance, None, None,
                      json.dumps({"error": message, "error_cls": cls})))
     marked = []
     for name, attrs in kept.items():
-        message, cls = contents.errors[name]
+        cls, message = contents.fragment.errors[name]
         marked.append((json.dumps({**attrs, FAILED_ATTR: {"error": message, "error_cls": cls}},
                                   sort_keys=True), contents.proposal, contents.run, name))
     for name, attrs in rebuilt.items():
@@ -187,9 +187,9 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
         conn.execute(
             "INSERT INTO runtable_merges(proposal, run, merged_at, fragment, provenance, "
             "context_sha256, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (contents.proposal, contents.run, now, path.name, contents.provenance,
-             contents.context_sha256, json.dumps(contents.source, sort_keys=True)
-             if contents.source else None))
+            (contents.proposal, contents.run, now, path.name, contents.fragment.provenance,
+             contents.fragment.context_sha256, json.dumps(contents.fragment.source, sort_keys=True)
+             if contents.fragment.source else None))
         conn.execute(
             "INSERT INTO runtable_merged_fragments(name, size, proposal, run, merged_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET size = excluded.size, "
@@ -204,7 +204,7 @@ def _merge_locked(db: DatabaseFolder, path: Path) -> MergeResult:
     return result
 
 
-def _merge_time(db: DatabaseFolder, contents: FragmentContents) -> float:
+def _merge_time(db: DatabaseFolder, contents: FragmentRows) -> float:
     """Now, as the time of this merge: the rows it writes carry it as their
     ``timestamp``, which is how a value finds its merge (runtable.store.history), so
     two merges of one run never share it."""
@@ -216,7 +216,7 @@ def _merge_time(db: DatabaseFolder, contents: FragmentContents) -> float:
     return now
 
 
-def _rebuild(db: DatabaseFolder, contents: FragmentContents, fragment: Path, dst: Path,
+def _rebuild(db: DatabaseFolder, contents: FragmentRows, fragment: Path, dst: Path,
              reason: str, skip: set[str]) -> tuple[Path, dict[str, dict]]:
     """Set the damaged per-run file aside (never deleted) and write a new one: the
     fragment's objects and, for every other variable of the run, its summary (or
@@ -264,11 +264,11 @@ def _rebuild(db: DatabaseFolder, contents: FragmentContents, fragment: Path, dst
     return aside, lost
 
 
-def _values_kept(db: DatabaseFolder, contents: FragmentContents,
+def _values_kept(db: DatabaseFolder, contents: FragmentRows,
                  skip: set[str]) -> dict[str, dict]:
     """The job failures of ``contents`` whose variable holds a value (not an error)
     now, with that row's attributes: these values stay."""
-    names = sorted(contents.job_failures & contents.errors.keys() - skip)
+    names = sorted(contents.fragment.job_failures & contents.fragment.errors.keys() - skip)
     if not names:
         return {}
     kept = {}

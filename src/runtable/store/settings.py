@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,6 +204,18 @@ SETTINGS: dict[str, Setting] = {
                 "`Database.table()`.", _timezone, default=DEFAULT_TIMEZONE),
     ]
 }
+
+
+def value_or_default(key: str, value: Any) -> Any:
+    """The value of setting ``key`` given what is stored (None: nothing): the stored
+    value, or the setting's default when none is stored, NULL or empty text (written
+    by another tool). The one rule every reader of settings applies."""
+    return SETTINGS[key].default if value is None or value == "" else value
+
+
+def with_defaults(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Every known setting's value (:func:`value_or_default`) from ``stored``."""
+    return {key: value_or_default(key, stored.get(key)) for key in SETTINGS}
 
 
 def known_keys_text() -> str:

@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from .summaries import blob_kind_sql
 from .table import (
     KIND_ARRAY,
     KIND_BLOB,
@@ -84,12 +85,9 @@ class _Codes(dict):
 # Kind of a cell that needs more than its value (the "extra" query); NULL: the value
 # of the bulk query says it. Evaluated only for the rows the query returns.
 _EXTRA_KIND = (
-    "CASE WHEN typeof(v.value) = 'blob' THEN (CASE "
-    f"WHEN v.summary_type = 'complex' THEN {KIND_COMPLEX} "
-    f"WHEN v.summary_type = 'trendline' THEN {KIND_TRENDLINE} "
-    f"WHEN v.summary_type = 'numpy' THEN {KIND_ARRAY} "
-    f"WHEN v.summary_type IS NULL OR v.summary_type = '' THEN {KIND_IMAGE} "
-    f"ELSE {KIND_BLOB} END) "
+    "CASE WHEN typeof(v.value) = 'blob' THEN ("
+    + blob_kind_sql("v.summary_type", complex=KIND_COMPLEX, trendline=KIND_TRENDLINE,
+                    array=KIND_ARRAY, image=KIND_IMAGE, other=KIND_BLOB) + ") "
     "WHEN v.value IS NULL AND json_valid(v.attributes) "
     f"AND json_type(v.attributes, '$.error') IS NOT NULL THEN {KIND_ERROR} END")
 # An integer that was a bool (fragments.VALUE_TYPE_ATTR); instr() spares most rows the

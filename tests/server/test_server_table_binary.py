@@ -298,7 +298,12 @@ def test_closing_the_app_stops_the_encoding_in_the_background(tmp_path: Path) ->
         server = RunningServer(url=url, token=TOKEN, app=app, bus=app.state.bus,
                                db_dir=tmp_path / "db")
         get(server, "/api/table?format=binary&first=1")
-        encoding = app.state.table._rest_thread
+        cache = app.state.table
+        deadline = time.monotonic() + 10  # (the encoding starts once the answer is sent)
+        while cache._rest_thread is None and len(cache._columns) < len(cache._order) \
+                and time.monotonic() < deadline:
+            time.sleep(0.001)
+        encoding = cache._rest_thread
     close_app(app)
     assert encoding is None or not encoding.is_alive()
 

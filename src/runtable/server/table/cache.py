@@ -300,14 +300,10 @@ class TableCache:
             parts.append(f'}},"jobs":{dumps(jobs or {})},"seq":{seq}}}'.encode())
             head, rest = self._head if names is None else self._rows_head, b"".join(parts)
             if not gzip:
-                if names is None:
-                    self._start_encoding_rest(deflate=False)
                 return binary_frame(head + rest, [b for b, _ in blocks + points]), False
             if self._head_gz is None or self._head_gz[0] is not head:
                 self._head_gz = (head, deflate(head, BINARY_LEVEL))
             head_gz = self._head_gz[1]
-            if names is None:
-                self._start_encoding_rest(deflate=True)
         size = len(head) + len(rest)
         pad = b"\0" * (-(8 + size) % 8)
         pieces = [(b"RTB1" + struct.pack("<I", size), None), (head, head_gz),
@@ -336,22 +332,25 @@ class TableCache:
                 if info is not None and self._table is not None:
                     self._column(info)
 
-    def _start_encoding_rest(self, deflate: bool) -> None:
-        """Start :meth:`_encode_rest` unless it runs (under the lock)."""
-        if self._rest_thread is None and not self._closing.is_set():
+    def encode_in_background(self, deflate: bool = True) -> None:
+        """Encode every column not encoded yet in a background thread (unless one does
+        already), each deflated if *deflate* (for clients that take gzip); the thread
+        gives way to requests. For after a page's first load, which has a few columns
+        only: the page asks for the others next, and then finds them ready — encoded
+        while it shows the rows, and while it takes in each part on the other core.
+        (Started with the table's read, this would slow the page's own loading.)"""
+        with self._lock:
+            if self._rest_thread is not None or self._closing.is_set():
+                return
             self._rest_thread = threading.Thread(
                 target=self._encode_rest, args=(deflate,), name="runtable-table-columns",
                 daemon=True)
             self._rest_thread.start()
 
     def _encode_rest(self, deflate: bool) -> None:
-        """Encode every column not encoded yet, in the page's order, one at a time
-        under the lock (as :meth:`_encode_ahead`), and deflate its blocks if
-        *deflate*; paused while a request is answered (:func:`_answer`). Started by a
-        page's first load, which has a few columns only: the page then asks for all
-        the others, and finds them ready — encoded while it shows the rows, and takes
-        in each part on the other core. (Started earlier, with the table's read, it
-        would slow the page's own loading more than it gains.)"""
+        """The thread of :meth:`encode_in_background`: every column not encoded yet,
+        in the page's order, one at a time under the lock (as :meth:`_encode_ahead`),
+        paused while a request is answered (:func:`_answer`)."""
         try:
             while not self._closing.is_set():
                 time.sleep(0)  # (lets a thread waiting for the lock run)

@@ -271,11 +271,13 @@ def test_binary_in_two_parts_holds_every_column_once(server) -> None:
 
 
 def test_every_column_is_encoded_in_the_background_for_the_page(server) -> None:
-    # The page's first load leaves most columns out and then asks for all of them:
-    # they are encoded (and deflated) meanwhile, and kept in step with later merges.
+    # The page's first load leaves most columns out and then asks for all of them by
+    # name, part after part: once it asks, they are encoded (and deflated) ahead of
+    # its requests, and kept in step with later merges.
     srv, db = server
     cache = srv.app.state.table
     get(srv, "/api/table?format=binary&first=1", **{"Accept-Encoding": "gzip"})
+    get(srv, "/api/table?format=binary&names=n", **{"Accept-Encoding": "gzip"})
     deadline = time.monotonic() + 30
     while len(cache._columns) < len(cache._order) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -297,8 +299,13 @@ def test_closing_the_app_stops_the_encoding_in_the_background(tmp_path: Path) ->
     with serve_in_thread(app) as url:
         server = RunningServer(url=url, token=TOKEN, app=app, bus=app.state.bus,
                                db_dir=tmp_path / "db")
-        get(server, "/api/table?format=binary&first=1")
-        encoding = app.state.table._rest_thread
+        get(server, "/api/table?format=binary&names=v0")
+        cache = app.state.table
+        deadline = time.monotonic() + 10  # (the encoding starts once the answer is sent)
+        while cache._rest_thread is None and len(cache._columns) < len(cache._order) \
+                and time.monotonic() < deadline:
+            time.sleep(0.001)
+        encoding = cache._rest_thread
     close_app(app)
     assert encoding is None or not encoding.is_alive()
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
 from ..jobs import JobState, active_jobs
 from ..runranges import RunRangeError, parse_runs
@@ -90,6 +91,7 @@ def get_table(
         raise HTTPProblem(422, "format=binary sends every row: leave out where= "
                                "(or ask for format=json)")
     accepts_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
+    after: BackgroundTask | None = None
     try:
         if format == "binary":
             if run_set is not None:
@@ -99,6 +101,11 @@ def get_table(
                                          names=name_set, gzip=accepts_gzip)
             media_type = "application/octet-stream"
             headers = {"Cache-Control": "no-store"}
+            if name_set is not None:
+                # Columns by name: a page that has shown its first load asks for the
+                # others, one part after another: have them ready (once this answer
+                # is sent, not to delay it).
+                after = BackgroundTask(cache.encode_in_background, gzipped)
         else:
             body, gzipped = cache.snapshot(run_set, name_set, jobs=job_states(request),
                                            gzip=accepts_gzip, where=where)
@@ -111,7 +118,7 @@ def get_table(
     # Compressed ahead, piece by piece (runtable.server.table); "identity" tells
     # GZipMiddleware to leave an answer alone, and so does a Content-Encoding.
     headers["Content-Encoding"] = "gzip" if gzipped else "identity"
-    return Response(body, media_type=media_type, headers=headers)
+    return Response(body, media_type=media_type, headers=headers, background=after)
 
 
 class WherePart(BaseModel):

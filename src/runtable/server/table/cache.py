@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -65,6 +66,26 @@ def column_order(variables: Iterable[st.VariableMeta], data_names: Iterable[str]
 READY_WAIT_S = 1.0
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _answer(method: _Method) -> _Method:
+    """Mark a :class:`TableCache` method that answers a request: the encoding in the
+    background waits while one runs, so that the request has the process to itself."""
+
+    @functools.wraps(method)
+    def answering(self: TableCache, *args: Any, **kwargs: Any) -> Any:
+        with self._answering_lock:
+            self._answering += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with self._answering_lock:
+                self._answering -= 1
+
+    return answering  # type: ignore[return-value]
+
+
 class TableNotReady(Exception):
     """The table is being read for the first time (of a folder without a copy: every
     cell of SQLite). ``done`` of ``total`` runs are read."""
@@ -80,8 +101,8 @@ class TableCache:
     :meth:`snapshot` and :meth:`binary` answer ``GET /api/table``: they first bring
     the store's columnar table up to date (:meth:`runtable.store.table.TableColumns.refresh`
     reads only the runs changed since), re-encode only the changed cells, and serve
-    filtered requests from memory. Columns are encoded in the background once the
-    table is read (:meth:`_encode_rest`), or when asked for before that.
+    filtered requests from memory. A column is encoded when first asked for, and
+    after a page's first load every other one in the background (:meth:`_encode_rest`).
     Thread-safe: one lock around refresh and encoding.
 
     The full JSON snapshot is also kept gzip-compressed, one deflate piece per column
@@ -109,6 +130,9 @@ class TableCache:
         #: Encodes every column after a page's first load (see :meth:`_encode_rest`).
         self._rest_thread: threading.Thread | None = None
         self._closing = threading.Event()
+        #: Requests being answered (see :func:`_answer`).
+        self._answering = 0
+        self._answering_lock = threading.Lock()
         #: (runs read, runs) while the first read runs in the background.
         self.progress: tuple[int, int] | None = None
 
@@ -132,8 +156,6 @@ class TableCache:
             try:
                 with self._lock:
                     self._refresh()
-                    # (while the first page loads: its first columns are then ready)
-                    self._start_encoding_rest(deflate=True)
             except Exception:  # e.g. the app closed meanwhile: the next request retries
                 log.warning("Could not prepare the table in advance", exc_info=True)
             finally:
@@ -175,6 +197,7 @@ class TableCache:
             self._rest_thread.join()
 
     # -- answers ------------------------------------------------------------------
+    @_answer
     def snapshot(self, runs: set[int] | None = None, names: set[str] | None = None,
                  jobs: dict[str, str] | None = None, gzip: bool = False,
                  where: str | None = None) -> tuple[bytes, bool]:
@@ -207,6 +230,7 @@ class TableCache:
                 return self._gzip.body(pieces, tail), True
         return b"".join(pieces) + tail, False
 
+    @_answer
     def binary(self, jobs: dict[str, str] | None = None, first: int | None = None,
                skip: int = 0, names: set[str] | None = None, gzip: bool = False
                ) -> tuple[bytes, bool]:
@@ -276,14 +300,10 @@ class TableCache:
             parts.append(f'}},"jobs":{dumps(jobs or {})},"seq":{seq}}}'.encode())
             head, rest = self._head if names is None else self._rows_head, b"".join(parts)
             if not gzip:
-                if names is None:
-                    self._start_encoding_rest(deflate=False)
                 return binary_frame(head + rest, [b for b, _ in blocks + points]), False
             if self._head_gz is None or self._head_gz[0] is not head:
                 self._head_gz = (head, deflate(head, BINARY_LEVEL))
             head_gz = self._head_gz[1]
-            if names is None:
-                self._start_encoding_rest(deflate=True)
         size = len(head) + len(rest)
         pad = b"\0" * (-(8 + size) % 8)
         pieces = [(b"RTB1" + struct.pack("<I", size), None), (head, head_gz),
@@ -312,24 +332,31 @@ class TableCache:
                 if info is not None and self._table is not None:
                     self._column(info)
 
-    def _start_encoding_rest(self, deflate: bool) -> None:
-        """Start :meth:`_encode_rest` unless it runs (under the lock)."""
-        if self._rest_thread is None and not self._closing.is_set():
+    def encode_in_background(self, deflate: bool = True) -> None:
+        """Encode every column not encoded yet in a background thread (unless one does
+        already), each deflated if *deflate* (for clients that take gzip); the thread
+        gives way to requests. For after a page's first load, which has a few columns
+        only: the page asks for the others next, and then finds them ready — encoded
+        while it shows the rows, and while it takes in each part on the other core.
+        (Started with the table's read, this would slow the page's own loading.)"""
+        with self._lock:
+            if self._rest_thread is not None or self._closing.is_set():
+                return
             self._rest_thread = threading.Thread(
                 target=self._encode_rest, args=(deflate,), name="runtable-table-columns",
                 daemon=True)
             self._rest_thread.start()
 
     def _encode_rest(self, deflate: bool) -> None:
-        """Encode every column not encoded yet, in the page's order, one at a time
-        under the lock (as :meth:`_encode_ahead`), and deflate its blocks if
-        *deflate*. Started once the table is read, and again by a page's first load
-        (after the table was rebuilt): a page loads a few columns first and then asks
-        for all the others, and finds them ready — encoded while the page itself
-        loads, shows the rows, and takes in each part on the other core."""
+        """The thread of :meth:`encode_in_background`: every column not encoded yet,
+        in the page's order, one at a time under the lock (as :meth:`_encode_ahead`),
+        paused while a request is answered (:func:`_answer`)."""
         try:
             while not self._closing.is_set():
                 time.sleep(0)  # (lets a thread waiting for the lock run)
+                if self._answering:
+                    time.sleep(0.002)
+                    continue
                 with self._lock:
                     info = next((c for c in self._order if c.name not in self._columns),
                                 None)
@@ -345,6 +372,7 @@ class TableCache:
         finally:
             self._rest_thread = None  # (the next first load starts it again)
 
+    @_answer
     def runs_where(self, where: str) -> tuple[list[int], list[dict[str, Any]], int]:
         """The runs the filter expression *where* keeps, in table order, its parts
         (:func:`runtable.store.where.column_filters`) and the last event they

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from ...store import table as st
+from ...store.folder.userdata import USER_PROVENANCE
 from ...store.fragments import FAILED_ATTR
+from ...store.summaries import ARRAY_TYPES, npy_parts
 from .wire import BINARY_LEVEL, deflate, dumps
 
 #: Most points of a trendline sent with the table (a sparkline is ~100 pixels wide).
@@ -37,8 +39,6 @@ MAX_DIFF_THRESHOLD = 1e-9
 #: skipped dependents by earlier versions; ``SourceNameError``, a source missing from
 #: the run, is shown grey by the reference too.)
 SKIP_CLASSES = frozenset({"Skip", "DependencySkip", "SourceNameError"})
-#: ``run_variables.provenance`` of values a person typed.
-USER_PROVENANCE = ""
 #: Provenance of values computed by the context file (anything else is "external").
 CONTEXT_PROVENANCES = frozenset({"context.py", None})
 
@@ -62,47 +62,10 @@ def _hex_colour(value: Any) -> str | None:
     return f"#{r & 255:02x}{g & 255:02x}{b & 255:02x}"
 
 
-_NPY_MAGIC = b"\x93NUMPY"
-_DESCR_RE = re.compile(rb"'descr':\s*'([^']+)'")
-_SHAPE_RE = re.compile(rb"'shape':\s*\(([^)]*)\)")
-_FORTRAN_RE = re.compile(rb"'fortran_order':\s*(True|False)")
-
-
-@functools.lru_cache(maxsize=1024)
-def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], bool] | None:
-    """(dtype, shape, fortran order) of a ``.npy`` header (the dict text), or None.
-
-    Parsed with regular expressions and cached: the columns of one variable share
-    headers, and numpy's own parser (``ast``) costs ~100 µs per cell.
-    """
-    descr, shape, fortran = (_DESCR_RE.search(header), _SHAPE_RE.search(header),
-                             _FORTRAN_RE.search(header))
-    if descr is None or shape is None:
-        return None
-    try:
-        dims = tuple(int(d) for d in shape.group(1).split(b",") if d.strip())
-        return np.dtype(descr.group(1).decode()), dims, bool(
-            fortran and fortran.group(1) == b"True")
-    except (TypeError, ValueError):
-        return None
-
-
-def _npy_parts(blob: bytes) -> tuple[np.dtype, tuple[int, ...], bool, int] | None:
-    """(dtype, shape, fortran order, offset of the data) of a ``.npy`` blob."""
-    if not blob.startswith(_NPY_MAGIC) or len(blob) < 10:
-        return None
-    if blob[6] == 1:
-        size, start = int.from_bytes(blob[8:10], "little"), 10
-    else:
-        size, start = int.from_bytes(blob[8:12], "little"), 12
-    parsed = _npy_header(bytes(blob[start:start + size]))
-    return None if parsed is None else (*parsed, start + size)
-
-
 def trendline_points(blob: bytes) -> list[float | None]:
     """A trendline's y values (at most :data:`MAX_POINTS`, evenly picked), rounded to
     :data:`POINT_DIGITS` significant digits of the largest; [] if unreadable."""
-    parts = _npy_parts(blob)
+    parts = npy_parts(blob)
     if parts is None or parts[0].hasobject or parts[0].kind not in "iufb":
         return []
     dtype, shape, fortran, offset = parts
@@ -135,7 +98,7 @@ def trendline_points_many(blobs: Sequence[bytes]) -> list[list[float | None] | n
     out: list[list[float | None] | np.ndarray | None] = [None] * len(blobs)
     groups: dict[tuple[np.dtype, tuple[int, ...], bool, int, int], list[int]] = {}
     for i, blob in enumerate(blobs):
-        parts = _npy_parts(blob)
+        parts = npy_parts(blob)
         if parts is None or parts[0].hasobject or parts[0].kind not in "iufb" or (
                 len(blob) < parts[3] + parts[0].itemsize * math.prod(parts[1])):
             out[i] = trendline_points(blob)
@@ -176,8 +139,13 @@ def trendline_points_many(blobs: Sequence[bytes]) -> list[list[float | None] | n
 
 def array_label(blob: bytes) -> str:
     """``"float64: (3, 4)"`` from the start of a ``.npy`` blob (its header)."""
-    parts = _npy_parts(blob)
-    return "array" if parts is None else f"{parts[0]}: {parts[1]}"
+    parts = npy_parts(blob)
+    return "array" if parts is None else _label(parts[0], parts[1])
+
+
+@functools.lru_cache(maxsize=1024)
+def _label(dtype: np.dtype, shape: tuple[int, ...]) -> str:
+    return f"{dtype}: {shape}"  # (the cells of a column share it; str(dtype) is slow)
 
 
 def encode_cell(kind: int, value: Any, attrs: dict[str, Any] | None,
@@ -465,7 +433,7 @@ def read_blobs(conn: sqlite3.Connection, name: str, keys: list[tuple[int, int]] 
     ``keys``, or all), by (proposal, run)."""
     sql = ("SELECT proposal, run, CASE WHEN summary_type = 'trendline' THEN value "
            "ELSE substr(value, 1, 512) END FROM run_variables WHERE name = ? "
-           "AND summary_type IN ('trendline', 'numpy')")
+           f"AND summary_type IN {ARRAY_TYPES!r}")
     if keys is None:
         return {(p, r): v for p, r, v in conn.execute(sql, (name,))}
     out: dict[tuple[int, int], bytes] = {}

@@ -33,7 +33,7 @@ from enum import Enum
 from io import BytesIO
 from numbers import Integral
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import h5py
 import numpy as np
@@ -279,26 +279,26 @@ class _HeldFrame:
         blocks = list(self.blocks)
         copied: set[int] = set()
 
-        def put(name: str, full: pd.Series | None, part: pd.Series | None) -> None:
-            """Column *name* whole (*full*) or its changed rows (*part*)."""
+        def put(name: str, series: pd.Series, whole: bool) -> None:
+            """Column *name* whole (*whole*) or its changed rows."""
             b, k = self.where[name]
             values, placement = blocks[b]
             if k < 0:
-                if full is None:
+                if not whole:
                     values = values.copy()
-                    values[positions] = part.array
+                    values[positions] = series.array
                 else:
-                    values = full.array
+                    values = series.array
                 blocks[b] = (values, placement)
                 return
             if b not in copied:
                 values = values.copy()
                 blocks[b] = (values, placement)
                 copied.add(b)
-            if full is None:
-                values[k, positions] = part.to_numpy()
+            if not whole:
+                values[k, positions] = series.to_numpy()
             else:
-                values[k] = full.to_numpy()
+                values[k] = series.to_numpy()
 
         for name in changes.names:
             if name in _FIXED:
@@ -307,7 +307,7 @@ class _HeldFrame:
             shown = column is not None and bool(column.present().any())
             if name not in self.where or shown == (name in self.unset):
                 return False  # a column added, removed, set or emptied
-            if not shown or not len(rows):
+            if column is None or not shown or not len(rows):
                 continue
             meta = table.variables.get(name)
             user_type = meta.type if meta is not None else None
@@ -318,15 +318,15 @@ class _HeldFrame:
                 if part.dtype != dtype:
                     part = None
             if part is not None:
-                put(name, None, part)
+                put(name, part, whole=False)
                 continue
             # (Whether the type of an object column changes depends on every cell.)
             full = _frame_column(column.kind[self.rows], column.values[self.rows], user_type)
             if full.dtype != dtype:
                 return False
-            put(name, full, None)
+            put(name, full, whole=True)
         if len(rows):
-            put("start_time", _start_times(table, self.rows, self.timezone), None)
+            put("start_time", _start_times(table, self.rows, self.timezone), whole=True)
         self.blocks = blocks
         self.frame = self._assemble()
         return True
@@ -581,9 +581,12 @@ class VariableData:
         if hasattr(obj, "plot") and not isinstance(obj, np.ndarray):
             return obj.plot()  # pandas / xarray choose the right plot
         import matplotlib.pyplot as plt
+        from matplotlib.image import AxesImage
+        from matplotlib.lines import Line2D
 
         arr = np.asarray(obj).squeeze()
         fig, ax = plt.subplots()
+        res: AxesImage | list[Line2D]
         if arr.ndim == 3:
             res = ax.imshow(arr)
             ax.set_axis_off()
@@ -800,6 +803,13 @@ class Database:
         return [r for (r,) in self._db.conn.execute(
             "SELECT run FROM run_info WHERE start_time IS NOT NULL ORDER BY proposal, run")]
 
+    # The overloads tell a type checker which indexing gives a variable's data.
+    @overload
+    def __getitem__(self, key: int | tuple[int, int]) -> RunVariables: ...
+    @overload
+    def __getitem__(self, key: tuple[int, str] | tuple[int, int, str]) -> VariableData: ...
+    @overload
+    def __getitem__(self, key: Any) -> RunVariables | VariableData: ...
     def __getitem__(self, key: Any) -> RunVariables | VariableData:
         proposal = variable = None
         if isinstance(key, tuple) and len(key) == 3:

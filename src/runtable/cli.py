@@ -215,6 +215,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
                            f"{exc.strerror or exc}") from None
     with db:
         for var in user_vars:
+            assert var.type is not None  # user-editable
             db.add_user_variable(var.name, var.type, title=var.title,
                                  description=var.description)
     print(f"Created the database folder {folder} for proposal {proposal}.")

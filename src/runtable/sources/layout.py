@@ -48,7 +48,7 @@ def check_data_kind(data: str) -> DataKind:
     """Return ``data`` if it is ``'raw'`` or ``'proc'``, else raise ValueError."""
     if data not in DATA_KINDS:
         raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
-    return data  # type: ignore[return-value]
+    return data
 
 
 def data_roots() -> list[tuple[Path, str]]:

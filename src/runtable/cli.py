@@ -13,9 +13,12 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .server.discovery import ServerInfo
 
 DB_FOLDER_HELP = ("database folder (default: the current directory); a proposal number "
                   "means its default folder <proposal>/usr/Shared/amore")
@@ -443,7 +446,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                            f"{exc.strerror or exc}") from None
 
 
-def _server_for(args: argparse.Namespace):  # -> runtable.server.discovery.ServerInfo
+def _server_for(args: argparse.Namespace) -> ServerInfo:
     from .server.client import ClientError, server_from_args
 
     folder = None if args.url else folder_arg(args.folder)

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from ..sharing import shared_dir
 from .runner import RunDataName, RunOutcome, log_path_for
@@ -125,7 +126,7 @@ def describe_exit(returncode: int) -> str:
     return f"The processing process exited with code {returncode}"
 
 
-def _finish(outcome: RunOutcome, start: float, log) -> RunOutcome:
+def _finish(outcome: RunOutcome, start: float, log: BinaryIO) -> RunOutcome:
     outcome.durations["total"] = round(time.perf_counter() - start, 6)
     assert outcome.failure is not None
     message = outcome.failure[1]

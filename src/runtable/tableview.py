@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,7 +118,9 @@ def format_cell(value: Any, style: tuple[str, int] | None = None) -> str:
             return re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{float(value):.{decimals}e}")
         if kind == "fixed":
             return f"{float(value):.{decimals}f}"
-        return str(math.trunc(value)) if float(value).is_integer() else repr(float(value))
+        if isinstance(value, Integral):
+            return str(int(value))
+        return str(int(float(value))) if float(value).is_integer() else repr(float(value))
     if isinstance(value, pd.Timestamp):
         return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, (bool,)) or type(value).__name__ == "bool_":

@@ -13,10 +13,13 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .selection import DATA_KINDS, DATA_NAMES, Selection
+
+if TYPE_CHECKING:
+    from .server.discovery import ServerInfo
 
 DB_FOLDER_HELP = ("database folder (default: the current directory); a proposal number "
                   "means its default folder <proposal>/usr/Shared/amore")
@@ -216,6 +219,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
                            f"{exc.strerror or exc}") from None
     with db:
         for var in user_vars:
+            assert var.type is not None  # user-editable
             db.add_user_variable(var.name, var.type, title=var.title,
                                  description=var.description)
     print(f"Created the database folder {folder} for proposal {proposal}.")
@@ -444,7 +448,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                            f"{exc.strerror or exc}") from None
 
 
-def _server_for(args: argparse.Namespace):  # -> runtable.server.discovery.ServerInfo
+def _server_for(args: argparse.Namespace) -> ServerInfo:
     from .server.client import ClientError, server_from_args
 
     folder = None if args.url else folder_arg(args.folder)

@@ -56,8 +56,9 @@ def _synopsis(action: argparse.Action) -> str:
     """How an argument is written: ``RUN [RUN ...]``, ``-j N, --jobs N``."""
     if not action.option_strings:
         name = _metavar(action)
-        return {"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}.get(
-            action.nargs, name)
+        forms: dict[int | str | None, str] = {
+            "?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}
+        return forms.get(action.nargs, name)
     value = f" {_metavar(action)}" if _takes_value(action) else ""
     return ", ".join(f"{opt}{value}" for opt in action.option_strings)
 

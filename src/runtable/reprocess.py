@@ -35,6 +35,9 @@ from .runranges import RunRanges
 from .selection import ALL, Selection
 
 if TYPE_CHECKING:
+    import rich.console
+    import rich.progress
+
     from .context import Pipeline
     from .jobs import ContextInfo
     from .store import DatabaseFolder
@@ -402,10 +405,10 @@ class _Batch:
     def _failed(self, run: int, cls: str, message: str) -> RunOutcome:
         from .execute.runner import log_path_for
 
-        outcome = RunOutcome(self.proposal, run, failure=(cls, message),
-                             log_path=log_path_for(self.db.path, self.proposal, run))
+        log_path = log_path_for(self.db.path, self.proposal, run)
+        outcome = RunOutcome(self.proposal, run, failure=(cls, message), log_path=log_path)
         # The run's log tells what happened, as it does for a job of the service.
-        with contextlib.suppress(OSError), open(outcome.log_path, "a") as log:
+        with contextlib.suppress(OSError), open(log_path, "a") as log:
             log.write(f"----- Failed r{run} (p{self.proposal}): {message} -----\n")
         return outcome
 
@@ -480,12 +483,11 @@ class ConsoleReporter(Reporter):
     """Shows :func:`reprocess` in a terminal: a line per finished run above a
     progress bar (the bar only when the output is a terminal). Call :meth:`close`."""
 
-    def __init__(self, console: object | None = None) -> None:
+    def __init__(self, console: rich.console.Console | None = None) -> None:
         from rich.console import Console
 
         self.console = console if console is not None else Console(highlight=False)
-        self._progress = None
-        self._task = None
+        self._bar: tuple[rich.progress.Progress, rich.progress.TaskID] | None = None
 
     def start(self, runs: Sequence[int], jobs: int) -> None:
         from rich.progress import (
@@ -500,30 +502,32 @@ class ConsoleReporter(Reporter):
         n = len(runs)
         self.console.print(f"Processing {n} run{'s' if n != 1 else ''}, "
                            f"{jobs} at a time (Ctrl-C stops)", soft_wrap=True)
-        self._progress = Progress(
+        bar = Progress(
             SpinnerColumn(), TextColumn("[progress.description]{task.description}"),
             BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=self.console, transient=True, disable=not self.console.is_terminal)
-        self._task = self._progress.add_task("processing", total=n)
-        self._progress.start()
+        self._bar = (bar, bar.add_task("processing", total=n))
+        bar.start()
 
     def finished(self, outcome: RunOutcome) -> None:
         self.console.print(outcome_line(outcome), soft_wrap=True)
-        if self._progress is not None:
-            self._progress.advance(self._task)
+        if self._bar is not None:
+            bar, task = self._bar
+            bar.advance(task)
 
     def progress(self, run: int, progress: Progress) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=f"r{run}: {progress.text()}")
+        if self._bar is not None:
+            bar, task = self._bar
+            bar.update(task, description=f"r{run}: {progress.text()}")
 
     def stopping(self, running: int) -> None:
         self.console.print(f"Stopping: killing {running} running run process"
                            f"{'es' if running != 1 else ''}; merging what finished.")
 
     def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        if self._bar is not None:
+            self._bar[0].stop()
+            self._bar = None
 
 
 #: Error classes of variables skipped on purpose (``raise Skip(...)``), and of their

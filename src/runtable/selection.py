@@ -38,14 +38,14 @@ def check_data_kind(data: object) -> DataKind:
     """Return ``data`` if it is ``'raw'`` or ``'proc'``, else raise ValueError."""
     if data not in DATA_KINDS:
         raise ValueError(f"data must be 'raw' or 'proc', not {data!r}")
-    return data  # type: ignore[return-value]
+    return data
 
 
 def check_data(data: object) -> DataName:
     """``data`` if it is ``'raw'``, ``'proc'`` or ``'all'``; ValueError otherwise."""
     if data not in DATA_NAMES:
         raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
-    return data  # type: ignore[return-value]
+    return data
 
 
 @dataclass(frozen=True)

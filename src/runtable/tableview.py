@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from numbers import Number
+from numbers import Integral, Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +60,7 @@ def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
         present = [v for v in values if v is not None]
         if present and all(isinstance(v, bool) for v in present):
             out[name] = pd.Series(values, dtype="boolean", index=df.index)
-        elif present and all(isinstance(v, Number) and not isinstance(v, (bool, complex))
+        elif present and all(isinstance(v, Real) and not isinstance(v, (bool, complex))
                              for v in present):
             out[name] = pd.Series([math.nan if v is None else v for v in values],
                                   dtype=float, index=df.index)
@@ -90,7 +90,7 @@ def number_style(values: Any) -> tuple[str, int]:
     ``("integer", 0)`` when all are whole; ``("exponent", 4)`` when some are very small
     (< 1e-4) or very large (>= 1e12); else ``("fixed", decimals)``, 4 decimals fewer for
     large values, so that a column's decimals line up and 11.0015 is not "11"."""
-    finite = [abs(float(v)) for v in values if isinstance(v, Number)
+    finite = [abs(float(v)) for v in values if isinstance(v, Real)
               and not isinstance(v, (bool, complex)) and math.isfinite(v)]
     if all(v.is_integer() and v < 1e15 for v in finite):
         return ("integer", 0)
@@ -110,7 +110,7 @@ def format_cell(value: Any, style: tuple[str, int] | None = None) -> str:
         return ""
     if isinstance(value, float) and math.isnan(value):
         return ""
-    if isinstance(value, Number) and not isinstance(value, (bool, complex)) and \
+    if isinstance(value, Real) and not isinstance(value, (bool, complex)) and \
             type(value).__name__ != "bool_":
         kind, decimals = style or number_style([value])
         if kind == "exponent":
@@ -118,7 +118,9 @@ def format_cell(value: Any, style: tuple[str, int] | None = None) -> str:
             return re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{float(value):.{decimals}e}")
         if kind == "fixed":
             return f"{float(value):.{decimals}f}"
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
+        if isinstance(value, Integral):
+            return str(int(value))
+        return str(int(float(value))) if float(value).is_integer() else repr(float(value))
     if isinstance(value, pd.Timestamp):
         return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, (bool,)) or type(value).__name__ == "bool_":
@@ -380,16 +382,18 @@ def to_markdown(df: pd.DataFrame) -> str:
 def _write_xlsx(df: pd.DataFrame, path: Path) -> None:
     try:
         from openpyxl import Workbook
+        from openpyxl.worksheet.worksheet import Worksheet
     except ImportError:
         raise ImportError("Exporting to .xlsx needs openpyxl: pip install openpyxl") from None
     import pandas as pd
 
     book = Workbook()
     sheet = book.active
+    assert isinstance(sheet, Worksheet)  # a new workbook's one sheet
     sheet.title = "runs"
     sheet.append([str(c) for c in df.columns])
     for row in df.itertuples(index=False):
-        values = []
+        values: list[Any] = []
         for v in row:
             if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
                 values.append(None)
@@ -402,8 +406,8 @@ def _write_xlsx(df: pd.DataFrame, path: Path) -> None:
             else:
                 values.append(v)
         sheet.append(values)
-    for row in sheet.iter_rows(min_row=2):
-        for c in row:
+    for cells in sheet.iter_rows(min_row=2):
+        for c in cells:
             # Text from the data must never become a formula.
             if isinstance(c.value, str) and c.data_type == "f":
                 c.data_type = "s"

@@ -257,6 +257,42 @@ def test_a_silent_job_is_flagged_possibly_stuck_with_its_log_one_click_away(
     served.service.wait_idle(120)
 
 
+def test_a_job_flagged_stuck_before_the_page_lists_it_shows_the_flag(
+        page: Page, served: ServedService) -> None:
+    # The job list the page asks for when it first hears of a job can be read before
+    # the job is flagged and arrive after the flag's event: the event must not be lost.
+    hold, quiet = served.db_dir / "hold", served.db_dir / "quiet"
+    hold.touch()
+    quiet.touch()
+    held: list[bool] = []
+
+    def stale_list(route) -> None:
+        answer = route.fetch()  # read now: the job is not flagged yet
+        held.append(True)
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while time.monotonic() < deadline and not any(
+                served.service.job_stuck(j.id) for j in served.service.jobs()):
+            time.sleep(0.1)
+        time.sleep(1.0)  # the flag's event reaches the page before this answer
+        route.fulfill(response=answer)
+
+    try:
+        open_page(page, served)
+        page.locator("#proc-jobs-button").click()
+        # The first list is in (rows of earlier jobs): only later ones are held back.
+        expect(page.locator(".proc-jobs tr[data-job-id]").first).to_be_visible()
+        page.route(re.compile(r"/api/jobs$"), stale_list)
+        (job,) = served.service.reprocess([3], ["slow"])
+        stuck = job_row(page, str(job.id)).locator("button.proc-stuck")
+        expect(stuck).to_contain_text("possibly stuck", timeout=TIMEOUT_MS)
+        assert held
+    finally:
+        page.unroute(re.compile(r"/api/jobs$"))
+        quiet.unlink(missing_ok=True)
+        hold.unlink(missing_ok=True)
+    served.service.wait_idle(120)
+
+
 def test_a_job_list_read_before_the_job_ended_does_not_set_it_back(
         page: Page, served: ServedService) -> None:
     # The list's answer can arrive after the job_state event of a later state.

@@ -6,6 +6,7 @@ import math
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -257,3 +258,14 @@ def test_a_bad_where_is_an_error_and_writes_nothing(processed: Path, tmp_path: P
     result = run_cli("table", "--in", processed, "--where", "xgm_fluxx > 1")
     assert result.returncode != 0
     assert "did you mean 'xgm_flux'" in result.stderr
+
+
+def test_numpy_numbers_print_like_python_ones_and_complex_ones_keep_their_imaginary_part(
+) -> None:
+    from runtable.tableview import format_cell
+
+    assert format_cell(np.int16(3)) == format_cell(3) == "3"
+    assert format_cell(np.int64(2**62 + 1), ("integer", 0)) == str(2**62 + 1)  # exact
+    assert format_cell(np.float32(1.5)) == format_cell(1.5) == "1.5000"
+    assert format_cell(np.float64(3.0), ("fixed", 2)) == "3.00"
+    assert format_cell(np.complex64(1 + 2j)) == format_cell(1 + 2j) == "(1+2j)"

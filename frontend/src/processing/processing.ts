@@ -101,6 +101,9 @@ class Jobs {
    * answer may have been read before an event that arrived ahead of it; this keeps
    * the answer from setting a finished job back to running. */
   private readonly announced = new Map<number, JobInfo["state"]>();
+  /** The last `job_stuck` of each running job (its last sign of life, or null): it may
+   * come before the list that shows the job, which is then older than the event. */
+  private readonly stuckSince = new Map<number, number | null>();
   private readonly listeners: (() => void)[] = [];
   private refreshTimer: number | null = null;
   private loaded = false;
@@ -120,6 +123,8 @@ class Jobs {
       if (announced !== undefined && stage(announced) > stage(job.state)) {
         this.apply(job, announced);
       }
+      const stuckSince = this.stuckSince.get(job.id);
+      if (stuckSince !== undefined && job.state === "running") job.stuck_since = stuckSince;
       this.byId.set(job.id, job);
     }
     this.changed();
@@ -152,9 +157,12 @@ class Jobs {
       return;
     }
     if (event.kind === "job_stuck") {
-      const job = this.byId.get(Number(event.job_id));
+      const id = Number(event.job_id);
+      const stuckSince = event.stuck ? event.last_activity : null;
+      this.stuckSince.set(id, stuckSince);
+      const job = this.byId.get(id);
       if (job === undefined || job.state !== "running") return;
-      job.stuck_since = event.stuck ? event.last_activity : null;
+      job.stuck_since = stuckSince;
       this.changed();
       return;
     }
@@ -180,6 +188,7 @@ class Jobs {
     if (state !== "running") {
       job.progress = null;
       job.stuck_since = null;
+      this.stuckSince.delete(job.id);
     }
     if (state === "running" && job.started_at === null) job.started_at = now;
     if (!ACTIVE.has(state) && job.finished_at === null) job.finished_at = now;

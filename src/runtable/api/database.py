@@ -7,7 +7,7 @@ import os
 import threading
 from numbers import Integral
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -97,6 +97,13 @@ class Database:
         """Run numbers taken by the DAQ (those with a start time), in order."""
         return [r for _, r in self._db.started_runs()]
 
+    # The overloads tell a type checker which indexing gives a variable's data.
+    @overload
+    def __getitem__(self, key: int | tuple[int, int]) -> RunVariables: ...
+    @overload
+    def __getitem__(self, key: tuple[int, str] | tuple[int, int, str]) -> VariableData: ...
+    @overload
+    def __getitem__(self, key: Any) -> RunVariables | VariableData: ...
     def __getitem__(self, key: Any) -> RunVariables | VariableData:
         proposal = variable = None
         if isinstance(key, tuple) and len(key) == 3:

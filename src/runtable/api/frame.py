@@ -199,26 +199,26 @@ class HeldFrame:
         blocks = list(self.blocks)
         copied: set[int] = set()
 
-        def put(name: str, full: pd.Series | None, part: pd.Series | None) -> None:
-            """Column *name* whole (*full*) or its changed rows (*part*)."""
+        def put(name: str, series: pd.Series, whole: bool) -> None:
+            """Column *name* whole (*whole*) or its changed rows."""
             b, k = self.where[name]
             values, placement = blocks[b]
             if k < 0:
-                if full is None:
+                if not whole:
                     values = values.copy()
-                    values[positions] = part.array
+                    values[positions] = series.array
                 else:
-                    values = full.array
+                    values = series.array
                 blocks[b] = (values, placement)
                 return
             if b not in copied:
                 values = values.copy()
                 blocks[b] = (values, placement)
                 copied.add(b)
-            if full is None:
-                values[k, positions] = part.to_numpy()
+            if not whole:
+                values[k, positions] = series.to_numpy()
             else:
-                values[k] = full.to_numpy()
+                values[k] = series.to_numpy()
 
         for name in changes.names:
             if name in FIXED:
@@ -227,7 +227,7 @@ class HeldFrame:
             shown = column is not None and bool(column.present().any())
             if name not in self.where or shown == (name in self.unset):
                 return False  # a column added, removed, set or emptied
-            if not shown or not len(rows):
+            if column is None or not shown or not len(rows):
                 continue
             meta = table.variables.get(name)
             user_type = meta.type if meta is not None else None
@@ -238,15 +238,15 @@ class HeldFrame:
                 if part.dtype != dtype:
                     part = None
             if part is not None:
-                put(name, None, part)
+                put(name, part, whole=False)
                 continue
             # (Whether the type of an object column changes depends on every cell.)
             full = _frame_column(column.kind[self.rows], column.values[self.rows], user_type)
             if full.dtype != dtype:
                 return False
-            put(name, full, None)
+            put(name, full, whole=True)
         if len(rows):
-            put("start_time", _start_times(table, self.rows, self.timezone), None)
+            put("start_time", _start_times(table, self.rows, self.timezone), whole=True)
         self.blocks = blocks
         self.frame = self._assemble()
         return True

@@ -287,9 +287,12 @@ class VariableData:
         if hasattr(obj, "plot") and not isinstance(obj, np.ndarray):
             return obj.plot()  # pandas / xarray choose the right plot
         import matplotlib.pyplot as plt
+        from matplotlib.image import AxesImage
+        from matplotlib.lines import Line2D
 
         arr = np.asarray(obj).squeeze()
         fig, ax = plt.subplots()
+        res: AxesImage | list[Line2D]
         if arr.ndim == 3:
             res = ax.imshow(arr)
             ax.set_axis_off()

@@ -64,7 +64,7 @@ def check_source(code: str, path: str | Path = "context.py") -> CheckReport:
     else:
         report.variables = [
             {"name": v.name, "title": v.title, "data": v.data.value, "cluster": v.cluster,
-             "transient": v.transient, "tags": list(v.tags)}
+             "transient": v.transient, "tags": list(v.tags or ())}
             for v in pipeline.vars.values()
         ]
     report.warnings = lint_warnings(code, path)

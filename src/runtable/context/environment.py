@@ -41,8 +41,8 @@ def compat_module(name: str) -> types.ModuleType:
                                         f"{name!r} for files written for DAMNIT.")
         for attr in package.__all__:
             setattr(module, attr, getattr(package, attr))
-        module.GroupBoundVariable = GroupBoundVariable
-        module.__all__ = [*package.__all__, *_EXTRA_NAMES]
+        module.__dict__.update(GroupBoundVariable=GroupBoundVariable,
+                               __all__=[*package.__all__, *_EXTRA_NAMES])
         _compat[name] = module
     return module
 
@@ -67,13 +67,13 @@ def context_environment(folder: str | os.PathLike[str] | None) -> Iterator[None]
         # real one (whose API a context file may use) is a stand-in made.
         stub = types.ModuleType("damnit", "Stand-in parent of damnit.context (runtable).")
         stub.__path__ = []
-        stub.context = parent
+        stub.__dict__["context"] = parent
         sys.modules["damnit"] = stub
         added_parent = True
     entry = str(Path(folder).absolute()) if folder is not None else None
-    added_path = entry is not None and (not sys.path or sys.path[0] != entry)
-    if added_path:
-        sys.path.insert(0, entry)
+    added_path = entry if entry is not None and (not sys.path or sys.path[0] != entry) else None
+    if added_path is not None:
+        sys.path.insert(0, added_path)
     failed = False
     try:
         yield
@@ -81,9 +81,9 @@ def context_environment(folder: str | os.PathLike[str] | None) -> Iterator[None]
         failed = True
         raise
     finally:
-        if added_path:
+        if added_path is not None:
             with contextlib.suppress(ValueError):
-                sys.path.remove(entry)
+                sys.path.remove(added_path)
         for name, module in saved.items():
             if module is not None:
                 sys.modules[name] = module
@@ -97,13 +97,16 @@ def context_folder(path: str | os.PathLike[str]) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+_EXPLAINED = "_runtable_explained"  # set on an exception already explained
+
+
 def explain_missing_module(exc: BaseException, folder: Path | None) -> None:
     """Add where runtable looked to a ``ModuleNotFoundError`` raised by a context file."""
-    if not isinstance(exc, ModuleNotFoundError) or getattr(exc, "_runtable_explained", False):
+    if not isinstance(exc, ModuleNotFoundError) or getattr(exc, _EXPLAINED, False):
         return
     where = f"the context file's folder {folder}, then " if folder is not None else ""
     others = [p for p in sys.path if p and p != str(folder)]
     exc.msg = (f"{exc.msg}; looked in {where}the Python environment of {sys.executable} "
                f"({os.pathsep.join(others)})")
     exc.args = (exc.msg, *exc.args[1:])
-    exc._runtable_explained = True
+    setattr(exc, _EXPLAINED, True)

@@ -13,7 +13,10 @@ import graphlib
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 
 @dataclass
@@ -181,8 +184,8 @@ class LoadState:
     path: str
     problems: list[Problem] = field(default_factory=list)
     deflines: dict[int, int] = field(default_factory=dict)  # first decorator line -> def
-    default: object = None  # the Pipeline that Pipeline.default() returns
-    replaced: object = None  # set by Pipeline.set_default()
+    default: Pipeline | None = None  # the Pipeline that Pipeline.default() returns
+    replaced: Pipeline | None = None  # set by Pipeline.set_default()
 
 
 LOADING: contextvars.ContextVar[LoadState | None] = contextvars.ContextVar(

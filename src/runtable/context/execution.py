@@ -95,7 +95,9 @@ class Execution:
         self.label = "" if name == DEFAULT_NAME else f"[{name}] "
         self.values: dict[str, Any] = {}
         self.errors: dict[str, BaseException] = {}
-        self.metadata = MetadataCache(pipeline.proposal, pipeline.run_number)
+        proposal, run_number = pipeline.proposal, pipeline.run_number
+        assert proposal is not None and run_number is not None, "Pipeline.execute() checks"
+        self.metadata = MetadataCache(proposal, run_number)
 
     def run(self, on_result: Callable[[str, Cell | BaseException], None] | None = None
             ) -> Results:
@@ -140,7 +142,7 @@ class Execution:
             return None
         start = time.perf_counter()
         try:
-            cell = _as_cell(var.func(self.run_obj, **kwargs), var)
+            cell = _as_cell(var(self.run_obj, **kwargs), var)
         except Skip as exc:
             log.info("%sSkipped %s: %s", label, name, exc)
             self.errors[name] = exc

@@ -38,7 +38,7 @@ def check_and_order(variables: Iterable[Variable], problems: list[Problem]) -> d
     no default), cycles, and explicit ``data="raw"`` variables depending on proc ones.
     """
     by_name: dict[str, Variable] = {}
-    titles: dict[str, str] = {}
+    titles: dict[str | None, str] = {}
     for var in variables:
         if not isinstance(var.name, str) or not valid_name(var.name):
             # Checked at decoration too; a name set afterwards is checked here.
@@ -60,13 +60,13 @@ def check_and_order(variables: Iterable[Variable], problems: list[Problem]) -> d
             titles[var.title] = var.name
 
     deps: dict[str, list[str]] = {}
-    for var in by_name.values():
+    for name, var in by_name.items():
         for p in var.params:
             if p.kind == "var" and not p.has_default and not matching(p.target, by_name):
                 problems.append(Problem(*_where(var),
-                                        f"Missing dependency: '{p.target}' for '{var.name}'",
+                                        f"Missing dependency: '{p.target}' for '{name}'",
                                         "KeyError"))
-        deps[var.name] = dependencies(var, by_name)
+        deps[name] = dependencies(var, by_name)
 
     order = _order(deps, by_name, problems)
 
@@ -74,15 +74,15 @@ def check_and_order(variables: Iterable[Variable], problems: list[Problem]) -> d
     result: dict[str, Variable] = {}
     for name in order:
         var = by_name[name]
-        parents = [result[d] for d in deps[name] if d in result]
+        parents = {d: result[d] for d in deps[name] if d in result}
         data, cluster = var._data, var.cluster
-        proc = [p.name for p in parents if p.data is RunData.PROC]
+        proc = [d for d, p in parents.items() if p.data is RunData.PROC]
         if proc and data is None:
             data = RunData.PROC
         elif proc and data is RunData.RAW:
             problems.append(Problem(*_where(var), f"variable '{name}' has data='raw' but "
                                     f"depends on proc data: {', '.join(proc)}"))
-        if any(p.cluster for p in parents):
+        if any(p.cluster for p in parents.values()):
             cluster = True
         if data is not var._data or cluster != var.cluster:
             var = var.copy(_data=data, cluster=cluster)
@@ -97,7 +97,7 @@ def _order(deps: dict[str, list[str]], by_name: Mapping[str, Variable],
     deps = {name: list(needs) for name, needs in deps.items()}
     in_cycles: list[str] = []
     while True:
-        sorter = graphlib.TopologicalSorter()
+        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
         for name, needs in deps.items():
             sorter.add(name, *needs)
         try:

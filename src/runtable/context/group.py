@@ -50,7 +50,8 @@ def Group(cls: type | None = None, *, tags: str | Iterable[str] | None = None) -
     return decorate if cls is None else decorate(cls)
 
 
-def _make_group(cls: type, tags: Any, site: tuple[str, int]) -> type:
+def _make_group(user_cls: type, tags: Any, site: tuple[str, int]) -> type:
+    cls: Any = user_cls  # given attributes its type does not declare
     own = cls.__dict__
     annotations = dict(own.get("__annotations__", {}))
     declared = [f for f in _RESERVED if f in own or f in annotations]
@@ -103,7 +104,7 @@ def group_name(obj: Any) -> str | None:
 class GroupBoundVariable:
     """``group.method``: a group's variable, usable to link it into another group."""
 
-    def __init__(self, group: Any, attr: str, variable: Variable) -> None:
+    def __init__(self, group: Any, attr: str | None, variable: Variable) -> None:
         self.group = group
         self.attr = attr
         self.variable = variable
@@ -116,7 +117,7 @@ class GroupBoundVariable:
         return getattr(self.variable, item)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.variable.func(self.group, *args, **kwargs)
+        return self.variable(self.group, *args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<GroupBoundVariable {self.name!r}>"
@@ -210,6 +211,7 @@ def assign_names(
 def expand(instance: Any, problems: list[Problem]) -> list[Variable]:
     """The variables of one named group instance, with ``self#`` resolved."""
     gname = group_name(instance)
+    assert gname is not None, "expand() is given named instances only"
     sep = _sep(instance)
     title = instance.title or gname.replace(".", sep)
     gtags = _as_tags(instance.tags) or ()
@@ -255,7 +257,8 @@ def _sep(instance: Any) -> str:
 def _resolve_self(instance: Any, gname: str, path: str) -> str | None:
     """The variable name ``self#path`` refers to; None when a field on the way is None."""
     *parents, leaf = path.split(".")
-    obj, objname = instance, gname
+    obj: Any = instance
+    objname: str | None = gname
     for part in parents:
         if not hasattr(obj, part):
             raise AttributeError(f"'self#{path}': group '{objname}' has no attribute '{part}'")

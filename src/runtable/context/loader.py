@@ -113,7 +113,7 @@ def _collect(state: LoadState, namespace: Mapping[str, Any]) -> Pipeline:
         pipeline._items = list({id(obj): (k, obj) for k, obj in found + pipeline._items}.values())
     pipeline._namespace = namespace
     pipeline.provenance = "context.py"
-    return pipeline  # type: ignore[return-value]
+    return pipeline
 
 
 def _problem_from_exception(exc: BaseException, path: str, folder: Path | None) -> Problem:

@@ -142,7 +142,7 @@ class Pipeline:
         for gid, gvars in expanded.items():  # groups reachable only through others
             if gid not in done:
                 variables.extend(gvars)
-        self._file_order = list(dict.fromkeys(v.name for v in variables))
+        self._file_order = list(dict.fromkeys(v.name for v in variables if v.name is not None))
         for var in variables:
             in_group = getattr(var, "group", None) is not None
             for message in static_problems(var.params, in_group):
@@ -236,7 +236,7 @@ class Pipeline:
         """``{name: {title, description, tags, attributes, type}}`` for the database,
         in the order the variables are defined (not the order they are computed in)."""
         return {
-            name: {"title": v.title, "description": v.description, "tags": list(v.tags),
+            name: {"title": v.title, "description": v.description, "tags": list(v.tags or ()),
                    "attributes": None, "type": None}
             for name, v in self._defined().items()
             if inc_transient or not v.transient
@@ -278,7 +278,7 @@ class Pipeline:
             return Pipeline(name=DEFAULT_NAME)
         if state.default is None:
             state.default = Pipeline(name=DEFAULT_NAME)
-        return state.default  # type: ignore[return-value]
+        return state.default
 
     @staticmethod
     def set_default(pipeline: Pipeline) -> None:

@@ -56,9 +56,13 @@ _STR = h5py.string_dtype()
 class ResultsLike(Protocol):
     """What :func:`write_fragment` needs from ``runtable.context.Results``."""
 
-    cells: Mapping[str, Any]
-    errors: Mapping[str, BaseException]
-    provenance: str
+    # Read-only members, so that a class holding dicts matches.
+    @property
+    def cells(self) -> Mapping[str, Any]: ...
+    @property
+    def errors(self) -> Mapping[str, BaseException]: ...
+    @property
+    def provenance(self) -> str: ...
 
 
 #: Attribute of ``/.errors/<name>`` marking the error of a job that died before
@@ -186,8 +190,8 @@ class FragmentWriter:
                             _remove(f, item.name)
                         elif item.group in f:
                             f[item.group].attrs[OBJTYPE_ATTR] = item.objtype
-                    for failed_name, exc in failed.items():
-                        _write_error(f, failed_name, exc)
+                    for failed_name, error in failed.items():
+                        _write_error(f, failed_name, error)
         self.names.append(name)
         if self.journal:
             f.flush()
@@ -430,7 +434,7 @@ class FragmentContents:
     def start_time(self) -> float | None:
         """The run's start (epoch seconds), if the fragment carries it."""
         summary = self.summaries.get("start_time")
-        return None if summary is None else float(summary.value)  # type: ignore[arg-type]
+        return None if summary is None else float(summary.value)
 
 
 def read_fragment(path: str | Path) -> FragmentContents:

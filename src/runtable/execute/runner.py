@@ -129,9 +129,10 @@ def execute_run(
     """
     db_dir = Path(db_dir)
     context_path = Path(context_file) if context_file is not None else db_dir / "context.py"
-    outcome = RunOutcome(proposal, run, log_path=log_path_for(db_dir, proposal, run))
+    log_path = log_path_for(db_dir, proposal, run)
+    outcome = RunOutcome(proposal, run, log_path=log_path)
     start = time.perf_counter()
-    with _run_log(outcome.log_path) as logfile:
+    with _run_log(log_path) as logfile:
         logfile.write(
             f"----- Processing r{run} (p{proposal}) as {user_name()} on {socket.gethostname()} "
             f"at {datetime.now().astimezone().isoformat(timespec='seconds')} -----\n"

@@ -361,8 +361,8 @@ class JobQueue:
                 continue
             busy[name] = busy.get(name, 0) + 1
             self._apply(job, Update(job.id, JobState.RUNNING, external_id=external))
-        for name, jobs in batches.items():
-            self._dispatch_batch(self.executors[name], jobs, limits, settings)
+        for executor_name, jobs in batches.items():
+            self._dispatch_batch(self.executors[executor_name], jobs, limits, settings)
 
     def _dispatch_batch(self, executor: Executor, jobs: list[Job], limits: Limits,
                         settings: dict[str, Any]) -> None:

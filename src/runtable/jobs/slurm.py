@@ -470,18 +470,18 @@ class SlurmExecutor(Executor):
                 continue
             end = batch.ended[task]
             name = f"{batch.slurm_id}_{task}"
-            state, error_type = _FINAL[end.state]
+            job_state, error_type = _FINAL[end.state]
             message = end.describe(name)
             if end.state == "COMPLETED":  # its worker ended, or could not report
                 message = f"Slurm job {name} ended without reporting the end of this run"
             elif job_id in batch.cancelling and end.state == "CANCELLED":
                 message = f"Cancelled (Slurm job {name})"
-            elif state is JobState.CANCELLED:
-                state, error_type = JobState.FAILED, "ProcessingCrashed"  # not by us
+            elif job_state is JobState.CANCELLED:
+                job_state, error_type = JobState.FAILED, "ProcessingCrashed"  # not by us
             self._log_task_end(batch, job_id, task, message)
             partial = batch.partial(job_id)
             del batch.index[job_id], batch.running[job_id]
-            updates.append(Update(job_id, state, external_id=name, message=message,
+            updates.append(Update(job_id, job_state, external_id=name, message=message,
                                   error_type=error_type, partial=partial))
         return updates
 

@@ -133,7 +133,7 @@ def _check_in_child(text: str, name: str) -> dict[str, Any]:
                 p.path if other else "", getattr(p, "traceback", ""))))
     else:
         variables = [{"name": v.name, "title": v.title or v.name, "data": v.data.value,
-                      "cluster": bool(v.cluster), "tags": list(v.tags)}
+                      "cluster": bool(v.cluster), "tags": list(v.tags or ())}
                      for v in pipeline.vars.values()]
     warnings = [asdict(Issue(w.message, w.line or None, kind="lint"))
                 for w in lint_warnings(text, name)]

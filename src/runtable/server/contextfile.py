@@ -252,7 +252,7 @@ def _record(folder: Path, text: str, kind: str, by: str, previous: str | None) -
 
 
 def _entries(folder: Path) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     if not folder.is_dir():
         return out
     for meta_path in folder.glob("*.json"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from ..selection import DATA_KINDS
+from ..selection import DATA_KINDS, DataKind
 
 __all__ = ["runs_to_catch_up"]
 
@@ -34,8 +34,8 @@ class _OnDisk(Protocol):
 def runs_to_catch_up(
     on_disk: Iterable[_OnDisk],
     jobs: Iterable[tuple[int, str]],
-    names: Mapping[str, Sequence[str]],
-    stored: Mapping[str, Collection[int]],
+    names: Mapping[DataKind, Sequence[str]],
+    stored: Mapping[DataKind, Collection[int]],
     notified: Collection[tuple[int, str]] = (),
 ) -> list[tuple[int, str]]:
     """The ``(run, data)`` pairs to queue: raw ones first, each in the order of
@@ -53,7 +53,7 @@ def runs_to_catch_up(
     for run, data in jobs:
         seen.update([(run, "raw"), (run, "proc")] if data == "all" else [(run, data)])
     runs = list(on_disk)
-    decided = []
+    decided: list[tuple[int, str]] = []
     for data in DATA_KINDS:
         if not names.get(data):
             continue

@@ -513,7 +513,7 @@ class RunWatcher:
             rescan = True  # the proposal folder: raw/ or proc/ may have been created
             key = None
         else:
-            data: DataKind = parts[0]  # type: ignore[assignment]
+            data: DataKind = parts[0]
             run = run_number(parts[1]) if len(parts) > 1 else None
             key = None if run is None else (run, data)
             # A change of raw/ itself, or a run folder added or removed: list again.

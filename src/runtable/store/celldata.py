@@ -26,7 +26,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -496,7 +496,7 @@ def _units(ds: h5py.Dataset) -> str | None:
     return None if units is None else _text(units)
 
 
-def _axis_info(name: str | None, coord: _Coord | None, note: str | None) -> dict[str, Any]:
+def _axis_info(name: Hashable, coord: _Coord | None, note: str | None) -> dict[str, Any]:
     """What the page needs to label an axis: ``coord`` (values are the coordinate's,
     not indices), ``date`` (they are epoch milliseconds), ``units``, ``note`` (why a
     coordinate there is not used)."""
@@ -608,7 +608,7 @@ def _line(read: Callable[[slice], np.ndarray], n: int, dtype: np.dtype,
           meta: dict[str, Any]) -> CellData:
     if opts.region is not None and len(opts.region) != 2:
         raise BadCellQuery("a line's region needs 2 numbers: x0,x1")
-    x0, x1 = _clip(*opts.region, n, "x") if opts.region else (0, n)
+    x0, x1 = _clip(opts.region[0], opts.region[1], n, "x") if opts.region else (0, n)
     m = x1 - x0
     if opts.max_points == 0 and m > FULL_POINTS_LIMIT:
         raise TooMuchData(f"{m:,} points at full resolution is more than the limit of "
@@ -618,7 +618,8 @@ def _line(read: Callable[[slice], np.ndarray], n: int, dtype: np.dtype,
     x_type = np.float64 if coord is None else coord.wire_dtype
     arrays: dict[str, np.ndarray] = {}
     if opts.max_points == 0 or m <= opts.max_points:
-        y = _as_float(np.asarray(read(slice(x0, x1)))).astype(y_type)
+        y: np.ndarray = _as_float(np.asarray(read(slice(x0, x1)))).astype(y_type)
+        x: np.ndarray
         if coord is not None:
             x = coord.read(slice(x0, x1)).astype(x_type)
         else:

@@ -27,12 +27,15 @@ T = TypeVar("T")
 
 
 class VariableRow(Protocol):
-    """What the order needs of a row of the ``variables`` table."""
+    """What the order needs of a row of the ``variables`` table (read-only, so that
+    frozen dataclasses match)."""
 
-    name: str
-    title: str | None
-    attributes: dict[str, Any] | None
-
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def attributes(self) -> dict[str, Any] | None: ...
     @property
     def user_editable(self) -> bool: ...
 

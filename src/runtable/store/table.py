@@ -341,9 +341,8 @@ def _cells_differ(old: Column | None, old_rows: np.ndarray, new: Column | None,
     if not len(old_rows):
         return False
     if old is None or new is None:
-        col = old if old is not None else new
-        rows = old_rows if old is not None else new_rows
-        return bool((col.kind[rows] != KIND_MISSING).any())
+        col, rows = (old, old_rows) if old is not None else (new, new_rows)
+        return col is not None and bool((col.kind[rows] != KIND_MISSING).any())
     if not np.array_equal(old.kind[old_rows], new.kind[new_rows]):
         return True
     if (old.max_diff is not None or new.max_diff is not None) and not np.array_equal(

@@ -282,11 +282,12 @@ def read_block(path: Path, details: bool = True) -> TableColumns | None:
 
 def _array(arrow: pa.Table, i: int | str) -> Any:
     """Field *i* of a block (each field is a list of one element: the data)."""
+    index = i
     if isinstance(i, str):
-        i = arrow.schema.get_field_index(i)
-        if i < 0:
+        index = arrow.schema.get_field_index(i)
+        if index < 0:
             raise KeyError(i)
-    return arrow.column(i).chunk(0).flatten()
+    return arrow.column(index).chunk(0).flatten()
 
 
 def _chunks(arrow: pa.Table, i: int | str) -> np.ndarray:
@@ -557,7 +558,7 @@ def _encode(table: TableColumns) -> pa.Table:
             for row, value in entries.items():
                 rows.append(row)
                 cols.append(j)
-                if what == "attributes":
+                if isinstance(value, dict):  # attributes (provenance is text already)
                     text = json_of.get(id(value))
                     if text is None:
                         text = json_of[id(value)] = json.dumps(value, separators=(",", ":"))
@@ -855,7 +856,7 @@ def _update(reader: Reader, directory: Path, manifest: Manifest, seq: int) -> bo
     if pending < PENDING_RUNS:
         return False
     budget = UPDATE_BUDGET_RUNS
-    done = set()
+    done: set[tuple[int, int]] = set()
     blocks = dict(manifest.blocks)
     for key in sorted(stale, key=lambda k: (k in manifest.blocks, -len(stale[k]))):
         if done and budget <= 0:

@@ -112,7 +112,7 @@ def check_reader(folder: Path, progress: Path, seconds: float,
             try:
                 runs = db.runs()
                 df = db.table()
-                some = max(before, key=before.get) if before else None
+                some = max(before, key=lambda run: before[run]) if before else None
                 value = db[some, NAMES[0]].summary() if some is not None else None
             except Exception as exc:  # every failure is the finding
                 report.errors.append(f"read {report.reads}: {type(exc).__name__}: {exc}")

@@ -59,8 +59,9 @@ def running_demo(directory: str | Path, *args: str, token: str = "demo-test-toke
          "--token", token, *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=demo_env())
     demo = DemoProcess(proc)
-    assert proc.stdout is not None
-    reader = threading.Thread(target=lambda: demo.lines.extend(proc.stdout), daemon=True)
+    stdout = proc.stdout
+    assert stdout is not None
+    reader = threading.Thread(target=lambda: demo.lines.extend(stdout), daemon=True)
     reader.start()
     try:
         deadline = time.monotonic() + start_timeout
@@ -84,4 +85,4 @@ def running_demo(directory: str | Path, *args: str, token: str = "demo-test-toke
             proc.kill()
             proc.wait()
         reader.join(timeout=10)
-        proc.stdout.close()
+        stdout.close()

@@ -98,7 +98,7 @@ def build_where_folder(path: Path) -> Path:
                 "xgm_flux": Cell(np.float64((run % 3) / 2 + 0.5 + (0.25 if run % 3 == 0
                                                                    else 0))),
             }
-            errors = {}
+            errors: dict[str, BaseException] = {}
             if run % 3 == 0:
                 errors["ratio"] = ZeroDivisionError("no beam")
             else:

@@ -12,9 +12,10 @@ Layout (what ``extra_data.open_run`` expects, root from ``EXTRA_DATA_DATA_ROOT``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -140,7 +141,7 @@ def _rename_for_run(run_dir: Path, run: int) -> None:
             path.rename(target)
 
 
-def _fill(f: h5py.File, name: str, make) -> None:
+def _fill(f: h5py.File, name: str, make: Callable[[tuple[int, ...]], Any]) -> None:
     if name in f:
         ds = f[name]
         ds[...] = np.asarray(make(ds.shape)).astype(ds.dtype, copy=False)

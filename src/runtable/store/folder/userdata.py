@@ -61,7 +61,8 @@ class FolderUserData(FolderVariables, FolderValues):
                 "INSERT INTO time_comments(timestamp, comment) VALUES (?, ?)",
                 (timestamp, text),
             )
-            return int(cur.lastrowid)
+            assert cur.lastrowid is not None  # set by an INSERT
+            return cur.lastrowid
 
     def edit_time_comment(self, comment_id: int, text: str, *,
                           timestamp: float | None = None, base: Any = UNCHECKED) -> None:
@@ -117,12 +118,13 @@ class FolderUserData(FolderVariables, FolderValues):
         changes and :class:`EditConflict` says what it is now.
         """
         info = self._user_variable(name)
-        assert info.type in USER_TYPES
+        user_type = info.type
+        assert user_type in USER_TYPES
 
         def coerce(v: Any) -> Any:
-            if v is None or (v == "" and info.type != "string"):
+            if v is None or (v == "" and user_type != "string"):
                 return None
-            return coerce_value(info.type, v)
+            return coerce_value(user_type, v)
 
         stored = coerce(value)
         if base is not UNCHECKED:

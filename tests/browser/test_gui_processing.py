@@ -282,7 +282,7 @@ def test_a_job_flagged_stuck_before_the_page_lists_it_shows_the_flag(
         # The first list is in (rows of earlier jobs): only later ones are held back.
         expect(page.locator(".proc-jobs tr[data-job-id]").first).to_be_visible()
         page.route(re.compile(r"/api/jobs$"), stale_list)
-        (job,) = served.service.reprocess([3], ["slow"])
+        (job,) = served.service.reprocess([3], Selection("all", ("slow",)))
         stuck = job_row(page, str(job.id)).locator("button.proc-stuck")
         expect(stuck).to_contain_text("possibly stuck", timeout=TIMEOUT_MS)
         assert held

@@ -272,8 +272,8 @@ def test_binary_in_two_parts_holds_every_column_once(server) -> None:
 
 def test_every_column_is_encoded_in_the_background_for_the_page(server) -> None:
     # The page's first load leaves most columns out and then asks for all of them by
-    # name, part after part: once it asks, they are encoded (and deflated) ahead of
-    # its requests, and kept in step with later merges.
+    # name, part after part: they are encoded (and deflated) ahead of its requests,
+    # and kept in step with later merges.
     srv, db = server
     cache = srv.app.state.table
     get(srv, "/api/table?format=binary&first=1", **{"Accept-Encoding": "gzip"})

@@ -101,11 +101,10 @@ def get_table(
                                          names=name_set, gzip=accepts_gzip)
             media_type = "application/octet-stream"
             headers = {"Cache-Control": "no-store"}
-            if name_set is not None:
-                # Columns by name: a page that has shown its first load asks for the
-                # others, one part after another: have them ready (once this answer
-                # is sent, not to delay it).
-                after = BackgroundTask(cache.encode_in_background, gzipped)
+            # A page's first load has a few columns, then it asks for the others by
+            # name, part after part: have them ready (starting once this answer is
+            # sent, not to delay it).
+            after = BackgroundTask(cache.encode_in_background, gzipped)
         else:
             body, gzipped = cache.snapshot(run_set, name_set, jobs=job_states(request),
                                            gzip=accepts_gzip, where=where)

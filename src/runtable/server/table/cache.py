@@ -66,6 +66,10 @@ def column_order(variables: Iterable[st.VariableMeta], data_names: Iterable[str]
 READY_WAIT_S = 1.0
 
 
+#: How long the encoding in the background waits before it starts: the page that asked
+#: for it is busy showing its first rows meanwhile, and needs the CPU more.
+START_DELAY_S = 0.3
+
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -335,10 +339,11 @@ class TableCache:
     def encode_in_background(self, deflate: bool = True) -> None:
         """Encode every column not encoded yet in a background thread (unless one does
         already), each deflated if *deflate* (for clients that take gzip); the thread
-        gives way to requests. For after a page's first load, which has a few columns
-        only: the page asks for the others next, and then finds them ready — encoded
-        while it shows the rows, and while it takes in each part on the other core.
-        (Started with the table's read, this would slow the page's own loading.)"""
+        gives way to requests, and starts :data:`START_DELAY_S` later. For after a
+        page's first load, which has a few columns only: the page asks for the others
+        next, and then finds them ready — encoded while it takes in each part, on the
+        other core. (Started with the table's read, or at once, this would slow the
+        page's own loading and its first rows.)"""
         with self._lock:
             if self._rest_thread is not None or self._closing.is_set():
                 return
@@ -352,6 +357,7 @@ class TableCache:
         in the page's order, one at a time under the lock (as :meth:`_encode_ahead`),
         paused while a request is answered (:func:`_answer`)."""
         try:
+            self._closing.wait(START_DELAY_S)
             while not self._closing.is_set():
                 time.sleep(0)  # (lets a thread waiting for the lock run)
                 if self._answering:

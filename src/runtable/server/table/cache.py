@@ -60,7 +60,6 @@ def column_order(variables: Iterable[st.VariableMeta], data_names: Iterable[str]
             for n in ordered_names(variables, data_names)]
 
 
-
 #: How long a whole-table request waits for the first read before it is told the
 #: progress instead.
 READY_WAIT_S = 1.0
@@ -345,7 +344,8 @@ class TableCache:
         other core. (Started with the table's read, or at once, this would slow the
         page's own loading and its first rows.)"""
         with self._lock:
-            if self._rest_thread is not None or self._closing.is_set():
+            if self._rest_thread is not None or self._closing.is_set() or all(
+                    c.name in self._columns for c in self._order):
                 return
             self._rest_thread = threading.Thread(
                 target=self._encode_rest, args=(deflate,), name="runtable-table-columns",
@@ -376,7 +376,7 @@ class TableCache:
         except Exception:  # (a request encodes what it needs itself)
             log.warning("Could not encode the table's columns in advance", exc_info=True)
         finally:
-            self._rest_thread = None  # (the next first load starts it again)
+            self._rest_thread = None  # (a later request starts it again)
 
     @_answer
     def runs_where(self, where: str) -> tuple[list[int], list[dict[str, Any]], int]:

@@ -24,7 +24,7 @@ from ..store import (
     CellDataError,
     read_cell,
 )
-from .edits import RunPath
+from .paths import RunPath
 from .problems import HTTPProblem
 
 router = APIRouter(prefix="/api", tags=["cells"])

@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from ..jobs import JobState, active_jobs
 from ..runranges import RunRangeError, parse_runs
 from ..store.where import WhereError, describe, parse
-from .edits import RunPath
+from .paths import RunPath
 from .problems import HTTPProblem
 from .table import TableCache, TableNotReady
 

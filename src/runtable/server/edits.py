@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, Field
 
 from ..events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
@@ -29,7 +28,6 @@ from ..store import EditConflict, ReadOnlyError, ValidationError
 from ..store.columns import AFTER_ATTR
 from ..store.folder.userdata import UNCHECKED, check_timestamp
 from ..store.uservars import (
-    INT64_MAX,
     MAX_TEXT,
     RESERVED_NAMES,
     check_name,
@@ -37,11 +35,8 @@ from ..store.uservars import (
     check_type,
 )
 from .access import FolderAccess, FolderUnwritable
+from .paths import IdPath, RunPath, proposal_of
 from .problems import HTTPProblem
-
-#: A run number or an id in a path: what SQLite's INTEGER holds (beyond: 422, no crash).
-RunPath = Annotated[int, PathParam(ge=0, le=INT64_MAX, description="run number")]
-IdPath = Annotated[int, PathParam(ge=0, le=INT64_MAX, description="id")]
 
 #: A text a person types: at most MAX_TEXT characters of valid Unicode.
 PersonText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(check_text)]
@@ -162,13 +157,6 @@ def _bus(request: Request) -> EventBus:
     return request.app.state.bus
 
 
-def _proposal_of(folder: FolderAccess, run: int) -> int:
-    proposal = folder.run_proposal(run)
-    if proposal is None:
-        raise HTTPProblem(404, f"Run {run} is not in this table")
-    return proposal
-
-
 def _writing(call: Any, *args: Any, **kwargs: Any) -> Any:
     """``call(*args)`` with the store's exceptions turned into answers."""
     try:
@@ -224,7 +212,7 @@ def _variable_out(folder: FolderAccess, name: str) -> VariableOut:
 def put_comment(run: RunPath, body: CommentBody, request: Request) -> CommentOut:
     """Set a run's comment; an empty text clears it. Publishes ``comment_set``."""
     folder = _folder(request)
-    proposal = _proposal_of(folder, run)
+    proposal = proposal_of(folder, run)
     text = body.text or None
     base = body.base if "base" in body.model_fields_set else UNCHECKED
     _writing(lambda: folder.writer().set_comment(proposal, run, text, base))
@@ -237,7 +225,7 @@ def put_value(run: RunPath, name: str, body: ValueBody, request: Request) -> Val
     """Set one cell of a user-editable variable (null or "" clears it), validated for
     the variable's type. Publishes ``user_value_set``."""
     folder = _folder(request)
-    proposal = _proposal_of(folder, run)
+    proposal = proposal_of(folder, run)
     info = folder.reader().variables().get(name)
     if info is None:
         raise HTTPProblem(404, f"There is no variable named {name!r}")

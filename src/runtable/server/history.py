@@ -29,7 +29,7 @@ from ..context.codehash import text_sha256
 from ..store.contexts import is_sha256, read_meta, read_text
 from ..store.history import HistoryEntry, cell_history, stale_runs, time_comment_history
 from ..store.summaries import encode_summary
-from .edits import IdPath, RunPath, _proposal_of
+from .paths import IdPath, RunPath, proposal_of
 from .problems import HTTPProblem
 from .table import trendline_points
 
@@ -95,7 +95,7 @@ def get_cell_history(run: RunPath, name: str, request: Request) -> dict[str, Any
     computed this version (null when not known). ``context`` is the file now.
     """
     folder = request.app.state.folder
-    proposal = _proposal_of(folder, run)
+    proposal = proposal_of(folder, run)
     entries = cell_history(folder.reader(), proposal, run, name)
     info = _now(request)
     now = info.code if info.problems is None else None

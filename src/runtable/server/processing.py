@@ -23,7 +23,7 @@ from ..jobs import Job, JobState
 from ..runranges import compress_runs, parse_runs
 from ..selection import DataName, Selection
 from ..store.uservars import INT64_MAX
-from .edits import IdPath, RunPath
+from .paths import IdPath, RunPath
 from .problems import HTTPProblem
 
 router = APIRouter(prefix="/api", tags=["processing"])

@@ -433,9 +433,9 @@ def read_blobs(conn: sqlite3.Connection, name: str, keys: list[tuple[int, int]] 
     ``keys``, or all), by (proposal, run)."""
     sql = ("SELECT proposal, run, CASE WHEN summary_type = 'trendline' THEN value "
            "ELSE substr(value, 1, 512) END FROM run_variables WHERE name = ? "
-           f"AND summary_type IN {ARRAY_TYPES!r}")
+           f"AND summary_type IN ({','.join('?' * len(ARRAY_TYPES))})")
     if keys is None:
-        return {(p, r): v for p, r, v in conn.execute(sql, (name,))}
+        return {(p, r): v for p, r, v in conn.execute(sql, (name, *ARRAY_TYPES))}
     out: dict[tuple[int, int], bytes] = {}
     by_proposal: dict[int, list[int]] = {}
     for p, r in keys:
@@ -448,7 +448,7 @@ def read_blobs(conn: sqlite3.Connection, name: str, keys: list[tuple[int, int]] 
             # the few cells at once (by name alone it walks the whole column).
             for p, r, v in conn.execute(
                     sql + f" AND proposal = ? AND run IN ({','.join('?' * len(part))})",
-                    (name, proposal, *part)):
+                    (name, *ARRAY_TYPES, proposal, *part)):
                 out[p, r] = v
     return out
 

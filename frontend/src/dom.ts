@@ -41,3 +41,25 @@ export function byId<T extends HTMLElement>(id: string, type: new () => T): T {
   }
   return found;
 }
+
+/** The tag of each element a view keeps, by the element's name. */
+export type PartTags = Record<string, keyof HTMLElementTagNameMap>;
+
+/** The elements built by `parts`, each typed by its tag. */
+export type Parts<S extends PartTags> = { readonly [K in keyof S]: HTMLElementTagNameMap[S[K]] };
+
+/**
+ * The elements a view keeps, built at once, each of class `<prefix>-<name>` (a
+ * camelCase name becomes kebab-case), so an element's class follows from its name.
+ *
+ *     parts("ed", { status: "div", diffNote: "p" })
+ *     // { status: <div class="ed-status">, diffNote: <p class="ed-diff-note"> }
+ */
+export function parts<S extends PartTags>(prefix: string, tags: S): Parts<S> {
+  const built: Record<string, HTMLElement> = {};
+  for (const [name, tag] of Object.entries(tags)) {
+    const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    built[name] = el(tag, { className: `${prefix}-${kebab}` });
+  }
+  return built as Parts<S>;
+}

@@ -11,7 +11,7 @@ import "./editor.css";
 import { ApiError, getJson, sendJson } from "../api";
 import type { AppContext } from "../appcontext";
 import type { CodeEditor, Marker } from "./codemirror";
-import { button, el } from "../dom";
+import { button, el, parts } from "../dom";
 import { formatTimestamp } from "../format";
 import type { LiveEvent } from "../generated/events";
 import { onRestore, openTab, type Tab } from "../tabs";
@@ -86,12 +86,7 @@ class ContextEditor {
   private timer: number | undefined;
   /** A disk version already offered in a conflict, so polling does not nag about it. */
   private offered = "";
-  private readonly status = el("div", { className: "ed-status" });
-  private readonly service = el("div", { className: "ed-service" });
-  private readonly problems = el("div", { className: "ed-problems" });
-  private readonly banner = el("div", { className: "ed-banner" });
-  private readonly history = el("div", { className: "ed-history" });
-  private readonly host = el("div", { className: "ed-editor" });
+  private readonly ui = parts("ed", { status: "div", service: "div", problems: "div", banner: "div", history: "div", host: "div" });
   private readonly buttons: HTMLButtonElement[] = [];
   /** The variables of the last check or save (for completion). */
   private lastVariables: { name: string; title: string }[] = [];
@@ -120,13 +115,13 @@ class ContextEditor {
     const reload = button("Reload", () => void this.reloadFromDisk(), { className: "rt-button ed-reload" });
     reload.title = "Load the file as it is on disk now";
     this.buttons.push(check, save, button("History", () => void this.toggleHistory(), { className: "rt-button ed-history-button" }), reload);
-    bar.append(...this.buttons, this.status, this.service);
-    this.banner.hidden = true;
-    this.history.hidden = true;
+    bar.append(...this.buttons, this.ui.status, this.ui.service);
+    this.ui.banner.hidden = true;
+    this.ui.history.hidden = true;
     const main = el("div", { className: "ed-main" });
-    main.append(this.host, this.history);
-    this.problems.hidden = true;
-    body.append(bar, this.banner, main, this.problems);
+    main.append(this.ui.host, this.ui.history);
+    this.ui.problems.hidden = true;
+    body.append(bar, this.ui.banner, main, this.ui.problems);
     window.addEventListener("beforeunload", this.unload);
     // Ctrl-S anywhere in the tab (the editor has its own binding too).
     body.addEventListener("keydown", (event) => {
@@ -141,7 +136,7 @@ class ContextEditor {
     this.setStatus("Loading…");
     try {
       const [cm, file] = await Promise.all([import("./codemirror"), getJson<ContextFile>("api/context")]);
-      this.editor = cm.createEditor(this.host, file.text, {
+      this.editor = cm.createEditor(this.ui.host, file.text, {
         changed: () => this.textChanged(),
         save: () => void this.save(),
         variableNames: () => this.variableNames(),
@@ -185,9 +180,9 @@ class ContextEditor {
     if (event.kind === "context_status") {
       const { ok, problems } = event;
       const count = this.diskVariables === null ? "" : `, ${plural(this.diskVariables, "variable")}`;
-      this.service.textContent = ok ? `Service: file loads${count}` : `Service: file does not load — ${problems[0] ?? ""}`;
-      this.service.dataset.ok = String(ok);
-      this.service.title = problems.join("\n");
+      this.ui.service.textContent = ok ? `Service: file loads${count}` : `Service: file does not load — ${problems[0] ?? ""}`;
+      this.ui.service.dataset.ok = String(ok);
+      this.ui.service.title = problems.join("\n");
       void this.pollDisk();
     } else if (event.kind === "variables_changed") {
       // The service reloaded a changed file whose variables differ: from here or not?
@@ -203,7 +198,7 @@ class ContextEditor {
     this.baseText = text;
     this.baseVersion = version;
     this.offered = "";
-    this.banner.hidden = true;
+    this.ui.banner.hidden = true;
     if (this.editor !== null && this.editor.text() !== text) this.editor.setText(text);
     this.textChanged();
   }
@@ -218,8 +213,8 @@ class ContextEditor {
   }
 
   private setStatus(text: string, error = false): void {
-    this.status.textContent = text;
-    this.status.dataset.kind = error ? "error" : "info";
+    this.ui.status.textContent = text;
+    this.ui.status.dataset.kind = error ? "error" : "info";
   }
 
   private setBusy(busy: boolean): void {
@@ -265,11 +260,11 @@ class ContextEditor {
   /** The line at the right of the bar: does the file on disk load, with how many variables. */
   private showDisk(result: CheckResult): void {
     this.diskVariables = result.ok ? result.variables.length : null;
-    this.service.textContent = result.ok
+    this.ui.service.textContent = result.ok
       ? `On disk: loads, ${plural(result.variables.length, "variable")}`
       : `On disk: does not load (${plural(result.errors.length, "error")})`;
-    this.service.dataset.ok = String(result.ok);
-    this.service.title = "";
+    this.ui.service.dataset.ok = String(result.ok);
+    this.ui.service.title = "";
   }
 
   /** Show errors and warnings: markers at their lines plus a list that jumps there. */
@@ -282,9 +277,9 @@ class ContextEditor {
       ...result.warnings.filter(here).map((w) => ({ severity: "warning" as const, line: w.line, column: w.column, message: w.message })),
     ];
     this.editor.mark(markers);
-    this.problems.replaceChildren();
+    this.ui.problems.replaceChildren();
     const total = result.errors.length + result.warnings.length;
-    this.problems.hidden = total === 0;
+    this.ui.problems.hidden = total === 0;
     if (total === 0) return;
     const head = el("div", { className: "ed-problems-head" });
     const verdict = result.ok
@@ -296,7 +291,7 @@ class ContextEditor {
     for (const [severity, issues] of [["error", result.errors], ["warning", result.warnings]] as const) {
       for (const issue of issues) list.append(this.problemItem(severity, issue));
     }
-    this.problems.append(head, list);
+    this.ui.problems.append(head, list);
   }
 
   private problemItem(severity: "error" | "warning", issue: Issue): HTMLLIElement {
@@ -352,11 +347,11 @@ class ContextEditor {
       this.baseText = text;
       this.baseVersion = answer.version;
       this.offered = "";
-      this.banner.hidden = true;
+      this.ui.banner.hidden = true;
       this.textChanged(true);
       this.showResult(answer.check, "save");
       this.showDisk(answer.check);
-      if (!this.history.hidden) void this.loadHistory();
+      if (!this.ui.history.hidden) void this.loadHistory();
       const warnings = answer.check.warnings.length;
       if (!this.dirty) this.setStatus(answer.changed ? "Saved" : "Saved (no change)");
       this.app.toast(
@@ -404,11 +399,11 @@ class ContextEditor {
     }
     if (file.version === this.offered) return;
     this.offered = file.version;
-    this.banner.replaceChildren(
+    this.ui.banner.replaceChildren(
       el("div", { className: "ed-banner-text", text: "The context file changed on disk while you have unsaved edits." }),
       button("Compare…", () => void this.compare(file.text, file.version, "The context file changed on disk while you were editing"), { className: "rt-button small" }),
     );
-    this.banner.hidden = false;
+    this.ui.banner.hidden = false;
   }
 
   private async reloadFromDisk(): Promise<void> {
@@ -452,12 +447,12 @@ class ContextEditor {
   // -- history ----------------------------------------------------------------------------
 
   private async toggleHistory(): Promise<void> {
-    if (!this.history.hidden) {
-      this.history.hidden = true;
+    if (!this.ui.history.hidden) {
+      this.ui.history.hidden = true;
       return;
     }
-    this.history.hidden = false;
-    this.history.replaceChildren(el("div", { className: "ed-history-head", text: "History: loading…" }));
+    this.ui.history.hidden = false;
+    this.ui.history.replaceChildren(el("div", { className: "ed-history-head", text: "History: loading…" }));
     await this.loadHistory();
   }
 
@@ -466,11 +461,11 @@ class ContextEditor {
     try {
       entries = await getJson<HistoryEntry[]>("api/context/history");
     } catch (error) {
-      this.history.replaceChildren(el("div", { className: "ed-history-head", text: `Could not read the history: ${errorText(error)}` }));
+      this.ui.history.replaceChildren(el("div", { className: "ed-history-head", text: `Could not read the history: ${errorText(error)}` }));
       return;
     }
     const head = el("div", { className: "ed-history-head" });
-    head.append(el("div", { text: `History (${entries.length})` }), button("✕", () => (this.history.hidden = true), { className: "rt-button small" }));
+    head.append(el("div", { text: `History (${entries.length})` }), button("✕", () => (this.ui.history.hidden = true), { className: "rt-button small" }));
     const list = document.createElement("ul");
     if (entries.length === 0) list.append(el("div", { className: "ed-muted", text: "Nothing saved from this editor yet." }));
     for (const entry of entries) {
@@ -487,7 +482,7 @@ class ContextEditor {
       li.append(row);
       list.append(li);
     }
-    this.history.replaceChildren(head, list);
+    this.ui.history.replaceChildren(head, list);
   }
 
   /** One kept version beside the editor's text, with "Restore this version". */

@@ -14,7 +14,7 @@ import { getJson } from "../api";
 import type { AppContext } from "../appcontext";
 import { addCellMark } from "../cellmarks";
 import { addCellAction } from "../cellmenu";
-import { el } from "../dom";
+import { el, parts } from "../dom";
 import { describeTimestamp, formatNumber, formatTimestamp } from "../format";
 import { varColId } from "../grid";
 import type { LiveEvent } from "../generated/events";
@@ -144,13 +144,7 @@ function shortSha(sha: string): string {
 /** One cell's history in a tab. */
 class HistoryView {
   private readonly tab: Tab;
-  private readonly status = el("p", { className: "hist-note", text: "Loading…" });
-  private readonly stale = el("p", { className: "hist-stale" });
-  private readonly table = el("table", { className: "hist-entries" });
-  private readonly from = el("select", { className: "hist-from" });
-  private readonly to = el("select", { className: "hist-to" });
-  private readonly diffNote = el("p", { className: "hist-note" });
-  private readonly diff = el("pre", { className: "hist-diff" });
+  private readonly ui = parts("hist", { status: "p", stale: "p", entries: "table", from: "select", to: "select", diffNote: "p", diff: "pre" });
   private entries: HistoryEntry[] = [];
   private loading = false;
   /** The person chose the versions to compare: new versions keep their choice. */
@@ -165,27 +159,28 @@ class HistoryView {
     const opened = openTab(`history:${run}:${name}`, `History r${run} · ${title}`, { onClose });
     this.tab = opened.tab;
     this.tab.remember("history", { run, name });
-    this.stale.hidden = true;
-    this.stale.setAttribute("role", "status");
+    this.ui.status.textContent = "Loading…";
+    this.ui.stale.hidden = true;
+    this.ui.stale.setAttribute("role", "status");
     const heading = el("h2", { className: "hist-title", text: `Run ${run} · ${title}` });
     if (title !== name) heading.append(" ", el("code", { text: name }));
     const compare = el(
       "section",
       { className: "hist-compare" },
       el("h3", { text: "Context file" }),
-      el("label", {}, "from ", this.from),
-      el("label", {}, " to ", this.to),
-      this.diffNote,
-      this.diff,
+      el("label", {}, "from ", this.ui.from),
+      el("label", {}, " to ", this.ui.to),
+      this.ui.diffNote,
+      this.ui.diff,
     );
-    this.stale.setAttribute("aria-live", "polite");
-    for (const select of [this.from, this.to]) {
+    this.ui.stale.setAttribute("aria-live", "polite");
+    for (const select of [this.ui.from, this.ui.to]) {
       select.addEventListener("change", () => {
         this.chosen = true;
         void this.showDiff();
       });
     }
-    this.tab.body.replaceChildren(el("div", { className: "hist-pane" }, heading, this.stale, this.status, this.table, compare));
+    this.tab.body.replaceChildren(el("div", { className: "hist-pane" }, heading, this.ui.stale, this.ui.status, this.ui.entries, compare));
   }
 
   show(): void {
@@ -199,7 +194,7 @@ class HistoryView {
       const answer = await getJson<HistoryAnswer>(`api/runs/${this.run}/history/${encodeURIComponent(this.name)}`);
       this.render(answer);
     } catch (error) {
-      this.status.textContent = `Could not load the history: ${errorText(error)}`;
+      this.ui.status.textContent = `Could not load the history: ${errorText(error)}`;
     } finally {
       this.loading = false;
     }
@@ -208,17 +203,17 @@ class HistoryView {
   private render(answer: HistoryAnswer): void {
     this.entries = answer.entries;
     const current = answer.entries.find((e) => e.current);
-    this.stale.hidden = current?.stale !== true;
-    this.stale.textContent = STALE_NOTE.replace("the run", `run ${this.run}`);
+    this.ui.stale.hidden = current?.stale !== true;
+    this.ui.stale.textContent = STALE_NOTE.replace("the run", `run ${this.run}`);
     if (answer.entries.length === 0) {
-      this.status.textContent = "No value was ever recorded for this cell.";
+      this.ui.status.textContent = "No value was ever recorded for this cell.";
     } else {
       const computed = answer.entries.filter((e) => e.context_sha256 !== null).length;
-      this.status.textContent = `${plural(answer.entries.length, "version")}, newest first` +
+      this.ui.status.textContent = `${plural(answer.entries.length, "version")}, newest first` +
         (computed > 0 ? "" : " (none records the context file that computed it: written before runtable kept history, typed, or written by another program)");
     }
     if (answer.context.problems !== null) {
-      this.status.textContent += ". The context file does not load now, so stale values cannot be told.";
+      this.ui.status.textContent += ". The context file does not load now, so stale values cannot be told.";
     }
     this.renderTable();
     this.renderChoices(current);
@@ -258,7 +253,7 @@ class HistoryView {
       );
       body.append(row);
     }
-    this.table.replaceChildren(head, body);
+    this.ui.entries.replaceChildren(head, body);
   }
 
   /** Distinct context versions of the history (oldest first), and the file now. */
@@ -272,45 +267,45 @@ class HistoryView {
       ...shas.map((sha) => new Option(`${shortSha(sha)} (first computed ${formatTimestamp(firstUse.get(sha), "minutes")})`, sha)),
       new Option("context.py now", CURRENT),
     ];
-    const keep = [this.from.value, this.to.value];
-    this.from.replaceChildren(...options());
-    this.to.replaceChildren(...options());
-    if (this.chosen && [...this.from.options].some((o) => o.value === keep[0])) {
-      [this.from.value, this.to.value] = keep as [string, string];
+    const keep = [this.ui.from.value, this.ui.to.value];
+    this.ui.from.replaceChildren(...options());
+    this.ui.to.replaceChildren(...options());
+    if (this.chosen && [...this.ui.from.options].some((o) => o.value === keep[0])) {
+      [this.ui.from.value, this.ui.to.value] = keep as [string, string];
       return;
     }
     // The change that matters: the last two versions that computed the cell, or the
     // version of the value shown against the file now when that is stale.
     const newest = current?.context_sha256 ?? shas[shas.length - 1] ?? CURRENT;
     if (current?.stale === true || shas.length < 2) {
-      this.from.value = newest;
-      this.to.value = CURRENT;
+      this.ui.from.value = newest;
+      this.ui.to.value = CURRENT;
     } else {
-      this.from.value = shas[shas.length - 2] ?? newest;
-      this.to.value = shas[shas.length - 1] ?? CURRENT;
+      this.ui.from.value = shas[shas.length - 2] ?? newest;
+      this.ui.to.value = shas[shas.length - 1] ?? CURRENT;
     }
   }
 
   private async showDiff(): Promise<void> {
-    const a = this.from.value;
-    const b = this.to.value;
+    const a = this.ui.from.value;
+    const b = this.ui.to.value;
     if (a === "" || b === "") return;
     if (a === b) {
-      this.diffNote.textContent = "Choose two different versions to compare.";
-      this.diff.replaceChildren();
+      this.ui.diffNote.textContent = "Choose two different versions to compare.";
+      this.ui.diff.replaceChildren();
       return;
     }
     try {
       const answer = await getJson<DiffAnswer>(`api/context/diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
-      if (this.from.value !== a || this.to.value !== b) return; // changed meanwhile
-      this.diffNote.textContent = answer.same ? "The two texts are the same." : `${plural(answer.added, "line")} added, ${plural(answer.removed, "line")} removed`;
-      this.diff.replaceChildren(...answer.diff.map((line) => {
+      if (this.ui.from.value !== a || this.ui.to.value !== b) return; // changed meanwhile
+      this.ui.diffNote.textContent = answer.same ? "The two texts are the same." : `${plural(answer.added, "line")} added, ${plural(answer.removed, "line")} removed`;
+      this.ui.diff.replaceChildren(...answer.diff.map((line) => {
         const kind = line.startsWith("@@") ? "hunk" : line.startsWith("+++") || line.startsWith("---") ? "file" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "same";
         return el("span", { className: `hist-line hist-${kind}`, text: line });
       }));
     } catch (error) {
-      this.diffNote.textContent = `No diff: ${errorText(error)}`;
-      this.diff.replaceChildren();
+      this.ui.diffNote.textContent = `No diff: ${errorText(error)}`;
+      this.ui.diff.replaceChildren();
     }
   }
 

@@ -13,7 +13,7 @@ import type { ValuesMerged } from "../generated/events";
 import { loadPlotly, needsFullBundle, type PlotlyModule } from "../plot/plotly";
 import { onRestore, openTab, type Tab } from "../tabs";
 import { errorText } from "../text";
-import { button, el } from "../dom";
+import { button, el, parts } from "../dom";
 import { fetchCellData, type Axis, type AxisLabel, type CellAnswer, type CellHeader, type FloatArray, type Member } from "../celldata";
 import { axisTitle, coordRangeToIndex, eventRange, formatCoord } from "./axes";
 
@@ -43,12 +43,7 @@ function describe(h: CellHeader): string {
 
 class PreviewView {
   readonly root = el("div", { className: "preview" });
-  private readonly info = el("p", { className: "preview-info" });
-  private readonly tools = el("div", { className: "preview-tools" });
-  private readonly sliceBar = el("div", { className: "preview-slice" });
-  private readonly members = el("ul", { className: "preview-members" });
-  private readonly main = el("div", { className: "preview-main" });
-  private readonly content = el("div", { className: "preview-content" });
+  private readonly ui = parts("preview", { info: "p", tools: "div", sliceBar: "div", members: "ul", main: "div", content: "div" });
   private plotDiv: HTMLDivElement | null = null;
   private plotly: PlotlyModule | null = null;
   private answer: CellAnswer | null = null;
@@ -69,13 +64,13 @@ class PreviewView {
     private readonly app: AppContext,
   ) {
     const head = el("div", { className: "preview-head" });
-    head.append(el("h2", { className: "preview-title", text: `${title} · run ${run}` }), this.tools);
-    this.members.hidden = true;
-    this.sliceBar.hidden = true;
-    this.main.append(this.sliceBar, this.content);
+    head.append(el("h2", { className: "preview-title", text: `${title} · run ${run}` }), this.ui.tools);
+    this.ui.members.hidden = true;
+    this.ui.sliceBar.hidden = true;
+    this.ui.main.append(this.ui.sliceBar, this.ui.content);
     const body = el("div", { className: "preview-body" });
-    body.append(this.members, this.main);
-    this.root.append(head, this.info, body);
+    body.append(this.ui.members, this.ui.main);
+    this.root.append(head, this.ui.info, body);
     tab.body.append(this.root);
     void this.load();
   }
@@ -86,7 +81,7 @@ class PreviewView {
    * server's default when the area is not laid out yet.
    */
   private pixelBudget(): number | undefined {
-    const { clientWidth: width, clientHeight: height } = this.content;
+    const { clientWidth: width, clientHeight: height } = this.ui.content;
     if (width === 0 || height === 0) return undefined;
     const dpr = window.devicePixelRatio || 1;
     return Math.max(256 * 256, Math.round(width * dpr) * Math.round(height * dpr));
@@ -120,19 +115,19 @@ class PreviewView {
 
   private showError(title: string, message: string, cls?: string): void {
     this.purgePlot();
-    this.tools.replaceChildren();
+    this.ui.tools.replaceChildren();
     const box = el("div", { className: "preview-error" });
     box.append(el("strong", { text: cls !== undefined ? `${title} (${cls})` : title }), el("pre", { text: message }));
-    this.content.replaceChildren(box);
+    this.ui.content.replaceChildren(box);
     this.root.dataset.state = "error";
   }
 
   private async render(answer: CellAnswer): Promise<void> {
     const h = answer.header;
-    this.info.textContent = describe(h);
-    this.tools.replaceChildren();
+    this.ui.info.textContent = describe(h);
+    this.ui.tools.replaceChildren();
     if (h.has_preview === true || this.usePreview) {
-      this.tools.append(button(this.usePreview ? "Show data" : "Show Cell preview", () => {
+      this.ui.tools.append(button(this.usePreview ? "Show data" : "Show Cell preview", () => {
         this.usePreview = !this.usePreview;
         this.slice = null;
         this.region = null;
@@ -160,7 +155,7 @@ class PreviewView {
         const img = el("img", { className: "preview-picture" });
         img.alt = `${this.title}, run ${this.run}`;
         img.src = `data:image/png;base64,${h.png ?? ""}`;
-        this.content.replaceChildren(img);
+        this.ui.content.replaceChildren(img);
         this.drawn();
         break;
       }
@@ -174,7 +169,7 @@ class PreviewView {
         if (h.kind === "scalar") text = `${h.text ?? String(h.value)}${h.units ? ` ${h.units}` : ""}`;
         else if (h.values !== undefined) text = h.values.join("\n") + (h.truncated === true ? "\n…" : "");
         else text = String(h.value ?? "");
-        this.content.replaceChildren(el("pre", { className: `preview-text preview-${h.kind}`, text }));
+        this.ui.content.replaceChildren(el("pre", { className: `preview-text preview-${h.kind}`, text }));
         this.drawn();
         break;
       }
@@ -189,8 +184,8 @@ class PreviewView {
 
   // -- datasets --------------------------------------------------------------------------
   private showMembers(members: Member[]): void {
-    this.members.hidden = false;
-    this.members.replaceChildren(
+    this.ui.members.hidden = false;
+    this.ui.members.replaceChildren(
       ...members.map((m) => {
         const item = el("li");
         const b = el("button", { className: "preview-member" });
@@ -202,7 +197,7 @@ class PreviewView {
           this.path = m.name;
           this.slice = null;
           this.region = null;
-          for (const other of this.members.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === b));
+          for (const other of this.ui.members.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === b));
           void this.load();
         });
         item.append(b);
@@ -211,8 +206,8 @@ class PreviewView {
     );
     if (this.path === null) {
       this.purgePlot();
-      this.sliceBar.hidden = true;
-      this.content.replaceChildren(el("p", { className: "preview-hint", text: members.length > 0 ? "This Dataset holds the arrays on the left: pick one to see it." : "This Dataset holds no arrays." }));
+      this.ui.sliceBar.hidden = true;
+      this.ui.content.replaceChildren(el("p", { className: "preview-hint", text: members.length > 0 ? "This Dataset holds the arrays on the left: pick one to see it." : "This Dataset holds no arrays." }));
       this.drawn();
     }
   }
@@ -220,10 +215,10 @@ class PreviewView {
   // -- slices of >2D arrays ----------------------------------------------------------
   private renderSlice(h: CellHeader): void {
     if (h.slice == null || h.shape === undefined) {
-      this.sliceBar.hidden = true;
+      this.ui.sliceBar.hidden = true;
       return;
     }
-    this.sliceBar.hidden = false;
+    this.ui.sliceBar.hidden = false;
     const parts = h.slice.split(",");
     const shape = h.shape;
     const text = el("input", { className: "preview-slice-text" });
@@ -263,7 +258,7 @@ class PreviewView {
       label.append(el("span", { text: `${name} (0–${size - 1})` }), range, number);
       controls.push(label);
     });
-    this.sliceBar.replaceChildren(...controls);
+    this.ui.sliceBar.replaceChildren(...controls);
   }
 
   private setSlice(slice: string): void {
@@ -281,9 +276,9 @@ class PreviewView {
       this.purgePlot();
       this.plotly = Plotly;
     }
-    if (this.plotDiv === null || !this.content.contains(this.plotDiv)) {
+    if (this.plotDiv === null || !this.ui.content.contains(this.plotDiv)) {
       this.plotDiv = el("div", { className: "preview-plot" });
-      this.content.replaceChildren(this.plotDiv);
+      this.ui.content.replaceChildren(this.plotDiv);
     }
     return { Plotly, div: this.plotDiv };
   }
@@ -335,7 +330,7 @@ class PreviewView {
     const h = answer.header;
     const x = answer.arrays.x ?? new Float64Array();
     const y = answer.arrays.y ?? new Float64Array();
-    this.tools.append(this.saveButton());
+    this.ui.tools.append(this.saveButton());
     const layout = this.baseLayout();
     const date = h.x?.date === true;
     layout.xaxis = { ...(layout.xaxis as object), title: { text: axisTitle(h.x, "index") }, ...(date ? { type: "date" } : {}) };
@@ -417,7 +412,7 @@ class PreviewView {
       this.asLines = !this.asLines;
       void this.render(answer);
     }, { title: "Draw each row as a line" });
-    this.tools.append(aspect, lines, this.saveButton());
+    this.ui.tools.append(aspect, lines, this.saveButton());
     aspect.hidden = this.asLines || !squarable;
     const layout = this.baseLayout();
     if (this.asLines) {
@@ -426,7 +421,7 @@ class PreviewView {
       for (let r = 0; r < rows.length; r += every) {
         traces.push({ type: "scatter", mode: "lines", x: xs, y: rows[r], name: `${ya.name ?? "row"} ${formatCoord(ys[r] as number, yDate)}`, line: { width: 1 } });
       }
-      if (every > 1) this.info.textContent += ` · every ${every}th row drawn`;
+      if (every > 1) this.ui.info.textContent += ` · every ${every}th row drawn`;
       layout.xaxis = { ...(layout.xaxis as object), title: { text: axisTitle(xa, "column") }, ...(xDate ? { type: "date" } : {}) };
       layout.showlegend = traces.length <= 16;
       layout.uirevision = `${String(layout.uirevision)}|lines`;
@@ -494,7 +489,7 @@ class PreviewView {
   }
 
   private async drawFigure(h: CellHeader): Promise<void> {
-    this.tools.append(this.saveButton());
+    this.ui.tools.append(this.saveButton());
     const figure = h.figure ?? {};
     const base = this.baseLayout();
     // The figure's own title and axes need plotly's default margins, not our tight ones.

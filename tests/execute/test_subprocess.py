@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,16 @@ def test_describe_exit():
     assert describe_exit(-15) == "The processing process was killed by SIGTERM"
     assert describe_exit(2) == "The processing process exited with code 2"
     assert "without reporting" in describe_exit(0)
+
+
+@pytest.mark.parametrize("selection", [
+    Selection("proc", ("a", "b"), ("x y",), True),
+    Selection("all", cluster=False),
+    Selection("raw"),
+])
+def test_the_command_line_reads_back_as_the_same_run_and_selection(tmp_path, selection):
+    from runtable.execute.__main__ import parse_args, selection_of
+
+    args = parse_args(command(tmp_path, 7, 8, selection=selection, context_file="c.py")[3:])
+    assert (args.proposal, args.run, args.db_dir, args.context) == (7, 8, tmp_path, Path("c.py"))
+    assert selection_of(args) == selection

@@ -41,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def selection_of(args: argparse.Namespace) -> Selection:
+    """The selection that :func:`parse_args`'s answer names."""
+    return Selection(args.data, tuple(args.variables), tuple(args.match), args.cluster)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Keep the real stdout for the result line; point fd 1 at stderr so stray output
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     outcome = execute_run(
         args.db_dir, args.proposal, args.run,
-        selection=Selection(args.data, tuple(args.variables), tuple(args.match), args.cluster),
+        selection=selection_of(args),
         context_file=args.context,
     )
     result.write(outcome.to_json() + "\n")

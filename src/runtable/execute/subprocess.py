@@ -6,7 +6,8 @@ killed with its whole process group when it takes too long: :func:`run_json_chil
 used by the queue's check that the context file loads
 (:mod:`runtable.jobs.ctxcheck`) and the editor's check of a text
 (:mod:`runtable.server.contextcheck`). :func:`command` is the command line that
-executes one run (``python -m runtable.execute``), what a Slurm job runs;
+executes one run in a new interpreter (``python -m runtable.execute``: tests and
+benchmarks run it, through :mod:`runtable.testing.subprocess_run`);
 :func:`describe_exit` puts a child's end in words.
 """
 
@@ -19,23 +20,35 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from ..selection import RAW, Selection
 
 
-def command(
-    db_dir: str | Path,
-    proposal: int,
-    run: int,
-    *,
-    selection: Selection = RAW,
-    context_file: str | Path | None = None,
-    python: str | Path | None = None,
-) -> list[str]:
-    """The command line that executes one run (also what a Slurm job runs)."""
-    cmd = [str(python or sys.executable), "-m", "runtable.execute", str(proposal), str(run),
-           "--in", str(db_dir), "--data", selection.data]
+class CommandOptions(TypedDict, total=False):
+    """What :func:`command` takes besides the run, as keywords (so that a caller can
+    pass them on without spelling them again)."""
+
+    #: Which variables (default: those of raw data).
+    selection: Selection
+    #: The context file (default: ``<db_dir>/context.py``).
+    context_file: str | Path | None
+    #: The interpreter (default: this one).
+    python: str | Path | None
+
+
+def command(db_dir: str | Path, proposal: int, run: int,
+            **options: Unpack[CommandOptions]) -> list[str]:
+    """The command line of ``python -m runtable.execute`` for one run (read back by
+    :func:`runtable.execute.__main__.parse_args`).
+
+        >>> command("/db", 1234, 5, python="python3")
+        ['python3', '-m', 'runtable.execute', '1234', '5', '--in', '/db', '--data', 'raw']
+    """
+    selection = options.get("selection", RAW)
+    context_file = options.get("context_file")
+    cmd = [str(options.get("python") or sys.executable), "-m", "runtable.execute",
+           str(proposal), str(run), "--in", str(db_dir), "--data", selection.data]
     for name in selection.variables:
         cmd += ["--var", name]
     for title in selection.match:

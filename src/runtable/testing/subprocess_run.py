@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Unpack
 
 from ..execute.runner import RunOutcome, log_path_for
-from ..execute.subprocess import command, describe_exit, run_json_child
-from ..selection import RAW, Selection
+from ..execute.subprocess import CommandOptions, command, describe_exit, run_json_child
 from ..sharing import shared_dir
 
 
@@ -25,16 +24,16 @@ def run_in_subprocess(
     proposal: int,
     run: int,
     *,
-    selection: Selection = RAW,
-    context_file: str | Path | None = None,
-    python: str | Path | None = None,
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    **options: Unpack[CommandOptions],
 ) -> RunOutcome:
-    """Execute one run with ``python`` (default: this interpreter) in a child process.
+    """Execute one run in a child process: ``python -m runtable.execute`` with ``python``
+    (default: this interpreter).
 
-    Arguments are those of :func:`~runtable.execute.runner.execute_run`; ``timeout``
-    (seconds) kills the child and everything it started. The child's stderr is
+    ``options`` are those of :func:`~runtable.execute.subprocess.command` (``selection``,
+    ``context_file``, ``python``); ``timeout`` (seconds) kills the child and everything
+    it started; ``env`` is added to the child's environment. The child's stderr is
     appended to the run's log. Never raises for what happens in the child: a non-zero
     exit, a signal or a timeout becomes ``RunOutcome.failure``.
     """
@@ -42,8 +41,7 @@ def run_in_subprocess(
     db_dir = Path(db_dir).absolute()
     log_path = log_path_for(db_dir, proposal, run)
     shared_dir(log_path.parent)
-    cmd = command(db_dir, proposal, run, selection=selection, context_file=context_file,
-                  python=python)
+    cmd = command(db_dir, proposal, run, **options)
     start = time.perf_counter()
     outcome = RunOutcome(proposal, run, log_path=log_path)
     with open(log_path, "ab") as log:

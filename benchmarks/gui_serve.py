@@ -114,26 +114,21 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def tree_cpu(pid: int) -> float:
+def tree_cpu(pid: int, names: tuple[str, ...] = ()) -> float:
     """CPU seconds used by *pid* and the processes below it still running, and the
-    children it waited for."""
+    children it waited for; with ``names``, only by processes whose name contains one."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for stat, _ in _tree(pid):
-        fields = stat.rsplit(")", 1)[1].split()
-        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        name, fields = stat.split("(", 1)[1].rsplit(")", 1)
+        if not names or any(part in name for part in names):
+            total += sum(int(f) for f in fields.split()[11:15])  # utime stime cutime cstime
     return total / ticks
 
 
 def browser_cpu() -> float:
     """CPU seconds used so far by the Chromium processes this script started."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat, _ in _tree(os.getpid()):
-        name, fields = stat.split("(", 1)[1].rsplit(")", 1)
-        if "chrom" in name or "headless" in name:
-            total += sum(int(f) for f in fields.split()[11:15])
-    return total / ticks
+    return tree_cpu(os.getpid(), ("chrom", "headless"))
 
 
 class Serve:

@@ -17,6 +17,7 @@ import math
 import re
 import sqlite3
 import unicodedata
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -25,7 +26,6 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from ..events import CommentSet, EventBus, TimeCommentChanged, UserValueSet, VariablesChanged
 from ..store import EditConflict, ReadOnlyError, ValidationError
-from ..store.columns import AFTER_ATTR
 from ..store.folder.userdata import UNCHECKED, check_timestamp
 from ..store.uservars import (
     MAX_TEXT,
@@ -37,6 +37,7 @@ from ..store.uservars import (
 from .access import FolderAccess, FolderUnwritable
 from .paths import IdPath, RunPath, proposal_of
 from .problems import HTTPProblem
+from .table import ColumnInfo
 
 #: A text a person types: at most MAX_TEXT characters of valid Unicode.
 PersonText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(check_text)]
@@ -199,12 +200,7 @@ def name_from_title(title: str) -> str:
 
 
 def _variable_out(folder: FolderAccess, name: str) -> VariableOut:
-    info = folder.reader().variables()[name]
-    after = (info.attributes or {}).get(AFTER_ATTR) if info.user_editable else None
-    return VariableOut(name=name, title=info.title or name, description=info.description,
-                       tags=list(info.tags), user_editable=info.user_editable,
-                       type=info.type, units=(info.attributes or {}).get("units"),
-                       after=after)
+    return VariableOut(**asdict(ColumnInfo.of(folder.reader().variables()[name])))
 
 
 # -- routes ------------------------------------------------------------------------------

@@ -151,9 +151,7 @@ def _job_out(job: Job, control: Any = None) -> JobOut:
         stuck_since = control.job_stuck(job.id)
         found = control.job_progress(job.id)
         if found is not None:
-            progress = ProgressOut(variable=found.variable, done=found.done,
-                                   total=found.total, step=found.step, steps=found.steps,
-                                   variable_s=found.variable_s)
+            progress = ProgressOut.model_validate(found, from_attributes=True)
     return JobOut(id=job.id, proposal=job.proposal, run=job.run, data=job.data,
                   variables=list(job.variables) or None, state=str(job.state.value),
                   executor=job.executor, submitted_at=job.submitted_at,

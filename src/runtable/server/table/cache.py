@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +19,7 @@ from ...store.columns import AFTER_ATTR, RUN_FIELDS
 from ...store.columns import column_order as ordered_names
 from ..access import FolderAccess
 from .encoding import EncodedColumn, column_units, encode_rows, encode_table_column, json_times
-from .wire import BINARY_LEVEL, Gzipped, binary_frame, deflate, dumps, gzip_join
+from .wire import BINARY_LEVEL, Gzipped, binary_frame, deflate, dumps, frame_start, gzip_join
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +37,13 @@ class ColumnInfo:
     units: str | None
     after: str | None = None
 
+    @classmethod
+    def of(cls, meta: st.VariableMeta) -> ColumnInfo:
+        """The column of a row of the ``variables`` table."""
+        after = (meta.attributes or {}).get(AFTER_ATTR) if meta.user_editable else None
+        return cls(meta.name, meta.title or meta.name, meta.description, list(meta.tags),
+                   meta.user_editable, meta.type, meta.units, after)
+
     def to_dict(self) -> dict[str, Any]:
         """The protocol's form."""
         return {"name": self.name, "title": self.title, "description": self.description,
@@ -49,13 +55,7 @@ def column_order(variables: Iterable[st.VariableMeta], data_names: Iterable[str]
                  ) -> list[ColumnInfo]:
     """The table's columns in display order (see :mod:`runtable.store.columns`)."""
     variables = list(variables)
-    infos = {}
-    for meta in variables:
-        attrs = meta.attributes or {}
-        infos[meta.name] = ColumnInfo(meta.name, meta.title or meta.name, meta.description,
-                                      list(meta.tags), meta.user_editable, meta.type,
-                                      meta.units,
-                                      attrs.get(AFTER_ATTR) if meta.user_editable else None)
+    infos = {meta.name: ColumnInfo.of(meta) for meta in variables}
     return [infos.get(n) or ColumnInfo(n, n, None, [], False, None, None)
             for n in ordered_names(variables, data_names)]
 
@@ -196,8 +196,10 @@ class TableCache:
         connection closed under another thread's query)."""
         self._closing.set()
         self.wait_for_warm_up()
-        if self._rest_thread is not None:
-            self._rest_thread.join()
+        # (read once: the thread clears the attribute as it ends)
+        rest = self._rest_thread
+        if rest is not None:
+            rest.join()
 
     # -- answers ------------------------------------------------------------------
     @_answer
@@ -307,10 +309,8 @@ class TableCache:
             if self._head_gz is None or self._head_gz[0] is not head:
                 self._head_gz = (head, deflate(head, BINARY_LEVEL))
             head_gz = self._head_gz[1]
-        size = len(head) + len(rest)
-        pad = b"\0" * (-(8 + size) % 8)
-        pieces = [(b"RTB1" + struct.pack("<I", size), None), (head, head_gz),
-                  (rest + pad, None), *blocks, *points]
+        start, pad = frame_start(len(head) + len(rest))
+        pieces = [(start, None), (head, head_gz), (rest + pad, None), *blocks, *points]
         return gzip_join(pieces), True
 
     def _encode_ahead(self, names: set[str] | None, first: int | None, skip: int) -> None:
@@ -335,9 +335,9 @@ class TableCache:
                 if info is not None and self._table is not None:
                     self._column(info)
 
-    def encode_in_background(self, deflate: bool = True) -> None:
+    def encode_in_background(self, gzip: bool = True) -> None:
         """Encode every column not encoded yet in a background thread (unless one does
-        already), each deflated if *deflate* (for clients that take gzip); the thread
+        already), each deflated if *gzip* (for clients that take it); the thread
         gives way to requests, and starts :data:`START_DELAY_S` later. For after a
         page's first load, which has a few columns only: the page asks for the others
         next, and then finds them ready — encoded while it takes in each part, on the
@@ -348,11 +348,11 @@ class TableCache:
                     c.name in self._columns for c in self._order):
                 return
             self._rest_thread = threading.Thread(
-                target=self._encode_rest, args=(deflate,), name="runtable-table-columns",
+                target=self._encode_rest, args=(gzip,), name="runtable-table-columns",
                 daemon=True)
             self._rest_thread.start()
 
-    def _encode_rest(self, deflate: bool) -> None:
+    def _encode_rest(self, gzip: bool) -> None:
         """The thread of :meth:`encode_in_background`: every column not encoded yet,
         in the page's order, one at a time under the lock (as :meth:`_encode_ahead`),
         paused while a request is answered (:func:`_answer`)."""
@@ -369,7 +369,7 @@ class TableCache:
                     if info is None or self._table is None:
                         return
                     column = self._column(info)
-                    if deflate:
+                    if gzip:
                         column.f64_deflated()
                         if column.binary_cells()[1]:
                             column.points_deflated()

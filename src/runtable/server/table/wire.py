@@ -17,7 +17,7 @@ def dumps(obj: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
-    """Trendline points kept as arrays (see :func:`trendline_points_many`): a list, NaN
+    """Trendline points kept as arrays (see :func:`.encoding.trendline_points_many`): a list, NaN
     as null."""
     if isinstance(value, np.ndarray):
         out = value.tolist()
@@ -28,9 +28,16 @@ def _json_default(value: Any) -> Any:
 
 
 
+def frame_start(head_size: int) -> tuple[bytes, bytes]:
+    """What comes before and after an RTB1 frame's JSON head of *head_size* bytes: the
+    magic and the head's length, and the padding that starts the blocks 8-byte aligned."""
+    return b"RTB1" + struct.pack("<I", head_size), b"\0" * (-(8 + head_size) % 8)
+
+
 def binary_frame(head: bytes, blocks: list[bytes]) -> bytes:
-    pad = b"\0" * (-(8 + len(head)) % 8)
-    return b"".join((b"RTB1", struct.pack("<I", len(head)), head, pad, *blocks))
+    """The RTB1 frame of a JSON *head* and the number *blocks* it names."""
+    start, pad = frame_start(len(head))
+    return b"".join((start, head, pad, *blocks))
 
 
 

@@ -62,6 +62,7 @@ from typing import Any, ClassVar
 #: time a healthy browser needs to read it, small enough to cap memory per client.
 DEFAULT_MAX_QUEUE = 10_000
 
+
 class SubscriberTooSlow(Exception):
     """A subscription's queue overflowed; its client must reconnect and re-fetch."""
 

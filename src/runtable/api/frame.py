@@ -32,14 +32,6 @@ _NUMBER_OR_MISSING = _NUMBER_OR_NONE.copy()
 _NUMBER_OR_MISSING[KIND_MISSING] = True
 
 
-# -- the table -----------------------------------------------------------------
-# table() reads the store's columnar copy of the table (runtable.store.tablecopy)
-# plus the runs changed since, keeps the columns for the next call (which reads only
-# what changed after) and turns them into a DataFrame. A folder without a copy (made
-# by the reference, or whose copy was deleted) is read from SQLite once, and a copy
-# kept in the user's own cache folder (cache_dir()).
-
-
 @functools.cache
 def copy_on_write() -> bool:
     """Whether pandas copies data a frame shares before changing it (always from 3)."""

@@ -4,7 +4,7 @@
 This is the second reader of the per-run file beside :mod:`runtable.store.celldata`,
 and stays one: that one reads a cell for display (downsampled, in the web page's
 forms), this one gives the whole object as the reference's API does (xarray, pandas,
-plotly); both take the format's names from :mod:`runtable.execute.fragment`.
+plotly); both read the format :mod:`runtable.execute.fragment` writes.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def _open_h5(path: Path) -> h5py.File:
     # file (which read() does for NetCDF groups) with different locking flags.
     # The store never rewrites a per-run file in place, it replaces it atomically.
     return h5py.File(path, "r")
+
 
 class VariableData:
     """One variable of one run. Get it by indexing a :class:`Database` or

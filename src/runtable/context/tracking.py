@@ -163,6 +163,7 @@ def progress(iterable: Iterable[T], total: int | None = None) -> Iterator[T]:
     reporter.set_step(0, total)
     for done, item in enumerate(iterable, 1):
         yield item
+        # set_step(done, total) spelled out: this runs once per item of the user's loop
         reporter.step = done
         reporter._version += 1
 

@@ -434,7 +434,7 @@ class FragmentContents:
     def start_time(self) -> float | None:
         """The run's start (epoch seconds), if the fragment carries it."""
         summary = self.summaries.get("start_time")
-        return None if summary is None else float(summary.value)
+        return None if summary is None or summary.value is None else float(summary.value)
 
 
 def read_fragment(path: str | Path) -> FragmentContents:

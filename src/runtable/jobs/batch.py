@@ -45,6 +45,7 @@ from typing import Any
 
 from runtable.sharing import FILE_MODE, shared_dir
 
+from ..selection import Selection
 from .model import Job
 
 #: Where batches live, in the database folder.
@@ -61,9 +62,8 @@ def _job_to_json(job: Job) -> dict[str, Any]:
 
 
 def _job_from_json(d: Mapping[str, Any]) -> Job:
-    return Job(id=int(d["id"]), proposal=int(d["proposal"]), run=int(d["run"]),
-               data=str(d.get("data", "raw")), variables=tuple(d.get("variables", ())),
-               match=tuple(d.get("match", ())), cluster=d.get("cluster"), executor="slurm")
+    return Job.of(Selection.from_fields(d), id=int(d["id"]), proposal=int(d["proposal"]),
+                  run=int(d["run"]), executor="slurm")
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
-from ..selection import Selection
+from ..selection import DataName, Selection
 
 ExecutorName = Literal["local", "slurm"]
 
@@ -31,16 +31,16 @@ class JobState(enum.StrEnum):
 class Job:
     """One execution of the context file for one run.
 
-    ``data`` is the trigger (raw / proc / all); ``variables`` and ``match`` narrow
-    the selection as in :func:`runtable.execute.execute_run`; ``cluster`` selects
-    cluster (True) or non-cluster (False) variables, None = all. ``external_id`` is
+    ``data``, ``variables``, ``match`` and ``cluster`` are what it computes, the fields
+    of a :class:`~runtable.selection.Selection` (:attr:`selection`; a job's row keeps
+    them as columns). ``external_id`` is
     the worker pid (local) or the Slurm job id; ``message`` says why a job failed.
     """
 
     id: int
     proposal: int
     run: int
-    data: str = "raw"
+    data: DataName = "raw"
     variables: tuple[str, ...] = ()
     match: tuple[str, ...] = ()
     cluster: bool | None = None
@@ -58,8 +58,13 @@ class Job:
     @property
     def selection(self) -> Selection:
         """What the job computes, as one value."""
-        return Selection(self.data, self.variables, self.match,  # type: ignore[arg-type]
-                         self.cluster)
+        return Selection(self.data, self.variables, self.match, self.cluster)
+
+    @classmethod
+    def of(cls, selection: Selection, **fields: Any) -> Job:
+        """A job that computes ``selection``, with its other ``fields``."""
+        return cls(data=selection.data, variables=selection.variables,
+                   match=selection.match, cluster=selection.cluster, **fields)
 
     def copy(self, **changes: object) -> Job:
         """A copy with some fields changed."""

@@ -155,9 +155,8 @@ class JobQueue:
             for flag, executor in parts:
                 if executor == "slurm" and "slurm" not in self.executors:
                     executor = "local"
-                job = Job(id=0, proposal=proposal, run=run, data=selection.data,
-                          variables=selection.variables, match=selection.match,
-                          cluster=flag, executor=executor)  # type: ignore[arg-type]
+                job = Job.of(replace(selection, cluster=flag), id=0, proposal=proposal,
+                             run=run, executor=executor)
                 job = self.store.add(job)
                 jobs.append(job)
                 self._emit(job, None)

@@ -379,9 +379,7 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
             context_file=req.get("context_file"),
             partial=req.get("partial"), on_progress=partial(_write_line, wfd, _PROGRESS),
         )
-        data = (outcome.to_json() + "\n").encode()
-        while data:
-            data = data[os.write(wfd, data):]
+        _write_all(wfd, (outcome.to_json() + "\n").encode())
         code = 0
     except BaseException:
         with contextlib.suppress(BaseException):
@@ -394,7 +392,10 @@ def _child_main(req: dict[str, Any], cpus: list[int], wfd: int, parent_pid: int)
 
 def _write_line(fd: int, prefix: bytes, payload: dict[str, Any]) -> None:
     # One write of less than PIPE_BUF bytes: never interleaved with another line.
-    data = prefix + json.dumps(payload).encode() + b"\n"
+    _write_all(fd, prefix + json.dumps(payload).encode() + b"\n")
+
+
+def _write_all(fd: int, data: bytes) -> None:
     while data:
         data = data[os.write(fd, data):]
 

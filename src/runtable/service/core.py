@@ -17,7 +17,9 @@ Threads and who does what:
 * the monitor thread notices changes of the context file (a ``stat`` every
   ``context_poll_s``), loads it in a child process in the ``context_python`` interpreter
   (:func:`runtable.jobs.inspect_context`, shared with the queue's own check) and
-  publishes ``context_status``; it also retries what could not be done yet.
+  publishes ``context_status``; it also retries what could not be done yet, and flags
+  a running job possibly stuck when neither its log nor its progress has moved for
+  ``stuck_after_s`` (``job_stuck``).
 
 Catch-up ("never processed"): a run's raw (or proc) data on disk counts as processed
 when a job for that run and data (or ``all``) is in the queue's store (queued, running

@@ -55,7 +55,11 @@ class FragmentRows:
     fragment: FragmentContents
     #: name -> row, ``start_time`` left out (it goes to ``run_info``).
     summaries: dict[str, SummaryRow] = field(default_factory=dict)
-    start_time: float | None = None
+
+    @property
+    def start_time(self) -> float | None:
+        """The run's start (epoch seconds), if the fragment carries it."""
+        return self.fragment.start_time
 
     @property
     def names(self) -> set[str]:
@@ -120,9 +124,7 @@ def fragment_rows(path: str | Path) -> FragmentRows:
     fragment = read_fragment(path)
     rows = FragmentRows(ids[0], ids[1], fragment,
                         {name: _summary_row(s) for name, s in fragment.summaries.items()})
-    if "start_time" in rows.summaries:
-        start = rows.summaries.pop("start_time").value
-        rows.start_time = float(start) if start is not None else None
+    rows.summaries.pop("start_time", None)
     return rows
 
 

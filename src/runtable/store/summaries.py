@@ -12,9 +12,10 @@ other arrays       ``.npy`` bytes            ``'numpy'``
 =================  ========================  ====================
 
 Every reader of this encoding goes through this module: :func:`decode_summary` for one
-value, :func:`blob_kind_sql` for the SQL that tells a blob's kind without reading it
-(the whole-table read), :func:`npy_parts` for an array's dtype and shape from the
-start of its ``.npy`` bytes (the web table's labels and trendlines).
+value, :func:`blob_kind_sql` and :func:`image_sql` for the SQL that tells a blob's kind
+without reading it (the whole-table read, thumbnails), :func:`npy_parts` for an
+array's dtype and shape from the start of its ``.npy`` bytes (the web table's labels
+and trendlines).
 """
 
 from __future__ import annotations
@@ -103,8 +104,14 @@ def blob_kind_sql(type_column: str, *, complex: int, trendline: int, array: int,
     return (f"CASE WHEN {type_column} = 'complex' THEN {complex} "
             f"WHEN {type_column} = 'trendline' THEN {trendline} "
             f"WHEN {type_column} = 'numpy' THEN {array} "
-            f"WHEN {type_column} IS NULL OR {type_column} = '' THEN {image} "
+            f"WHEN {image_sql(type_column)} THEN {image} "
             f"ELSE {other} END")
+
+
+def image_sql(type_column: str) -> str:
+    """An SQL condition, true when a blob's ``summary_type`` (``type_column``) says it is
+    an image: none (PNG bytes, as the reference writes them)."""
+    return f"({type_column} IS NULL OR {type_column} = '')"
 
 
 _DESCR_RE = re.compile(rb"'descr':\s*'([^']+)'")

@@ -9,7 +9,7 @@ from typing import Any
 from ...execute.fragment import PNG_SIGNATURE
 from ..fragments import VALUE_TYPE_ATTR
 from ..schema import insert_run
-from ..summaries import decode_summary
+from ..summaries import decode_summary, image_sql
 from ..tableread import json_object
 from .core import FolderCore
 
@@ -91,7 +91,7 @@ class FolderValues(FolderCore):
         """The PNG thumbnail stored as a cell's summary, or None when it holds none."""
         row = self.conn.execute(
             "SELECT value FROM run_variables WHERE proposal = ? AND run = ? AND name = ? "
-            "AND typeof(value) = 'blob' AND (summary_type IS NULL OR summary_type = '') "
+            f"AND typeof(value) = 'blob' AND {image_sql('summary_type')} "
             "ORDER BY version DESC LIMIT 1", (proposal, run, name)).fetchone()
         if row is None or bytes(row[0][:8]) != PNG_SIGNATURE:
             return None

@@ -118,9 +118,7 @@ class FolderVariables(FolderCore):
         check_name(name)
         check_type(variable_type)
         with self.transaction() as conn:
-            if conn.execute("SELECT 1 FROM variables WHERE name = ?", (name,)).fetchone() or \
-                    conn.execute("SELECT 1 FROM run_variables WHERE name = ? LIMIT 1",
-                                 (name,)).fetchone():
+            if _name_taken(conn, name):
                 raise ValidationError(f"A variable named {name!r} already exists")
             conn.execute(
                 "INSERT INTO variables(name, type, title, description, attributes) "
@@ -135,10 +133,7 @@ class FolderVariables(FolderCore):
             info = self._user_variable(name)
             if new_name is not None and new_name != name:
                 check_name(new_name)
-                if conn.execute("SELECT 1 FROM variables WHERE name = ?",
-                                (new_name,)).fetchone() or conn.execute(
-                        "SELECT 1 FROM run_variables WHERE name = ? LIMIT 1",
-                        (new_name,)).fetchone():
+                if _name_taken(conn, new_name):
                     raise ValidationError(f"A variable named {new_name!r} already exists")
                 # variable_tags references variables(name) without ON UPDATE, so
                 # add the new row, move the children, then drop the old row.
@@ -212,3 +207,11 @@ def _sync_tags(conn: sqlite3.Connection, name: str, wanted: set[str]) -> bool:
             "INSERT INTO variable_tags(variable_name, tag_id) "
             "SELECT ?, id FROM tags WHERE name = ?", (name, tag))
     return True
+
+
+def _name_taken(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether a variable ``name`` is defined, or any run has a row for it (a computed
+    variable no longer in the context file keeps its values)."""
+    return conn.execute("SELECT 1 FROM variables WHERE name = ? UNION ALL "
+                        "SELECT 1 FROM run_variables WHERE name = ? LIMIT 1",
+                        (name, name)).fetchone() is not None

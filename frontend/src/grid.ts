@@ -173,6 +173,8 @@ export class RunGrid {
   private refilterTimer: number | undefined;
   /** The notes shown among the runs (notes/rows.ts); none while that is switched off. */
   private notes: RunRow[] = [];
+  /** What `notesPlace` last found (undefined: to be read again). */
+  private notesOrder: "asc" | "desc" | null | undefined;
 
   constructor(container: HTMLElement, store: TableStore, callbacks: GridCallbacks) {
     this.store = store;
@@ -196,11 +198,11 @@ export class RunGrid {
       isExternalFilterPresent: () => this.runFilter.active || this.notes.length > 0,
       doesExternalFilterPass: (node) => {
         if (node.data === undefined) return true;
-        if (isNote(node.data)) return this.notesOrder() !== null;
+        if (isNote(node.data)) return this.notesPlace() !== null;
         return !this.runFilter.active || this.runFilter.keeps(node.data.run);
       },
       postSortRows: (params) => {
-        const order = this.notes.length > 0 ? this.notesOrder() : null;
+        const order = this.notes.length > 0 ? this.notesPlace(true) : null;
         if (order !== null) placeNotes(params.nodes, (row) => store.startTime[row.slot] ?? null, order);
       },
       defaultColDef: {
@@ -241,6 +243,7 @@ export class RunGrid {
       },
       onSortChanged: () => {
         // (Whether notes have a place depends on the order.)
+        this.notesOrder = undefined;
         if (this.notes.length > 0) this.api.onFilterChanged();
         this.viewChanged();
         this.needData(this.api.getColumnState().filter((c) => c.sort).map((c) => c.colId));
@@ -710,10 +713,16 @@ export class RunGrid {
    * run, descending), or nowhere fixed (sorted by something else).
    */
   private newRunsEdge(): "start" | "end" | null {
+    const by = this.sortedBy();
+    return by?.colId === "run" ? (by.sort === "asc" ? "end" : "start") : null;
+  }
+
+  /** The one column the table is sorted by (unsorted: the run, ascending); null when several. */
+  private sortedBy(): { colId: string; sort: "asc" | "desc" } | null {
     const sorted = this.api.getColumnState().filter((c) => c.sort === "asc" || c.sort === "desc");
-    if (sorted.length === 0) return "end";
+    if (sorted.length === 0) return { colId: "run", sort: "asc" };
     const only = sorted.length === 1 ? sorted[0] : undefined;
-    return only?.colId === "run" ? (only.sort === "asc" ? "end" : "start") : null;
+    return only?.sort ? { colId: only.colId, sort: only.sort } : null;
   }
 
   /**
@@ -932,6 +941,8 @@ export class RunGrid {
 
   /** Show `notes` among the runs by time (an empty list: none). */
   setNotes(notes: readonly TimeComment[]): void {
+    // (Called at each change of a note, also while none are shown: no refilter then.)
+    if (notes.length === 0 && this.notes.length === 0) return;
     const rows = noteRows(notes);
     const before = new Map(this.notes.map((row) => [rowId(row), row]));
     const ids = new Set(rows.map(rowId));
@@ -945,13 +956,17 @@ export class RunGrid {
 
   /**
    * The order notes take among the runs: by time, forwards or backwards; null when the
-   * table is sorted by something else than the run or its timestamp.
+   * table is sorted by something else than the run or its timestamp. `fresh`: read the
+   * sort again (a sort pass does; the filter asks for each note and reuses it).
    */
-  private notesOrder(): "asc" | "desc" | null {
-    const sorted = this.api.getColumnState().filter((c) => c.sort === "asc" || c.sort === "desc");
-    if (sorted.length === 0) return "asc";
-    const only = sorted.length === 1 ? sorted[0] : undefined;
-    return only !== undefined && (only.colId === "run" || only.colId === "timestamp") ? (only.sort ?? null) : null;
+  private notesPlace(fresh = false): "asc" | "desc" | null {
+    // Kept between a sort and the next, as the filter asks for each note: reading the
+    // sort means reading the state of every column.
+    if (fresh || this.notesOrder === undefined) {
+      const by = this.sortedBy();
+      this.notesOrder = by !== null && (by.colId === "run" || by.colId === "timestamp") ? by.sort : null;
+    }
+    return this.notesOrder;
   }
 
   selectedRows(): RunRow[] {

@@ -8,7 +8,7 @@ mistake, wherever it is made, and never expands a range until asked: a range lik
 :data:`MAX_EXPANDED` runs.
 
 :func:`compress_runs` is the way back, for messages (``[1, 2, 3, 7]`` -> ``"1-3, 7"``);
-the web page's ``compressRuns`` (``frontend/src/processing.ts``) mirrors it, since the
+the web page's ``compressRuns`` (``frontend/src/runranges.ts``) mirrors it, since the
 page writes the same form without asking the server.
 
 Standard library only.

@@ -108,12 +108,15 @@ class ContextEditor {
     const body = tab.body;
     body.classList.add("ed-tab");
     const bar = el("div", { className: "ed-bar" });
-    const check = button("Check", () => void this.check(), { className: "rt-button ed-check" });
-    check.title = "Load the text in the experiment's Python without saving it";
-    const save = button("Save", () => void this.save(), { className: "rt-button primary ed-save" });
-    save.title = "Check, then save (Ctrl-S)";
-    const reload = button("Reload", () => void this.reloadFromDisk(), { className: "rt-button ed-reload" });
-    reload.title = "Load the file as it is on disk now";
+    const check = button("Check", () => void this.check(), {
+      className: "rt-button ed-check",
+      title: "Load the text in the experiment's Python without saving it",
+    });
+    const save = button("Save", () => void this.save(), { className: "rt-button primary ed-save", title: "Check, then save (Ctrl-S)" });
+    const reload = button("Reload", () => void this.reloadFromDisk(), {
+      className: "rt-button ed-reload",
+      title: "Load the file as it is on disk now",
+    });
     this.buttons.push(check, save, button("History", () => void this.toggleHistory(), { className: "rt-button ed-history-button" }), reload);
     bar.append(...this.buttons, this.ui.status, this.ui.service);
     this.ui.banner.hidden = true;
@@ -295,21 +298,18 @@ class ContextEditor {
   }
 
   private problemItem(severity: "error" | "warning", issue: Issue): HTMLLIElement {
-    const li = document.createElement("li");
-    li.className = `ed-problem ed-${severity}`;
-    const row = document.createElement("button");
+    const li = el("li", { className: `ed-problem ed-${severity}` });
+    const row = el(
+      "button",
+      { className: "ed-problem-row" },
+      el("span", { className: "ed-badge", text: severity }),
+      el("span", {
+        className: "ed-where",
+        text: issue.path !== "" ? `${issue.path}${issue.line !== null ? `:${issue.line}` : ""}` : issue.line !== null ? `line ${issue.line}` : "file",
+      }),
+      el("span", { className: "ed-message", text: issue.message }),
+    );
     row.type = "button";
-    row.className = "ed-problem-row";
-    const badge = document.createElement("span");
-    badge.className = "ed-badge";
-    badge.textContent = severity;
-    const where = document.createElement("span");
-    where.className = "ed-where";
-    where.textContent = issue.path !== "" ? `${issue.path}${issue.line !== null ? `:${issue.line}` : ""}` : issue.line !== null ? `line ${issue.line}` : "file";
-    const message = document.createElement("span");
-    message.className = "ed-message";
-    message.textContent = issue.message;
-    row.append(badge, where, message);
     if (issue.line !== null && issue.path === "") {
       const line = issue.line;
       row.title = `Go to line ${line}`;
@@ -469,10 +469,9 @@ class ContextEditor {
     const list = document.createElement("ul");
     if (entries.length === 0) list.append(el("div", { className: "ed-muted", text: "Nothing saved from this editor yet." }));
     for (const entry of entries) {
-      const li = document.createElement("li");
-      const row = document.createElement("button");
+      const li = el("li");
+      const row = el("button", { className: "ed-history-row" });
       row.type = "button";
-      row.className = "ed-history-row";
       row.dataset.id = entry.id;
       const top = el("div", { className: "ed-history-time", text: when(entry.time) });
       const kind = el("div", { className: "ed-history-kind", text: entry.kind === "saved" ? "saved" : "on disk before a save" });
@@ -521,10 +520,8 @@ async function comparisonDialog(
   right: string,
   buttonsFor: (finish: () => void) => HTMLElement[],
 ): Promise<void> {
-  const dialog = document.createElement("dialog");
-  dialog.className = `dialog ed-dialog ${className}`;
-  const heading = document.createElement("h2");
-  heading.textContent = title;
+  const dialog = el("dialog", { className: `dialog ed-dialog ${className}` });
+  const heading = el("h2", { text: title });
   const labels = el("div", { className: "ed-compare-labels" });
   labels.append(el("div", { text: leftLabel }), el("div", { text: rightLabel }));
   const host = el("div", { className: "ed-compare" });

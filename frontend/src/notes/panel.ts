@@ -3,10 +3,10 @@
 // and updated live from the `time_comment` events of other browsers.
 
 import { getJson, sendJson } from "../api";
-import { describeTimestamp, formatTimestamp } from "../format";
 import type { TimeComment } from "../table";
 import { button, byId } from "../dom";
 import { errorText } from "../text";
+import { noteTime } from "./rows";
 
 /** The note being edited in this page. Its DOM survives reloads of the list, so live
  * updates from other browsers never throw away what is being typed. */
@@ -133,7 +133,7 @@ export class NotesPanel {
         .then(() => this.load())
         .catch((error: unknown) => this.notify(`Note not deleted: ${errorText(error)}`, "error"));
     }, { className: "rt-button small" });
-    item.append(timeOf(note), text, edit, remove);
+    item.append(noteTime(note), text, edit, remove);
     return item;
   }
 
@@ -163,7 +163,7 @@ export class NotesPanel {
     const editor = document.createElement("li");
     editor.dataset.id = String(note.id);
     editor.className = "editing";
-    editor.append(timeOf(note), box, error, hint);
+    editor.append(noteTime(note), box, error, hint);
     this.editing = { note, item: editor, box, error };
     box.addEventListener("keydown", (event) => {
       if (event.isComposing) return;
@@ -215,16 +215,4 @@ export class NotesPanel {
     // Deleted meanwhile: the reload drops it.
     void this.load();
   }
-}
-
-function timeOf(note: TimeComment): HTMLTimeElement {
-  const time = document.createElement("time");
-  if (note.timestamp === null) {
-    time.textContent = "(no valid time: edit to set one)";
-    return time;
-  }
-  time.dateTime = new Date(note.timestamp * 1000).toISOString();
-  time.textContent = formatTimestamp(note.timestamp, "minutes");
-  time.title = describeTimestamp(note.timestamp);
-  return time;
 }

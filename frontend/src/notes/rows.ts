@@ -8,8 +8,9 @@
 
 import type { ICellRendererComp, ICellRendererParams, IRowNode } from "ag-grid-community";
 
+import { el } from "../dom";
 import { describeTimestamp, formatTimestamp } from "../format";
-import type { RunRow, TimeComment } from "../table";
+import { isNote, type RunRow, type TimeComment } from "../table";
 
 /** Grid rows for `notes` (those with a valid time: the others have no place). */
 export function noteRows(notes: readonly TimeComment[]): RunRow[] {
@@ -31,7 +32,7 @@ export function placeNotes(
   startTime: (row: RunRow) => number | null,
   direction: "asc" | "desc",
 ): void {
-  const notes = nodes.filter((node) => node.data?.note !== undefined);
+  const notes = nodes.filter((node) => isNote(node.data));
   if (notes.length === 0) return;
   const time = (node: IRowNode<RunRow>): number => node.data?.note?.timestamp ?? 0;
   const sign = direction === "asc" ? 1 : -1;
@@ -39,7 +40,7 @@ export function placeNotes(
   const merged: IRowNode<RunRow>[] = [];
   let next = 0;
   for (const node of nodes) {
-    if (node.data === undefined || node.data.note !== undefined) continue;
+    if (node.data === undefined || isNote(node.data)) continue;
     const started = startTime(node.data);
     if (started !== null) {
       while (next < notes.length && sign * (time(notes[next]!) - started) < 0) merged.push(notes[next++]!);
@@ -76,17 +77,28 @@ export class NoteRowRenderer implements ICellRendererComp<RunRow> {
     this.gui.replaceChildren();
     this.id = note?.id ?? null;
     if (note === undefined) return true;
-    const label = document.createElement("span");
-    label.className = "rt-note-label";
-    label.textContent = "Note";
-    const time = document.createElement("time");
-    time.textContent = formatTimestamp(note.timestamp, "minutes");
-    time.title = describeTimestamp(note.timestamp);
-    const text = document.createElement("span");
-    text.className = "rt-note-text";
-    text.textContent = note.text.split("\n").join(" · ");
-    text.title = `${note.text}\n\n(Double-click to edit it in the Notes panel)`;
-    this.gui.append(label, time, text);
+    this.gui.append(
+      el("span", { className: "rt-note-label", text: "Note" }),
+      noteTime(note),
+      el("span", {
+        className: "rt-note-text",
+        text: note.text.split("\n").join(" · "),
+        title: `${note.text}\n\n(Double-click to edit it in the Notes panel)`,
+      }),
+    );
     return true;
   }
+}
+
+/** A note's time as a `<time>` element (a note without a valid time says so). */
+export function noteTime(note: TimeComment): HTMLTimeElement {
+  const time = document.createElement("time");
+  if (note.timestamp === null) {
+    time.textContent = "(no valid time: edit to set one)";
+    return time;
+  }
+  time.dateTime = new Date(note.timestamp * 1000).toISOString();
+  time.textContent = formatTimestamp(note.timestamp, "minutes");
+  time.title = describeTimestamp(note.timestamp);
+  return time;
 }

@@ -3,8 +3,9 @@
 //
 // Server side: `/api/reprocess`, `/api/jobs`, `/api/runs/{run}/log`,
 // `/api/variables/{name}` and `/api/runs` (docs/server.md, "Processing control"). The
-// jobs panel starts from `GET /api/jobs` and then follows `job_state` and `job_progress` events; the log
-// viewer polls the log while its tab is open, from the byte offset it reached.
+// jobs panel starts from `GET /api/jobs` and then follows `job_state`, `job_progress` and
+// `job_stuck` events; the log viewer polls the log while its tab is open, from the byte
+// offset it reached.
 
 import "./processing.css";
 
@@ -341,13 +342,11 @@ class Processing {
       row.append(td);
     }
     const actions = el("div", { className: "proc-actions" });
-    const log = button("log", () => this.openLog(job.run), { className: "proc-link" });
-    log.title = `Show the processing log of run ${job.run}`;
-    actions.append(log);
+    actions.append(button("log", () => this.openLog(job.run), { className: "proc-link", title: `Show the processing log of run ${job.run}` }));
     if (ACTIVE.has(job.state)) {
-      const cancel = button("Cancel", () => void this.cancel(job), { className: "rt-button small proc-cancel" });
-      cancel.title = `Cancel job ${job.id} (run ${job.run})`;
-      actions.append(cancel);
+      actions.append(
+        button("Cancel", () => void this.cancel(job), { className: "rt-button small proc-cancel", title: `Cancel job ${job.id} (run ${job.run})` }),
+      );
     }
     row.append(el("td", { className: "actions" }, actions));
     return row;

@@ -78,7 +78,7 @@ function duration(job: JobInfo): string {
 }
 
 /** A running job's progress: its words and a bar of the whole job. */
-function progressCell(progress: JobProgress): HTMLElement {
+function progressBar(progress: JobProgress): HTMLElement {
   const bar = el("progress", { className: "proc-progress-bar" });
   bar.max = 1;
   bar.value = progressFraction(progress);
@@ -86,8 +86,43 @@ function progressCell(progress: JobProgress): HTMLElement {
   return el("div", { className: "proc-progress", title: text }, el("span", { text }), bar);
 }
 
+/** A running job's progress, and a warning that opens its log when it may be stuck. */
+function progressCell(job: JobInfo, openLog: (run: number) => void): Node | string {
+  const parts: Node[] = [];
+  if (job.stuck_since) {
+    const silent = seconds(Date.now() / 1000 - job.stuck_since);
+    const title = `Nothing printed and no progress since ${clock(job.stuck_since)}: show the last lines of run ${job.run}'s log`;
+    parts.push(button(`possibly stuck: silent for ${silent}`, () => openLog(job.run), { className: "proc-stuck", title }));
+  }
+  if (job.progress) parts.push(progressBar(job.progress));
+  return parts.length === 0 ? "" : el("div", { className: "proc-progress-cell" }, ...parts);
+}
+
 const ACTIVE = new Set(["queued", "running"]);
-const COLUMN_CLASSES = ["id", "run", "data", "vars", "state", "progress", "where", "queued", "started", "took", "message"];
+
+/** A column of the jobs table: its heading, its cells' class, and what a job's cell shows
+ * (`openLog` opens a run's log). `titled`: the text is also the tooltip, for long texts
+ * the column cuts. */
+interface JobColumn {
+  title: string;
+  cls: string;
+  cell: (job: JobInfo, openLog: (run: number) => void) => Node | string;
+  titled?: boolean;
+}
+
+const JOB_COLUMNS: JobColumn[] = [
+  { title: "Job", cls: "id", cell: (job) => String(job.id) },
+  { title: "Run", cls: "run", cell: (job) => String(job.run) },
+  { title: "Data", cls: "data", cell: (job) => job.data },
+  { title: "Variables", cls: "vars", cell: (job) => (job.variables === null ? "all" : job.variables.join(", ")), titled: true },
+  { title: "State", cls: "state", cell: (job) => el("span", { className: `proc-state proc-state-${job.state}`, text: job.state }) },
+  { title: "Progress", cls: "progress", cell: progressCell },
+  { title: "Where", cls: "where", cell: (job) => job.executor },
+  { title: "Queued", cls: "queued", cell: (job) => clock(job.submitted_at) },
+  { title: "Started", cls: "started", cell: (job) => clock(job.started_at) },
+  { title: "Took", cls: "took", cell: (job) => duration(job) },
+  { title: "Message", cls: "message", cell: (job) => job.message ?? "", titled: true },
+];
 
 // -- jobs: the list the panel shows, kept live ----------------------------------------
 
@@ -275,9 +310,8 @@ class Processing {
     const table = el("table", { className: "proc-jobs" });
     const head = el("thead");
     const headRow = el("tr");
-    for (const title of ["Job", "Run", "Data", "Variables", "State", "Progress", "Where", "Queued", "Started", "Took", "Message", ""]) {
-      headRow.append(el("th", { text: title }));
-    }
+    // (The last column holds each job's actions.)
+    for (const title of [...JOB_COLUMNS.map((c) => c.title), ""]) headRow.append(el("th", { text: title }));
     head.append(headRow);
     const rows = el("tbody");
     table.append(head, rows);
@@ -292,7 +326,7 @@ class Processing {
       rows.replaceChildren(...jobs.map((job) => this.jobRow(job)));
       if (jobs.length === 0) {
         const empty = el("td", { className: "proc-empty", text: "No jobs yet: reprocess runs, or wait for new ones" });
-        empty.colSpan = 12;
+        empty.colSpan = JOB_COLUMNS.length + 1;
         rows.append(el("tr", {}, empty));
       }
     };
@@ -319,26 +353,11 @@ class Processing {
     const row = el("tr");
     row.dataset.jobId = String(job.id);
     row.dataset.state = job.state;
-    const variables = job.variables === null ? "all" : job.variables.join(", ");
-    const state = el("span", { className: `proc-state proc-state-${job.state}`, text: job.state });
-    const cells: (string | Node)[] = [
-      String(job.id),
-      String(job.run),
-      job.data,
-      variables,
-      state,
-      this.progressCell(job),
-      job.executor,
-      clock(job.submitted_at),
-      clock(job.started_at),
-      duration(job),
-      job.message ?? "",
-    ];
-    for (const [i, content] of cells.entries()) {
-      const td = el("td");
-      td.append(content);
-      if (i === 3 || i === 10) td.title = typeof content === "string" ? content : "";
-      td.className = COLUMN_CLASSES[i] ?? "";
+    const openLog = (run: number): void => this.openLog(run);
+    for (const column of JOB_COLUMNS) {
+      const content = column.cell(job, openLog);
+      const td = el("td", { className: column.cls }, content);
+      if (column.titled) td.title = typeof content === "string" ? content : "";
       row.append(td);
     }
     const actions = el("div", { className: "proc-actions" });
@@ -350,19 +369,6 @@ class Processing {
     }
     row.append(el("td", { className: "actions" }, actions));
     return row;
-  }
-
-  /** A running job's progress, and a warning that opens its log when it may be stuck. */
-  private progressCell(job: JobInfo): Node | string {
-    const parts: Node[] = [];
-    if (job.stuck_since) {
-      const silent = seconds(Date.now() / 1000 - job.stuck_since);
-      const warning = button(`possibly stuck: silent for ${silent}`, () => this.openLog(job.run), { className: "proc-stuck" });
-      warning.title = `Nothing printed and no progress since ${clock(job.stuck_since)}: show the last lines of run ${job.run}'s log`;
-      parts.push(warning);
-    }
-    if (job.progress) parts.push(progressCell(job.progress));
-    return parts.length === 0 ? "" : el("div", { className: "proc-progress-cell" }, ...parts);
   }
 
   private async cancel(job: JobInfo): Promise<void> {
